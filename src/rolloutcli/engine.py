@@ -1,0 +1,159 @@
+"""The thin layer between the CLI and the pure core: read the platform, fetch the metrics,
+ask the verdict engine, and apply a change. It decides nothing itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from .errors import RefusedError
+from .metrics import open_source
+from .metrics.base import Cohort, MetricsSource, Window
+from .observations import Exposures, Observation, RatioData
+from .plan import LoadedPlan, MeanGuardrail, RatioGuardrail
+from .platforms import open_platform
+from .platforms.base import Platform
+from .progress import Position, audience_for, locate
+from .state import FlagState, RolloutChange
+from .verdict import Verdict, VerdictKind, decide
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a rollout stands: the platform, its live state, and the matching plan stage."""
+
+    loaded: LoadedPlan
+    platform: Platform
+    state: FlagState
+    position: Position
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    standing: Standing
+    verdict: Verdict
+    now: datetime
+    window: Window | None
+
+
+def read_standing(loaded: LoadedPlan) -> Standing:
+    plan = loaded.plan
+    platform = open_platform(plan.platform, plan.flag, loaded.base_dir)
+    state = platform.read_state(plan.variations.treatment, plan.variations.control)
+    return Standing(loaded, platform, state, locate(plan, state))
+
+
+def evaluate(loaded: LoadedPlan, now: datetime) -> Evaluation:
+    standing = read_standing(loaded)
+    state, position = standing.state, standing.position
+    observations: dict[str, Observation] = {}
+    exposures: Exposures | None = None
+    exposures_problem: str | None = None
+    window: Window | None = None
+    if state.on and not position.not_started:
+        start = state.changed_at or now
+        window = Window(start=min(start, now), end=now)
+        source = open_source(loaded.plan.metrics.source, loaded.base_dir)
+        observations = gather(loaded, source, window)
+        exposures, exposures_problem = count_exposures(loaded, source, window)
+    verdict = decide(loaded.plan, state, position, observations, exposures, now, exposures_problem)
+    return Evaluation(standing, verdict, now, window)
+
+
+def _cohorts(loaded: LoadedPlan) -> tuple[Cohort, Cohort]:
+    v = loaded.plan.variations
+    return Cohort("treatment", v.treatment), Cohort("control", v.control)
+
+
+def gather(loaded: LoadedPlan, source: MetricsSource, window: Window) -> dict[str, Observation]:
+    treatment, control = _cohorts(loaded)
+    out: dict[str, Observation] = {}
+    for guardrail in loaded.plan.guardrails:
+        if isinstance(guardrail, RatioGuardrail):
+            out[guardrail.name] = _ratio(guardrail, source, treatment, control, window)
+        else:
+            out[guardrail.name] = _values(guardrail, source, treatment, control, window)
+    return out
+
+
+def _ratio(
+    g: RatioGuardrail, source: MetricsSource, t: Cohort, c: Cohort, window: Window
+) -> Observation:
+    query = " / ".join(source.describe(m, t, window) for m in (g.events, g.trials))
+    data: dict[str, RatioData | None] = {}
+    for cohort in (t, c):
+        events = source.counter(g.events, cohort, window)
+        trials = source.counter(g.trials, cohort, window)
+        both = events is not None and trials is not None
+        data[cohort.role] = RatioData(events or 0.0, trials or 0.0) if both else None
+    problem = None
+    if data["treatment"] is None:
+        problem = f"no rows in the window for {g.events} or {g.trials} (treatment)"
+    return Observation(g.name, data["treatment"], data["control"], query, problem)
+
+
+def _values(
+    g: MeanGuardrail, source: MetricsSource, t: Cohort, c: Cohort, window: Window
+) -> Observation:
+    query = source.describe(g.metric, t, window)
+    treatment = source.values(g.metric, t, window)
+    control = source.values(g.metric, c, window)
+    problem = None if treatment is not None else f"no rows in the window for {g.metric}"
+    return Observation(g.name, treatment, control, query, problem)
+
+
+def count_exposures(
+    loaded: LoadedPlan, source: MetricsSource, window: Window
+) -> tuple[Exposures | None, str | None]:
+    metric = loaded.plan.exposure_metric
+    if metric is None:
+        return None, "the plan names no exposures counter"
+    treatment, control = _cohorts(loaded)
+    t = source.counter(metric, treatment, window)
+    c = source.counter(metric, control, window)
+    if t is None:
+        return None, f"no rows for {metric} (treatment) in the window"
+    return Exposures(treatment=t, control=c or 0.0, metric=metric), None
+
+
+# ---------------------------------------------------------------------- changes
+
+
+def advance_change(evaluation: Evaluation) -> RolloutChange:
+    """The change a `go` makes: the next stage's split and audience."""
+    verdict = evaluation.verdict
+    if verdict.kind is not VerdictKind.GO or verdict.position.next_index is None:
+        raise RefusedError(f"verdict is {verdict.kind.value}: nothing to advance")
+    loaded = evaluation.standing.loaded
+    index = verdict.position.next_index
+    stage = loaded.plan.stages[index]
+    keys, segment = audience_for(loaded.plan, index)
+    return RolloutChange(
+        percent=stage.percent,
+        audience_keys=keys,
+        audience_segment=segment,
+        plan=loaded.name,
+        stage=stage.label,
+        action="advance",
+        comment=f"rolloutcli: plan {loaded.name} → stage {stage.label} "
+        f"({stage.percent:g}%), verdict go: {verdict.reasons[0]}",
+    )
+
+
+def rollback_change(standing: Standing, reason: str) -> RolloutChange:
+    """Treatment share to 0 for everyone (the flag stays on, serving control)."""
+    return RolloutChange(
+        percent=0.0,
+        audience_keys=(),
+        audience_segment=None,
+        plan=standing.loaded.name,
+        stage=None,
+        action="rollback",
+        comment=f"rolloutcli: plan {standing.loaded.name} rolled back to 0%: {reason}",
+    )
+
+
+def apply_change(standing: Standing, change: RolloutChange, at: datetime) -> FlagState:
+    """Write ``change`` only if the flag is still as read (else ConflictError, exit 4)."""
+    v = standing.loaded.plan.variations
+    return standing.platform.set_rollout(change, v.treatment, v.control, standing.state, at=at)

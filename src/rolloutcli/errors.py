@@ -1,0 +1,61 @@
+"""Errors a user can cause or meet, each with its documented exit code.
+
+Exit codes (shared by every command, see README "Exit codes"):
+0 ok; 1 breach or refused action; 2 invalid input (plan, arguments);
+3 a platform or metrics backend unreachable or refusing (nothing was changed);
+4 conflict: the flag changed while we worked (nothing was changed).
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_BREACH = 1
+EXIT_INVALID = 2
+EXIT_BACKEND = 3
+EXIT_CONFLICT = 4
+
+
+class RolloutError(Exception):
+    """Base of every error the CLI reports as one line instead of a traceback."""
+
+    exit_code = EXIT_BREACH
+
+
+class RefusedError(RolloutError):
+    """An action the tool will not take (no terminal to confirm on, declined, unsafe)."""
+
+    exit_code = EXIT_BREACH
+
+
+class InvalidInputError(RolloutError):
+    """Bad arguments or an unusable plan reference."""
+
+    exit_code = EXIT_INVALID
+
+
+class PlanError(InvalidInputError):
+    """A plan that does not validate; carries one line per problem (file:line: key: message)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class BackendError(RolloutError):
+    """A flag platform or metrics backend that is unreachable, refusing, or not understood."""
+
+    exit_code = EXIT_BACKEND
+
+    def __init__(self, backend: str, message: str, hint: str | None = None) -> None:
+        self.backend = backend
+        self.hint = hint
+        text = f"{backend}: {message}"
+        if hint:
+            text += f" (hint: {hint})"
+        super().__init__(text)
+
+
+class ConflictError(RolloutError):
+    """The flag changed between our read and our write; nothing was written."""
+
+    exit_code = EXIT_CONFLICT

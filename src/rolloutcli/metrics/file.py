@@ -1,0 +1,171 @@
+"""The embedded metrics source: a local CSV or JSON-lines file of timestamped observations.
+
+Each row is one observation of one metric for one cohort:
+
+``time`` (ISO 8601), ``cohort`` (``treatment``/``control`` or the variation served, e.g.
+``v2.4``), ``metric`` (the name a plan refers to), and either
+
+* ``value`` alone — a counter increment (``requests``, ``errors``) or, for a value metric,
+  one raw sample (a latency, a score); or
+* ``count``, ``sum`` and ``sum_sq`` — a pre-aggregated summary of ``count`` values.
+
+Files ending in ``.csv`` are read as CSV with a header row; anything else as JSON lines.
+The source sums what falls in the window since the stage began.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .. import stats
+from ..errors import BackendError
+from ..observations import MeanData
+from ..plan import MetricsSourceSpec
+from ..timeutil import format_timestamp, parse_timestamp
+from .base import Cohort, Window
+
+NAME = "metrics file"
+
+
+@dataclass(frozen=True)
+class _Row:
+    at: datetime
+    cohort: str
+    metric: str
+    value: float | None
+    count: int | None
+    total: float | None
+    total_sq: float | None
+
+
+def open_file_source(spec: MetricsSourceSpec, base_dir: Path) -> FileMetricsSource:
+    path = Path(spec.path).expanduser()
+    return FileMetricsSource(path if path.is_absolute() else base_dir / path)
+
+
+class FileMetricsSource:
+    name = "file"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._rows: list[_Row] | None = None
+
+    def describe(self, metric: str, cohort: Cohort, window: Window) -> str:
+        return (
+            f"{self.path.name}: metric={metric} cohort in ({cohort.role}, "
+            f"{_label(cohort.variation)}) time in "
+            f"[{format_timestamp(window.start)}, {format_timestamp(window.end)})"
+        )
+
+    def counter(self, metric: str, cohort: Cohort, window: Window) -> float | None:
+        rows = self._select(metric, cohort, window)
+        if not rows:
+            return None
+        return sum(r.value if r.value is not None else float(r.total or 0) for r in rows)
+
+    def values(self, metric: str, cohort: Cohort, window: Window) -> MeanData | None:
+        rows = self._select(metric, cohort, window)
+        if not rows:
+            return None
+        raw = [r.value for r in rows if r.count is None and r.value is not None]
+        parts = [
+            stats.summary_from_moments(r.count, r.total or 0.0, r.total_sq or 0.0)
+            for r in rows
+            if r.count is not None
+        ]
+        if raw:
+            parts.append(stats.summarize(raw))
+        summary = stats.combine_summaries(parts)
+        samples = tuple(raw) if raw and len(parts) == 1 else None
+        return MeanData(n=summary.n, mean=summary.mean, sd=summary.sd, samples=samples)
+
+    # ------------------------------------------------------------------ reading
+
+    def _select(self, metric: str, cohort: Cohort, window: Window) -> list[_Row]:
+        labels = {cohort.role, _label(cohort.variation)}
+        return [
+            r
+            for r in self._load()
+            if r.metric == metric and r.cohort in labels and window.start <= r.at < window.end
+        ]
+
+    def _load(self) -> list[_Row]:
+        if self._rows is None:
+            self._rows = list(self._read())
+        return self._rows
+
+    def _read(self) -> list[_Row]:
+        try:
+            handle = self.path.open(encoding="utf-8", newline="")
+        except FileNotFoundError:
+            raise BackendError(
+                NAME, f"{self.path} not found", hint="check metrics.source.path in the plan"
+            ) from None
+        except OSError as exc:
+            raise BackendError(NAME, f"cannot read {self.path}: {exc.strerror}") from None
+        rows: list[_Row] = []
+        with handle:
+            if self.path.suffix.lower() == ".csv":
+                reader = csv.DictReader(handle)
+                for item in reader:
+                    rows.append(self._row(item, reader.line_num))
+            else:
+                for number, line in enumerate(handle, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        item = json.loads(line)
+                    except ValueError:
+                        raise self._bad(number, "not a JSON object") from None
+                    if not isinstance(item, dict):
+                        raise self._bad(number, "not a JSON object")
+                    rows.append(self._row(item, number))
+        return rows
+
+    def _row(self, item: dict[str, Any], line: int) -> _Row:
+        def number(key: str) -> float | None:
+            raw = item.get(key)
+            if raw is None or raw == "":
+                return None
+            try:
+                value = float(raw)
+            except (TypeError, ValueError):
+                raise self._bad(line, f"{key} {raw!r} is not a number") from None
+            if math.isnan(value):
+                return None
+            return value
+
+        at = parse_timestamp(item.get("time"))
+        if at is None:
+            raise self._bad(line, f"time {item.get('time')!r} is not an ISO 8601 timestamp")
+        cohort, metric = item.get("cohort"), item.get("metric")
+        if not cohort or not metric:
+            raise self._bad(line, "cohort and metric are required")
+        count = number("count")
+        value = number("value")
+        if count is None and value is None:
+            raise self._bad(line, "give value, or count with sum and sum_sq")
+        return _Row(
+            at=at,
+            cohort=str(cohort),
+            metric=str(metric),
+            value=value,
+            count=int(count) if count is not None else None,
+            total=number("sum"),
+            total_sq=number("sum_sq"),
+        )
+
+    def _bad(self, line: int, message: str) -> BackendError:
+        return BackendError(NAME, f"{self.path}:{line}: {message}")
+
+
+def _label(variation: object) -> str:
+    if isinstance(variation, bool):
+        return "true" if variation else "false"
+    return str(variation)

@@ -1,0 +1,535 @@
+"""The rollout plan: its YAML model, validation, and errors that name file, line and key.
+
+Validation runs in two passes. Pydantic checks the shape (types, unknown keys, ranges); a
+second pass checks what only the whole plan can tell (stages strictly increasing, tiers in
+order, success criteria naming real guardrails). Both report ``file:line: key: message``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import os
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
+
+from .durations import parse_duration
+from .errors import InvalidInputError, PlanError
+from .thresholds import (
+    Direction,
+    Threshold,
+    ThresholdKind,
+    parse_bound,
+    parse_threshold,
+    severity_key,
+)
+from .yamlsource import KeyPath, SourcedYaml, format_key_path, load_yaml
+
+Tier = Literal["warn", "pause", "rollback"]
+TIERS: tuple[Tier, ...] = ("warn", "pause", "rollback")
+Variation = StrictBool | StrictStr | StrictInt | StrictFloat
+
+
+def _strip_percent(value: Any) -> Any:
+    """Accept ``25%`` as well as ``25`` for a stage percentage."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return float(value.strip()[:-1])
+        except ValueError:
+            return value
+    return value
+
+
+Percent = Annotated[float, BeforeValidator(_strip_percent), Field(ge=0, le=100)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PlatformSpec(_Model):
+    """Where the flag lives. ``flagfile`` is the embedded default: a flagd flag-definition file."""
+
+    kind: Literal["flagfile"] = Field(description="Flag platform: flagfile (local flagd JSON).")
+    path: str | None = Field(
+        None, description="flagfile: path of the flagd JSON file, relative to the plan file."
+    )
+    project: str | None = Field(None, description="Project on the platform, where it has one.")
+    environment: str = Field("local", description="Environment the rollout runs in.")
+
+
+class Variations(_Model):
+    treatment: Variation = Field(description="The variation being rolled out (true, 'v2.4').")
+    control: Variation = Field(description="The variation it is compared against (false, 'v2.3').")
+
+
+class Audience(_Model):
+    """Who gets the treatment before the stage's percentage opens."""
+
+    keys: list[StrictStr] | None = Field(None, description="An allowlist of targeting keys.")
+    segment: StrictStr | None = Field(None, description="A segment defined on the platform.")
+
+
+class Stage(_Model):
+    name: StrictStr | None = Field(None, description="A label; defaults to the percentage.")
+    percent: Percent = Field(description="Treatment share of traffic, 0-100.")
+    min_duration: StrictStr = Field(
+        "0", description="Minimum observation window before moving on: 30m, 2h, 3d."
+    )
+    min_samples: StrictInt = Field(
+        0, ge=0, description="Minimum exposures per cohort before moving on."
+    )
+    audience: Audience | None = Field(
+        None, description="Served treatment first, before (and alongside) the percentage."
+    )
+
+    @field_validator("min_duration", mode="before")
+    @classmethod
+    def _duration_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and value == 0 else value
+
+    @field_validator("min_duration")
+    @classmethod
+    def _duration_parses(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def window(self) -> timedelta:
+        return parse_duration(self.min_duration)
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.percent:g}%"
+
+
+class MetricsSourceSpec(_Model):
+    kind: Literal["file"] = Field(description="Metrics backend: file (local CSV or JSON lines).")
+    path: str = Field(description="file: path of the metrics file, relative to the plan file.")
+
+
+TierValue = StrictStr | list[StrictStr]
+
+
+class Thresholds(_Model):
+    warn: TierValue | None = Field(None, description="Breach → warn (reported, no action).")
+    pause: TierValue | None = Field(None, description="Breach → pause the rollout.")
+    rollback: TierValue | None = Field(None, description="Breach → roll back.")
+
+    def items(self) -> list[tuple[Tier, list[str]]]:
+        out: list[tuple[Tier, list[str]]] = []
+        for tier in TIERS:
+            value = getattr(self, tier)
+            if value is not None:
+                out.append((tier, [value] if isinstance(value, str) else list(value)))
+        return out
+
+
+class _GuardrailBase(_Model):
+    name: StrictStr = Field(description="Unique name of the guardrail.")
+    description: StrictStr | None = None
+    direction: Direction = Field(
+        Direction.HIGHER_IS_WORSE, description="higher_is_worse or lower_is_worse."
+    )
+    unit: Literal["ms", "s", "ratio", "percent"] | None = Field(
+        None, description="Unit of the metric's values (converts absolute limits like 300ms)."
+    )
+    thresholds: Thresholds = Field(description="Tiers warn / pause / rollback.")
+    significant: list[Tier] = Field(
+        default_factory=lambda: ["rollback"],  # type: ignore[arg-type]
+        description="Tiers that act only when the difference is statistically significant.",
+    )
+
+    @property
+    def is_ratio(self) -> bool:
+        return False
+
+    @cached_property
+    def tiers(self) -> dict[Tier, list[Threshold]]:
+        """The parsed thresholds per tier (the plan has been validated, so they parse)."""
+        return {
+            tier: [parse_threshold(t, self.direction, self.unit, self.is_ratio) for t in texts]
+            for tier, texts in self.thresholds.items()
+        }
+
+    @property
+    def compares_to_control(self) -> bool:
+        return any(t.needs_control for ts in self.tiers.values() for t in ts)
+
+
+class RatioGuardrail(_GuardrailBase):
+    """events / trials per cohort: error rate, conversion, fallback rate."""
+
+    kind: Literal["ratio"]
+    events: StrictStr = Field(description="Query/metric name counting events (errors).")
+    trials: StrictStr = Field(description="Query/metric name counting trials (requests).")
+
+    @property
+    def is_ratio(self) -> bool:
+        return True
+
+
+class MeanGuardrail(_GuardrailBase):
+    """A value per observation: latency, model accuracy, confidence score."""
+
+    kind: Literal["mean"]
+    metric: StrictStr = Field(description="Query/metric name of the values.")
+    test: Literal["auto", "welch", "mann_whitney"] = Field(
+        "auto", description="auto: Mann-Whitney when raw samples exist, else Welch's t."
+    )
+
+
+Guardrail = Annotated[RatioGuardrail | MeanGuardrail, Field(discriminator="kind")]
+
+
+class SuccessCriterion(_Model):
+    metric: StrictStr = Field(description="Name of a guardrail.")
+    at_least: StrictStr | int | float | None = Field(
+        None, description="Treatment must be at least this: -1% (vs control), 0.92 (absolute)."
+    )
+    at_most: StrictStr | int | float | None = Field(
+        None, description="Treatment must be at most this: +5% (vs control), 300ms (absolute)."
+    )
+
+
+class MetricsSpec(_Model):
+    source: MetricsSourceSpec
+    exposures: StrictStr | None = Field(
+        None,
+        description="Counter of units assigned to each cohort (for sample sizes and the "
+        "sample-ratio check). Defaults to the first ratio guardrail's trials.",
+    )
+
+
+class Statistics(_Model):
+    alpha: float = Field(0.05, gt=0, le=0.5, description="Significance level of each test.")
+    method: Literal["fixed"] = Field(
+        "fixed", description="fixed: fixed-horizon tests (z / Fisher, Welch, Mann-Whitney)."
+    )
+
+
+class Plan(_Model):
+    """A progressive rollout of one flag."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="rolloutcli plan")
+
+    flag: StrictStr = Field(description="Flag key on the platform.")
+    description: StrictStr | None = None
+    platform: PlatformSpec
+    variations: Variations
+    stages: list[Stage] = Field(min_length=1)
+    metrics: MetricsSpec
+    guardrails: list[Guardrail] = Field(default_factory=list)
+    success: list[SuccessCriterion] = Field(default_factory=list)
+    statistics: Statistics = Field(default_factory=Statistics)
+
+    @property
+    def exposure_metric(self) -> str | None:
+        if self.metrics.exposures:
+            return self.metrics.exposures
+        for guardrail in self.guardrails:
+            if isinstance(guardrail, RatioGuardrail):
+                return guardrail.trials
+        return None
+
+    def guardrail(self, name: str) -> RatioGuardrail | MeanGuardrail | None:
+        return next((g for g in self.guardrails if g.name == name), None)
+
+
+class LoadedPlan:
+    """A validated plan plus where it came from (name, file, directory for relative paths)."""
+
+    def __init__(self, plan: Plan, path: Path) -> None:
+        self.plan = plan
+        self.path = path
+        self.name = path.stem
+        self.base_dir = path.parent
+
+    def resolve(self, relative: str) -> Path:
+        candidate = Path(os.path.expanduser(relative))
+        return candidate if candidate.is_absolute() else self.base_dir / candidate
+
+
+class FlagAddress(_Model):
+    """Just enough of a plan to reach the flag: what `kill` needs and nothing more."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    flag: StrictStr
+    platform: PlatformSpec
+
+
+# --------------------------------------------------------------------------- resolving
+
+
+def resolve_plan_path(ref: str, plans_dir: Path | None = None) -> Path:
+    """A PLAN argument: a path to a YAML file, or NAME → ``<plans dir>/NAME.yaml``."""
+    direct = Path(ref)
+    if direct.suffix in (".yaml", ".yml") or os.sep in ref or "/" in ref:
+        if direct.is_file():
+            return direct
+        raise InvalidInputError(f"plan file {ref} not found")
+    folder = plans_dir or default_plans_dir()
+    for suffix in (".yaml", ".yml"):
+        candidate = folder / f"{ref}{suffix}"
+        if candidate.is_file():
+            return candidate
+    raise InvalidInputError(
+        f"no plan named {ref!r}: looked for {folder / (ref + '.yaml')} "
+        "(give a path, or set --plans-dir / ROLLOUT_PLANS_DIR)"
+    )
+
+
+def default_plans_dir() -> Path:
+    return Path(os.environ.get("ROLLOUT_PLANS_DIR") or "plans")
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_plan(path: Path) -> LoadedPlan:
+    """Load and fully validate a plan; raises PlanError with one line per problem."""
+    source = load_yaml(path)
+    if not isinstance(source.data, dict):
+        raise PlanError([f"{path}:1: a plan is a YAML mapping (flag:, platform:, stages: ...)"])
+    try:
+        plan = Plan.model_validate(source.data)
+    except ValidationError as exc:
+        raise PlanError(_shape_problems(exc, source, Plan)) from None
+    problems = [
+        f"{source.where(p)}: {format_key_path(p)}: {m}" for p, m in _semantic_problems(plan)
+    ]
+    if problems:
+        raise PlanError(problems)
+    return LoadedPlan(plan, path)
+
+
+def load_flag_address(path: Path) -> tuple[str, FlagAddress, Path]:
+    """Read only ``flag`` and ``platform`` from a plan (kill must work on a broken plan)."""
+    source = load_yaml(path)
+    data = source.data if isinstance(source.data, dict) else {}
+    try:
+        address = FlagAddress.model_validate(
+            {k: data[k] for k in ("flag", "platform") if k in data}
+        )
+    except ValidationError as exc:
+        raise PlanError(_shape_problems(exc, source, FlagAddress)) from None
+    return path.stem, address, path.parent
+
+
+def plan_json_schema() -> dict[str, Any]:
+    schema = Plan.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def _shape_problems(exc: ValidationError, source: SourcedYaml, root: type[BaseModel]) -> list[str]:
+    problems: list[str] = []
+    seen: set[tuple[KeyPath, str]] = set()
+    for error in exc.errors():
+        path = _data_path(source.data, error["loc"])
+        message = _message(error, path, root)
+        if (path, message) in seen:
+            continue
+        seen.add((path, message))
+        problems.append(f"{source.where(path)}: {format_key_path(path)}: {message}")
+    return problems
+
+
+def _data_path(data: Any, loc: tuple[int | str, ...]) -> KeyPath:
+    """Pydantic locations include union/tag names; keep only the parts present in the data."""
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(part, str) and not path_is_tag(part):
+            path.append(part)  # a missing key: name it
+            node = None
+    return tuple(path)
+
+
+def path_is_tag(part: str) -> bool:
+    return part in ("ratio", "mean") or "[" in part or part in ("str", "int", "float", "bool")
+
+
+def _message(error: Any, path: KeyPath, root: type[BaseModel]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        key = str(path[-1]) if path else "?"
+        known = _known_keys(root, path[:-1])
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        listing = f" (known keys: {', '.join(sorted(known))})" if known and not close else ""
+        return f"unknown key{hint}{listing}"
+    if kind == "missing":
+        if path and path[-1] == "control":
+            return "missing: the control variation the treatment is compared against"
+        return "missing (required)"
+    if kind == "union_tag_invalid":
+        return "kind must be 'ratio' (events/trials) or 'mean' (values)"
+    if kind == "union_tag_not_found":
+        return "missing 'kind': ratio (events/trials) or mean (values)"
+    if kind == "value_error":
+        return str(error["ctx"]["error"])
+    if kind in ("less_than_equal", "greater_than_equal") and path and path[-1] == "percent":
+        return f"percentage must be between 0 and 100 (got {error['input']})"
+    return str(error["msg"])
+
+
+def _known_keys(root: type[BaseModel], parent: KeyPath) -> list[str]:
+    """Field names accepted at ``parent`` (best effort, walking the model's annotations)."""
+    models: list[type[BaseModel]] = [root]
+    for part in parent:
+        if isinstance(part, int):
+            continue
+        nxt: list[type[BaseModel]] = []
+        for model in models:
+            info = model.model_fields.get(part)
+            if info is not None:
+                nxt.extend(_models_in(info.annotation))
+        models = nxt
+    keys: set[str] = set()
+    for model in models:
+        keys.update(model.model_fields)
+    return sorted(keys)
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found.extend(_models_in(arg))
+    metadata_origin = getattr(annotation, "__origin__", None)
+    if metadata_origin is not None and not found:
+        found.extend(_models_in(metadata_origin))
+    return found
+
+
+# --------------------------------------------------------------------------- semantics
+
+
+def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
+    problems: list[tuple[KeyPath, str]] = []
+
+    def add(where: KeyPath, message: str) -> None:
+        problems.append((where, message))
+
+    if plan.platform.kind == "flagfile" and not plan.platform.path:
+        add(("platform", "kind"), "a flagfile platform needs path: (the flagd JSON file)")
+    if plan.variations.treatment == plan.variations.control:
+        add(("variations", "control"), "control must differ from treatment")
+
+    previous: float | None = None
+    for i, stage in enumerate(plan.stages):
+        if stage.percent == 0 and stage.audience is None:
+            add(("stages", i, "percent"), "a 0% stage needs an audience (keys or segment)")
+        if previous is not None and stage.percent <= previous:
+            add(
+                ("stages", i, "percent"),
+                f"stages must be strictly increasing: {stage.percent:g} follows {previous:g}",
+            )
+        previous = stage.percent
+        if stage.audience is not None:
+            aud = stage.audience
+            if (aud.keys is None) == (aud.segment is None):
+                add(("stages", i, "audience"), "give exactly one of keys: or segment:")
+            elif aud.keys is not None and not aud.keys:
+                add(("stages", i, "audience", "keys"), "the allowlist is empty")
+    last = len(plan.stages) - 1
+    if plan.stages[last].percent != 100:
+        add(
+            ("stages", last, "percent"),
+            f"the final stage must reach 100% (got {plan.stages[last].percent:g})",
+        )
+
+    names = [g.name for g in plan.guardrails]
+    for i, guardrail in enumerate(plan.guardrails):
+        if names.index(guardrail.name) != i:
+            add(("guardrails", i, "name"), f"duplicate guardrail name {guardrail.name!r}")
+        problems.extend(_tier_problems(guardrail, ("guardrails", i)))
+
+    for i, criterion in enumerate(plan.success):
+        where: KeyPath = ("success", i)
+        target = plan.guardrail(criterion.metric)
+        if target is None:
+            close = difflib.get_close_matches(criterion.metric, names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            add((*where, "metric"), f"no guardrail named {criterion.metric!r}{hint}")
+            continue
+        if (criterion.at_least is None) == (criterion.at_most is None):
+            add(where, "give exactly one of at_least: or at_most:")
+            continue
+        key = "at_least" if criterion.at_least is not None else "at_most"
+        try:
+            parse_bound(str(getattr(criterion, key)), target.unit, target.is_ratio)
+        except ValueError as exc:
+            add((*where, key), str(exc))
+
+    if plan.exposure_metric is None and plan.guardrails:
+        add(("metrics",), "name exposures: (a counter of units per cohort); no ratio guardrail")
+    return problems
+
+
+def _tier_problems(
+    guardrail: RatioGuardrail | MeanGuardrail, where: KeyPath
+) -> list[tuple[KeyPath, str]]:
+    problems: list[tuple[KeyPath, str]] = []
+    parsed: dict[str, list[Threshold]] = {}
+    for tier, texts in guardrail.thresholds.items():
+        parsed[tier] = []
+        for j, text in enumerate(texts):
+            key: KeyPath = (*where, "thresholds", tier) + ((j,) if len(texts) > 1 else ())
+            try:
+                parsed[tier].append(
+                    parse_threshold(text, guardrail.direction, guardrail.unit, guardrail.is_ratio)
+                )
+            except ValueError as exc:
+                problems.append((key, str(exc)))
+    if not parsed:
+        problems.append(((*where, "thresholds"), "give at least one tier: warn, pause or rollback"))
+    for tier in guardrail.significant:
+        if tier not in parsed:
+            problems.append(((*where, "significant"), f"{tier!r} has no threshold"))
+    order = [t for t in TIERS if t in parsed]
+    for looser_ok, stricter in itertools.pairwise(order):
+        for a in parsed[looser_ok]:
+            for b in parsed[stricter]:
+                fam_a, val_a = severity_key(a, guardrail.direction)
+                fam_b, val_b = severity_key(b, guardrail.direction)
+                if fam_a == fam_b and val_b < val_a:
+                    problems.append(
+                        (
+                            (*where, "thresholds", stricter),
+                            f"tiers out of order: {stricter} {b.raw!r} is looser than "
+                            f"{looser_ok} {a.raw!r} (warn ≤ pause ≤ rollback)",
+                        )
+                    )
+    return problems
+
+
+def uses_absolute_only(guardrail: RatioGuardrail | MeanGuardrail) -> bool:
+    return all(t.kind is ThresholdKind.ABSOLUTE for ts in guardrail.tiers.values() for t in ts)

@@ -1,0 +1,31 @@
+"""Flag platforms behind one small interface; ``open_platform`` picks one by the plan's kind.
+
+Adapters are imported lazily so `rollout kill` loads only the one it needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from ..plan import PlatformSpec
+    from .base import Platform
+
+# kind → "module:factory"; adding a platform is one file and one line here.
+REGISTRY: dict[str, str] = {
+    "flagfile": "rolloutcli.platforms.flagfile:open_flagfile",
+}
+
+
+def open_platform(spec: PlatformSpec, flag: str, base_dir: Path) -> Platform:
+    target = REGISTRY.get(spec.kind)
+    if target is None:
+        raise InvalidInputError(f"platform kind {spec.kind!r} is not supported")
+    module_name, factory_name = target.split(":")
+    factory = getattr(importlib.import_module(module_name), factory_name)
+    platform: Platform = factory(spec, flag, base_dir)
+    return platform

@@ -1,0 +1,319 @@
+"""Output: rich tables that show every value behind a verdict, and the JSON contract."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .durations import format_duration
+from .engine import Evaluation, Standing
+from .guardrails import Finding
+from .plan import TIERS, Plan
+from .state import FlagState, RolloutChange
+from .timeutil import format_timestamp
+from .verdict import Verdict
+
+VERDICT_STYLE = {
+    "go": "bold green",
+    "done": "bold green",
+    "hold": "bold yellow",
+    "pause": "bold dark_orange",
+    "rollback": "bold red",
+}
+STATUS_STYLE = {
+    "ok": "green",
+    "warn": "yellow",
+    "pause": "dark_orange",
+    "rollback": "bold red",
+    "no_data": "dim",
+}
+
+
+# ---------------------------------------------------------------------- JSON
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN or infinity: they become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, datetime):
+        return format_timestamp(value)
+    return value
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(_clean(value), indent=2, ensure_ascii=False)
+
+
+def stage_json(standing: Standing) -> dict[str, Any] | None:
+    index = standing.position.index
+    if index is None:
+        return None
+    stage = standing.loaded.plan.stages[index]
+    return {
+        "index": index,
+        "name": stage.label,
+        "percent": stage.percent,
+        "started_at": standing.state.changed_at,
+    }
+
+
+def status_json(standing: Standing) -> dict[str, Any]:
+    plan, state, position = standing.loaded.plan, standing.state, standing.position
+    nxt = plan.stages[position.next_index] if position.next_index is not None else None
+    return {
+        "plan": standing.loaded.name,
+        "flag": plan.flag,
+        "platform": plan.platform.kind,
+        "environment": plan.platform.environment,
+        "on": state.on,
+        "percent": state.percent,
+        "stage": stage_json(standing),
+        "stages": len(plan.stages),
+        "off_plan": position.off_plan,
+        "not_started": position.not_started,
+        "audience": {"keys": list(state.audience_keys), "segment": state.audience_segment}
+        if state.audience_keys or state.audience_segment
+        else None,
+        "next_stage": {"index": position.next_index, "name": nxt.label, "percent": nxt.percent}
+        if nxt is not None
+        else None,
+        "changed_at": state.changed_at,
+        "last_comment": state.comment,
+        "notes": list(state.notes),
+    }
+
+
+def finding_json(f: Finding) -> dict[str, Any]:
+    return {
+        "name": f.name,
+        "kind": f.kind,
+        "status": f.status,
+        "control": f.control,
+        "treatment": f.treatment,
+        "relative_change": f.relative_change,
+        "p_value": f.p_value,
+        "test": f.test,
+        "threshold": f.threshold,
+        "limit": f.limit,
+        "control_n": f.control_size,
+        "treatment_n": f.treatment_size,
+        "note": f.note,
+        "query": f.query,
+    }
+
+
+def check_json(evaluation: Evaluation) -> dict[str, Any]:
+    standing, verdict = evaluation.standing, evaluation.verdict
+    srm = verdict.srm
+    return {
+        "plan": standing.loaded.name,
+        "flag": standing.loaded.plan.flag,
+        "platform": standing.loaded.plan.platform.kind,
+        "environment": standing.loaded.plan.platform.environment,
+        "verdict": verdict.kind.value,
+        "reasons": list(verdict.reasons),
+        "percent": verdict.from_percent,
+        "next_percent": verdict.to_percent,
+        "stage": stage_json(standing),
+        "evaluated_at": evaluation.now,
+        "window_start": evaluation.window.start if evaluation.window else None,
+        "look_again_at": verdict.look_again_at,
+        "metrics": [finding_json(f) for f in verdict.findings],
+        "srm": {
+            "checked": srm.checked,
+            "treatment": srm.treatment,
+            "control": srm.control,
+            "expected_share": srm.expected_share,
+            "observed_share": srm.observed_share,
+            "p_value": srm.p_value,
+            "mismatch": srm.mismatch,
+            "note": srm.note,
+        },
+        "success": [
+            {"metric": c.metric, "requirement": c.requirement, "met": c.met, "note": c.note}
+            for c in verdict.success
+        ],
+    }
+
+
+# ---------------------------------------------------------------------- terminal
+
+
+def _value(value: float | None, kind: str, unit: str | None) -> str:
+    if value is None:
+        return "—"
+    if kind == "ratio" or unit in ("ratio",):
+        return f"{value:.3%}"
+    suffix = {"ms": " ms", "s": " s", "percent": "%"}.get(unit or "", "")
+    return f"{value:.4g}{suffix}"
+
+
+def _size(size: float | None) -> str:
+    return "" if size is None else f"\n[dim]n={size:,.0f}[/]"
+
+
+def _where(standing: Standing) -> str:
+    plan, state, position = standing.loaded.plan, standing.state, standing.position
+    if not state.on:
+        stage = "OFF (killed)"
+    elif position.index is not None:
+        label = plan.stages[position.index].label
+        stage = f"stage {label} ({position.index + 1} of {len(plan.stages)})"
+    elif position.not_started:
+        stage = "not started (0%)"
+    else:
+        stage = f"{state.percent:g}% (off-plan)"
+    return (
+        f"[bold]{standing.loaded.name}[/] · flag [bold]{plan.flag}[/] · "
+        f"{plan.platform.kind} {plan.platform.environment} · {stage}"
+    )
+
+
+def _stage_name(label: str, percent: float) -> str:
+    return label if label == f"{percent:g}%" else f"{label} ({percent:g}%)"
+
+
+def print_status(console: Console, standing: Standing, now: datetime) -> None:
+    plan, state, position = standing.loaded.plan, standing.state, standing.position
+    console.print(_where(standing))
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="dim")
+    table.add_column()
+    table.add_row("flag", "on" if state.on else "[red]off[/]")
+    table.add_row("treatment share", f"{state.percent:g}%")
+    if state.audience_keys:
+        table.add_row("audience", f"{len(state.audience_keys)} allowlisted keys")
+    if state.audience_segment:
+        table.add_row("audience", f"segment {state.audience_segment}")
+    if state.changed_at:
+        since = format_duration(now - state.changed_at)
+        table.add_row("since", f"{format_timestamp(state.changed_at)} ({since} ago)")
+    if position.index is not None:
+        stage = plan.stages[position.index]
+        table.add_row("window", f"{stage.min_duration}, min {stage.min_samples:,} per cohort")
+    if position.next_index is not None:
+        nxt = plan.stages[position.next_index]
+        table.add_row("next", _stage_name(nxt.label, nxt.percent))
+    if state.comment:
+        table.add_row("last change", state.comment)
+    for note in state.notes:
+        table.add_row("note", f"[yellow]{note}[/]")
+    console.print(table)
+
+
+def print_check(console: Console, evaluation: Evaluation) -> None:
+    standing, verdict = evaluation.standing, evaluation.verdict
+    plan = standing.loaded.plan
+    console.print(_where(standing))
+    headline = Text("verdict ", style="bold")
+    headline.append(verdict.kind.value.upper(), style=VERDICT_STYLE[verdict.kind.value])
+    if verdict.to_percent is not None:
+        headline.append(f"  {verdict.from_percent:g}% → {verdict.to_percent:g}%")
+    console.print(headline)
+    for reason in verdict.reasons:
+        console.print(f"  • {reason}", highlight=False)
+    if verdict.findings:
+        console.print(_metrics_table(plan, verdict))
+    _print_srm(console, verdict)
+    for c in verdict.success:
+        mark = "[green]met[/]" if c.met else "[yellow]not met[/]"
+        console.print(f"success: {c.metric} {c.requirement}: {mark} ({c.note})", highlight=False)
+    if evaluation.window is not None:
+        console.print(
+            f"[dim]window {format_timestamp(evaluation.window.start)} → "
+            f"{format_timestamp(evaluation.window.end)}; alpha {plan.statistics.alpha:g}, "
+            f"method {plan.statistics.method}[/]"
+        )
+
+
+TEST_ABBREVIATION = {
+    "z": "z",
+    "fisher-exact": "fisher",
+    "welch-t": "welch",
+    "mann-whitney": "MW",
+    "binomial-exact": "binom",
+    "one-sample-t": "t",
+}
+
+
+def _tiers(plan: Plan, name: str) -> str:
+    guardrail = plan.guardrail(name)
+    if guardrail is None:
+        return ""
+    texts = dict(guardrail.thresholds.items())
+    return " / ".join(",".join(texts[t]) if t in texts else "-" for t in TIERS)
+
+
+def _metrics_table(plan: Plan, verdict: Verdict) -> Table:
+    table = Table(header_style="bold")
+    table.add_column("metric", no_wrap=True)
+    table.add_column("control", no_wrap=True)
+    table.add_column("treatment", no_wrap=True)
+    table.add_column("change", justify="right", no_wrap=True)
+    table.add_column("warn / pause / rollback")
+    table.add_column("p-value", justify="right", no_wrap=True)
+    table.add_column("status")
+    for f in verdict.findings:
+        guardrail = plan.guardrail(f.name)
+        unit = guardrail.unit if guardrail else None
+        change = f"{f.relative_change:+.1%}" if f.relative_change is not None else "—"
+        p = "—" if f.p_value is None else f"{f.p_value:.3g}"
+        if f.test:
+            p += f" {TEST_ABBREVIATION.get(f.test, f.test)}"
+        status = Text(f.status, style=STATUS_STYLE.get(f.status, ""))
+        if f.status in ("warn", "pause", "rollback") and f.threshold:
+            status.append(f" ({f.threshold.split(' ', 1)[-1]})")
+        if f.note:
+            status.append(f"\n{f.note}", style="dim")
+        table.add_row(
+            f.name,
+            _value(f.control, f.kind, unit) + _size(f.control_size),
+            _value(f.treatment, f.kind, unit) + _size(f.treatment_size),
+            change,
+            _tiers(plan, f.name),
+            p,
+            status,
+        )
+    return table
+
+
+def _print_srm(console: Console, verdict: Verdict) -> None:
+    srm = verdict.srm
+    if srm.checked and srm.observed_share is not None and srm.expected_share is not None:
+        style = "bold red" if srm.mismatch else "green"
+        word = "MISMATCH" if srm.mismatch else "ok"
+        console.print(
+            f"sample ratio: treatment {srm.observed_share:.3%} of "
+            f"{(srm.treatment or 0) + (srm.control or 0):,.0f} exposures, planned "
+            f"{srm.expected_share:.3%} (p = {srm.p_value:.3g}) [{style}]{word}[/]",
+            highlight=False,
+        )
+    elif srm.note:
+        console.print(f"[dim]sample ratio: {srm.note}[/]")
+
+
+def print_change(
+    console: Console, plan: Plan, state: FlagState, change: RolloutChange, where: str
+) -> None:
+    audience = ""
+    if change.audience_keys:
+        audience = f" + {len(change.audience_keys)} allowlisted keys"
+    elif change.audience_segment:
+        audience = f" + segment {change.audience_segment}"
+    console.print(
+        f"change: flag [bold]{plan.flag}[/] in [bold]{plan.platform.environment}[/] "
+        f"({where}): treatment [bold]{state.percent:g}% → {change.percent:g}%[/]{audience}"
+        + (f", stage {change.stage}" if change.stage else ""),
+        highlight=False,
+    )

@@ -1,0 +1,287 @@
+"""The decision: (plan, rollout state, metric observations, now) → Verdict. Pure, no I/O.
+
+Rules, in order:
+1. the flag is off → ``hold`` (a killed rollout is resumed by a person, not by the tool);
+2. not started (0%, no audience) → ``go`` to the first stage;
+3. a rollback tier breached → ``rollback``;
+4. a pause tier breached → ``pause``;
+5. sample-ratio mismatch, missing data or too few samples → ``hold`` (never ``go``);
+6. the stage's minimum window not elapsed → ``hold``, saying when to look again;
+7. success criteria not met → ``hold``;
+8. otherwise ``go`` to the next stage, or ``done`` at the last one.
+A warn-tier breach never blocks on its own: it is reported with the verdict.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from . import stats
+from .durations import format_duration
+from .guardrails import STATUS_NO_DATA, Finding, evaluate_guardrail
+from .observations import Exposures, Observation
+from .plan import Plan, SuccessCriterion
+from .progress import Position
+from .state import FlagState
+from .thresholds import parse_bound
+
+
+class VerdictKind(StrEnum):
+    GO = "go"
+    HOLD = "hold"
+    PAUSE = "pause"
+    ROLLBACK = "rollback"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class SrmFinding:
+    checked: bool
+    treatment: float | None
+    control: float | None
+    expected_share: float | None
+    observed_share: float | None
+    p_value: float | None
+    mismatch: bool
+    note: str | None
+
+
+@dataclass(frozen=True)
+class CriterionFinding:
+    metric: str
+    requirement: str
+    met: bool
+    note: str | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: VerdictKind
+    reasons: tuple[str, ...]
+    findings: tuple[Finding, ...]
+    srm: SrmFinding
+    success: tuple[CriterionFinding, ...]
+    position: Position
+    from_percent: float
+    to_percent: float | None  # the split a `go` moves to
+    look_again_at: datetime | None
+    elapsed: timedelta | None
+
+
+def decide(
+    plan: Plan,
+    state: FlagState,
+    position: Position,
+    observations: dict[str, Observation],
+    exposures: Exposures | None,
+    now: datetime,
+    exposures_problem: str | None = None,
+) -> Verdict:
+    stages = plan.stages
+    elapsed = now - state.changed_at if state.changed_at else None
+    next_percent = stages[position.next_index].percent if position.next_index is not None else None
+    stage = stages[position.index] if position.index is not None else None
+    control_expected = state.percent < 100
+
+    findings = tuple(
+        evaluate_guardrail(
+            g,
+            observations.get(g.name) or Observation(g.name, None, None, problem="not queried"),
+            plan.statistics,
+            control_expected,
+        )
+        for g in plan.guardrails
+    )
+    srm = _srm(state, exposures, exposures_problem)
+
+    def verdict(kind: VerdictKind, reasons: list[str], look: datetime | None = None) -> Verdict:
+        warnings = [
+            f"warning: {f.name} {_describe(f)} is past warn {f.threshold.split(' ', 1)[-1]}"
+            for f in findings
+            if f.status == "warn" and f.threshold
+        ]
+        return Verdict(
+            kind=kind,
+            reasons=tuple(reasons + warnings),
+            findings=findings,
+            srm=srm,
+            success=success,
+            position=position,
+            from_percent=state.percent,
+            to_percent=next_percent if kind is VerdictKind.GO else None,
+            look_again_at=look,
+            elapsed=elapsed,
+        )
+
+    success: tuple[CriterionFinding, ...] = ()
+    if not state.on:
+        return verdict(
+            VerdictKind.HOLD,
+            ["the flag is off (killed): nothing to advance; turn it back on deliberately"],
+        )
+    if position.not_started:
+        return verdict(
+            VerdictKind.GO,
+            [f"rollout not started: the first stage is {stages[0].label}"],
+        )
+
+    breached = {tier: [f for f in findings if f.status == tier] for tier in ("rollback", "pause")}
+    if breached["rollback"]:
+        return verdict(VerdictKind.ROLLBACK, [_breach_reason(f) for f in breached["rollback"]])
+    if breached["pause"]:
+        return verdict(VerdictKind.PAUSE, [_breach_reason(f) for f in breached["pause"]])
+
+    holds: list[str] = []
+    if position.off_plan:
+        holds_note = f"{state.percent:g}% is off-plan (set by hand?): no stage has it" + (
+            f"; a go moves to {next_percent:g}%" if next_percent is not None else ""
+        )
+    else:
+        holds_note = ""
+    if srm.mismatch:
+        holds.append(
+            f"sample-ratio mismatch: treatment has {srm.observed_share:.3%} of exposures, "
+            f"planned {srm.expected_share:.3%} (p = {srm.p_value:.2g}); the split or the "
+            "metrics are broken, so the comparison cannot be trusted"
+        )
+    for f in findings:
+        if f.status == STATUS_NO_DATA and f.blocking:
+            holds.append(f"no data for {f.name}: {f.note}")
+    if exposures_problem:
+        holds.append(f"no exposure counts: {exposures_problem}")
+    min_samples = stage.min_samples if stage else 0
+    if exposures is not None and min_samples:
+        short = [
+            (name, size)
+            for name, size in (("treatment", exposures.treatment), ("control", exposures.control))
+            if size < min_samples and not (name == "control" and not control_expected)
+        ]
+        if short:
+            listing = ", ".join(f"{name} {size:,.0f}" for name, size in short)
+            holds.append(f"too few samples: {listing} of {min_samples:,} needed per cohort")
+    if holds:
+        return verdict(VerdictKind.HOLD, [*holds, holds_note] if holds_note else holds)
+
+    window = stage.window if stage else timedelta(0)
+    if elapsed is not None and elapsed < window:
+        left = window - elapsed
+        look = now + left
+        return verdict(
+            VerdictKind.HOLD,
+            [
+                f"observation window: {format_duration(elapsed)} of {format_duration(window)} "
+                f"elapsed; look again in {format_duration(left)}"
+            ],
+            look,
+        )
+
+    success = tuple(_criterion(c, plan, observations, control_expected) for c in plan.success)
+    unmet = [c for c in success if not c.met]
+    if unmet:
+        return verdict(
+            VerdictKind.HOLD,
+            [f"success criterion not met: {c.metric} {c.requirement} ({c.note})" for c in unmet],
+        )
+
+    if position.at_last_stage:
+        return verdict(
+            VerdictKind.DONE,
+            [
+                f"at the last stage ({stage.label if stage else ''}) "
+                "and healthy: the rollout is complete"
+            ],
+        )
+    assert next_percent is not None
+    reasons = [
+        f"all guardrails within thresholds; window and samples met: advance "
+        f"{state.percent:g}% → {next_percent:g}%"
+    ]
+    if holds_note:
+        reasons.append(holds_note)
+    return verdict(VerdictKind.GO, reasons)
+
+
+def _describe(f: Finding) -> str:
+    if f.relative_change is not None:
+        return f"{f.relative_change:+.1%} vs control"
+    return f"at {f.treatment:.4g}" if f.treatment is not None else ""
+
+
+def _breach_reason(f: Finding) -> str:
+    values = f"treatment {_fmt(f.treatment)} vs control {_fmt(f.control)}"
+    change = f" ({f.relative_change:+.1%})" if f.relative_change is not None else ""
+    p = f", p = {f.p_value:.3g}" if f.p_value is not None else ""
+    return f"{f.name} breached {f.threshold}: {values}{change}{p}"
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def _srm(state: FlagState, exposures: Exposures | None, problem: str | None) -> SrmFinding:
+    share = state.percent / 100
+    if state.audience_keys or state.audience_segment:
+        return SrmFinding(
+            False,
+            None,
+            None,
+            None,
+            None,
+            None,
+            False,
+            "not checked: an audience stage has no fixed planned split",
+        )
+    if exposures is None:
+        return SrmFinding(
+            False, None, None, share, None, None, False, problem or "no exposure counts"
+        )
+    if not 0 < share < 1:
+        return SrmFinding(
+            False,
+            exposures.treatment,
+            exposures.control,
+            share,
+            None,
+            None,
+            False,
+            "not checked: one cohort is planned empty",
+        )
+    result = stats.sample_ratio_mismatch(
+        round(exposures.treatment), round(exposures.control), share
+    )
+    return SrmFinding(
+        True,
+        exposures.treatment,
+        exposures.control,
+        share,
+        result.observed_share,
+        result.p_value,
+        result.mismatch,
+        None,
+    )
+
+
+def _criterion(
+    c: SuccessCriterion, plan: Plan, observations: dict[str, Observation], control_expected: bool
+) -> CriterionFinding:
+    guardrail = plan.guardrail(c.metric)
+    assert guardrail is not None  # validated
+    at_least = c.at_least is not None
+    text = str(c.at_least if at_least else c.at_most)
+    requirement = f"{'at least' if at_least else 'at most'} {text}"
+    bound = parse_bound(text, guardrail.unit, guardrail.is_ratio)
+    obs = observations.get(c.metric)
+    t = obs.treatment.value if obs and obs.treatment else None
+    ctrl = obs.control.value if obs and obs.control else None
+    if t is None:
+        return CriterionFinding(c.metric, requirement, False, "no treatment data")
+    if bound.needs_control and ctrl is None:
+        if not control_expected:
+            return CriterionFinding(c.metric, requirement, True, "no control at 100%: not judged")
+        return CriterionFinding(c.metric, requirement, False, "no control data")
+    limit = bound.limit(ctrl)
+    assert limit is not None
+    met = t >= limit if at_least else t <= limit
+    return CriterionFinding(c.metric, requirement, met, f"treatment {t:.4g}, bound {limit:.4g}")

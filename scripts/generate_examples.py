@@ -50,7 +50,10 @@ def flags() -> dict[str, object]:
                 "defaultVariant": "off",
                 "targeting": split("on", "off", 5),
                 "metadata": stamp(
-                    datetime(2026, 11, 2, 10, tzinfo=UTC), 5, "5%", "checkout-v2",
+                    datetime(2026, 11, 2, 10, tzinfo=UTC),
+                    5,
+                    "5%",
+                    "checkout-v2",
                     "rolloutcli: plan checkout-v2 → stage 5% (5%), verdict go",
                 ),
             },
@@ -60,7 +63,10 @@ def flags() -> dict[str, object]:
                 "defaultVariant": "v2.3",
                 "targeting": split("v2.4", "v2.3", 10),
                 "metadata": stamp(
-                    datetime(2026, 11, 3, 8, tzinfo=UTC), 10, "10%", "recommender-model",
+                    datetime(2026, 11, 3, 8, tzinfo=UTC),
+                    10,
+                    "10%",
+                    "recommender-model",
                     "rolloutcli: plan recommender-model → stage 10% (10%), verdict go",
                 ),
             },
@@ -92,8 +98,12 @@ def checkout_rows(rng: random.Random) -> list[dict[str, object]]:
                 {"time": iso(t), "cohort": cohort, "metric": "errors", "value": errors},
                 {"time": iso(t), "cohort": cohort, "metric": "checkouts", "value": checkouts},
                 {"time": iso(t), "cohort": cohort, "metric": "orders", "value": orders},
-                {"time": iso(t), "cohort": cohort, "metric": "latency_p99_ms",
-                 "value": round(p99, 1)},
+                {
+                    "time": iso(t),
+                    "cohort": cohort,
+                    "metric": "latency_p99_ms",
+                    "value": round(p99, 1),
+                },
             ]
         t += STEP
     return rows
@@ -115,8 +125,12 @@ def recommender_rows(rng: random.Random) -> list[dict[str, object]]:
             rows += [
                 {"time": iso(t), "cohort": cohort, "metric": "inferences", "value": n},
                 {"time": iso(t), "cohort": cohort, "metric": "fallbacks", "value": fallbacks},
-                {"time": iso(t), "cohort": cohort, "metric": "accuracy",
-                 "value": round(rng.gauss(accuracy, 0.006), 4)},
+                {
+                    "time": iso(t),
+                    "cohort": cohort,
+                    "metric": "accuracy",
+                    "value": round(rng.gauss(accuracy, 0.006), 4),
+                },
             ]
         t += STEP
     return rows
@@ -134,9 +148,7 @@ def main() -> None:
     (ROOT / "flags").mkdir(exist_ok=True)
     (ROOT / "flags" / "flags.json").write_text(json.dumps(flags(), indent=2) + "\n")
     write_csv(ROOT / "metrics" / "checkout-v2.csv", checkout_rows(random.Random(20261102)))
-    write_csv(
-        ROOT / "metrics" / "recommender-model.csv", recommender_rows(random.Random(20261103))
-    )
+    write_csv(ROOT / "metrics" / "recommender-model.csv", recommender_rows(random.Random(20261103)))
     write_csv(ROOT / "metrics" / "search-ranking.csv", [])  # not started: no data yet
     for folder in ("plans", "flags", "metrics"):
         if (DEMO / folder).exists():

@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from . import __version__
 from .errors import (
@@ -68,7 +69,7 @@ def out() -> Console:
 
 
 def err() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def reports_errors(command: F) -> F:
@@ -80,10 +81,10 @@ def reports_errors(command: F) -> F:
             return command(*args, **kwargs)
         except PlanError as exc:
             for problem in exc.problems:
-                err().print(f"[red]error:[/] {problem}", markup=True, highlight=False)
+                err().print(f"[red]error:[/] {escape(problem)}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
         except RolloutError as exc:
-            err().print(f"[red]error:[/] {exc}", highlight=False)
+            err().print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err().print("interrupted: nothing more was changed")
@@ -154,13 +155,13 @@ def validate(
         except PlanError as exc:
             failed = True
             for problem in exc.problems:
-                err().print(f"[red]error:[/] {problem}")
+                err().print(f"[red]error:[/] {escape(problem)}")
         except InvalidInputError as exc:
             failed = True
-            err().print(f"[red]error:[/] {exc}")
+            err().print(f"[red]error:[/] {escape(str(exc))}")
         else:
             out().print(
-                f"[green]ok[/] {loaded.path} ({len(loaded.plan.stages)} stages, "
+                f"[green]ok[/] {escape(str(loaded.path))} ({len(loaded.plan.stages)} stages, "
                 f"{len(loaded.plan.guardrails)} guardrails)"
             )
     if failed:
@@ -211,12 +212,12 @@ def check(
             evaluation = evaluate(_load(ref, plans_dir), now)
         except PlanError as exc:
             for problem in exc.problems:
-                err().print(f"[red]error:[/] {problem}")
+                err().print(f"[red]error:[/] {escape(problem)}")
             worst_error = max(worst_error, exc.exit_code)
             results.append({"plan": ref, "error": "; ".join(exc.problems)})
             continue
         except RolloutError as exc:
-            err().print(f"[red]error:[/] {ref}: {exc}")
+            err().print(f"[red]error:[/] {escape(ref)}: {escape(str(exc))}")
             worst_error = max(worst_error, exc.exit_code)
             results.append({"plan": ref, "error": str(exc)})
             continue

@@ -511,21 +511,23 @@ def _tier_problems(
                 problems.append((key, str(exc)))
     if not parsed:
         problems.append(((*where, "thresholds"), "give at least one tier: warn, pause or rollback"))
-    for tier in guardrail.significant:
+    explicit = guardrail.significant if "significant" in guardrail.model_fields_set else []
+    for tier in explicit:
         if tier not in parsed:
             problems.append(((*where, "significant"), f"{tier!r} has no threshold"))
     order = [t for t in TIERS if t in parsed]
-    for looser_ok, stricter in itertools.pairwise(order):
-        for a in parsed[looser_ok]:
-            for b in parsed[stricter]:
+    for earlier, later in itertools.pairwise(order):
+        for a in parsed[earlier]:
+            for b in parsed[later]:
                 fam_a, val_a = severity_key(a, guardrail.direction)
                 fam_b, val_b = severity_key(b, guardrail.direction)
                 if fam_a == fam_b and val_b < val_a:
                     problems.append(
                         (
-                            (*where, "thresholds", stricter),
-                            f"tiers out of order: {stricter} {b.raw!r} is looser than "
-                            f"{looser_ok} {a.raw!r} (warn ≤ pause ≤ rollback)",
+                            (*where, "thresholds", later),
+                            f"tiers out of order: {later} {b.raw!r} is reached before "
+                            f"{earlier} {a.raw!r} (each tier must lie at or beyond the one "
+                            "before: warn, then pause, then rollback)",
                         )
                     )
     return problems

@@ -58,9 +58,12 @@ class Threshold:
         limit = self.limit(control)
         if limit is None:
             return False
+        # `< 300ms` must stay below 300: reaching it is a breach; `<= 300ms` and a bare
+        # `300ms` may reach it. Relative and multiple thresholds breach past the limit.
+        reaching_breaches = self.operator in ("<", ">")
         if direction is Direction.HIGHER_IS_WORSE:
-            return treatment > limit if self.operator in (None, "<", ">") else treatment >= limit
-        return treatment < limit if self.operator in (None, "<", ">") else treatment <= limit
+            return treatment >= limit if reaching_breaches else treatment > limit
+        return treatment <= limit if reaching_breaches else treatment < limit
 
     @property
     def needs_control(self) -> bool:
@@ -115,6 +118,8 @@ def _convert(
         if unit == "percent":
             return number
         raise ValueError(f"{raw!r} is a percentage but the metric's unit is {unit}")
+    if is_ratio:
+        raise ValueError(f"{raw!r} is a time but a ratio metric's values are fractions (2%)")
     if unit in _TIME_UNITS:
         return number * _TIME_UNITS[suffix] / _TIME_UNITS[unit]
     if unit is None:
@@ -123,7 +128,8 @@ def _convert(
 
 
 def severity_key(threshold: Threshold, direction: Direction) -> tuple[str, float]:
-    """A comparable (family, strictness) pair: within one family a larger number is looser."""
+    """A comparable (family, distance) pair: within one family, a larger distance is reached
+    later (further out in the worse direction)."""
     sign = 1.0 if direction is Direction.HIGHER_IS_WORSE else -1.0
     if threshold.kind is ThresholdKind.ABSOLUTE:
         return ("absolute", sign * threshold.value)

@@ -82,7 +82,11 @@ def _build(
             if not isinstance(key, str | int):
                 key = str(key)
             if key in out:
-                raise PlanError([f"{source}:{key_node.start_mark.line + 1}: {key}: duplicate key"])
+                raise PlanError(
+                    [
+                        f"{source}:{key_node.start_mark.line + 1}: {format_key_path((*here, key))}: duplicate key"
+                    ]
+                )
             child = (*here, key)
             lines[child] = key_node.start_mark.line + 1
             out[key] = _build(loader, value_node, child, lines, source)

@@ -33,7 +33,6 @@ from ..state import ChangeRecord, FlagState, RolloutChange
 from ..timeutil import format_timestamp, parse_timestamp
 
 TOTAL_WEIGHT = 100_000  # thousandths of a percent
-DEFAULT_BUCKET_BY: dict[str, Any] = {"cat": [{"var": "$flagd.flagKey"}, {"var": "targetingKey"}]}
 META = "rolloutcli."
 NAME = "flagfile"
 
@@ -367,8 +366,12 @@ def _unrecognised(path: Path, key: str) -> BackendError:
     )
 
 
-def _bucket_by(targeting: Any) -> Any:
-    """Keep the file's own bucketing expression when it has one (changing it reshuffles)."""
+def _bucket_by(targeting: Any) -> Any | None:
+    """The file's own bucketing expression, or None for flagd's default (the shorthand form).
+
+    Keep whatever the file has: an explicit ``{"cat": [flagKey, targetingKey]}`` and the
+    shorthand hash differently in flagd, so switching forms would reshuffle every user.
+    """
     node = targeting
     if isinstance(node, dict) and isinstance(node.get("if"), list) and len(node["if"]) == 3:
         node = node["if"][2]
@@ -376,7 +379,7 @@ def _bucket_by(targeting: Any) -> Any:
         first = node["fractional"][0] if node["fractional"] else None
         if first is not None and not isinstance(first, list):
             return first
-    return DEFAULT_BUCKET_BY
+    return None
 
 
 def _build_targeting(
@@ -384,13 +387,12 @@ def _build_targeting(
     percent: float,
     keys: tuple[str, ...],
     segment: str | None,
-    bucket_by: Any,
+    bucket_by: Any | None,
 ) -> dict[str, Any]:
     treatment, control = names
     weight = round(percent * TOTAL_WEIGHT / 100)
-    split: dict[str, Any] = {
-        "fractional": [bucket_by, [treatment, weight], [control, TOTAL_WEIGHT - weight]]
-    }
+    pairs: list[Any] = [[treatment, weight], [control, TOTAL_WEIGHT - weight]]
+    split: dict[str, Any] = {"fractional": pairs if bucket_by is None else [bucket_by, *pairs]}
     if segment:
         return {"if": [{"$ref": segment}, treatment, split]}
     if keys:

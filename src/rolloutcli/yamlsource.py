@@ -82,11 +82,9 @@ def _build(
             if not isinstance(key, str | int):
                 key = str(key)
             if key in out:
-                raise PlanError(
-                    [
-                        f"{source}:{key_node.start_mark.line + 1}: {format_key_path((*here, key))}: duplicate key"
-                    ]
-                )
+                line = key_node.start_mark.line + 1
+                where = format_key_path((*here, key))
+                raise PlanError([f"{source}:{line}: {where}: duplicate key"])
             child = (*here, key)
             lines[child] = key_node.start_mark.line + 1
             out[key] = _build(loader, value_node, child, lines, source)

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -26,6 +26,10 @@ from .errors import (
     RefusedError,
     RolloutError,
 )
+
+if TYPE_CHECKING:
+    from .engine import Evaluation
+    from .plan import LoadedPlan
 
 app = typer.Typer(
     name="rollout",
@@ -107,7 +111,7 @@ def _now(at: str | None) -> datetime:
     return parsed
 
 
-def _load(ref: str, plans_dir: Path | None) -> Any:
+def _load(ref: str, plans_dir: Path | None) -> LoadedPlan:
     from .plan import load_plan, resolve_plan_path
 
     return load_plan(resolve_plan_path(ref, plans_dir))
@@ -251,7 +255,7 @@ def advance(
     run_advance(evaluate(_load(plan, plans_dir), now), yes, dry_run, now)
 
 
-def run_advance(evaluation: Any, yes: bool, dry_run: bool, now: datetime) -> None:
+def run_advance(evaluation: Evaluation, yes: bool, dry_run: bool, now: datetime) -> None:
     """Show the verdict; on `go` show the change, confirm, apply. Exit 1 on rollback."""
     from .engine import advance_change, apply_change
     from .render import print_change, print_check

@@ -33,7 +33,6 @@ from .errors import InvalidInputError, PlanError
 from .thresholds import (
     Direction,
     Threshold,
-    ThresholdKind,
     parse_bound,
     parse_threshold,
     severity_key,
@@ -531,7 +530,3 @@ def _tier_problems(
                         )
                     )
     return problems
-
-
-def uses_absolute_only(guardrail: RatioGuardrail | MeanGuardrail) -> bool:
-    return all(t.kind is ThresholdKind.ABSOLUTE for ts in guardrail.tiers.values() for t in ts)

@@ -96,7 +96,12 @@ def decide(
     )
     srm = _srm(state, exposures, exposures_problem)
 
-    def verdict(kind: VerdictKind, reasons: list[str], look: datetime | None = None) -> Verdict:
+    def verdict(
+        kind: VerdictKind,
+        reasons: list[str],
+        look: datetime | None = None,
+        success: tuple[CriterionFinding, ...] = (),
+    ) -> Verdict:
         warnings = [
             f"warning: {f.name} {_describe(f)} is past warn {f.threshold.split(' ', 1)[-1]}"
             for f in findings
@@ -115,7 +120,6 @@ def decide(
             elapsed=elapsed,
         )
 
-    success: tuple[CriterionFinding, ...] = ()
     if not state.on:
         return verdict(
             VerdictKind.HOLD,
@@ -133,13 +137,13 @@ def decide(
     if breached["pause"]:
         return verdict(VerdictKind.PAUSE, [_breach_reason(f) for f in breached["pause"]])
 
-    holds: list[str] = []
+    off_plan: list[str] = []
     if position.off_plan:
-        holds_note = f"{state.percent:g}% is off-plan (set by hand?): no stage has it" + (
-            f"; a go moves to {next_percent:g}%" if next_percent is not None else ""
+        off_plan.append(
+            f"{state.percent:g}% is off-plan (set by hand?): no stage has it"
+            + (f"; a go moves to {next_percent:g}%" if next_percent is not None else "")
         )
-    else:
-        holds_note = ""
+    holds: list[str] = []
     if srm.mismatch:
         holds.append(
             f"sample-ratio mismatch: treatment has {srm.observed_share:.3%} of exposures, "
@@ -162,7 +166,7 @@ def decide(
             listing = ", ".join(f"{name} {size:,.0f}" for name, size in short)
             holds.append(f"too few samples: {listing} of {min_samples:,} needed per cohort")
     if holds:
-        return verdict(VerdictKind.HOLD, [*holds, holds_note] if holds_note else holds)
+        return verdict(VerdictKind.HOLD, holds + off_plan)
 
     window = stage.window if stage else timedelta(0)
     if elapsed is not None and elapsed < window:
@@ -183,6 +187,7 @@ def decide(
         return verdict(
             VerdictKind.HOLD,
             [f"success criterion not met: {c.metric} {c.requirement} ({c.note})" for c in unmet],
+            success=success,
         )
 
     if position.at_last_stage:
@@ -192,15 +197,14 @@ def decide(
                 f"at the last stage ({stage.label if stage else ''}) "
                 "and healthy: the rollout is complete"
             ],
+            success=success,
         )
     assert next_percent is not None
     reasons = [
         f"all guardrails within thresholds; window and samples met: advance "
         f"{state.percent:g}% → {next_percent:g}%"
     ]
-    if holds_note:
-        reasons.append(holds_note)
-    return verdict(VerdictKind.GO, reasons)
+    return verdict(VerdictKind.GO, reasons + off_plan, success=success)
 
 
 def _describe(f: Finding) -> str:

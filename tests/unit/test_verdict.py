@@ -291,3 +291,9 @@ def test_audience_stage_matches_and_skips_srm() -> None:
     assert not v.srm.checked
     assert v.kind is VerdictKind.GO
     assert audience_for(plan, 1) == (("a", "b"), None)
+
+
+def test_success_findings_are_reported_with_go() -> None:
+    plan = make_plan(success=[{"metric": "error_rate", "at_most": "+5%"}])
+    v = run(plan, state(10))
+    assert [(c.metric, c.met) for c in v.success] == [("error_rate", True)]

@@ -3,17 +3,28 @@ ask the verdict engine, and apply a change. It decides nothing itself."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import math
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import numpy as np
 
 from .errors import RefusedError
 from .metrics import open_source
 from .metrics.base import Cohort, MetricsSource, Window
-from .observations import Exposures, Observation, RatioData
+from .observations import (
+    Exposures,
+    MeanData,
+    MeanSeries,
+    Observation,
+    RatioData,
+    RatioSeries,
+)
 from .plan import LoadedPlan, MeanGuardrail, RatioGuardrail
 from .platforms import open_platform
 from .platforms.base import Platform
-from .progress import Position, audience_for, locate
+from .progress import Position, audience_for, locate, rollout_started_at
+from .sequential import MomentSeries
 from .state import FlagState, RolloutChange
 from .verdict import Verdict, VerdictKind, decide
 
@@ -53,8 +64,12 @@ def evaluate(loaded: LoadedPlan, now: datetime) -> Evaluation:
     if state.on and not position.not_started:
         start = state.changed_at or now
         window = Window(start=min(start, now), end=now)
+        evidence = window
+        if loaded.plan.statistics.scope == "rollout":
+            began = rollout_started_at(standing.platform.history(), state) or start
+            evidence = Window(start=min(began, window.start), end=now)
         source = open_source(loaded.plan.metrics.source, loaded.base_dir)
-        observations = gather(loaded, source, window)
+        observations = gather(loaded, source, window, evidence)
         exposures, exposures_problem = count_exposures(loaded, source, window)
     verdict = decide(loaded.plan, state, position, observations, exposures, now, exposures_problem)
     return Evaluation(standing, verdict, now, window)
@@ -65,15 +80,89 @@ def _cohorts(loaded: LoadedPlan) -> tuple[Cohort, Cohort]:
     return Cohort("treatment", v.treatment), Cohort("control", v.control)
 
 
-def gather(loaded: LoadedPlan, source: MetricsSource, window: Window) -> dict[str, Observation]:
+def gather(
+    loaded: LoadedPlan, source: MetricsSource, window: Window, evidence: Window | None = None
+) -> dict[str, Observation]:
+    """Each guardrail's data: totals over the stage ``window`` and, for the sequential
+    tests, per-interval series over the ``evidence`` window (the rollout so far)."""
     treatment, control = _cohorts(loaded)
+    settings = loaded.plan.statistics
+    sequential = settings.method == "sequential"
     out: dict[str, Observation] = {}
     for guardrail in loaded.plan.guardrails:
         if isinstance(guardrail, RatioGuardrail):
-            out[guardrail.name] = _ratio(guardrail, source, treatment, control, window)
+            obs = _ratio(guardrail, source, treatment, control, window)
+            if sequential and not obs.problem:
+                obs = replace(
+                    obs,
+                    series=_ratio_series(
+                        guardrail, source, treatment, control, evidence or window, settings.step
+                    ),
+                )
         else:
-            out[guardrail.name] = _values(guardrail, source, treatment, control, window)
+            obs = _values(guardrail, source, treatment, control, window)
+            if sequential and not obs.problem:
+                series = _mean_series(
+                    guardrail, source, treatment, control, evidence or window, settings.step
+                )
+                obs = replace(obs, series=series)
+                if guardrail.scale == "log" and series is not None:
+                    obs = replace(
+                        obs,
+                        treatment=_geometric(
+                            series.treatment, evidence or window, window, settings.step
+                        ),
+                        control=_geometric(
+                            series.control, evidence or window, window, settings.step
+                        ),
+                    )
+        out[guardrail.name] = obs
     return out
+
+
+def _ratio_series(
+    g: RatioGuardrail, source: MetricsSource, t: Cohort, c: Cohort, window: Window, step: timedelta
+) -> RatioSeries | None:
+    arrays = []
+    for cohort in (t, c):
+        trials = source.counter_series(g.trials, cohort, window, step)
+        events = source.counter_series(g.events, cohort, window, step)
+        if trials is None:
+            return None
+        if events is None:
+            events = np.where(np.isfinite(trials), 0.0, np.nan)
+        else:  # a counter with no increment in an interval that has trials counted 0 there
+            events = np.where(np.isnan(events) & np.isfinite(trials), 0.0, events)
+        arrays.append((events, trials))
+    (te, tn), (ce, cn) = arrays
+    return RatioSeries(te, tn, ce, cn)
+
+
+def _mean_series(
+    g: MeanGuardrail, source: MetricsSource, t: Cohort, c: Cohort, window: Window, step: timedelta
+) -> MeanSeries | None:
+    log = g.scale == "log"
+    treatment = source.moment_series(g.metric, t, window, step, log)
+    control = source.moment_series(g.metric, c, window, step, log)
+    if treatment is None or control is None:
+        return None
+    return MeanSeries(treatment, control)
+
+
+def _geometric(
+    series: MomentSeries, evidence: Window, stage: Window, step: timedelta
+) -> MeanData | None:
+    """For scale: log, a cohort's stage value is its geometric mean (sd is of ln values)."""
+    first = int((stage.start - evidence.start) // step)
+    n, total, total_sq = (
+        np.nan_to_num(a[first:]) for a in (series.n, series.total, series.total_sq)
+    )
+    count = float(n.sum())
+    if count < 1:
+        return None
+    mean = float(total.sum()) / count
+    var = max(float(total_sq.sum()) - count * mean * mean, 0.0) / (count - 1) if count > 1 else 0.0
+    return MeanData(int(count), math.exp(mean), math.sqrt(var))
 
 
 def _ratio(
@@ -113,7 +202,14 @@ def count_exposures(
     c = source.counter(metric, control, window)
     if t is None:
         return None, f"no rows for {metric} (treatment) in the window"
-    return Exposures(treatment=t, control=c or 0.0, metric=metric), None
+    exposures = Exposures(treatment=t, control=c or 0.0, metric=metric)
+    if loaded.plan.statistics.method == "sequential":
+        step = loaded.plan.statistics.step
+        ts = source.counter_series(metric, treatment, window, step)
+        cs = source.counter_series(metric, control, window, step)
+        if ts is not None and cs is not None:
+            exposures = replace(exposures, treatment_series=ts, control_series=cs)
+    return exposures, None
 
 
 # ---------------------------------------------------------------------- changes

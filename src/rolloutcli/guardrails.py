@@ -10,11 +10,13 @@ can still be a pause or a warning.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from . import stats
+from .evidence import Assessment, bounds
 from .observations import CohortData, MeanData, Observation, RatioData
-from .plan import TIERS, MeanGuardrail, RatioGuardrail, Statistics
+from .plan import TIERS, MeanGuardrail, RatioGuardrail, Statistics, Tier
 from .thresholds import Direction
 
 STATUS_OK = "ok"
@@ -38,15 +40,31 @@ class Finding:
     note: str | None
     query: str
     blocking: bool = True  # no_data that does not hold the rollout (no control at 100%)
+    # sequential method only:
+    e_value: float | None = None  # largest evidence against the reached (or nearest) tier
+    alpha: float | None = None  # the level that evidence was held to, after correction
+    ci_low: float | None = None  # always-valid bounds on the effect at that level
+    ci_high: float | None = None
+    ci_relative: bool = True  # bounds are relative changes (else differences in metric units)
+    ruled_out: bool | None = None  # the detect: regression is ruled out (None: no detect:)
+    detect: str | None = None
+    information: float | None = None
+    information_needed: float | None = None
 
 
 Guardrail = RatioGuardrail | MeanGuardrail
 
 
 def evaluate_guardrail(
-    guardrail: Guardrail, obs: Observation, settings: Statistics, control_expected: bool
+    guardrail: Guardrail,
+    obs: Observation,
+    settings: Statistics,
+    control_expected: bool,
+    judge: bool = True,
 ) -> Finding:
-    """Judge one guardrail. ``control_expected`` is False at 100%, where nobody is in control."""
+    """Judge one guardrail with the fixed-horizon tests. ``control_expected`` is False at
+    100%, where nobody is in control. With ``judge=False`` only the values and the no-data
+    checks are filled in (the sequential path judges on its own)."""
     all_thresholds = " · ".join(
         f"{tier} {t.raw}" for tier, ts in guardrail.tiers.items() for t in ts
     )
@@ -89,6 +107,8 @@ def evaluate_guardrail(
         else:
             return finding(STATUS_NO_DATA, "no control data in the window")
 
+    if not judge:
+        return finding(STATUS_OK, None)
     comparison = _compare(guardrail, treat, ctrl) if c_val is not None else None
     p_value = comparison.p_value if comparison else None
     test = comparison.method if comparison else None
@@ -123,6 +143,158 @@ def evaluate_guardrail(
                 limit=limit,
             )
     return finding(STATUS_OK, "; ".join(notes) or None, p_value=p_value, test=test)
+
+
+MIN_EVENTS = 5
+"""A tier judged on its point estimate alone needs this many treatment events (or expected
+events at the control rate) for a ratio, ..."""
+MIN_VALUES = 30
+"""... and this many treatment values for a mean."""
+
+
+def tier_p_values(guardrail: Guardrail, assessment: Assessment | None) -> dict[Tier, float]:
+    """Per significant tier, the guardrail's always-valid p-value (Bonferroni over several
+    thresholds in one tier)."""
+    out: dict[Tier, float] = {}
+    if assessment is None:
+        return out
+    for tier in guardrail.significant:
+        ps = [t.evidence.p_value for t in assessment.thresholds if t.tier == tier]
+        if ps:
+            out[tier] = min(1.0, len(ps) * min(ps))
+    return out
+
+
+def corrected_levels(
+    p_values: Mapping[str, float], alpha: float, correction: str
+) -> dict[str, tuple[float, bool]]:
+    """For one tier across guardrails: each guardrail's level and whether it is rejected.
+
+    Holm's step-down: sorted by p, the i-th (from 0) is compared with alpha/(k-i) and the
+    procedure stops at the first that fails. Its first rejection is Bonferroni's, so the
+    chance that any guardrail fires under the null stays at most alpha; Holm only lets a
+    second guardrail be named with less evidence.
+    """
+    k = len(p_values)
+    if k == 0:
+        return {}
+    if correction == "none":
+        return {n: (alpha, p <= alpha) for n, p in p_values.items()}
+    if correction == "bonferroni":
+        return {n: (alpha / k, p <= alpha / k) for n, p in p_values.items()}
+    out: dict[str, tuple[float, bool]] = {}
+    stopped = False
+    for i, (name, p) in enumerate(sorted(p_values.items(), key=lambda item: item[1])):
+        level = alpha / (k - i)
+        rejected = not stopped and p <= level
+        stopped = stopped or not rejected
+        out[name] = (level, rejected)
+    return out
+
+
+def evaluate_sequential(
+    guardrail: Guardrail,
+    obs: Observation,
+    settings: Statistics,
+    control_expected: bool,
+    assessment: Assessment | None,
+    levels: Mapping[Tier, tuple[float, bool]],
+    explain: bool = True,
+) -> Finding:
+    """Judge one guardrail with always-valid tests. ``levels`` gives, per significant tier,
+    the corrected level and whether this guardrail's evidence reached it."""
+    base = evaluate_guardrail(guardrail, obs, settings, control_expected, judge=False)
+    if base.status == STATUS_NO_DATA:
+        return base
+    if assessment is None:
+        return replace(
+            base,
+            status=STATUS_NO_DATA,
+            note="no per-interval data for the sequential test (the metrics source gave none)",
+        )
+    c_val, t_val = base.control, base.treatment
+    extra: dict[str, object] = {
+        "information": assessment.information,
+        "information_needed": assessment.information_needed,
+        "detect": guardrail.detect,
+        "ruled_out": (
+            assessment.ruled_out.rejects(1 - settings.power)
+            if assessment.ruled_out is not None
+            else None
+        ),
+    }
+    tests = {id(t.threshold): t for t in assessment.thresholds}
+    best = max(assessment.thresholds, key=lambda t: t.evidence.max_e_value, default=None)
+    level = _level_of(levels, best.tier if best else None, settings.alpha)
+    if best is not None:
+        extra.update(
+            e_value=best.evidence.max_e_value,
+            p_value=best.evidence.p_value,
+            test=best.evidence.method,
+            alpha=level,
+        )
+    if explain and obs.series is not None:
+        found = bounds(guardrail, obs, level)
+        if found is not None:
+            extra.update(ci_low=found.low, ci_high=found.high, ci_relative=found.relative)
+    significant = set(guardrail.significant)
+    notes: list[str] = []
+    for tier in reversed(TIERS):
+        for threshold in guardrail.tiers.get(tier, []):
+            if tier in significant:
+                tested = tests.get(id(threshold))
+                if tested is None:
+                    continue
+                level_tier, rejected = levels.get(tier, (settings.alpha, False))
+                if not rejected:
+                    continue
+                return replace(
+                    base,
+                    status=tier,
+                    threshold=f"{tier} {threshold.raw}",
+                    limit=threshold.limit(c_val),
+                    **{
+                        **extra,
+                        "e_value": tested.evidence.max_e_value,
+                        "p_value": tested.evidence.p_value,
+                        "test": tested.evidence.method,
+                        "alpha": level_tier,
+                    },  # type: ignore[arg-type]
+                )
+            if t_val is None or (c_val is None and threshold.needs_control):
+                continue
+            if not threshold.crossed(t_val, c_val, guardrail.direction):
+                continue
+            if not _enough_for_point_estimate(obs):
+                notes.append(
+                    f"past the {tier} threshold {threshold.raw} on too few samples to act on"
+                )
+                continue
+            return replace(
+                base,
+                status=tier,
+                threshold=f"{tier} {threshold.raw}",
+                limit=threshold.limit(c_val),
+                note="; ".join(notes) or None,
+                **extra,  # type: ignore[arg-type]
+            )
+    return replace(base, status=STATUS_OK, note="; ".join(notes) or None, **extra)  # type: ignore[arg-type]
+
+
+def _level_of(levels: Mapping[Tier, tuple[float, bool]], tier: Tier | None, alpha: float) -> float:
+    if tier is not None and tier in levels:
+        return levels[tier][0]
+    return alpha
+
+
+def _enough_for_point_estimate(obs: Observation) -> bool:
+    t, c = obs.treatment, obs.control
+    if isinstance(t, RatioData):
+        expected = t.trials * (c.value or 0.0) if isinstance(c, RatioData) else 0.0
+        return max(t.events, expected) >= MIN_EVENTS
+    if isinstance(t, MeanData):
+        return t.n >= MIN_VALUES
+    return False
 
 
 def _relative(treatment: float | None, control: float | None) -> float | None:

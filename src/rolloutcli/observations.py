@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .sequential import Array, MomentSeries
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,28 @@ CohortData = RatioData | MeanData
 
 
 @dataclass(frozen=True)
+class RatioSeries:
+    """Per-interval events and trials of both cohorts over the evidence window (NaN = no
+    data for that interval: missing, not zero)."""
+
+    treatment_events: Array
+    treatment_trials: Array
+    control_events: Array
+    control_trials: Array
+
+
+@dataclass(frozen=True)
+class MeanSeries:
+    """Per-interval moments of both cohorts' values over the evidence window."""
+
+    treatment: MomentSeries
+    control: MomentSeries
+
+
+Series = RatioSeries | MeanSeries
+
+
+@dataclass(frozen=True)
 class Observation:
     """One guardrail's data for the window: treatment and control, or why it is missing."""
 
@@ -51,6 +77,9 @@ class Observation:
     control: CohortData | None
     query: str = ""
     problem: str | None = None
+    series: Series | None = None
+    """Per-interval data since the evidence began (the rollout's start, or the stage's),
+    for sequential tests. None when the source gave none (the fixed method needs none)."""
 
 
 @dataclass(frozen=True)
@@ -60,3 +89,7 @@ class Exposures:
     treatment: float
     control: float
     metric: str
+    treatment_series: Array = field(default_factory=lambda: np.zeros(0))
+    control_series: Array = field(default_factory=lambda: np.zeros(0))
+    """Per-interval exposures in the current stage (NaN = missing), for the sequential
+    sample-ratio check; empty when the source gave none."""

@@ -96,6 +96,12 @@ class Stage(_Model):
     audience: Audience | None = Field(
         None, description="Served treatment first, before (and alongside) the percentage."
     )
+    power_gate: StrictBool | None = Field(
+        None,
+        description="Hold this stage until every guardrail with detect: has ruled out that "
+        "regression (confidence statistics.power). Default: on for the last stage below 100%, "
+        "where the control cohort is about to disappear.",
+    )
 
     @field_validator("min_duration", mode="before")
     @classmethod
@@ -153,6 +159,18 @@ class _GuardrailBase(_Model):
         default_factory=lambda: ["rollback"],  # type: ignore[arg-type]
         description="Tiers that act only when the difference is statistically significant.",
     )
+    detect: StrictStr | None = Field(
+        None,
+        description="The smallest regression the rollout must be able to detect, relative "
+        "to control (+50%, -10%, 2x). Centres the sequential test on it, sizes stages, and "
+        "gates the step to 100% until that regression is ruled out.",
+    )
+
+    @cached_property
+    def detect_threshold(self) -> Threshold | None:
+        if self.detect is None:
+            return None
+        return parse_threshold(self.detect, self.direction, self.unit, self.is_ratio)
 
     @property
     def is_ratio(self) -> bool:
@@ -191,6 +209,11 @@ class MeanGuardrail(_GuardrailBase):
     test: Literal["auto", "welch", "mann_whitney"] = Field(
         "auto", description="auto: Mann-Whitney when raw samples exist, else Welch's t."
     )
+    scale: Literal["linear", "log"] = Field(
+        "linear",
+        description="log: compare geometric means (tests run on ln of the values; +10% means "
+        "10% slower). Suits latencies. Needs raw samples or per-interval moments of ln(value).",
+    )
 
 
 Guardrail = Annotated[RatioGuardrail | MeanGuardrail, Field(discriminator="kind")]
@@ -216,10 +239,51 @@ class MetricsSpec(_Model):
 
 
 class Statistics(_Model):
-    alpha: float = Field(0.05, gt=0, le=0.5, description="Significance level of each test.")
-    method: Literal["fixed"] = Field(
-        "fixed", description="fixed: fixed-horizon tests (z / Fisher, Welch, Mann-Whitney)."
+    method: Literal["sequential", "fixed"] = Field(
+        "sequential",
+        description="sequential: always-valid tests, safe to check as often as you like "
+        "(the default). fixed: fixed-horizon tests (z / Fisher, Welch, Mann-Whitney) valid "
+        "for one look only.",
     )
+    alpha: float = Field(
+        0.05,
+        gt=0,
+        le=0.5,
+        description="sequential: the chance, over everything scope covers, that any "
+        "significant tier fires while the treatment is truly within it. fixed: per test.",
+    )
+    scope: Literal["rollout", "stage"] = Field(
+        "rollout",
+        description="What alpha covers. rollout: evidence pooled over every stage since the "
+        "rollout began, alpha for the whole rollout. stage: evidence restarts at each stage.",
+    )
+    correction: Literal["holm", "bonferroni", "none"] = Field(
+        "holm", description="Correction across guardrails (sequential)."
+    )
+    power: float = Field(
+        0.9,
+        gt=0.5,
+        lt=1,
+        description="Confidence with which a power-gated stage must rule out each guardrail's "
+        "detect: regression before moving on.",
+    )
+    srm_alpha: float = Field(
+        0.001, gt=0, le=0.1, description="Level of the sequential sample-ratio-mismatch check."
+    )
+    interval: StrictStr = Field(
+        "1m", description="Length of the intervals the sequential tests stratify by."
+    )
+
+    @field_validator("interval")
+    @classmethod
+    def _interval_parses(cls, value: str) -> str:
+        if parse_duration(value).total_seconds() <= 0:
+            raise ValueError("interval must be positive (e.g. 1m)")
+        return value
+
+    @property
+    def step(self) -> timedelta:
+        return parse_duration(self.interval)
 
 
 class Plan(_Model):
@@ -248,6 +312,15 @@ class Plan(_Model):
 
     def guardrail(self, name: str) -> RatioGuardrail | MeanGuardrail | None:
         return next((g for g in self.guardrails if g.name == name), None)
+
+    def power_gated(self, index: int) -> bool:
+        """Whether stage ``index`` holds until the detect: regressions are ruled out: as the
+        stage says, else only the last stage below 100% (the control is about to go)."""
+        stage = self.stages[index]
+        if stage.power_gate is not None:
+            return stage.power_gate
+        nxt = self.stages[index + 1] if index + 1 < len(self.stages) else None
+        return nxt is not None and nxt.percent >= 100 and 0 < stage.percent < 100
 
 
 class LoadedPlan:
@@ -470,6 +543,18 @@ def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
         if names.index(guardrail.name) != i:
             add(("guardrails", i, "name"), f"duplicate guardrail name {guardrail.name!r}")
         problems.extend(_tier_problems(guardrail, ("guardrails", i)))
+        if guardrail.detect is not None:
+            try:
+                found = guardrail.detect_threshold
+            except ValueError as exc:
+                add(("guardrails", i, "detect"), str(exc))
+            else:
+                if found is not None and (not found.needs_control or found.factor == 1):
+                    add(
+                        ("guardrails", i, "detect"),
+                        f"{guardrail.detect!r}: detect is a change relative to control "
+                        "(+50%, -10%, 2x), not zero and not an absolute value",
+                    )
 
     for i, criterion in enumerate(plan.success):
         where: KeyPath = ("success", i)

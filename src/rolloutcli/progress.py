@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from .plan import Plan
-from .state import FlagState
+from .state import ChangeRecord, FlagState
 
 _EPS = 1e-6
 
@@ -58,3 +59,21 @@ def audience_for(plan: Plan, index: int) -> tuple[tuple[str, ...], str | None]:
         if stage.audience.segment:
             segment = stage.audience.segment
     return tuple(keys), segment
+
+
+def rollout_started_at(history: list[ChangeRecord], state: FlagState) -> datetime | None:
+    """When the current rollout began: the first of the unbroken run of ``advance`` changes
+    that led to the live split (a rollback, kill or hand edit breaks the run).
+
+    Falls back to when the current stage began when the history does not reach back.
+    """
+    started: datetime | None = None
+    for record in sorted(history, key=lambda r: r.at):
+        if record.action == "advance":
+            if started is None:
+                started = record.at
+        else:
+            started = None
+    if started is None or (state.changed_at is not None and started > state.changed_at):
+        return state.changed_at
+    return started

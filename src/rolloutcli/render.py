@@ -110,6 +110,15 @@ def finding_json(f: Finding) -> dict[str, Any]:
         "treatment_n": f.treatment_size,
         "note": f.note,
         "query": f.query,
+        "e_value": f.e_value,
+        "alpha": f.alpha,
+        "bounds": None
+        if f.ci_low is None and f.ci_high is None
+        else {"low": f.ci_low, "high": f.ci_high, "relative": f.ci_relative},
+        "detect": f.detect,
+        "detect_ruled_out": f.ruled_out,
+        "information": f.information,
+        "information_needed": f.information_needed,
     }
 
 
@@ -232,8 +241,7 @@ def print_check(console: Console, evaluation: Evaluation) -> None:
     if evaluation.window is not None:
         console.print(
             f"[dim]window {format_timestamp(evaluation.window.start)} → "
-            f"{format_timestamp(evaluation.window.end)}; alpha {plan.statistics.alpha:g}, "
-            f"method {plan.statistics.method}[/]"
+            f"{format_timestamp(evaluation.window.end)}; {_statistics_line(plan)}[/]"
         )
 
 
@@ -244,6 +252,9 @@ TEST_ABBREVIATION = {
     "mann-whitney": "MW",
     "binomial-exact": "binom",
     "one-sample-t": "t",
+    "seq-conditional-binomial": "seq",
+    "seq-binomial": "seq",
+    "seq-normal": "seq",
 }
 
 
@@ -260,7 +271,7 @@ def _metrics_table(plan: Plan, verdict: Verdict) -> Table:
     table.add_column("metric", no_wrap=True)
     table.add_column("control", no_wrap=True)
     table.add_column("treatment", no_wrap=True)
-    table.add_column("change", justify="right", no_wrap=True)
+    table.add_column("change [bounds]", justify="right", no_wrap=True)
     table.add_column("warn / pause / rollback")
     table.add_column("p-value", justify="right", no_wrap=True)
     table.add_column("status")
@@ -268,6 +279,8 @@ def _metrics_table(plan: Plan, verdict: Verdict) -> Table:
         guardrail = plan.guardrail(f.name)
         unit = guardrail.unit if guardrail else None
         change = f"{f.relative_change:+.1%}" if f.relative_change is not None else "—"
+        if f.ci_low is not None or f.ci_high is not None:
+            change += "\n" + _bounds(f, unit)
         p = "—" if f.p_value is None else f"{f.p_value:.3g}"
         if f.test:
             p += f" {TEST_ABBREVIATION.get(f.test, f.test)}"
@@ -286,6 +299,32 @@ def _metrics_table(plan: Plan, verdict: Verdict) -> Table:
             status,
         )
     return table
+
+
+def _bounds(f: Finding, unit: str | None) -> str:
+    """Always-valid bounds on the effect, e.g. ``[-2.1%, +14%]`` (relative) or in units."""
+
+    def one(value: float | None) -> str:
+        if value is None:
+            return "…"
+        if f.ci_relative:
+            return f"{value:+.1%}"
+        suffix = f" {unit}" if unit in ("ms", "s") else ""
+        return f"{value:+.3g}{suffix}"
+
+    return f"[{one(f.ci_low)}, {one(f.ci_high)}]"
+
+
+def _statistics_line(plan: Plan) -> str:
+    s = plan.statistics
+    if s.method == "fixed":
+        return f"alpha {s.alpha:g} per test and look, method fixed"
+    covers = "the whole rollout" if s.scope == "rollout" else "each stage"
+    correction = {"holm": "Holm", "bonferroni": "Bonferroni", "none": "no correction"}
+    return (
+        f"alpha {s.alpha:g} over {covers}, {correction[s.correction]} across guardrails; "
+        f"sequential (always-valid) tests, bounds at each guardrail's level"
+    )
 
 
 def _print_srm(console: Console, verdict: Verdict) -> None:

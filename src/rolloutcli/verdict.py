@@ -8,21 +8,32 @@ Rules, in order:
 5. sample-ratio mismatch, missing data or too few samples → ``hold`` (never ``go``);
 6. the stage's minimum window not elapsed → ``hold``, saying when to look again;
 7. success criteria not met → ``hold``;
-8. otherwise ``go`` to the next stage, or ``done`` at the last one.
+8. a power-gated stage whose guardrails cannot yet rule out their ``detect:`` regression →
+   ``hold``, with the expected time at the observed traffic;
+9. otherwise ``go`` to the next stage, or ``done`` at the last one.
 A warn-tier breach never blocks on its own: it is reported with the verdict.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from . import stats
+from . import sequential, stats
 from .durations import format_duration
-from .guardrails import STATUS_NO_DATA, Finding, evaluate_guardrail
-from .observations import Exposures, Observation
-from .plan import Plan, SuccessCriterion
+from .evidence import assess
+from .guardrails import (
+    STATUS_NO_DATA,
+    Finding,
+    corrected_levels,
+    evaluate_guardrail,
+    evaluate_sequential,
+    tier_p_values,
+)
+from .observations import Exposures, Observation, RatioSeries
+from .plan import Plan, Statistics, SuccessCriterion, Tier
 from .progress import Position
 from .state import FlagState
 from .thresholds import parse_bound
@@ -78,23 +89,18 @@ def decide(
     exposures: Exposures | None,
     now: datetime,
     exposures_problem: str | None = None,
+    explain: bool = True,
 ) -> Verdict:
+    """The verdict. ``explain=False`` skips what only the display needs (the always-valid
+    confidence bounds); the decision is the same."""
     stages = plan.stages
     elapsed = now - state.changed_at if state.changed_at else None
     next_percent = stages[position.next_index].percent if position.next_index is not None else None
     stage = stages[position.index] if position.index is not None else None
     control_expected = state.percent < 100
 
-    findings = tuple(
-        evaluate_guardrail(
-            g,
-            observations.get(g.name) or Observation(g.name, None, None, problem="not queried"),
-            plan.statistics,
-            control_expected,
-        )
-        for g in plan.guardrails
-    )
-    srm = _srm(state, exposures, exposures_problem)
+    findings = _judge(plan, observations, control_expected, explain)
+    srm = _srm(state, exposures, exposures_problem, plan.statistics)
 
     def verdict(
         kind: VerdictKind,
@@ -190,6 +196,27 @@ def decide(
             success=success,
         )
 
+    if position.index is not None and plan.power_gated(position.index) and control_expected:
+        step = plan.statistics.step
+        pending = [
+            (f, _eta(f, observations.get(f.name), step)) for f in findings if f.ruled_out is False
+        ]
+        if pending:
+            reasons = [
+                f"{f.name}: a {f.detect} regression is not ruled out yet at "
+                f"{plan.statistics.power:.0%} confidence"
+                + (f" (upper bound {_fmt_change(f.ci_high)})" if f.ci_high is not None else "")
+                + (f"; about {format_duration(eta)} more at this traffic" if eta else "")
+                for f, eta in pending
+            ]
+            etas = [eta for _, eta in pending if eta is not None]
+            gate_look = now + max(etas) if etas and len(etas) == len(pending) else None
+            reasons.append(
+                "this stage is power-gated: the rollout moves on once it could have "
+                "detected each guardrail's detect: regression"
+            )
+            return verdict(VerdictKind.HOLD, reasons, gate_look, success=success)
+
     if position.at_last_stage:
         return verdict(
             VerdictKind.DONE,
@@ -205,6 +232,69 @@ def decide(
         f"{state.percent:g}% → {next_percent:g}%"
     ]
     return verdict(VerdictKind.GO, reasons + off_plan, success=success)
+
+
+def _judge(
+    plan: Plan, observations: dict[str, Observation], control_expected: bool, explain: bool
+) -> tuple[Finding, ...]:
+    settings = plan.statistics
+
+    def obs_of(name: str) -> Observation:
+        return observations.get(name) or Observation(name, None, None, problem="not queried")
+
+    if settings.method == "fixed":
+        return tuple(
+            evaluate_guardrail(g, obs_of(g.name), settings, control_expected)
+            for g in plan.guardrails
+        )
+    beta = 1 - settings.power
+    assessments = {
+        g.name: None
+        if obs_of(g.name).problem
+        else assess(g, obs_of(g.name), beta, control_expected)
+        for g in plan.guardrails
+    }
+    by_tier: dict[Tier, dict[str, float]] = {}
+    for g in plan.guardrails:
+        for tier, p in tier_p_values(g, assessments[g.name]).items():
+            by_tier.setdefault(tier, {})[g.name] = p
+    levels = {
+        tier: corrected_levels(ps, settings.alpha, settings.correction)
+        for tier, ps in by_tier.items()
+    }
+    return tuple(
+        evaluate_sequential(
+            g,
+            obs_of(g.name),
+            settings,
+            control_expected,
+            assessments[g.name],
+            {tier: lv[g.name] for tier, lv in levels.items() if g.name in lv},
+            explain,
+        )
+        for g in plan.guardrails
+    )
+
+
+def _eta(f: Finding, obs: Observation | None, step: timedelta) -> timedelta | None:
+    """Time until the information to rule out ``detect`` is expected, at the rate so far."""
+    if f.information_needed is None or not f.information or obs is None or obs.series is None:
+        return None
+    series = obs.series
+    length = (
+        len(series.treatment_trials) if isinstance(series, RatioSeries) else len(series.treatment.n)
+    )
+    if length <= 0:
+        return None
+    rate = f.information / (length * step.total_seconds())
+    missing = f.information_needed - f.information
+    if rate <= 0 or not math.isfinite(missing):
+        return None
+    return timedelta(seconds=max(missing, 0.0) / rate) or step
+
+
+def _fmt_change(value: float) -> str:
+    return f"{value:+.1%}"
 
 
 def _describe(f: Finding) -> str:
@@ -224,7 +314,9 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 
 
-def _srm(state: FlagState, exposures: Exposures | None, problem: str | None) -> SrmFinding:
+def _srm(
+    state: FlagState, exposures: Exposures | None, problem: str | None, settings: Statistics
+) -> SrmFinding:
     share = state.percent / 100
     if state.audience_keys or state.audience_segment:
         return SrmFinding(
@@ -251,6 +343,19 @@ def _srm(state: FlagState, exposures: Exposures | None, problem: str | None) -> 
             None,
             False,
             "not checked: one cohort is planned empty",
+        )
+    if settings.method == "sequential" and len(exposures.treatment_series):
+        ev = sequential.split_evidence(exposures.treatment_series, exposures.control_series, share)
+        t_all, c_all = exposures.treatment, exposures.control
+        return SrmFinding(
+            True,
+            t_all,
+            c_all,
+            share,
+            t_all / (t_all + c_all) if t_all + c_all > 0 else None,
+            ev.p_value,
+            ev.rejects(settings.srm_alpha),
+            None,
         )
     result = stats.sample_ratio_mismatch(
         round(exposures.treatment), round(exposures.control), share

@@ -44,6 +44,9 @@ def make_plan(**overrides: Any) -> Plan:
             },
         ],
         "success": [],
+        # these tests pin the fixed-horizon rules; test_sequential_verdict.py covers the
+        # default (sequential) method on per-interval series
+        "statistics": {"method": "fixed"},
     }
     data.update(overrides)
     return Plan.model_validate(data)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from ..observations import MeanData
+from ..sequential import Array, MomentSeries
 
 
 @dataclass(frozen=True)
@@ -38,4 +39,18 @@ class MetricsSource(Protocol):
 
     def values(self, metric: str, cohort: Cohort, window: Window) -> MeanData | None:
         """Values of a metric over the window (summary, plus raw samples when available)."""
+        ...
+
+    def counter_series(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta
+    ) -> Array | None:
+        """A counter's total per interval of ``step`` from the window's start (NaN where the
+        backend has no data: missing, not zero); None when it has none at all."""
+        ...
+
+    def moment_series(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta, log: bool
+    ) -> MomentSeries | None:
+        """Count, sum and sum of squares of the values per interval (of ln(value) when
+        ``log``); NaN where missing; None when there is no data at all."""
         ...

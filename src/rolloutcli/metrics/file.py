@@ -19,14 +19,17 @@ import csv
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .. import stats
 from ..errors import BackendError
 from ..observations import MeanData
 from ..plan import MetricsSourceSpec
+from ..sequential import Array, MomentSeries
 from ..timeutil import format_timestamp, parse_timestamp
 from .base import Cohort, Window
 
@@ -84,6 +87,52 @@ class FileMetricsSource:
         summary = stats.combine_summaries(parts)
         samples = tuple(raw) if raw and len(parts) == 1 else None
         return MeanData(n=summary.n, mean=summary.mean, sd=summary.sd, samples=samples)
+
+    def counter_series(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta
+    ) -> Array | None:
+        rows = self._select(metric, cohort, window)
+        if not rows:
+            return None
+        out = np.full(_buckets(window, step), np.nan)
+        for r in rows:
+            i = _bucket(r.at, window, step)
+            add = r.value if r.value is not None else float(r.total or 0)
+            out[i] = add if math.isnan(out[i]) else out[i] + add
+        return out
+
+    def moment_series(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta, log: bool
+    ) -> MomentSeries | None:
+        rows = self._select(metric, cohort, window)
+        if not rows:
+            return None
+        size = _buckets(window, step)
+        n, total, total_sq = (np.full(size, np.nan) for _ in range(3))
+        for r in rows:
+            if r.count is not None:
+                if log:
+                    raise BackendError(
+                        NAME,
+                        f"{self.path}: metric {metric} has pre-aggregated rows (count, sum, "
+                        "sum_sq) but its guardrail has scale: log",
+                        hint="give raw samples (value) so they can be logged, or use scale: linear",
+                    )
+                parts = (float(r.count), r.total or 0.0, r.total_sq or 0.0)
+            else:
+                assert r.value is not None
+                if log and r.value <= 0:
+                    raise BackendError(
+                        NAME,
+                        f"{self.path}: metric {metric} has a value {r.value:g} <= 0, "
+                        "which scale: log cannot take",
+                    )
+                x = math.log(r.value) if log else r.value
+                parts = (1.0, x, x * x)
+            i = _bucket(r.at, window, step)
+            for array, add in zip((n, total, total_sq), parts, strict=True):
+                array[i] = add if math.isnan(array[i]) else array[i] + add
+        return MomentSeries(n, total, total_sq)
 
     # ------------------------------------------------------------------ reading
 
@@ -163,6 +212,14 @@ class FileMetricsSource:
 
     def _bad(self, line: int, message: str) -> BackendError:
         return BackendError(NAME, f"{self.path}:{line}: {message}")
+
+
+def _buckets(window: Window, step: timedelta) -> int:
+    return max(1, math.ceil((window.end - window.start) / step))
+
+
+def _bucket(at: datetime, window: Window, step: timedelta) -> int:
+    return int((at - window.start) // step)
 
 
 def _label(variation: object) -> str:

@@ -1,0 +1,252 @@
+"""Sequential evidence for one guardrail: which test each threshold gets, on what scale.
+
+Pure: it maps a guardrail's thresholds and its per-interval series onto the e-processes of
+:mod:`sequential`, and inverts them into always-valid bounds on the effect. Deciding which
+tier fires (with the correction across guardrails) is :mod:`guardrails`' job.
+
+Effects, per guardrail kind:
+
+* ratio (errors / requests): the rate ratio θ = treatment rate / control rate; ``+10%``
+  tests θ ≤ 1.1, ``2x`` tests θ ≤ 2. Bounds are shown as relative changes (θ - 1).
+* mean, ``scale: linear``: ``+10%`` tests μt ≤ 1.1·μc; bounds on μt - μc.
+* mean, ``scale: log``: the series hold moments of ln(value); ``+10%`` tests the ratio of
+  geometric means ≤ 1.1, i.e. mean log difference ≤ ln 1.1. Bounds as relative changes.
+* absolute limits: the treatment alone against the limit (one-sample tests).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from . import sequential as sq
+from .observations import MeanSeries, Observation, RatioSeries
+from .plan import MeanGuardrail, RatioGuardrail, Tier
+from .thresholds import Direction, Threshold, ThresholdKind
+
+Guardrail = RatioGuardrail | MeanGuardrail
+
+
+@dataclass(frozen=True)
+class ThresholdEvidence:
+    tier: Tier
+    threshold: Threshold
+    evidence: sq.Evidence
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Always-valid bounds on the effect at one level (each side one-sided)."""
+
+    low: float | None
+    high: float | None
+    relative: bool  # True: relative change (θ - 1); False: a difference in metric units
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Every sequential test of one guardrail, over the evidence window."""
+
+    thresholds: tuple[ThresholdEvidence, ...]
+    ruled_out: sq.Evidence | None
+    """Evidence against the plan's ``detect`` regression (None without detect: or data)."""
+    information: float
+    information_needed: float | None
+    """Information at which ``detect`` is expected to be ruled out (None without detect:)."""
+    estimate: float | None
+    relative: bool
+
+
+def _sign(direction: Direction) -> int:
+    return 1 if direction is Direction.HIGHER_IS_WORSE else -1
+
+
+def assess(
+    guardrail: Guardrail, obs: Observation, beta: float, control_expected: bool
+) -> Assessment | None:
+    """The sequential tests of ``guardrail`` on ``obs.series`` (None without a series)."""
+    series = obs.series
+    if series is None:
+        return None
+    if isinstance(series, RatioSeries) and isinstance(guardrail, RatioGuardrail):
+        return _assess_ratio(guardrail, series, beta, control_expected)
+    if isinstance(series, MeanSeries) and isinstance(guardrail, MeanGuardrail):
+        return _assess_mean(guardrail, series, beta, control_expected)
+    return None
+
+
+def _detect_factor(guardrail: Guardrail) -> float | None:
+    found = guardrail.detect_threshold
+    return found.factor if found is not None else None
+
+
+# ------------------------------------------------------------------ ratios
+
+
+def _assess_ratio(
+    g: RatioGuardrail, series: RatioSeries, beta: float, control_expected: bool
+) -> Assessment:
+    d = _sign(g.direction)
+    et, nt, ec, nc = sq.clean_rate_arrays(
+        series.treatment_events,
+        series.treatment_trials,
+        series.control_events,
+        series.control_trials,
+    )
+    detect = _detect_factor(g)
+    tests: list[ThresholdEvidence] = []
+    for tier, thresholds in g.tiers.items():
+        for t in thresholds:
+            if t.kind is ThresholdKind.ABSOLUTE:
+                if 0 < t.value < 1:
+                    ev = sq.one_sample_rate_evidence(
+                        series.treatment_events, series.treatment_trials, t.value, d
+                    )
+                    tests.append(ThresholdEvidence(tier, t, ev))
+            elif control_expected:
+                ev = sq.rate_ratio_evidence(et, nt, ec, nc, t.factor, d, detect=detect)
+                tests.append(ThresholdEvidence(tier, t, ev))
+    ruled_out = None
+    needed = None
+    information = sq.rate_information(et, nt, ec, nc)
+    if detect is not None and control_expected:
+        ruled_out = sq.rate_ratio_evidence(et, nt, ec, nc, detect, -d, detect=1.0)
+        effect = abs(math.log(detect))
+        needed = sq.information_needed(effect, effect, beta)
+    t_events, c_events = float(et.sum()), float(ec.sum())
+    t_trials, c_trials = float(nt.sum()), float(nc.sum())
+    estimate = None
+    if t_trials > 0 and c_trials > 0 and c_events > 0:
+        estimate = (t_events / t_trials) / (c_events / c_trials) - 1
+    return Assessment(tuple(tests), ruled_out, information, needed, estimate, True)
+
+
+def ratio_bounds(g: RatioGuardrail, series: RatioSeries, alpha: float) -> Bounds:
+    """Always-valid bounds on the relative change θ - 1 at level ``alpha`` per side."""
+    et, nt, ec, nc = sq.clean_rate_arrays(
+        series.treatment_events,
+        series.treatment_trials,
+        series.control_events,
+        series.control_trials,
+    )
+    if et.size == 0:
+        return Bounds(None, None, True)
+    center = sq.mixture_center(1.0, _detect_factor(g))
+
+    def against_lower(log_theta: float) -> float:
+        return sq.log_rate_evidence_now(et, nt, ec, nc, math.exp(log_theta), 1, center)
+
+    def against_higher(log_theta: float) -> float:
+        return sq.log_rate_evidence_now(et, nt, ec, nc, math.exp(log_theta), -1, center)
+
+    lo = sq.bound(against_lower, alpha, math.log(1e-3), math.log(1e3), rising=False, iterations=18)
+    hi = sq.bound(against_higher, alpha, math.log(1e-3), math.log(1e3), rising=True, iterations=18)
+    return Bounds(
+        math.exp(lo) - 1 if lo is not None else None,
+        math.exp(hi) - 1 if hi is not None else None,
+        True,
+    )
+
+
+# ------------------------------------------------------------------ means
+
+
+def _tau(g: MeanGuardrail, series: MeanSeries) -> float | None:
+    """Mixture scale: the detect: effect in the test's units, else the module default."""
+    factor = _detect_factor(g)
+    if factor is None:
+        return None
+    if g.scale == "log":
+        return abs(math.log(factor))
+    n = series.control.n
+    total = series.control.total
+    ok = (n > 0) & (n == n)
+    count = float(n[ok].sum())
+    if count <= 0:
+        return None
+    mean = abs(float(total[ok].sum()) / count)
+    return abs(factor - 1) * mean if mean > 0 else None
+
+
+def _assess_mean(
+    g: MeanGuardrail, series: MeanSeries, beta: float, control_expected: bool
+) -> Assessment:
+    d = _sign(g.direction)
+    log = g.scale == "log"
+    tau = _tau(g, series)
+    tests: list[ThresholdEvidence] = []
+    information = 0.0
+    for tier, thresholds in g.tiers.items():
+        for t in thresholds:
+            if t.kind is ThresholdKind.ABSOLUTE:
+                if log and t.value <= 0:
+                    continue
+                limit = math.log(t.value) if log else t.value
+                ev = sq.one_sample_mean_evidence(series.treatment, limit, d, tau)
+                tests.append(ThresholdEvidence(tier, t, ev))
+            elif control_expected:
+                delta0, factor = (math.log(t.factor), 1.0) if log else (0.0, t.factor)
+                ev, _, information = sq.mean_difference_evidence(
+                    series.treatment, series.control, delta0, factor, d, tau
+                )
+                tests.append(ThresholdEvidence(tier, t, ev))
+    detect = _detect_factor(g)
+    ruled_out = None
+    needed = None
+    if detect is not None and control_expected:
+        delta0, factor = (math.log(detect), 1.0) if log else (0.0, detect)
+        ruled_out, _, information = sq.mean_difference_evidence(
+            series.treatment, series.control, delta0, factor, -d, tau
+        )
+        effect = abs(math.log(detect)) if log else (tau or 0.0)
+        if effect > 0:
+            needed = sq.information_needed(effect, effect, beta)
+    estimate = _mean_estimate(series, log)
+    return Assessment(tuple(tests), ruled_out, information, needed, estimate, log)
+
+
+def _mean_estimate(series: MeanSeries, log: bool) -> float | None:
+    t, c = series.treatment, series.control
+    ok = (t.n > 0) & (c.n > 0) & (t.n == t.n) & (c.n == c.n)
+    if not ok.any():
+        return None
+    mt = float(t.total[ok].sum() / t.n[ok].sum())
+    mc = float(c.total[ok].sum() / c.n[ok].sum())
+    return math.exp(mt - mc) - 1 if log else mt - mc
+
+
+def mean_bounds(g: MeanGuardrail, series: MeanSeries, alpha: float) -> Bounds:
+    """Always-valid bounds on the effect: geometric ratio - 1 (log) or μt - μc (linear)."""
+    log = g.scale == "log"
+    tau = _tau(g, series)
+    _, score, info = sq.mean_difference_evidence(series.treatment, series.control, 0.0, 1.0, 1, tau)
+    if info <= 0:
+        return Bounds(None, None, log)
+    scale = tau if tau else 1.0 / math.sqrt(info)
+    centre = score / info
+    width = 50.0 / math.sqrt(info)
+
+    def against_lower(delta: float) -> float:
+        return sq.normal_log_e(score - delta * info, info, scale)
+
+    def against_higher(delta: float) -> float:
+        return sq.normal_log_e(-(score - delta * info), info, scale)
+
+    lo = sq.bound(against_lower, alpha, centre - width, centre + width, rising=False)
+    hi = sq.bound(against_higher, alpha, centre - width, centre + width, rising=True)
+    if log:
+        return Bounds(
+            math.exp(lo) - 1 if lo is not None else None,
+            math.exp(hi) - 1 if hi is not None else None,
+            True,
+        )
+    return Bounds(lo, hi, False)
+
+
+def bounds(g: Guardrail, obs: Observation, alpha: float) -> Bounds | None:
+    series = obs.series
+    if isinstance(series, RatioSeries) and isinstance(g, RatioGuardrail):
+        return ratio_bounds(g, series, alpha)
+    if isinstance(series, MeanSeries) and isinstance(g, MeanGuardrail):
+        return mean_bounds(g, series, alpha)
+    return None

@@ -1,0 +1,415 @@
+"""Always-valid (sequential) tests: e-processes that may be checked after every interval.
+
+Everything here is pure: arrays of per-interval counts in, evidence out. A rollout is
+checked every few minutes for hours; a fixed-horizon p-value re-computed at every look
+rejects a true null far more often than its alpha. An *e-process* ``E_t`` is a non-negative
+process with ``E[E_τ] <= 1`` under the null at any stopping time ``τ``, so by Ville's
+inequality ``P(sup_t E_t >= 1/alpha) <= alpha``: rejecting the first time the evidence
+reaches ``1/alpha`` keeps the error rate at alpha however often — and whenever — one looks.
+``p = 1 / max_t E_t`` is the matching always-valid p-value.
+
+Three families, each a mixture of likelihood ratios (a mixture of test martingales is one):
+
+* :func:`rate_ratio_evidence` — events in two cohorts (errors / requests). Conditional on
+  the events of one interval, each event lands in treatment with probability
+  ``q = θs / (θs + 1 - s)``, where ``s`` is treatment's share of the interval's trials and
+  ``θ`` the rate ratio. Under ``θ = 1`` that is exact at any count (the hypergeometric
+  is less spread than the binomial, so the binomial likelihood ratio stays a
+  supermartingale), and it is immune to anything that hits both cohorts in the same
+  interval — a global incident multiplies both rates and cancels.
+* :func:`mean_difference_evidence` — values (latency, accuracy) per interval, stratified by
+  interval (the cohorts are compared within the same minutes), with a one-sided normal
+  mixture over the effect (the mSPRT of Johari et al. 2017; asymptotically valid by the
+  strong approximation of Waudby-Smith et al. 2021).
+* :func:`one_sample_rate_evidence` / :func:`one_sample_mean_evidence` — treatment against
+  an absolute limit (no control needed).
+
+:func:`split_evidence` is the sample-ratio-mismatch test (a beta-binomial mixture, as in
+Lindon & Malek 2020). The helpers at the bottom invert the tests into always-valid
+confidence bounds and estimate the information still needed to rule an effect out.
+
+Effects are expressed so that ``direction=+1`` means "higher is worse". For rates the effect
+is the ratio ``θ`` (treatment rate / control rate) and the null is ``θ <= θ0`` (``θ >= θ0``
+when lower is worse); for means it is the difference ``μt - c·μc`` and the null is
+``<= δ0`` (``>= δ0``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import special
+
+Array = NDArray[np.float64]
+
+# Alternatives for rate ratios: log(θ1 / θ0) on a grid from +2% to 12 times, weighted towards
+# the effects a rollout cares about. Each grid point is a test martingale; their weighted
+# average is one too. Wider than any plausible effect so that a large regression is
+# caught in a handful of events, dense enough that a +30% effect loses little.
+_LOG_STEPS = np.log(np.geomspace(1.02, 12.0, 28))
+_PRIOR_SD = 0.6
+
+
+def _rate_weights(center: float) -> Array:
+    """Prior weights over ``_LOG_STEPS``: log-normal around ``center`` (a log ratio)."""
+    w = np.exp(-0.5 * ((_LOG_STEPS - center) / _PRIOR_SD) ** 2)
+    return np.asarray(w / w.sum(), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The e-process of one test, summarised at the latest interval."""
+
+    method: str
+    e_value: float
+    """The evidence now (``E_t``)."""
+    max_e_value: float
+    """The largest evidence reached at any interval so far: the test rejects once this is
+    at least ``1/alpha``."""
+    intervals: int
+    """Intervals that carried data (the rest were skipped)."""
+
+    @property
+    def p_value(self) -> float:
+        """Always-valid p-value: ``min(1, 1 / max_t E_t)``."""
+        return 1.0 if self.max_e_value <= 1 else min(1.0, 1.0 / self.max_e_value)
+
+    def rejects(self, alpha: float) -> bool:
+        return self.max_e_value >= 1.0 / alpha
+
+
+def _as_array(values: ArrayLike) -> Array:
+    return np.asarray(values, dtype=np.float64).reshape(-1)
+
+
+def _finish(method: str, log_e: Array, used: int) -> Evidence:
+    if log_e.size == 0:
+        return Evidence(method, 1.0, 1.0, 0)
+    top = float(np.max(log_e))
+    return Evidence(
+        method,
+        float(np.exp(min(log_e[-1], 700.0))),
+        float(np.exp(min(max(top, 0.0), 700.0))),
+        used,
+    )
+
+
+def _logsumexp_rows(log_terms: Array, log_w: Array) -> Array:
+    """log Σ_k w_k exp(log_terms[k, m]) for every column m."""
+    shifted = log_terms + log_w[:, None]
+    top = shifted.max(axis=0)
+    return np.asarray(top + np.log(np.exp(shifted - top).sum(axis=0)), dtype=np.float64)
+
+
+# ------------------------------------------------------------------ rates vs control
+
+
+def rate_ratio_evidence(
+    treatment_events: ArrayLike,
+    treatment_trials: ArrayLike,
+    control_events: ArrayLike,
+    control_trials: ArrayLike,
+    theta0: float = 1.0,
+    direction: int = 1,
+    detect: float | None = None,
+) -> Evidence:
+    """Evidence that the treatment/control rate ratio is beyond ``theta0``.
+
+    Arrays hold one entry per interval; an interval with a NaN in any of the four, or with
+    no trials in either cohort, is skipped (missing, not zero). ``direction=+1`` tests
+    ``θ > θ0`` (higher is worse), ``-1`` tests ``θ < θ0``. ``detect`` (a ratio, e.g. 1.5)
+    centres the mixture on the effect the plan wants to detect; the default centres it on
+    a +50% change.
+    """
+    if theta0 <= 0:
+        raise ValueError("theta0 must be positive")
+    et, nt, ec, nc = (
+        _as_array(a) for a in (treatment_events, treatment_trials, control_events, control_trials)
+    )
+    ok = np.isfinite(et) & np.isfinite(nt) & np.isfinite(ec) & np.isfinite(nc)
+    ok &= (nt > 0) & (nc > 0)
+    et, nt, ec, nc = et[ok], nt[ok], ec[ok], nc[ok]
+    method = "seq-conditional-binomial"
+    if et.size == 0:
+        return Evidence(method, 1.0, 1.0, 0)
+    s = nt / (nt + nc)
+    q0 = theta0 * s / (theta0 * s + 1 - s)
+    center = mixture_center(theta0, detect)
+    log_w = np.log(_rate_weights(center))
+    theta1 = theta0 * np.exp(direction * _LOG_STEPS)[:, None]
+    q1 = theta1 * s / (theta1 * s + 1 - s)
+    step = et * np.log(q1 / q0) + ec * (np.log1p(-q1) - np.log1p(-q0))
+    log_e = _logsumexp_rows(np.cumsum(step, axis=1), log_w)
+    return _finish(method, log_e, int(et.size))
+
+
+def mixture_center(theta0: float, detect: float | None) -> float:
+    """Where the mixture over alternatives is centred: the log distance from ``theta0`` to
+    the effect to detect (a +50% change by default)."""
+    if detect and detect > 0 and abs(math.log(detect / theta0)) > 1e-9:
+        return abs(math.log(detect / theta0))
+    return math.log(1.5)
+
+
+def rate_information(et: Array, nt: Array, ec: Array, nc: Array) -> float:
+    """Fisher information about log θ near θ = 1 in cleaned arrays: Σ e·s·(1-s)."""
+    if et.size == 0:
+        return 0.0
+    s = nt / (nt + nc)
+    return float(np.sum((et + ec) * s * (1 - s)))
+
+
+def one_sample_rate_evidence(
+    events: ArrayLike, trials: ArrayLike, limit: float, direction: int = 1
+) -> Evidence:
+    """Evidence that the treatment's event rate is beyond an absolute ``limit`` (0 < limit < 1)."""
+    if not 0 < limit < 1:
+        raise ValueError("limit must be strictly between 0 and 1")
+    e, n = _as_array(events), _as_array(trials)
+    ok = np.isfinite(e) & np.isfinite(n) & (n > 0)
+    e, n = e[ok], n[ok]
+    method = "seq-binomial"
+    if e.size == 0:
+        return Evidence(method, 1.0, 1.0, 0)
+    ratios = np.exp(direction * _LOG_STEPS)
+    p1 = np.clip(limit * ratios, 1e-12, 1 - 1e-9)[:, None]
+    step = e * np.log(p1 / limit) + (n - e) * (np.log1p(-p1) - math.log1p(-limit))
+    log_w = np.log(_rate_weights(math.log(1.5)))
+    log_e = _logsumexp_rows(np.cumsum(step, axis=1), log_w)
+    return _finish(method, log_e, int(e.size))
+
+
+# ------------------------------------------------------------------ means
+
+
+def _normal_mixture_log_e(s: Array, info: Array, tau: float) -> Array:
+    """log of the one-sided normal-mixture e-value (half-normal prior, scale ``tau``).
+
+    ``s`` is the score ``Σ I_m x_m`` and ``info`` the information ``Σ I_m``; under the null
+    boundary ``s`` behaves as a Gaussian martingale with variance ``info``. With a
+    half-normal prior of scale τ on the effect, the mixture of ``exp(δs - δ²I/2)`` is
+    ``2/√(1+τ²I) · exp(τ²s²/(2(1+τ²I))) · Φ(τs/√(1+τ²I))``.
+    """
+    t2 = tau * tau
+    denom = 1.0 + t2 * info
+    z = tau * s / np.sqrt(denom)
+    return np.asarray(
+        math.log(2.0) - 0.5 * np.log(denom) + 0.5 * z * z + special.log_ndtr(z),
+        dtype=np.float64,
+    )
+
+
+@dataclass(frozen=True)
+class MomentSeries:
+    """Per-interval moments of one cohort's values: count, sum, sum of squares (NaN = missing)."""
+
+    n: Array
+    total: Array
+    total_sq: Array
+
+    @staticmethod
+    def of(n: ArrayLike, total: ArrayLike, total_sq: ArrayLike) -> MomentSeries:
+        return MomentSeries(_as_array(n), _as_array(total), _as_array(total_sq))
+
+    def pooled_variance(self) -> float | None:
+        """Within-interval variance pooled over intervals (None with fewer than 2 values)."""
+        ok = np.isfinite(self.n) & (self.n >= 2)
+        n = self.n[ok]
+        dof = float(np.sum(n - 1))
+        if dof < 1:
+            ok_any = np.isfinite(self.n) & (self.n >= 1)
+            n_all = float(np.sum(self.n[ok_any]))
+            if n_all < 2:
+                return None
+            s = float(np.sum(self.total[ok_any]))
+            ss = float(np.sum(self.total_sq[ok_any]))
+            return max((ss - s * s / n_all) / (n_all - 1), 0.0)
+        dev = self.total_sq[ok] - self.total[ok] ** 2 / n
+        return max(float(np.sum(dev)) / dof, 0.0)
+
+
+def mean_difference_evidence(
+    treatment: MomentSeries,
+    control: MomentSeries,
+    delta0: float = 0.0,
+    control_factor: float = 1.0,
+    direction: int = 1,
+    tau: float | None = None,
+) -> tuple[Evidence, float, float]:
+    """Evidence that ``μt - control_factor·μc`` is beyond ``delta0``, stratified by interval.
+
+    Returns the evidence with the score and information at the latest interval, so callers
+    can form bounds. Variances are pooled within intervals per cohort (so a level shift
+    between minutes does not inflate them). ``tau`` is the mixture scale, in the effect's
+    units: the size of effect to be most efficient at (default: one pooled sd / 4).
+    """
+    c = control_factor
+    ok = np.isfinite(treatment.n) & np.isfinite(control.n) & (treatment.n > 0) & (control.n > 0)
+    method = "seq-normal"
+    var_t, var_c = treatment.pooled_variance(), control.pooled_variance()
+    if not ok.any() or var_t is None or var_c is None:
+        return Evidence(method, 1.0, 1.0, 0), 0.0, 0.0
+    nt, nc = treatment.n[ok], control.n[ok]
+    diff = treatment.total[ok] / nt - c * control.total[ok] / nc - delta0
+    var = var_t / nt + c * c * var_c / nc
+    floor = 1e-12 * max(var_t, var_c, 1e-300)
+    weight = 1.0 / np.maximum(var, floor)
+    s = np.cumsum(direction * weight * diff)
+    info = np.cumsum(weight)
+    scale = tau if tau and tau > 0 else math.sqrt(max(var_t, var_c, 1e-300)) / 4
+    log_e = _normal_mixture_log_e(s, info, scale)
+    return _finish(method, log_e, int(nt.size)), float(s[-1]), float(info[-1])
+
+
+def one_sample_mean_evidence(
+    treatment: MomentSeries, limit: float, direction: int = 1, tau: float | None = None
+) -> Evidence:
+    """Evidence that the treatment mean is beyond an absolute ``limit``."""
+    ok = np.isfinite(treatment.n) & (treatment.n > 0)
+    var = treatment.pooled_variance()
+    method = "seq-normal"
+    if not ok.any() or var is None or var <= 0:
+        return Evidence(method, 1.0, 1.0, 0)
+    n = treatment.n[ok]
+    diff = treatment.total[ok] / n - limit
+    s = np.cumsum(direction * n * diff / var)
+    info = np.cumsum(n / var)
+    scale = tau if tau and tau > 0 else math.sqrt(var) / 4
+    return _finish(method, _normal_mixture_log_e(s, info, scale), int(n.size))
+
+
+# ------------------------------------------------------------------ sample ratio
+
+
+def split_evidence(
+    treatment: ArrayLike, control: ArrayLike, share: float, concentration: float | None = None
+) -> Evidence:
+    """Evidence that treatment's share of units differs from the planned ``share`` (SRM).
+
+    A beta-binomial mixture: the alternative share is drawn from Beta(k·s, k·(1-s)), whose
+    sd is about a tenth of the planned share for small shares (``k`` = ``concentration``).
+    Intervals missing either cohort are skipped: a lost treatment row must not look like
+    a treatment deficit.
+    """
+    if not 0 < share < 1:
+        raise ValueError("share must be strictly between 0 and 1")
+    t, c = _as_array(treatment), _as_array(control)
+    ok = np.isfinite(t) & np.isfinite(c)
+    t, c = np.cumsum(t[ok]), np.cumsum(c[ok])
+    method = "seq-beta-binomial"
+    if t.size == 0:
+        return Evidence(method, 1.0, 1.0, 0)
+    k = concentration or max((1 - share) / (0.01 * share), 4.0)
+    a, b = k * share, k * (1 - share)
+    log_e = (
+        special.betaln(a + t, b + c)
+        - special.betaln(a, b)
+        - t * math.log(share)
+        - c * math.log1p(-share)
+    )
+    return _finish(method, np.asarray(log_e, dtype=np.float64), int(t.size))
+
+
+# ------------------------------------------------------------------ bounds and sizing
+
+
+def bound(
+    evidence_at: Callable[[float], float],
+    alpha: float,
+    lo: float,
+    hi: float,
+    rising: bool,
+    iterations: int = 40,
+) -> float | None:
+    """The edge of ``{x : evidence_at(x) < 1/alpha}`` between ``lo`` and ``hi``, by bisection.
+
+    ``evidence_at(x)`` is the current *log* e-value against the null "effect = x"; ``rising``
+    says whether it grows with x (an upper bound) or falls (a lower bound). Returns None
+    when every x in the range is rejected or none is (the bound is outside the range).
+    """
+    target = math.log(1.0 / alpha)
+
+    def rejected(x: float) -> bool:
+        return evidence_at(x) >= target
+
+    if rising:
+        if rejected(lo):
+            return None
+        if not rejected(hi):
+            return None
+    else:
+        if rejected(hi):
+            return None
+        if not rejected(lo):
+            return None
+    a, b = lo, hi
+    for _ in range(iterations):
+        mid = 0.5 * (a + b)
+        if rejected(mid) == rising:
+            b = mid
+        else:
+            a = mid
+    return 0.5 * (a + b)
+
+
+def log_rate_evidence_now(
+    et: Array,
+    nt: Array,
+    ec: Array,
+    nc: Array,
+    theta0: float,
+    direction: int,
+    center: float = math.log(1.5),
+) -> float:
+    """log E_t (the latest value, not the running maximum) for :func:`bound`; the arrays
+    are already cleaned (:func:`clean_rate_arrays`)."""
+    if et.size == 0:
+        return 0.0
+    s = nt / (nt + nc)
+    q0 = theta0 * s / (theta0 * s + 1 - s)
+    theta1 = theta0 * np.exp(direction * _LOG_STEPS)[:, None]
+    q1 = theta1 * s / (theta1 * s + 1 - s)
+    step = et * np.log(q1 / q0) + ec * (np.log1p(-q1) - np.log1p(-q0))
+    totals = step.sum(axis=1)
+    log_w = np.log(_rate_weights(center))
+    top = float(np.max(totals + log_w))
+    return top + math.log(float(np.sum(np.exp(totals + log_w - top))))
+
+
+def clean_rate_arrays(
+    et: ArrayLike, nt: ArrayLike, ec: ArrayLike, nc: ArrayLike
+) -> tuple[Array, Array, Array, Array]:
+    """The intervals :func:`rate_ratio_evidence` uses (complete, with trials in both)."""
+    a, b, c, d = (_as_array(x) for x in (et, nt, ec, nc))
+    ok = np.isfinite(a) & np.isfinite(b) & np.isfinite(c) & np.isfinite(d) & (b > 0) & (d > 0)
+    return a[ok], b[ok], c[ok], d[ok]
+
+
+def normal_log_e(score: float, info: float, tau: float) -> float:
+    """log of the one-sided normal-mixture e-value at one point (see the module notes)."""
+    return float(_normal_mixture_log_e(np.array([score]), np.array([info]), tau)[0])
+
+
+def information_needed(effect: float, tau: float, beta: float) -> float:
+    """Information (1/variance of the effect estimate) at which a true effect of 0 is
+    expected to rule out ``effect`` at level ``beta``: the smallest I with
+    ``normal_log_e(effect·I, I, tau) >= log(1/beta)``. Used to size a stage."""
+    if effect <= 0:
+        raise ValueError("effect must be positive")
+    target = math.log(1.0 / beta)
+    lo, hi = 0.0, 1.0 / effect**2
+    while normal_log_e(effect * hi, hi, tau) < target:
+        hi *= 2
+        if hi > 1e18:
+            return math.inf
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if normal_log_e(effect * mid, mid, tau) >= target:
+            hi = mid
+        else:
+            lo = mid
+    return hi

@@ -24,7 +24,7 @@ from .plan import LoadedPlan, MeanGuardrail, RatioGuardrail
 from .platforms import open_platform
 from .platforms.base import Platform
 from .progress import Position, audience_for, locate, rollout_started_at
-from .sequential import MomentSeries
+from .sequential import Array, MomentSeries
 from .state import FlagState, RolloutChange
 from .verdict import Verdict, VerdictKind, decide
 
@@ -123,12 +123,14 @@ def gather(
 def _ratio_series(
     g: RatioGuardrail, source: MetricsSource, t: Cohort, c: Cohort, window: Window, step: timedelta
 ) -> RatioSeries | None:
-    arrays = []
+    arrays: list[tuple[Array, Array]] = []
     for cohort in (t, c):
         trials = source.counter_series(g.trials, cohort, window, step)
         events = source.counter_series(g.events, cohort, window, step)
         if trials is None:
-            return None
+            if cohort.role == "treatment":
+                return None
+            trials = np.full(len(arrays[0][1]), np.nan)  # no control (at 100%): all missing
         if events is None:
             events = np.where(np.isfinite(trials), 0.0, np.nan)
         else:  # a counter with no increment in an interval that has trials counted 0 there
@@ -144,8 +146,11 @@ def _mean_series(
     log = g.scale == "log"
     treatment = source.moment_series(g.metric, t, window, step, log)
     control = source.moment_series(g.metric, c, window, step, log)
-    if treatment is None or control is None:
+    if treatment is None:
         return None
+    if control is None:  # no control (at 100%): every interval missing
+        empty = np.full(len(treatment.n), np.nan)
+        control = MomentSeries(empty, empty.copy(), empty.copy())
     return MeanSeries(treatment, control)
 
 
@@ -173,8 +178,8 @@ def _ratio(
     for cohort in (t, c):
         events = source.counter(g.events, cohort, window)
         trials = source.counter(g.trials, cohort, window)
-        both = events is not None and trials is not None
-        data[cohort.role] = RatioData(events or 0.0, trials or 0.0) if both else None
+        # a counter with no rows where its trials have some has not moved: 0 events
+        data[cohort.role] = RatioData(events or 0.0, trials) if trials is not None else None
     problem = None
     if data["treatment"] is None:
         problem = f"no rows in the window for {g.events} or {g.trials} (treatment)"

@@ -242,12 +242,17 @@ def evaluate_sequential(
     for tier in reversed(TIERS):
         for threshold in guardrail.tiers.get(tier, []):
             if tier in significant:
-                tested = tests.get(id(threshold))
-                if tested is None:
+                if tests.get(id(threshold)) is None:
                     continue
                 level_tier, rejected = levels.get(tier, (settings.alpha, False))
                 if not rejected:
                     continue
+                # name the threshold whose evidence is strongest in this tier
+                tested = max(
+                    (t for t in assessment.thresholds if t.tier == tier),
+                    key=lambda t: t.evidence.max_e_value,
+                )
+                threshold = tested.threshold
                 return replace(
                     base,
                     status=tier,

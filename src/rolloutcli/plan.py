@@ -274,6 +274,11 @@ class Statistics(_Model):
         "1m", description="Length of the intervals the sequential tests stratify by."
     )
 
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _interval_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
     @field_validator("interval")
     @classmethod
     def _interval_parses(cls, value: str) -> str:

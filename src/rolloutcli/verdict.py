@@ -36,7 +36,7 @@ from .observations import Exposures, Observation, RatioSeries
 from .plan import Plan, Statistics, SuccessCriterion, Tier
 from .progress import Position
 from .state import FlagState
-from .thresholds import parse_bound
+from .thresholds import Direction, parse_bound
 
 
 class VerdictKind(StrEnum):
@@ -205,7 +205,7 @@ def decide(
             reasons = [
                 f"{f.name}: a {f.detect} regression is not ruled out yet at "
                 f"{plan.statistics.power:.0%} confidence"
-                + (f" (upper bound {_fmt_change(f.ci_high)})" if f.ci_high is not None else "")
+                + _worse_bound(f, plan)
                 + (f"; about {format_duration(eta)} more at this traffic" if eta else "")
                 for f, eta in pending
             ]
@@ -293,8 +293,15 @@ def _eta(f: Finding, obs: Observation | None, step: timedelta) -> timedelta | No
     return timedelta(seconds=max(missing, 0.0) / rate) or step
 
 
-def _fmt_change(value: float) -> str:
-    return f"{value:+.1%}"
+def _worse_bound(f: Finding, plan: Plan) -> str:
+    """The always-valid bound on the worse side (upper for higher_is_worse), if shown."""
+    guardrail = plan.guardrail(f.name)
+    worse_up = guardrail is None or guardrail.direction is Direction.HIGHER_IS_WORSE
+    value = f.ci_high if worse_up else f.ci_low
+    if value is None:
+        return ""
+    shown = f"{value:+.1%}" if f.ci_relative else f"{value:+.4g}"
+    return f" ({'upper' if worse_up else 'lower'} bound {shown})"
 
 
 def _describe(f: Finding) -> str:

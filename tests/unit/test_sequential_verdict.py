@@ -679,3 +679,60 @@ def test_an_unparseable_interval_is_rejected(tmp_path: Path) -> None:
     found = problems(write_plan(tmp_path, interval="soon"))
     assert len(found) == 1
     assert "statistics.interval: bad duration 'soon'" in found[0]
+
+
+def test_power_gate_reason_quotes_the_bound_on_the_worse_side() -> None:
+    from dataclasses import replace
+
+    from rolloutcli.guardrails import Finding
+    from rolloutcli.verdict import _worse_bound
+
+    plan = Plan.model_validate(
+        {
+            "flag": "f",
+            "platform": {"kind": "flagfile", "path": "flags.json"},
+            "variations": {"treatment": True, "control": False},
+            "stages": [{"percent": 50}, {"percent": 100}],
+            "metrics": {"source": {"kind": "file", "path": "m.csv"}},
+            "guardrails": [
+                {
+                    "name": "errors",
+                    "kind": "ratio",
+                    "events": "e",
+                    "trials": "n",
+                    "thresholds": {"rollback": "+0%"},
+                    "detect": "+50%",
+                },
+                {
+                    "name": "conv",
+                    "kind": "ratio",
+                    "events": "c",
+                    "trials": "n",
+                    "direction": "lower_is_worse",
+                    "thresholds": {"rollback": "-0%"},
+                    "detect": "-10%",
+                },
+            ],
+        }
+    )
+    base = Finding(
+        "errors",
+        "ratio",
+        "ok",
+        0.01,
+        0.01,
+        0.0,
+        None,
+        None,
+        None,
+        None,
+        1,
+        1,
+        None,
+        "",
+        ci_low=-0.2,
+        ci_high=0.7,
+    )
+    assert _worse_bound(base, plan) == " (upper bound +70.0%)"
+    assert _worse_bound(replace(base, name="conv"), plan) == " (lower bound -20.0%)"
+    assert _worse_bound(replace(base, ci_high=None), plan) == ""

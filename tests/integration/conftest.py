@@ -1,0 +1,24 @@
+"""Fixtures for the integration tests: one real Unleash server per test session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.unleash_server import UnleashServer, start_unleash, stop_unleash
+
+
+@pytest.fixture(scope="session")
+def unleash_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UnleashServer]:
+    """A real Unleash OSS server on a fresh PostgreSQL database, shared by the whole session.
+
+    Started on first use, stopped at the end of the session. If it cannot start (e.g.
+    ``scripts/install-unleash`` was not run) the tests using it ERROR; they are never skipped.
+    The server's data persists between the tests of a session: use unique flag names.
+    """
+    server = start_unleash(tmp_path_factory.mktemp("unleash"))
+    try:
+        yield server
+    finally:
+        stop_unleash(server)

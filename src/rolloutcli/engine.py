@@ -49,7 +49,7 @@ class Evaluation:
 
 def read_standing(loaded: LoadedPlan) -> Standing:
     plan = loaded.plan
-    platform = open_platform(plan.platform, plan.flag, loaded.base_dir)
+    platform = open_platform(plan.platform, plan.flag, loaded.base_dir, loaded.name)
     state = platform.read_state(plan.variations.treatment, plan.variations.control)
     return Standing(loaded, platform, state, locate(plan, state))
 
@@ -238,6 +238,7 @@ def advance_change(evaluation: Evaluation) -> RolloutChange:
         action="advance",
         comment=f"rolloutcli: plan {loaded.name} → stage {stage.label} "
         f"({stage.percent:g}%), verdict go: {verdict.reasons[0]}",
+        turn_on=not evaluation.standing.state.on,
     )
 
 

@@ -35,7 +35,7 @@ def find_target(ref: str, flag_file: Path | None, plans_dir: Path | None) -> Kil
     if path is not None:
         name, address, base_dir = load_flag_address(path)
         return KillTarget(
-            address.flag, name, open_platform(address.platform, address.flag, base_dir)
+            address.flag, name, open_platform(address.platform, address.flag, base_dir, name)
         )
     return _by_flag_key(ref, plans_dir or default_plans_dir())
 
@@ -49,7 +49,9 @@ def _by_flag_key(flag: str, folder: Path) -> KillTarget:
         except PlanError:
             continue
         if address.flag == flag:
-            matches.append(KillTarget(flag, name, open_platform(address.platform, flag, base_dir)))
+            matches.append(
+                KillTarget(flag, name, open_platform(address.platform, flag, base_dir, name))
+            )
     places = {m.platform.describe() for m in matches}
     if len(places) == 1:
         return matches[0]

@@ -62,14 +62,32 @@ class _Model(BaseModel):
 
 
 class PlatformSpec(_Model):
-    """Where the flag lives. ``flagfile`` is the embedded default: a flagd flag-definition file."""
+    """Where the flag lives. ``flagfile`` is the embedded default: a flagd flag-definition file.
 
-    kind: Literal["flagfile"] = Field(description="Flag platform: flagfile (local flagd JSON).")
+    ``unleash`` is a self-hosted or managed Unleash: the server's URL comes from ``url`` or the
+    ``UNLEASH_URL`` environment variable, the API token only from ``UNLEASH_API_TOKEN``.
+    """
+
+    kind: Literal["flagfile", "unleash"] = Field(
+        description="Flag platform: flagfile (local flagd JSON) or unleash (Admin API)."
+    )
     path: str | None = Field(
         None, description="flagfile: path of the flagd JSON file, relative to the plan file."
     )
-    project: str | None = Field(None, description="Project on the platform, where it has one.")
+    url: str | None = Field(
+        None,
+        description="unleash: the server's base URL (default: the UNLEASH_URL environment "
+        "variable). Never put the token here: it comes from UNLEASH_API_TOKEN.",
+    )
+    project: str | None = Field(
+        None, description="Project on the platform, where it has one (unleash: default)."
+    )
     environment: str = Field("local", description="Environment the rollout runs in.")
+    stickiness: StrictStr = Field(
+        "default",
+        description="unleash: the context field users are bucketed by (default: userId, "
+        "then sessionId, then random).",
+    )
 
 
 class Variations(_Model):
@@ -509,6 +527,42 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 # --------------------------------------------------------------------------- semantics
 
 
+def _unleash_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
+    """Unleash stores whatever it is sent and its SDKs then serve a bad rollout (12.5, 150)
+    to nobody: the percentages must be what its strategies can hold."""
+    problems: list[tuple[KeyPath, str]] = []
+    if plan.platform.path is not None:
+        problems.append((("platform", "path"), "path: is for flagfile; unleash takes url:"))
+    t, c = plan.variations.treatment, plan.variations.control
+    boolean = isinstance(t, bool) and isinstance(c, bool)
+    if isinstance(t, bool) != isinstance(c, bool) or (boolean and t is not True):
+        problems.append(
+            (
+                ("variations",),
+                "unleash: roll out a boolean flag as treatment: true, control: false, or "
+                "two variants by name (treatment: v2.4, control: v2.3)",
+            )
+        )
+    if not boolean and not (isinstance(t, str) and isinstance(c, str)):
+        problems.append((("variations",), "unleash: variants are named by strings"))
+    for i, stage in enumerate(plan.stages):
+        if boolean and stage.percent != int(stage.percent):
+            problems.append(
+                (
+                    ("stages", i, "percent"),
+                    f"{stage.percent:g}%: Unleash's gradual rollout takes whole percentages",
+                )
+            )
+        elif not boolean and round(stage.percent * 10, 6) != int(round(stage.percent * 10, 6)):
+            problems.append(
+                (
+                    ("stages", i, "percent"),
+                    f"{stage.percent:g}%: Unleash variant weights are in tenths of a percent",
+                )
+            )
+    return problems
+
+
 def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
     problems: list[tuple[KeyPath, str]] = []
 
@@ -517,6 +571,8 @@ def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
 
     if plan.platform.kind == "flagfile" and not plan.platform.path:
         add(("platform", "kind"), "a flagfile platform needs path: (the flagd JSON file)")
+    if plan.platform.kind == "unleash":
+        problems.extend(_unleash_problems(plan))
     if plan.variations.treatment == plan.variations.control:
         add(("variations", "control"), "control must differ from treatment")
 

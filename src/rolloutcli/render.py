@@ -353,6 +353,7 @@ def print_change(
     console.print(
         f"change: flag [bold]{plan.flag}[/] in [bold]{plan.platform.environment}[/] "
         f"({where}): treatment [bold]{state.percent:g}% → {change.percent:g}%[/]{audience}"
-        + (f", stage {change.stage}" if change.stage else ""),
+        + (f", stage {change.stage}" if change.stage else "")
+        + (", and turns the flag [bold]ON[/]" if change.turn_on else ""),
         highlight=False,
     )

@@ -39,6 +39,8 @@ class RolloutChange:
     stage: str | None
     action: str
     comment: str
+    turn_on: bool = False
+    """Also turn the flag on: only when a rollout starts on a flag that is off."""
 
 
 @dataclass(frozen=True)

@@ -126,15 +126,20 @@ def decide(
             elapsed=elapsed,
         )
 
+    if position.not_started:
+        # Nobody is served the treatment, so starting is safe even on a flag that is off
+        # (a new Unleash flag is off in its environments): the change turns it on.
+        return verdict(
+            VerdictKind.GO,
+            [
+                f"rollout not started: the first stage is {stages[0].label}"
+                + ("" if state.on else " (the flag is off: starting turns it on)")
+            ],
+        )
     if not state.on:
         return verdict(
             VerdictKind.HOLD,
             ["the flag is off (killed): nothing to advance; turn it back on deliberately"],
-        )
-    if position.not_started:
-        return verdict(
-            VerdictKind.GO,
-            [f"rollout not started: the first stage is {stages[0].label}"],
         )
 
     breached = {tier: [f for f in findings if f.status == tier] for tier in ("rollback", "pause")}

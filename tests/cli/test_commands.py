@@ -223,6 +223,29 @@ def test_advance_starts_an_allowlist_rollout(workspace: Path) -> None:
     assert status["audience"]["keys"][:1] == ["staff-ana"]
 
 
+def test_starting_a_rollout_turns_an_off_flag_on(workspace: Path) -> None:
+    """Nobody is served the treatment before a rollout starts, so starting on a flag that
+    is off is a `go`; the change says it turns the flag on."""
+    assert invoke("kill", "search-ranking", "--yes")[0] == 0
+    checked = json.loads(invoke("check", "search-ranking", "--json")[1])
+    assert checked["verdict"] == "go"
+    assert "the flag is off: starting turns it on" in checked["reasons"][0]
+    code, output = invoke("advance", "search-ranking", "--yes")
+    assert code == 0, output
+    assert "turns the flag ON" in output
+    assert read_flag(workspace, "search-ranking")["state"] == "ENABLED"
+
+
+def test_a_flag_killed_mid_rollout_holds(workspace: Path) -> None:
+    assert invoke("kill", "checkout-v2", "--yes")[0] == 0
+    checked = json.loads(invoke("check", "checkout-v2", "--json", "--at", AT)[1])
+    assert checked["verdict"] == "hold"
+    assert "killed" in checked["reasons"][0]
+    code, output = invoke("advance", "checkout-v2", "--yes")
+    assert code == 0 and "nothing changed" in output
+    assert read_flag(workspace, "checkout-v2")["state"] == "DISABLED"
+
+
 def test_advance_conflict_is_exit_4(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Someone changes the flag between our read and our write: nothing is written."""
     original = FlagFilePlatform.read_state

@@ -18,14 +18,19 @@ if TYPE_CHECKING:
 # kind → "module:factory"; adding a platform is one file and one line here.
 REGISTRY: dict[str, str] = {
     "flagfile": "rolloutcli.platforms.flagfile:open_flagfile",
+    "unleash": "rolloutcli.platforms.unleash:open_unleash",
 }
 
 
-def open_platform(spec: PlatformSpec, flag: str, base_dir: Path) -> Platform:
+def open_platform(
+    spec: PlatformSpec, flag: str, base_dir: Path, plan: str | None = None
+) -> Platform:
+    """The adapter for ``spec``. ``plan`` names the plan, for platforms that record which
+    plan made a change in the flag itself (Unleash's strategy title)."""
     target = REGISTRY.get(spec.kind)
     if target is None:
         raise InvalidInputError(f"platform kind {spec.kind!r} is not supported")
     module_name, factory_name = target.split(":")
     factory = getattr(importlib.import_module(module_name), factory_name)
-    platform: Platform = factory(spec, flag, base_dir)
+    platform: Platform = factory(spec, flag, base_dir, plan)
     return platform

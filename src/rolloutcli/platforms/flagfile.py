@@ -37,7 +37,9 @@ META = "rolloutcli."
 NAME = "flagfile"
 
 
-def open_flagfile(spec: PlatformSpec, flag: str, base_dir: Path) -> FlagFilePlatform:
+def open_flagfile(
+    spec: PlatformSpec, flag: str, base_dir: Path, plan: str | None = None
+) -> FlagFilePlatform:
     assert spec.path is not None  # guaranteed by plan validation
     path = Path(os.path.expanduser(spec.path))
     return FlagFilePlatform(path if path.is_absolute() else base_dir / path, flag, spec.environment)
@@ -156,6 +158,8 @@ class FlagFilePlatform:
                 _bucket_by(flag.get("targeting")),
             )
             flag["defaultVariant"] = names[1]
+            if change.turn_on:
+                flag["state"] = "ENABLED"
             _stamp(flag, change.percent, change.stage, change.plan, change.comment, when)
             self._write(doc)
         self._append_history(

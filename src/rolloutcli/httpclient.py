@@ -1,0 +1,103 @@
+"""HTTP for the platform and metrics adapters: timeouts on every call, retries with backoff.
+
+Only what is safe to repeat is retried: a request that never left (connection refused or
+timed out while connecting) is always retried; a server error (5xx) or a timeout is retried only for reads and idempotent
+writes, since a repeated non-idempotent write could apply twice. What the answer means is
+the adapter's business: this module returns every HTTP response, and turns only transport
+failures (unreachable, timed out) into a ``BackendError`` naming the backend.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from .errors import BackendError
+
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
+BACKOFF = (0.25, 0.5, 1.0)  # seconds before each retry
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A response, and how many attempts it took (a write retried after a lost answer may
+    find its own first attempt already applied)."""
+
+    response: httpx.Response
+    attempts: int
+
+
+class HttpBackend:
+    def __init__(
+        self,
+        backend: str,
+        base_url: str,
+        headers: dict[str, str],
+        *,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        backoff: tuple[float, ...] = BACKOFF,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.backend = backend
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+        self._backoff = backoff
+        self._sleep = sleep
+
+    def close(self) -> None:
+        self._client.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        idempotent: bool | None = None,
+        retry_status: Callable[[httpx.Response], bool] | None = None,
+    ) -> Answer:
+        """Send one request, retrying what is safe to retry.
+
+        ``idempotent`` defaults to True for GET, HEAD, PUT and DELETE. ``retry_status``
+        decides whether a 5xx answer is worth retrying (default: every 5xx).
+        """
+        safe = idempotent if idempotent is not None else method in {"GET", "HEAD", "PUT", "DELETE"}
+        attempt = 0
+        while True:
+            attempt += 1
+            last = attempt > len(self._backoff)
+            try:
+                response = self._client.request(method, path, json=json, params=params)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                if last:  # never reached the server: safe to repeat any request
+                    raise self._unreachable(exc) from None
+            except httpx.TimeoutException:
+                if not safe or last:
+                    raise BackendError(
+                        self.backend,
+                        f"{method} {path} timed out at {self.base_url}",
+                        hint="the server is slow or unreachable; nothing was confirmed",
+                    ) from None
+            except httpx.HTTPError as exc:
+                if not safe or last:
+                    raise self._unreachable(exc) from None
+            else:
+                worth = response.status_code >= 500 and (
+                    retry_status(response) if retry_status else True
+                )
+                if not (worth and safe) or last:
+                    return Answer(response, attempt)
+            self._sleep(self._backoff[attempt - 1])
+
+    def _unreachable(self, exc: Exception) -> BackendError:
+        reason = str(exc) or type(exc).__name__
+        return BackendError(
+            self.backend,
+            f"cannot reach {self.base_url} ({reason})",
+            hint="check the URL and that the server is up",
+        )

@@ -1,0 +1,764 @@
+"""Unleash over its Admin API: a plan's rollout is one gradual-rollout strategy it owns.
+
+How the rollout lives in Unleash:
+
+* **The plan's strategy.** A ``flexibleRollout`` strategy in the plan's environment whose
+  title names the plan and stage: ``rolloutcli plan=checkout-v2 stage=25% pct=25
+  action=advance · verdict go: …``. The title is the one free-text field Unleash keeps per
+  change, so the event log shows which plan moved the flag, to which stage, and why. A
+  boolean flag's treatment share is the strategy's ``rollout`` percentage. A variant flag
+  (model ``v2.4`` against ``v2.3``) is served at rollout 100% with the treatment variant
+  ``fix``-weighted at the stage's share and the control ``variable`` (Unleash silently
+  rebalances weights when every variant is variable). Unleash keeps the variants in its own
+  (name) order, so the treatment always owns one end of the bucket range and grows from it.
+  Bucketing is by the plan's stickiness with ``groupId`` = the flag, so a user treated at 10%
+  stays treated at 25%.
+* **The audience.** An allowlist or segment that goes first is a second strategy,
+  ``rolloutcli plan=… audience``, at 100% behind a ``userId IN`` constraint or the segment
+  (Unleash ORs strategies).
+* **Kill** turns the flag off in the environment, then notes the kill in the strategy title.
+
+Unleash's PUT replaces whatever it is not sent, so a strategy is never rebuilt from scratch:
+the rollout moves with a JSON-Patch that touches only the rollout, the weights and the
+title, and starts with a ``test`` of the value read, so a stale write is refused (exit 4).
+Unleash has no ETag and that ``test`` is not atomic with the write; what remains is written
+down in the README ("Unleash").
+
+The server accepts any rollout value (150, "abc", "12.5") and its SDKs then serve the flag
+to nobody, so every percentage is checked here before it is sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ..errors import BackendError, ConflictError, InvalidInputError
+from ..httpclient import Answer, HttpBackend
+from ..plan import PlatformSpec
+from ..state import ChangeRecord, FlagState, RolloutChange
+from ..timeutil import parse_timestamp
+
+NAME = "unleash"
+ENV_URL = "UNLEASH_URL"
+ENV_TOKEN = "UNLEASH_API_TOKEN"
+STRATEGY = "flexibleRollout"
+KEY_FIELD = "userId"  # the context field an allowlist matches (Unleash's default stickiness)
+TITLE_LIMIT = 500
+_TITLE = re.compile(
+    r"^rolloutcli plan=(?P<plan>\S+) (?:(?P<audience>audience)\b|"
+    r"stage=(?P<stage>.*?) pct=(?P<pct>[0-9.]+) action=(?P<action>[a-z-]+))"
+)
+
+
+def open_unleash(
+    spec: PlatformSpec, flag: str, base_dir: Path, plan: str | None = None
+) -> UnleashPlatform:
+    url = spec.url or os.environ.get(ENV_URL, "")
+    if not url.strip():
+        raise InvalidInputError(
+            f"unleash: no server URL: set {ENV_URL} or platform.url in the plan"
+        )
+    token = os.environ.get(ENV_TOKEN, "").strip()
+    if not token:
+        raise InvalidInputError(
+            f"unleash: no API token: set {ENV_TOKEN} to an admin or personal access token"
+        )
+    return UnleashPlatform(
+        url=url,
+        token=token,
+        flag=flag,
+        plan=plan or flag,
+        project=spec.project or "default",
+        environment=spec.environment,
+        stickiness=spec.stickiness,
+    )
+
+
+@dataclass(frozen=True)
+class Title:
+    plan: str
+    audience: bool
+    stage: str | None = None
+    percent: float | None = None
+    action: str | None = None
+
+
+def parse_title(text: object) -> Title | None:
+    """The plan, stage, percentage and action a rolloutcli strategy title records."""
+    if not isinstance(text, str):
+        return None
+    match = _TITLE.match(text)
+    if match is None:
+        return None
+    if match["audience"]:
+        return Title(match["plan"], True)
+    return Title(match["plan"], False, match["stage"], float(match["pct"]), match["action"])
+
+
+def format_title(plan: str, stage: str | None, percent: float, action: str, why: str) -> str:
+    why = why.removeprefix("rolloutcli: ").strip()
+    text = (
+        f"rolloutcli plan={_token(plan)} stage={stage or f'{percent:g}%'} "
+        f"pct={percent:g} action={action}"
+    )
+    return (text + (f" · {why}" if why else ""))[:TITLE_LIMIT]
+
+
+def audience_title(plan: str) -> str:
+    return f"rolloutcli plan={_token(plan)} audience (served first, before the percentage)"
+
+
+def _token(text: str) -> str:
+    return re.sub(r"\s+", "_", text.strip()) or "-"
+
+
+def rollout_value(raw: object) -> int | None:
+    """A strategy's ``rollout`` parameter as the SDKs read it: a whole number 0-100 (sent as
+    a string), or None for anything they would treat as "nobody"."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        value = raw
+    elif isinstance(raw, str) and re.fullmatch(r"\d{1,3}", raw.strip()):
+        value = int(raw.strip())
+    else:
+        return None
+    return value if 0 <= value <= 100 else None
+
+
+def strategy_percent(strategy: dict[str, Any], treatment: object = None) -> float | None:
+    """The treatment share a rolloutcli strategy serves: its rollout, times the treatment
+    variant's weight when it has variants (Unleash keeps variants in its own order; without
+    a ``treatment`` name, the ``fix`` variant is the treatment, as rolloutcli writes it).
+    None when the rollout is invalid."""
+    rollout = rollout_value((strategy.get("parameters") or {}).get("rollout"))
+    if rollout is None:
+        return None
+    variants = [v for v in strategy.get("variants") or [] if isinstance(v, dict)]
+    if not variants:
+        return float(rollout)
+    chosen = next(
+        (v for v in variants if treatment is not None and v.get("name") == str(treatment)),
+        None,
+    )
+    if chosen is None and treatment is None:
+        chosen = next((v for v in variants if v.get("weightType") == "fix"), variants[0])
+    weight = float(chosen.get("weight", 0)) if chosen else 0.0
+    return round(rollout * weight / 1000, 6)
+
+
+class UnleashPlatform:
+    name = NAME
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        token: str,
+        flag: str,
+        plan: str,
+        project: str = "default",
+        environment: str = "development",
+        stickiness: str = "default",
+        http: HttpBackend | None = None,
+    ) -> None:
+        base = url.strip().rstrip("/")
+        base = base.removesuffix("/api")
+        self.url = base
+        self.flag = flag
+        self.plan = _token(plan)
+        self.project = project
+        self.environment = environment
+        self.stickiness = stickiness
+        self._http = http or HttpBackend(
+            NAME, base, {"Authorization": token, "Content-Type": "application/json"}
+        )
+        self._feature = (
+            f"/api/admin/projects/{quote(project, safe='')}/features/{quote(flag, safe='')}"
+        )
+        self._env = f"{self._feature}/environments/{quote(environment, safe='')}"
+
+    def describe(self) -> str:
+        return f"Unleash {self.url}, project {self.project}"
+
+    # ------------------------------------------------------------------ reading
+
+    def read_state(self, treatment: object, control: object) -> FlagState:
+        variant = _variant_mode(treatment, control)
+        env = self._read_environment()
+        strategies = _strategies(env)
+        main, audience = self._own(strategies)
+        notes: list[str] = []
+        percent = 0.0
+        recorded_stage: str | None = None
+        comment: str | None = None
+        if main is not None:
+            title = parse_title(main.get("title"))
+            served = self._served_percent(main, treatment, control, variant, notes)
+            percent = served
+            if (
+                title is not None
+                and title.percent is not None
+                and abs(title.percent - served) < 1e-6
+            ):
+                recorded_stage = title.stage
+                comment = str(main.get("title"))
+        keys, segment = self._audience(audience)
+        others = [
+            s.get("title") or s.get("name", "?")
+            for s in strategies
+            if s is not main and s is not audience and not s.get("disabled")
+        ]
+        if others:
+            notes.append(
+                f"other strategies also serve flag {self.flag} in {self.environment} "
+                f"({', '.join(map(str, others))}): users they enable get it whatever the "
+                "rollout percentage"
+            )
+        records = self._records()
+        changed_at = _last_split_change(records)
+        if changed_at is None and main is not None:
+            notes.append(
+                "Unleash's event log has no record of when this split was set: the stage "
+                "start is unknown"
+            )
+        return FlagState(
+            flag=self.flag,
+            on=bool(env.get("enabled")),
+            percent=percent,
+            audience_keys=keys,
+            audience_segment=segment,
+            changed_at=changed_at,
+            recorded_stage=recorded_stage,
+            comment=comment,
+            version=_version(main, audience),
+            notes=tuple(notes),
+        )
+
+    def history(self) -> list[ChangeRecord]:
+        return self._records()
+
+    # ------------------------------------------------------------------ writing
+
+    def set_rollout(
+        self,
+        change: RolloutChange,
+        treatment: object,
+        control: object,
+        expected: FlagState,
+        at: datetime | None = None,  # Unleash stamps its own time on each event
+    ) -> FlagState:
+        variant = _variant_mode(treatment, control)
+        _check_percent(change.percent, variant)
+        env = self._read_environment()
+        main, audience = self._own(_strategies(env))
+        if _version(main, audience) != expected.version:
+            raise self._conflict("changed since it was read")
+        title = format_title(self.plan, change.stage, change.percent, change.action, change.comment)
+        if main is None:
+            self._create_main(title, change.percent, treatment, control, variant)
+        else:
+            self._move_main(main, title, change.percent, treatment, control, variant)
+        self._set_audience(
+            audience, change.audience_keys, change.audience_segment, treatment, variant
+        )
+        if change.turn_on and not env.get("enabled"):
+            self._call("POST", f"{self._env}/on", idempotent=True)
+        after = self.read_state(treatment, control)
+        if abs(after.percent - change.percent) > 1e-6:
+            raise self._conflict(
+                f"was changed by someone else while we wrote: it now serves {after.percent:g}%, "
+                f"not the {change.percent:g}% we set"
+            )
+        return after
+
+    def turn_off(self, plan: str | None, comment: str, at: datetime | None = None) -> bool:
+        """Turn the flag off in the environment first; only then note the kill in the title
+        (a failure there is ignored: the flag is already off)."""
+        env: dict[str, Any] | None = None
+        try:
+            env = self._read_environment()
+        except BackendError:
+            env = None  # read failed: turn it off anyway
+        if env is not None and not env.get("enabled"):
+            return False
+        self._call("POST", f"{self._env}/off", idempotent=True)
+        main = self._own(_strategies(env))[0] if env is not None else None
+        if main is not None and plan is not None:
+            old = parse_title(main.get("title"))
+            percent = strategy_percent(main) or 0.0
+            title = format_title(self.plan, old.stage if old else None, percent, "kill", comment)
+            with contextlib.suppress(BackendError):
+                self._call(
+                    "PATCH",
+                    f"{self._env}/strategies/{main['id']}",
+                    json=[{"op": "replace", "path": "/title", "value": title}],
+                    idempotent=True,
+                )
+        return True
+
+    # ------------------------------------------------------------------ strategies
+
+    def _own(
+        self, strategies: list[dict[str, Any]]
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """This plan's rollout strategy and audience strategy (the first of each)."""
+        main = audience = None
+        for strategy in strategies:
+            title = parse_title(strategy.get("title"))
+            if title is None or title.plan != self.plan or strategy.get("name") != STRATEGY:
+                continue
+            if title.audience:
+                audience = audience or strategy
+            else:
+                main = main or strategy
+        return main, audience
+
+    def _served_percent(
+        self,
+        strategy: dict[str, Any],
+        treatment: object,
+        control: object,
+        variant: bool,
+        notes: list[str],
+    ) -> float:
+        raw = (strategy.get("parameters") or {}).get("rollout")
+        rollout = rollout_value(raw)
+        if rollout is None:
+            notes.append(
+                f"the strategy's rollout is {raw!r}, which is not a whole number 0-100: "
+                "Unleash's SDKs serve the flag to nobody (roll back or advance to fix it)"
+            )
+            return 0.0
+        if not variant:
+            return float(rollout)
+        variants = strategy.get("variants") or []
+        names = [v.get("name") for v in variants]
+        if str(treatment) not in names:
+            return 0.0
+        if str(control) not in names:
+            notes.append(f"the strategy has no {control!r} variant: the split is not the plan's")
+        weight = variants[names.index(str(treatment))].get("weight", 0)
+        return round(rollout * float(weight) / 1000, 6)
+
+    def _create_main(
+        self, title: str, percent: float, treatment: object, control: object, variant: bool
+    ) -> None:
+        body: dict[str, Any] = {
+            "name": STRATEGY,
+            "title": title,
+            "constraints": [],
+            "segments": [],
+            "variants": _variants([], treatment, control, percent, self.stickiness)
+            if variant
+            else [],
+            "parameters": {
+                "rollout": "100" if variant else str(round(percent)),
+                "stickiness": self.stickiness,
+                "groupId": self.flag,
+            },
+        }
+        created = self._call("POST", f"{self._env}/strategies", json=body, idempotent=False)
+        created_id = _json(created.response).get("id")
+        # Two starts at the same moment can both create a strategy: keep the oldest.
+        mine = [
+            s
+            for s in _strategies(self._read_environment())
+            if (t := parse_title(s.get("title"))) and t.plan == self.plan and not t.audience
+        ]
+        if len(mine) > 1 and created_id is not None and mine[0].get("id") != created_id:
+            self._call("DELETE", f"{self._env}/strategies/{created_id}")
+            raise self._conflict("was started by another run at the same moment")
+
+    def _move_main(
+        self,
+        strategy: dict[str, Any],
+        title: str,
+        percent: float,
+        treatment: object,
+        control: object,
+        variant: bool,
+    ) -> None:
+        raw = (strategy.get("parameters") or {}).get("rollout")
+        ops: list[dict[str, Any]] = [{"op": "test", "path": "/parameters/rollout", "value": raw}]
+        if variant:
+            current = strategy.get("variants") or []
+            for i, item in enumerate(current):
+                ops.append(
+                    {"op": "test", "path": f"/variants/{i}/weight", "value": item.get("weight")}
+                )
+            ops.append(
+                {
+                    "op": "replace",
+                    "path": "/variants",
+                    "value": _variants(current, treatment, control, percent, self.stickiness),
+                }
+            )
+            ops.append({"op": "replace", "path": "/parameters/rollout", "value": "100"})
+        else:
+            ops.append(
+                {"op": "replace", "path": "/parameters/rollout", "value": str(round(percent))}
+            )
+        ops.append({"op": "replace", "path": "/title", "value": title})
+        path = f"{self._env}/strategies/{strategy['id']}"
+        answer = self._http.request(
+            "PATCH", path, json=ops, idempotent=True, retry_status=lambda r: not _test_failed(r)
+        )
+        if _test_failed(answer.response):
+            if answer.attempts > 1 and self._now_serves(strategy["id"], percent):
+                return  # our first attempt landed; its answer was lost
+            raise self._conflict("changed since it was read")
+        self._check(answer, "PATCH", path)
+
+    def _now_serves(self, strategy_id: str, percent: float) -> bool:
+        for strategy in _strategies(self._read_environment()):
+            if strategy.get("id") == strategy_id:
+                served = strategy_percent(strategy)
+                return served is not None and abs(served - percent) < 1e-6
+        return False
+
+    def _set_audience(
+        self,
+        current: dict[str, Any] | None,
+        keys: tuple[str, ...],
+        segment: str | None,
+        treatment: object,
+        variant: bool,
+    ) -> None:
+        if not keys and not segment:
+            if current is not None:
+                self._call("DELETE", f"{self._env}/strategies/{current['id']}")
+            return
+        segment_ids = [self._segment_id(segment)] if segment else []
+        key_constraint = {
+            "contextName": KEY_FIELD,
+            "operator": "IN",
+            "values": list(keys),
+            "caseInsensitive": False,
+            "inverted": False,
+        }
+        if current is None:
+            body: dict[str, Any] = {
+                "name": STRATEGY,
+                "title": audience_title(self.plan),
+                "constraints": [key_constraint] if keys else [],
+                "segments": segment_ids,
+                "variants": [
+                    {
+                        "name": str(treatment),
+                        "weight": 1000,
+                        "weightType": "variable",
+                        "stickiness": self.stickiness,
+                    }
+                ]
+                if variant
+                else [],
+                "parameters": {
+                    "rollout": "100",
+                    "stickiness": self.stickiness,
+                    "groupId": self.flag,
+                },
+            }
+            self._call("POST", f"{self._env}/strategies", json=body, idempotent=False)
+            return
+        # Read, modify, write the whole strategy: PUT empties whatever it is not sent.
+        constraints = [
+            c
+            for c in current.get("constraints") or []
+            if not (c.get("contextName") == KEY_FIELD and c.get("operator") == "IN")
+        ]
+        if keys:
+            constraints.append(key_constraint)
+        if constraints == (current.get("constraints") or []) and segment_ids == (
+            current.get("segments") or []
+        ):
+            return
+        body = {
+            k: current[k]
+            for k in ("name", "title", "parameters", "variants", "sortOrder", "disabled")
+            if k in current
+        }
+        body["constraints"] = constraints
+        body["segments"] = segment_ids
+        self._call("PUT", f"{self._env}/strategies/{current['id']}", json=body)
+
+    def _audience(self, strategy: dict[str, Any] | None) -> tuple[tuple[str, ...], str | None]:
+        if strategy is None:
+            return (), None
+        keys: list[str] = []
+        for constraint in strategy.get("constraints") or []:
+            if constraint.get("contextName") == KEY_FIELD and constraint.get("operator") == "IN":
+                keys.extend(str(v) for v in constraint.get("values") or [])
+        segment: str | None = None
+        ids = strategy.get("segments") or []
+        if ids:
+            names = {s.get("id"): s.get("name") for s in self._segments()}
+            segment = str(names.get(ids[0], ids[0]))
+        return tuple(keys), segment
+
+    def _segments(self) -> list[dict[str, Any]]:
+        body = _json(self._call("GET", "/api/admin/segments").response)
+        segments = body.get("segments") if isinstance(body, dict) else None
+        return [s for s in segments or [] if isinstance(s, dict)]
+
+    def _segment_id(self, name: str) -> int:
+        for segment in self._segments():
+            if segment.get("name") == name:
+                return int(segment["id"])
+        raise BackendError(
+            NAME,
+            f"segment {name!r} not found on {self.url}",
+            hint="create it in Unleash (Segments) or fix the stage's audience.segment",
+        )
+
+    # ------------------------------------------------------------------ event log
+
+    def _records(self) -> list[ChangeRecord]:
+        answer = self._call("GET", f"/api/admin/events/{quote(self.flag, safe='')}")
+        body = _json(answer.response)
+        events = body.get("events") if isinstance(body, dict) else None
+        records: list[ChangeRecord] = []
+        for event in sorted(
+            (e for e in events or [] if isinstance(e, dict)), key=lambda e: e.get("id", 0)
+        ):
+            record = self._record(event)
+            if record is not None:
+                records.append(record)
+        return records
+
+    def _record(self, event: dict[str, Any]) -> ChangeRecord | None:
+        if event.get("environment") != self.environment:
+            return None
+        at = parse_timestamp(event.get("createdAt"))
+        if at is None:
+            return None
+        kind = event.get("type")
+        who = event.get("createdBy") or "someone"
+        if kind == "feature-environment-disabled":
+            return ChangeRecord(at, "off", None, None, None, None, f"turned off by {who}")
+        if kind == "feature-environment-enabled":
+            return ChangeRecord(at, "on", None, None, None, None, f"turned on by {who}")
+        if kind not in (
+            "feature-strategy-add",
+            "feature-strategy-update",
+            "feature-strategy-remove",
+        ):
+            return None
+        data: dict[str, Any] = event["data"] if isinstance(event.get("data"), dict) else {}
+        pre: dict[str, Any] = event["preData"] if isinstance(event.get("preData"), dict) else {}
+        now, before = parse_title(data.get("title")), parse_title(pre.get("title"))
+        title = now or before
+        if title is None or title.plan != self.plan or title.audience:
+            return None
+        if kind == "feature-strategy-remove":
+            return ChangeRecord(
+                at,
+                "remove",
+                strategy_percent(pre),
+                0.0,
+                None,
+                self.plan,
+                f"strategy removed by {who}",
+            )
+        after = strategy_percent(data)
+        prior = 0.0 if kind == "feature-strategy-add" else strategy_percent(pre)
+        retitled = kind == "feature-strategy-add" or data.get("title") != pre.get("title")
+        if retitled and now is not None and now.action:
+            action, comment = now.action, str(data.get("title"))
+        elif after != prior:
+            action, comment = "edit", f"rollout changed outside rolloutcli by {who}"
+        else:
+            return None
+        return ChangeRecord(
+            at, action, prior, after, now.stage if now else None, self.plan, comment
+        )
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _read_environment(self) -> dict[str, Any]:
+        body = _json(self._call("GET", self._feature).response)
+        for env in body.get("environments") or []:
+            if isinstance(env, dict) and env.get("name") == self.environment:
+                return env
+        names = ", ".join(str(e.get("name")) for e in body.get("environments") or [])
+        raise BackendError(
+            NAME,
+            f"flag {self.flag!r} has no environment {self.environment!r} (it has: {names})",
+            hint="check platform.environment in the plan",
+        )
+
+    def _call(
+        self, method: str, path: str, *, json: Any = None, idempotent: bool | None = None
+    ) -> Answer:
+        answer = self._http.request(method, path, json=json, idempotent=idempotent)
+        self._check(answer, method, path)
+        return answer
+
+    def _check(self, answer: Answer, method: str, path: str) -> None:
+        response = answer.response
+        if response.status_code < 400:
+            return
+        status = response.status_code
+        message = _error_message(response)
+        if status in (401, 403):
+            hint = (
+                f"check {ENV_TOKEN}: it must be an admin or personal access token (not a "
+                f"client token) with access to project {self.project} and environment "
+                f"{self.environment}"
+            )
+        elif status == 404:
+            hint = (
+                f"check the flag key {self.flag!r}, platform.project ({self.project}) and "
+                f"platform.environment ({self.environment}) in the plan"
+            )
+        elif status == 409:
+            raise self._conflict(message)
+        elif status >= 500:
+            hint = "the Unleash server failed; nothing was confirmed, try again shortly"
+        else:
+            hint = "the server refused the request"
+        raise BackendError(NAME, f"HTTP {status} on {method} {path}: {message}", hint=hint)
+
+    def _conflict(self, what: str) -> ConflictError:
+        return ConflictError(
+            f"{NAME}: flag {self.flag!r} in {self.environment} {what}; nothing more was "
+            "written (re-run to act on the current state)"
+        )
+
+
+# ---------------------------------------------------------------------- pure helpers
+
+
+def _variant_mode(treatment: object, control: object) -> bool:
+    """True for a variant split (two named variants), False for a boolean flag."""
+    if treatment is True and control is False:
+        return False
+    if isinstance(treatment, str) and isinstance(control, str):
+        return True
+    raise InvalidInputError(
+        "unleash: roll out a boolean flag (treatment: true, control: false) or two variants "
+        f"by name; got {treatment!r} / {control!r}"
+    )
+
+
+def _check_percent(percent: float, variant: bool) -> None:
+    """Refuse what Unleash would store and its SDKs would then serve to nobody."""
+    unit = 0.1 if variant else 1.0
+    steps = percent / unit
+    if not (0 <= percent <= 100) or abs(steps - round(steps)) > 1e-9:
+        raise InvalidInputError(
+            f"unleash: {percent:g}% cannot be set: "
+            + (
+                "variant weights are in tenths of a percent"
+                if variant
+                else "use a whole percentage 0-100"
+            )
+        )
+
+
+def _variants(
+    current: list[dict[str, Any]],
+    treatment: object,
+    control: object,
+    percent: float,
+    stickiness: str,
+) -> list[dict[str, Any]]:
+    """Treatment ``fix`` at the stage's share; control ``variable``, the rest. Other
+    variants the strategy carries are kept only at weight 0 (they would take a share)."""
+    weight = round(percent * 10)
+    by_name = {str(v.get("name")): v for v in current if isinstance(v, dict)}
+    others = [v for name, v in by_name.items() if name not in (str(treatment), str(control))]
+    busy = [str(v.get("name")) for v in others if v.get("weight")]
+    if busy:
+        raise BackendError(
+            NAME,
+            f"the strategy also serves variants {', '.join(busy)}",
+            hint="rolloutcli splits two variants; set the others' weight to 0 or remove them",
+        )
+    treated = {
+        **by_name.get(str(treatment), {}),
+        "name": str(treatment),
+        "weight": weight,
+        "weightType": "fix",
+        "stickiness": stickiness,
+    }
+    kept = {
+        **by_name.get(str(control), {}),
+        "name": str(control),
+        "weight": 1000 - weight,
+        "weightType": "variable",
+        "stickiness": stickiness,
+    }
+    return [treated, kept, *({**v, "weightType": "fix", "weight": 0} for v in others)]
+
+
+def _strategies(env: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if env is None:
+        return []
+    return [s for s in env.get("strategies") or [] if isinstance(s, dict)]
+
+
+def _version(main: dict[str, Any] | None, audience: dict[str, Any] | None) -> str:
+    """What a conditional write compares: the strategies' ids, rollout, weights, audience."""
+
+    def shape(strategy: dict[str, Any] | None) -> Any:
+        if strategy is None:
+            return None
+        return {
+            "id": strategy.get("id"),
+            "rollout": (strategy.get("parameters") or {}).get("rollout"),
+            "weights": [v.get("weight") for v in strategy.get("variants") or []],
+            "constraints": strategy.get("constraints") or [],
+            "segments": strategy.get("segments") or [],
+        }
+
+    return json.dumps([shape(main), shape(audience)], sort_keys=True)
+
+
+def _last_split_change(records: list[ChangeRecord]) -> datetime | None:
+    """When the live split was set: the last move of the rollout, or the last change the
+    tool made to the split (a 0% stage that opens to an audience moves no percentage)."""
+    for record in reversed(records):
+        if record.action in ("advance", "rollback") or (
+            record.percent_after is not None and record.percent_after != record.percent_before
+        ):
+            return record.at
+    return None
+
+
+def _test_failed(response: httpx.Response) -> bool:
+    """Unleash answers a failed JSON-Patch ``test`` with a 500 "Test operation failed"."""
+    return response.status_code == 500 and "test operation failed" in response.text.lower()
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return {}
+
+
+def _error_message(response: httpx.Response) -> str:
+    body = _json(response)
+    if isinstance(body, dict):
+        details = body.get("details")
+        if isinstance(details, list) and details and isinstance(details[0], dict):
+            detail = details[0].get("message")
+            if detail:
+                return str(detail)[:300]
+        if body.get("message"):
+            return str(body["message"])[:300]
+    text = response.text.strip()
+    if text.startswith("<"):
+        return "the server answered with an HTML error page"
+    return text[:200] or response.reason_phrase

@@ -1,8 +1,9 @@
 """HTTP for the platform and metrics adapters: timeouts on every call, retries with backoff.
 
 Only what is safe to repeat is retried: a request that never left (connection refused or
-timed out while connecting) is always retried; a server error (5xx) or a timeout is retried only for reads and idempotent
-writes, since a repeated non-idempotent write could apply twice. What the answer means is
+timed out while connecting) is always retried; a server error (5xx) or a timeout is
+retried only for reads and idempotent writes, since a repeated non-idempotent write could
+apply twice. What the answer means is
 the adapter's business: this module returns every HTTP response, and turns only transport
 failures (unreachable, timed out) into a ``BackendError`` naming the backend.
 """

@@ -318,6 +318,42 @@ def test_sdk_sees_each_stage_and_nobody_after_kill(
     assert all(r.plan == "exposure" for r in history if r.action in ("advance", "kill"))
 
 
+def test_allowlist_stage_serves_exactly_the_keys_first(
+    unleash_env: UnleashServer, workspace: Path
+) -> None:
+    flag = "allowlist-flag"
+    create_flag(unleash_env, flag)
+    stages = f"""  - {{name: staff, percent: 0, min_duration: 0, audience: {{keys: {list(STAFF)}}}}}
+  - {{percent: 10, min_duration: 0}}
+  - {{percent: 100, min_duration: 0}}
+"""
+    write_plan(workspace, "allow", flag, "{treatment: true, control: false}", stages)
+    before = revision(unleash_env)
+    code, out = invoke("advance", "allow", "--yes")
+    assert code == 0, out
+    wait_for_revision_after(unleash_env, before)
+    client = sdk(unleash_env)
+    try:
+        assert {k for k in (*STAFF, *USERS) if client.is_enabled(flag, {"userId": k})} == set(STAFF)
+    finally:
+        client.destroy()
+    status = json.loads(invoke("status", "allow", "--json")[1])
+    assert (status["stage"]["name"], status["audience"]["keys"]) == ("staff", list(STAFF))
+
+    fresh_metrics(workspace, flag, 0.1)
+    before = revision(unleash_env)
+    code, out = invoke("advance", "allow", "--yes")
+    assert code == 0, out
+    wait_for_revision_after(unleash_env, before)
+    client = sdk(unleash_env)
+    try:
+        assert all(client.is_enabled(flag, {"userId": k}) for k in STAFF)  # staff keep it
+        share = 100 * sum(client.is_enabled(flag, {"userId": u}) for u in USERS) / len(USERS)
+        assert abs(share - 10) <= TOLERANCE
+    finally:
+        client.destroy()
+
+
 def test_variant_split_v24_against_v23(unleash_env: UnleashServer, workspace: Path) -> None:
     flag = "model-version"
     create_flag(unleash_env, flag)

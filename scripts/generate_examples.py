@@ -151,6 +151,7 @@ def main() -> None:
     write_csv(ROOT / "metrics" / "recommender-model.csv", recommender_rows(random.Random(20261103)))
     write_csv(ROOT / "metrics" / "search-ranking.csv", [])  # not started: no data yet
     write_csv(ROOT / "metrics" / "new-onboarding.csv", [])  # the Unleash example: not started
+    write_csv(ROOT / "metrics" / "ranker-model.csv", [])  # the LaunchDarkly example: not started
     for folder in ("plans", "flags", "metrics"):
         if (DEMO / folder).exists():
             shutil.rmtree(DEMO / folder)

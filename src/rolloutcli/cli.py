@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -28,8 +29,9 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .engine import Evaluation
+    from .engine import Evaluation, Standing
     from .plan import LoadedPlan
+    from .state import RolloutChange
 
 app = typer.Typer(
     name="rollout",
@@ -276,11 +278,44 @@ def run_advance(evaluation: Evaluation, yes: bool, dry_run: bool, now: datetime)
         console, standing.loaded.plan, standing.state, change, standing.platform.describe()
     )
     if dry_run:
-        console.print("dry run: nothing was changed.")
+        _dry_run(console, standing, change)
         return
     confirm("Apply this change?", yes)
     after = apply_change(standing, change, now)
     console.print(f"[green]applied:[/] treatment now {after.percent:g}% (stage {change.stage})")
+    _report_serving(console, replace(standing, state=after))
+
+
+def _report_serving(console: Console, standing: Standing, sample: int = 10_000) -> bool:
+    """Where the platform's SDK can evaluate the flag offline, say what it serves now."""
+    from .engine import serving_check
+
+    check = serving_check(standing, sample)
+    if check is None:
+        return True
+    line = (
+        f"served: {check.percent:.2f}% of {check.total:,} synthetic contexts get the "
+        f"treatment (stage {check.expected_percent:g}%, tolerance ±{check.tolerance:.2f})"
+    )
+    if check.ok:
+        console.print(f"[green]{line}[/]", highlight=False)
+    else:
+        console.print(
+            f"[bold yellow]warning:[/] {line}: what is served does not match the stage",
+            highlight=False,
+        )
+    return check.ok
+
+
+def _dry_run(console: Console, standing: Standing, change: RolloutChange) -> None:
+    """Nothing is written; where the platform can validate a change unsaved, it does."""
+    from .engine import validate_change
+
+    where = validate_change(standing, change)
+    console.print(
+        "dry run: nothing was changed."
+        + (f" {where} accepted the change (validated, not saved)." if where else "")
+    )
 
 
 @app.command()
@@ -304,11 +339,59 @@ def rollback(
     change = rollback_change(standing, "requested with rollout rollback")
     print_change(console, standing.loaded.plan, state, change, standing.platform.describe())
     if dry_run:
-        console.print("dry run: nothing was changed.")
+        _dry_run(console, standing, change)
         return
     confirm("Roll back?", yes)
     after = apply_change(standing, change, datetime.now(UTC))
     console.print(f"[green]rolled back:[/] treatment now {after.percent:g}%, flag still on")
+
+
+@app.command()
+@reports_errors
+def verify(
+    plan: Annotated[str, typer.Argument(help="Plan file or name.")],
+    sample: Annotated[
+        int, typer.Option("--sample", min=100, help="Synthetic contexts to evaluate.")
+    ] = 10_000,
+    plans_dir: PlansDir = None,
+) -> None:
+    """What the platform's own SDK serves now, against the stage: exit 1 on a mismatch."""
+    from .engine import read_standing
+
+    standing = read_standing(_load(plan, plans_dir))
+    if not _supports(standing, "serving_sample"):
+        raise InvalidInputError(
+            f"verify needs a platform whose SDK evaluates offline (launchdarkly); "
+            f"{standing.platform.name} is not one"
+        )
+    if not _report_serving(out(), standing, sample):
+        raise typer.Exit(EXIT_BREACH)
+
+
+@app.command()
+@reports_errors
+def who(
+    plan: Annotated[str, typer.Argument(help="Plan file or name.")],
+    key: Annotated[str, typer.Argument(help="The context key (of the plan's context kind).")],
+    plans_dir: PlansDir = None,
+) -> None:
+    """Which variation one context gets, and why (target, rule, rollout bucket)."""
+    from .engine import explain_serving, read_standing
+
+    standing = read_standing(_load(plan, plans_dir))
+    if not _supports(standing, "explain"):
+        raise InvalidInputError(
+            f"who needs a platform whose SDK evaluates offline (launchdarkly); "
+            f"{standing.platform.name} is not one"
+        )
+    found = explain_serving(standing, key)
+    assert found is not None
+    value, why = found
+    out().print(f"{escape(key)} gets {escape(repr(value))}: {escape(why)}", highlight=False)
+
+
+def _supports(standing: Standing, verb: str) -> bool:
+    return callable(getattr(standing.platform, verb, None))
 
 
 @app.command()

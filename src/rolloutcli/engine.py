@@ -259,3 +259,58 @@ def apply_change(standing: Standing, change: RolloutChange, at: datetime) -> Fla
     """Write ``change`` only if the flag is still as read (else ConflictError, exit 4)."""
     v = standing.loaded.plan.variations
     return standing.platform.set_rollout(change, v.treatment, v.control, standing.state, at=at)
+
+
+def validate_change(standing: Standing, change: RolloutChange) -> str | None:
+    """Have the platform validate ``change`` without saving it, where it can (LaunchDarkly's
+    ``dryRun``). Returns the platform's name when it did, None when it cannot."""
+    validate = getattr(standing.platform, "validate_change", None)
+    if validate is None:
+        return None
+    v = standing.loaded.plan.variations
+    validate(change, v.treatment, v.control, standing.state)
+    return str(standing.platform.name)
+
+
+@dataclass(frozen=True)
+class ServingCheck:
+    """What the platform's own SDK serves, against the stage's percentage."""
+
+    served: int
+    total: int
+    expected_percent: float
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.served / self.total if self.total else 0.0
+
+    @property
+    def tolerance(self) -> float:
+        """Four binomial standard errors, in points, plus 0.1 for rounding."""
+        p = min(max(self.expected_percent / 100, 0.0), 1.0)
+        return 400.0 * math.sqrt(p * (1 - p) / max(self.total, 1)) + 0.1
+
+    @property
+    def ok(self) -> bool:
+        return abs(self.percent - self.expected_percent) <= self.tolerance
+
+
+def serving_check(standing: Standing, sample: int) -> ServingCheck | None:
+    """Evaluate ``sample`` synthetic contexts with the platform's SDK over the flag as it is
+    now; None when the platform cannot evaluate offline."""
+    evaluate = getattr(standing.platform, "serving_sample", None)
+    if evaluate is None:
+        return None
+    v = standing.loaded.plan.variations
+    served, total = evaluate(v.treatment, v.control, sample)
+    expected = standing.state.percent if standing.state.on else 0.0
+    return ServingCheck(int(served), int(total), expected)
+
+
+def explain_serving(standing: Standing, key: str) -> tuple[object, str] | None:
+    explain = getattr(standing.platform, "explain", None)
+    if explain is None:
+        return None
+    v = standing.loaded.plan.variations
+    value, why = explain(v.treatment, v.control, key)
+    return value, str(why)

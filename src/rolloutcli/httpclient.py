@@ -5,11 +5,14 @@ timed out while connecting) is always retried; a server error (5xx) or a timeout
 retried only for reads and idempotent writes, since a repeated non-idempotent write could
 apply twice. What the answer means is
 the adapter's business: this module returns every HTTP response, and turns only transport
-failures (unreachable, timed out) into a ``BackendError`` naming the backend.
+failures (unreachable, timed out) into a ``BackendError`` naming the backend. A 429 (rate
+limited) was not processed, so any request waits as the server asks (``Retry-After`` or
+``X-Ratelimit-Reset``) and is sent again, unless the wait is longer than ``max_wait``.
 """
 
 from __future__ import annotations
 
+import email.utils
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +24,28 @@ from .errors import BackendError
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0)
 BACKOFF = (0.25, 0.5, 1.0)  # seconds before each retry
+MAX_RATE_LIMIT_WAIT = 30.0  # seconds; a longer rate-limit wait is reported, not slept
+
+
+def rate_limit_wait(headers: httpx.Headers, now: float) -> float | None:
+    """Seconds a 429 asks us to wait: ``Retry-After`` (seconds, or an HTTP date), else
+    ``X-Ratelimit-Reset`` (epoch milliseconds, LaunchDarkly's). A reset in the past (clock
+    skew) means "now". None when neither header says."""
+    retry_after = headers.get("retry-after")
+    if retry_after:
+        text = retry_after.strip()
+        if text.isdigit():
+            return float(text)
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            when = None
+        if when is not None:
+            return max(0.0, when.timestamp() - now)
+    reset = headers.get("x-ratelimit-reset")
+    if reset and reset.strip().isdigit():
+        return max(0.0, int(reset.strip()) / 1000.0 - now)
+    return None
 
 
 @dataclass(frozen=True)
@@ -42,12 +67,16 @@ class HttpBackend:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         backoff: tuple[float, ...] = BACKOFF,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        max_wait: float = MAX_RATE_LIMIT_WAIT,
     ) -> None:
         self.backend = backend
         self.base_url = base_url.rstrip("/")
         self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
         self._backoff = backoff
         self._sleep = sleep
+        self._clock = clock
+        self._max_wait = max_wait
 
     def close(self) -> None:
         self._client.close()
@@ -59,6 +88,7 @@ class HttpBackend:
         *,
         json: Any = None,
         params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
         idempotent: bool | None = None,
         retry_status: Callable[[httpx.Response], bool] | None = None,
     ) -> Answer:
@@ -73,7 +103,9 @@ class HttpBackend:
             attempt += 1
             last = attempt > len(self._backoff)
             try:
-                response = self._client.request(method, path, json=json, params=params)
+                response = self._client.request(
+                    method, path, json=json, params=params, headers=headers
+                )
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 if last:  # never reached the server: safe to repeat any request
                     raise self._unreachable(exc) from None
@@ -88,6 +120,12 @@ class HttpBackend:
                 if not safe or last:
                     raise self._unreachable(exc) from None
             else:
+                if response.status_code == 429:
+                    wait = rate_limit_wait(response.headers, self._clock())
+                    if last or wait is None or wait > self._max_wait:
+                        return Answer(response, attempt)
+                    self._sleep(max(wait, self._backoff[attempt - 1]))
+                    continue  # a rate-limited request was not processed: any method
                 worth = response.status_code >= 500 and (
                     retry_status(response) if retry_status else True
                 )

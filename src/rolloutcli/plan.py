@@ -68,8 +68,9 @@ class PlatformSpec(_Model):
     ``UNLEASH_URL`` environment variable, the API token only from ``UNLEASH_API_TOKEN``.
     """
 
-    kind: Literal["flagfile", "unleash"] = Field(
-        description="Flag platform: flagfile (local flagd JSON) or unleash (Admin API)."
+    kind: Literal["flagfile", "unleash", "launchdarkly"] = Field(
+        description="Flag platform: flagfile (local flagd JSON), unleash (Admin API) or "
+        "launchdarkly (REST API v2)."
     )
     path: str | None = Field(
         None, description="flagfile: path of the flagd JSON file, relative to the plan file."
@@ -77,7 +78,10 @@ class PlatformSpec(_Model):
     url: str | None = Field(
         None,
         description="unleash: the server's base URL (default: the UNLEASH_URL environment "
-        "variable). Never put the token here: it comes from UNLEASH_API_TOKEN.",
+        "variable). launchdarkly: the API's base URL (default: LD_BASE_URL, else "
+        "https://app.launchdarkly.com; federal https://app.launchdarkly.us, EU "
+        "https://app.eu.launchdarkly.com). Never put a token here: tokens come from the "
+        "environment (UNLEASH_API_TOKEN, LD_API_TOKEN).",
     )
     project: str | None = Field(
         None, description="Project on the platform, where it has one (unleash: default)."
@@ -87,6 +91,16 @@ class PlatformSpec(_Model):
         "default",
         description="unleash: the context field users are bucketed by (default: userId, "
         "then sessionId, then random).",
+    )
+    context_kind: StrictStr = Field(
+        "user",
+        description="launchdarkly: the context kind the rollout buckets and targets (user, "
+        "organization, device…).",
+    )
+    bucket_by: StrictStr | None = Field(
+        None,
+        description="launchdarkly: the context attribute the rollout buckets by (default: "
+        "the context key).",
     )
 
 
@@ -527,6 +541,25 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 # --------------------------------------------------------------------------- semantics
 
 
+def _launchdarkly_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
+    """LaunchDarkly weights are thousandths of a percent; a flag lives in a project."""
+    problems: list[tuple[KeyPath, str]] = []
+    if not plan.platform.project:
+        problems.append((("platform",), "launchdarkly needs project: (the project key)"))
+    if plan.platform.path is not None:
+        problems.append((("platform", "path"), "path: is for flagfile; launchdarkly takes url:"))
+    for i, stage in enumerate(plan.stages):
+        steps = stage.percent * 1000
+        if abs(steps - round(steps)) > 1e-6:
+            problems.append(
+                (
+                    ("stages", i, "percent"),
+                    f"{stage.percent:g}%: LaunchDarkly weights are in thousandths of a percent",
+                )
+            )
+    return problems
+
+
 def _unleash_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
     """Unleash stores whatever it is sent and its SDKs then serve a bad rollout (12.5, 150)
     to nobody: the percentages must be what its strategies can hold."""
@@ -573,6 +606,8 @@ def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
         add(("platform", "kind"), "a flagfile platform needs path: (the flagd JSON file)")
     if plan.platform.kind == "unleash":
         problems.extend(_unleash_problems(plan))
+    if plan.platform.kind == "launchdarkly":
+        problems.extend(_launchdarkly_problems(plan))
     if plan.variations.treatment == plan.variations.control:
         add(("variations", "control"), "control must differ from treatment")
 

@@ -590,10 +590,11 @@ def test_problem_lines_are_not_wrapped_when_piped(tmp_path: Path) -> None:
 SHIPPED = [pytest.param(path, id=path.name) for path in SHIPPED_PLANS]
 
 
-def test_the_four_plans_are_shipped() -> None:
+def test_the_shipped_plans() -> None:
     assert [p.name for p in SHIPPED_PLANS] == [
         "checkout-v2.yaml",
         "onboarding-unleash.yaml",
+        "ranker-launchdarkly.yaml",
         "recommender-model.yaml",
         "search-ranking.yaml",
     ]

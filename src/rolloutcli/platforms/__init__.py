@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 REGISTRY: dict[str, str] = {
     "flagfile": "rolloutcli.platforms.flagfile:open_flagfile",
     "unleash": "rolloutcli.platforms.unleash:open_unleash",
+    "launchdarkly": "rolloutcli.platforms.launchdarkly:open_launchdarkly",
 }
 
 

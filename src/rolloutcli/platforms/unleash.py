@@ -34,7 +34,6 @@ import contextlib
 import json
 import os
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,17 +46,15 @@ from ..httpclient import Answer, HttpBackend
 from ..plan import PlatformSpec
 from ..state import ChangeRecord, FlagState, RolloutChange
 from ..timeutil import parse_timestamp
+from .changenote import Title, format_title, parse_title, plan_token
+
+__all__ = ["Title", "UnleashPlatform", "format_title", "open_unleash", "parse_title"]
 
 NAME = "unleash"
 ENV_URL = "UNLEASH_URL"
 ENV_TOKEN = "UNLEASH_API_TOKEN"
 STRATEGY = "flexibleRollout"
 KEY_FIELD = "userId"  # the context field an allowlist matches (Unleash's default stickiness)
-TITLE_LIMIT = 500
-_TITLE = re.compile(
-    r"^rolloutcli plan=(?P<plan>\S+) (?:(?P<audience>audience)\b|"
-    r"stage=(?P<stage>.*?) pct=(?P<pct>[0-9.]+) action=(?P<action>[a-z-]+))"
-)
 
 
 def open_unleash(
@@ -84,42 +81,8 @@ def open_unleash(
     )
 
 
-@dataclass(frozen=True)
-class Title:
-    plan: str
-    audience: bool
-    stage: str | None = None
-    percent: float | None = None
-    action: str | None = None
-
-
-def parse_title(text: object) -> Title | None:
-    """The plan, stage, percentage and action a rolloutcli strategy title records."""
-    if not isinstance(text, str):
-        return None
-    match = _TITLE.match(text)
-    if match is None:
-        return None
-    if match["audience"]:
-        return Title(match["plan"], True)
-    return Title(match["plan"], False, match["stage"], float(match["pct"]), match["action"])
-
-
-def format_title(plan: str, stage: str | None, percent: float, action: str, why: str) -> str:
-    why = why.removeprefix("rolloutcli: ").strip()
-    text = (
-        f"rolloutcli plan={_token(plan)} stage={stage or f'{percent:g}%'} "
-        f"pct={percent:g} action={action}"
-    )
-    return (text + (f" · {why}" if why else ""))[:TITLE_LIMIT]
-
-
 def audience_title(plan: str) -> str:
-    return f"rolloutcli plan={_token(plan)} audience (served first, before the percentage)"
-
-
-def _token(text: str) -> str:
-    return re.sub(r"\s+", "_", text.strip()) or "-"
+    return f"rolloutcli plan={plan_token(plan)} audience (served first, before the percentage)"
 
 
 def rollout_value(raw: object) -> int | None:
@@ -176,7 +139,7 @@ class UnleashPlatform:
         base = base.removesuffix("/api")
         self.url = base
         self.flag = flag
-        self.plan = _token(plan)
+        self.plan = plan_token(plan)
         self.project = project
         self.environment = environment
         self.stickiness = stickiness

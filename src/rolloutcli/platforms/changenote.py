@@ -1,0 +1,55 @@
+"""The one-line note every change carries on a platform, and reading it back.
+
+``rolloutcli plan=checkout-v2 stage=25% pct=25 action=advance · verdict go: …``
+
+Unleash keeps it as the strategy title, LaunchDarkly as the change's audit-log comment. It
+names the plan, the stage, the percentage and the action, so the platform's own history
+says which plan moved the flag, where to, and why, and the tool can tell its own changes
+from hand edits when it reads that history back.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+NOTE_LIMIT = 500
+_NOTE = re.compile(
+    r"^rolloutcli plan=(?P<plan>\S+) (?:(?P<audience>audience)\b|"
+    r"stage=(?P<stage>.*?) pct=(?P<pct>[0-9.]+) action=(?P<action>[a-z-]+))"
+)
+
+
+@dataclass(frozen=True)
+class Title:
+    plan: str
+    audience: bool
+    stage: str | None = None
+    percent: float | None = None
+    action: str | None = None
+
+
+def parse_title(text: object) -> Title | None:
+    """The plan, stage, percentage and action a rolloutcli change note records."""
+    if not isinstance(text, str):
+        return None
+    match = _NOTE.match(text)
+    if match is None:
+        return None
+    if match["audience"]:
+        return Title(match["plan"], True)
+    return Title(match["plan"], False, match["stage"], float(match["pct"]), match["action"])
+
+
+def format_title(plan: str, stage: str | None, percent: float, action: str, why: str) -> str:
+    why = why.removeprefix("rolloutcli: ").strip()
+    text = (
+        f"rolloutcli plan={plan_token(plan)} stage={stage or f'{percent:g}%'} "
+        f"pct={percent:g} action={action}"
+    )
+    return (text + (f" · {why}" if why else ""))[:NOTE_LIMIT]
+
+
+def plan_token(text: str) -> str:
+    """A plan name as one word (the note is parsed on spaces)."""
+    return re.sub(r"\s+", "_", text.strip()) or "-"

@@ -1,0 +1,657 @@
+"""LaunchDarkly over its REST API v2: the rollout is the fallthrough's percentage rollout.
+
+* **Reading.** ``GET /api/v2/flags/{project}/{flag}?env=ENV``: on/off, the fallthrough (a
+  variation or a rollout), individual targets, rules, and the environment's ``version``.
+  The treatment share is the treatment variation's weight in the fallthrough rollout
+  (weights are thousandths of a percent, 100,000 in all).
+* **Writing.** One semantic patch per change (all-or-nothing on LaunchDarkly's side):
+  ``updateFallthroughVariationOrRollout`` with ``rolloutWeights`` for every variation
+  (treatment at the stage's share, control the rest, any other variation 0), bucketed by
+  the plan's context kind and attribute; ``addTargets``/``removeTargets`` for an allowlist;
+  ``addRule``/``removeRule`` for a segment (a rule on ``segmentMatch``, served first);
+  ``turnFlagOn`` when a rollout starts on a flag that is off. Every write carries a
+  ``comment`` naming the plan, stage and verdict (see ``changenote``): LaunchDarkly shows it
+  in the audit log, and the tool reads when the stage began from there.
+* **Kill** is ``turnFlagOff`` (the flag serves its off variation to everyone).
+
+Conflicts: the API has no ETag, and semantic patch takes no precondition. The tool reads
+the environment's ``version`` right before writing and refuses if it moved since the
+verdict's read (exit 4). After the write it checks the answer: the version must have moved
+by exactly one, or stayed (an idempotent repeat), and the rollout must be what was written;
+anything else means someone else wrote in between, reported as a conflict with what is live
+now. A 409 from LaunchDarkly (its optimistic lock) is a conflict too.
+
+The API token comes only from ``LD_API_TOKEN`` and is sent raw in ``Authorization`` (no
+``Bearer``); it is never printed. ``LD-API-Version`` is pinned.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from ..errors import BackendError, ConflictError, InvalidInputError, RefusedError
+from ..httpclient import HttpBackend, rate_limit_wait
+from ..plan import PlatformSpec
+from ..state import ChangeRecord, FlagState, RolloutChange
+from .changenote import format_title, parse_title, plan_token
+
+NAME = "launchdarkly"
+ENV_TOKEN = "LD_API_TOKEN"
+ENV_BASE_URL = "LD_BASE_URL"
+DEFAULT_BASE_URL = "https://app.launchdarkly.com"
+API_VERSION = "20240415"
+SEMANTIC_PATCH = "application/json; domain-model=launchdarkly.semanticpatch"
+TOTAL_WEIGHT = 100_000  # thousandths of a percent
+AUDIT_PAGE = 20  # the audit log's largest page
+AUDIT_PAGES = 5  # enough for a whole rollout's changes
+SEGMENT_RULE = "rolloutcli audience"
+
+
+def open_launchdarkly(
+    spec: PlatformSpec, flag: str, base_dir: Path, plan: str | None = None
+) -> LaunchDarklyPlatform:
+    token = os.environ.get(ENV_TOKEN, "").strip()
+    if not token:
+        raise InvalidInputError(
+            f"launchdarkly: no API token: set {ENV_TOKEN} to an API access token "
+            "(SDK keys cannot use the REST API)"
+        )
+    assert spec.project is not None  # guaranteed by plan validation
+    return LaunchDarklyPlatform(
+        url=spec.url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL,
+        token=token,
+        flag=flag,
+        plan=plan or flag,
+        project=spec.project,
+        environment=spec.environment,
+        context_kind=spec.context_kind,
+        bucket_by=spec.bucket_by,
+    )
+
+
+@dataclass(frozen=True)
+class Variations:
+    """The flag's variations by ``_id``, and which are the plan's treatment and control."""
+
+    ids: tuple[str, ...]
+    treatment: int
+    control: int
+
+    @property
+    def treatment_id(self) -> str:
+        return self.ids[self.treatment]
+
+    @property
+    def control_id(self) -> str:
+        return self.ids[self.control]
+
+
+class LaunchDarklyPlatform:
+    name = NAME
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        token: str,
+        flag: str,
+        plan: str,
+        project: str,
+        environment: str,
+        context_kind: str = "user",
+        bucket_by: str | None = None,
+        http: HttpBackend | None = None,
+    ) -> None:
+        self.url = url.strip().rstrip("/")
+        self.flag = flag
+        self.plan = plan_token(plan)
+        self.project = project
+        self.environment = environment
+        self.context_kind = context_kind
+        self.bucket_by = bucket_by
+        self._http = http or HttpBackend(
+            NAME,
+            self.url,
+            {"Authorization": token, "LD-API-Version": API_VERSION, "Accept": "application/json"},
+        )
+        self._path = f"/api/v2/flags/{quote(project, safe='')}/{quote(flag, safe='')}"
+
+    def describe(self) -> str:
+        return f"LaunchDarkly {self.url}, project {self.project}"
+
+    # ------------------------------------------------------------------ reading
+
+    def read_flag(self) -> dict[str, Any]:
+        """The flag as the REST API returns it, with this environment only."""
+        body = self._call("GET", self._path, params={"env": self.environment})
+        if not isinstance(body, dict):
+            raise BackendError(NAME, f"unexpected answer for flag {self.flag!r}")
+        return body
+
+    def environment_of(self, flag: dict[str, Any]) -> dict[str, Any]:
+        env = (flag.get("environments") or {}).get(self.environment)
+        if not isinstance(env, dict):
+            raise BackendError(
+                NAME,
+                f"flag {self.flag!r} has no environment {self.environment!r}",
+                hint="check platform.environment (the environment key, not its name)",
+            )
+        return env
+
+    def read_state(self, treatment: object, control: object) -> FlagState:
+        flag = self.read_flag()
+        env = self.environment_of(flag)
+        variations = _variations(flag, treatment, control, self.flag)
+        notes: list[str] = []
+        _refuse_automated_release(env, self.flag, self.environment)
+        percent = _served_percent(env, variations, notes)
+        keys, segment = self._audience(env, variations)
+        records = self._records()
+        mine = [r for r in records if r.plan == self.plan and r.action in ("advance", "rollback")]
+        last = records[-1] if records else None
+        changed_at = _last_split_change(records)
+        recorded_stage = comment = None
+        if mine and last is mine[-1] and mine[-1].percent_after == percent:
+            recorded_stage, comment = mine[-1].stage, mine[-1].comment
+        if changed_at is None and percent > 0:
+            notes.append(
+                "LaunchDarkly's audit log has no record of when this split was set: the stage "
+                "start is unknown"
+            )
+        return FlagState(
+            flag=self.flag,
+            on=bool(env.get("on")),
+            percent=percent,
+            audience_keys=keys,
+            audience_segment=segment,
+            changed_at=changed_at,
+            recorded_stage=recorded_stage,
+            comment=comment,
+            version=str(env.get("version", "")),
+            notes=tuple(notes),
+        )
+
+    def history(self) -> list[ChangeRecord]:
+        return self._records()
+
+    # ------------------------------------------------------------------ writing
+
+    def set_rollout(
+        self,
+        change: RolloutChange,
+        treatment: object,
+        control: object,
+        expected: FlagState,
+        at: datetime | None = None,  # LaunchDarkly stamps its own time
+    ) -> FlagState:
+        body = self.change_body(change, treatment, control, expected)
+        answer = self._patch(body)
+        env = self.environment_of(answer)
+        variations = _variations(answer, treatment, control, self.flag)
+        served = _served_percent(env, variations, [])
+        moved = _int(env.get("version")) - _int(expected.version)
+        if abs(served - change.percent) > 1e-9 or moved not in (0, 1):
+            raise ConflictError(
+                f"{NAME}: flag {self.flag!r} in {self.environment} was changed by someone "
+                f"else while we wrote (version {expected.version} → {env.get('version')}); it "
+                f"now serves {served:g}% treatment: check it, then re-run"
+            )
+        return self.read_state(treatment, control)
+
+    def change_body(
+        self, change: RolloutChange, treatment: object, control: object, expected: FlagState
+    ) -> dict[str, Any]:
+        """The semantic patch for ``change``, after checking that the flag is still as
+        ``expected`` (else ConflictError). ``--dry-run`` sends it with ``dryRun=true``."""
+        _check_percent(change.percent)
+        flag = self.read_flag()
+        env = self.environment_of(flag)
+        if str(env.get("version", "")) != expected.version:
+            raise ConflictError(
+                f"{NAME}: flag {self.flag!r} in {self.environment} changed since it was read "
+                f"(version {expected.version} → {env.get('version')}); nothing was written "
+                "(re-run to act on the current state)"
+            )
+        _refuse_automated_release(env, self.flag, self.environment)
+        variations = _variations(flag, treatment, control, self.flag)
+        instructions: list[dict[str, Any]] = []
+        if change.turn_on and not env.get("on"):
+            instructions.append({"kind": "turnFlagOn"})
+        instructions.append(self._fallthrough(change.percent, variations))
+        instructions.extend(self._target_changes(env, variations, change.audience_keys))
+        instructions.extend(self._rule_changes(env, variations, change.audience_segment))
+        note = format_title(self.plan, change.stage, change.percent, change.action, change.comment)
+        return {"environmentKey": self.environment, "instructions": instructions, "comment": note}
+
+    def validate_change(
+        self, change: RolloutChange, treatment: object, control: object, expected: FlagState
+    ) -> None:
+        """``--dry-run``: send the change with ``dryRun=true``; LaunchDarkly validates it
+        (instructions, ids, approvals) and saves nothing."""
+        self._patch(self.change_body(change, treatment, control, expected), dry_run=True)
+
+    def turn_off(self, plan: str | None, comment: str, at: datetime | None = None) -> bool:
+        try:
+            env: dict[str, Any] | None = self.environment_of(self.read_flag())
+        except BackendError:
+            env = None  # reading failed: turn it off anyway
+        if env is not None and not env.get("on"):
+            return False
+        note = format_title(self.plan, None, 0, "kill", comment)
+        self._patch(
+            {
+                "environmentKey": self.environment,
+                "instructions": [{"kind": "turnFlagOff"}],
+                "comment": note,
+            }
+        )
+        return True
+
+    # ------------------------------------------------------------------ what is served
+
+    def serving_sample(self, treatment: object, control: object, sample: int) -> tuple[int, int]:
+        """How many of ``sample`` synthetic contexts the SDK serves the treatment, over the
+        flag as it is now (read back from the API), evaluated offline."""
+        from .ldeval import Evaluator, sdk_flag
+
+        flag = self.read_flag()
+        env = self.environment_of(flag)
+        _variations(flag, treatment, control, self.flag)  # the plan's values exist
+        keys = (f"rolloutcli-verify-{i}" for i in range(sample))
+        with Evaluator([sdk_flag(flag, self.environment)], self._sdk_segments(env)) as sdk:
+            return sdk.share(self.flag, treatment, keys, self.context_kind, self.bucket_by)
+
+    def explain(self, treatment: object, control: object, key: str) -> tuple[object, str]:
+        """The value one context is served, and why (off, target, rule, rollout bucket)."""
+        from .ldeval import Evaluator, bucket_value, sdk_flag
+
+        flag = self.read_flag()
+        env = self.environment_of(flag)
+        variations = _variations(flag, treatment, control, self.flag)
+        attributes = {self.bucket_by: key} if self.bucket_by and self.bucket_by != "key" else None
+        with Evaluator([sdk_flag(flag, self.environment)], self._sdk_segments(env)) as sdk:
+            served = sdk.evaluate(self.flag, key, self.context_kind, attributes)
+        kind = served.reason.get("kind")
+        values = [v.get("value") for v in flag.get("variations") or []]
+        if kind == "OFF":
+            return served.value, f"the flag is off in {self.environment}: the off variation"
+        if kind == "TARGET_MATCH":
+            return served.value, f"individually targeted ({self.context_kind} {key!r})"
+        if kind == "RULE_MATCH":
+            index = int(served.reason.get("ruleIndex", 0))
+            rules = env.get("rules") or []
+            rule = rules[index] if index < len(rules) else {}
+            segment = _segment_of(rule, variations)
+            what = f"the audience segment {segment!r}" if segment else rule.get("description")
+            return served.value, f"rule {index + 1}" + (f" ({what})" if what else "")
+        if kind == "FALLTHROUGH":
+            rollout = (env.get("fallthrough") or {}).get("rollout")
+            if not isinstance(rollout, dict):
+                return served.value, "the fallthrough serves this variation to everyone"
+            point = bucket_value(self.flag, str(env.get("salt", "")), key, rollout.get("seed"))
+            low = 0.0
+            for weight in rollout.get("variations") or []:
+                high = low + _int(weight.get("weight")) / TOTAL_WEIGHT
+                if served.index is not None and weight.get("variation") == served.index:
+                    return served.value, (
+                        f"fallthrough rollout: bucket {point:.4f} lies in [{low:.4f}, "
+                        f"{high:.4f}), the share of {values[served.index]!r}"
+                    )
+                low = high
+            return served.value, f"fallthrough rollout: bucket {point:.4f}"
+        return served.value, f"LaunchDarkly's SDK says {served.reason}"
+
+    def _sdk_segments(self, env: dict[str, Any]) -> list[dict[str, Any]]:
+        from .ldeval import sdk_segment
+
+        keys = {
+            str(value)
+            for rule in env.get("rules") or []
+            if isinstance(rule, dict)
+            for clause in rule.get("clauses") or []
+            if clause.get("op") == "segmentMatch"
+            for value in clause.get("values") or []
+        }
+        segments = []
+        for key in sorted(keys):
+            path = (
+                f"/api/v2/segments/{quote(self.project, safe='')}/"
+                f"{quote(self.environment, safe='')}/{quote(key, safe='')}"
+            )
+            segments.append(sdk_segment(self._call("GET", path)))
+        return segments
+
+    # ------------------------------------------------------------------ instructions
+
+    def _fallthrough(self, percent: float, variations: Variations) -> dict[str, Any]:
+        weight = round(percent * TOTAL_WEIGHT / 100)
+        weights = {vid: 0 for vid in variations.ids}
+        weights[variations.treatment_id] = weight
+        weights[variations.control_id] = TOTAL_WEIGHT - weight
+        instruction: dict[str, Any] = {
+            "kind": "updateFallthroughVariationOrRollout",
+            "rolloutWeights": weights,
+            "rolloutContextKind": self.context_kind,
+        }
+        if self.bucket_by:
+            instruction["rolloutBucketBy"] = self.bucket_by
+        return instruction
+
+    def _target_changes(
+        self, env: dict[str, Any], variations: Variations, keys: tuple[str, ...]
+    ) -> list[dict[str, Any]]:
+        current, _ = self._audience(env, variations)
+        add = [k for k in keys if k not in current]
+        remove = [k for k in current if k not in keys]
+        out: list[dict[str, Any]] = []
+        for kind, values in (("removeTargets", remove), ("addTargets", add)):
+            if values:
+                out.append(
+                    {
+                        "kind": kind,
+                        "contextKind": self.context_kind,
+                        "variationId": variations.treatment_id,
+                        "values": values,
+                    }
+                )
+        return out
+
+    def _rule_changes(
+        self, env: dict[str, Any], variations: Variations, segment: str | None
+    ) -> list[dict[str, Any]]:
+        rules = [r for r in env.get("rules") or [] if isinstance(r, dict)]
+        mine = [r for r in rules if _segment_of(r, variations) is not None]
+        if mine and segment is not None and _segment_of(mine[0], variations) == segment:
+            return []
+        out: list[dict[str, Any]] = [{"kind": "removeRule", "ruleId": r["_id"]} for r in mine]
+        if segment is not None:
+            rule: dict[str, Any] = {
+                "kind": "addRule",
+                "clauses": [
+                    {
+                        "contextKind": self.context_kind,
+                        "attribute": "segmentMatch",
+                        "op": "segmentMatch",
+                        "negate": False,
+                        "values": [segment],
+                    }
+                ],
+                "variationId": variations.treatment_id,
+                "description": f"{SEGMENT_RULE} (plan {self.plan})",
+            }
+            others = [r for r in rules if r not in mine]
+            if others:
+                rule["beforeRuleId"] = others[0]["_id"]  # the audience is served first
+            out.append(rule)
+        return out
+
+    def _audience(
+        self, env: dict[str, Any], variations: Variations
+    ) -> tuple[tuple[str, ...], str | None]:
+        keys: list[str] = []
+        for field in ("targets", "contextTargets"):
+            for target in env.get(field) or []:
+                if not isinstance(target, dict) or target.get("variation") != variations.treatment:
+                    continue
+                if target.get("contextKind", "user") != self.context_kind:
+                    continue
+                keys.extend(str(v) for v in target.get("values") or [] if str(v) not in keys)
+        segment = next(
+            (
+                s
+                for r in env.get("rules") or []
+                if isinstance(r, dict) and (s := _segment_of(r, variations)) is not None
+            ),
+            None,
+        )
+        return tuple(keys), segment
+
+    # ------------------------------------------------------------------ audit log
+
+    def _records(self) -> list[ChangeRecord]:
+        """The flag's changes in this environment, oldest first, from the audit log."""
+        spec = f"proj/{self.project}:env/{self.environment}:flag/{self.flag}"
+        entries: list[dict[str, Any]] = []
+        before: int | None = None
+        for _ in range(AUDIT_PAGES):
+            params = {"spec": spec, "limit": str(AUDIT_PAGE)}
+            if before is not None:
+                params["before"] = str(before)
+            body = self._call("GET", "/api/v2/auditlog", params=params)
+            items = [i for i in (body.get("items") or []) if isinstance(i, dict)]
+            entries.extend(items)
+            if len(items) < AUDIT_PAGE:
+                break
+            before = min(_int(i.get("date")) for i in items)
+            if any(_breaks_run(i, self.plan) for i in items):
+                break
+        records: list[ChangeRecord] = []
+        previous = 0.0
+        for entry in sorted(entries, key=lambda e: _int(e.get("date"))):
+            record = _record(entry, self.plan, previous)
+            if record is None:
+                continue
+            if record.percent_after is not None:
+                previous = record.percent_after
+            records.append(record)
+        return records
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _patch(self, body: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
+        params = {"dryRun": "true"} if dry_run else None
+        result = self._call(
+            "PATCH",
+            self._path,
+            json=body,
+            params=params,
+            headers={"Content-Type": SEMANTIC_PATCH},
+            idempotent=True,  # semantic patches are idempotent: a repeat changes nothing
+        )
+        if not isinstance(result, dict):
+            raise BackendError(NAME, f"unexpected answer to the change of flag {self.flag!r}")
+        return result
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        answer = self._http.request(
+            method, path, json=json, params=params, headers=headers, idempotent=idempotent
+        )
+        response = answer.response
+        if response.status_code < 400:
+            try:
+                return response.json() if response.content else {}
+            except ValueError:
+                raise BackendError(
+                    NAME, f"{method} {path} answered with something that is not JSON"
+                ) from None
+        status = response.status_code
+        message = _error_message(response)
+        where = f"project {self.project}, environment {self.environment}, flag {self.flag}"
+        if status == 405:
+            raise RefusedError(
+                f"{NAME}: environment {self.environment} requires approval for changes to "
+                f"flag {self.flag!r} ({message}); request the change in LaunchDarkly, or use "
+                "an environment without required approvals"
+            )
+        if status == 409:
+            raise ConflictError(
+                f"{NAME}: LaunchDarkly refused the write as a conflict ({message}); nothing "
+                "was written (re-run to act on the current state)"
+            )
+        if status in (401, 403):
+            hint = (
+                f"check {ENV_TOKEN}: an API access token (not an SDK key) whose role may read "
+                f"and update the flag ({where}): a Writer role, or a custom role with "
+                "updateOn, updateFallthrough, updateTargets and updateRules"
+            )
+        elif status == 404:
+            hint = f"check the flag key and platform.project / platform.environment ({where})"
+        elif status == 429:
+            wait = rate_limit_wait(response.headers, datetime.now(UTC).timestamp())
+            hint = "rate limited by LaunchDarkly" + (
+                f"; try again in {wait:.0f} s" if wait is not None else "; try again shortly"
+            )
+        elif status >= 500:
+            hint = "LaunchDarkly failed; nothing was confirmed, try again shortly"
+        else:
+            hint = "LaunchDarkly refused the request"
+        raise BackendError(NAME, f"HTTP {status} on {method} {path}: {message}", hint=hint)
+
+
+# ---------------------------------------------------------------------- pure helpers
+
+
+def _variations(flag: dict[str, Any], treatment: object, control: object, key: str) -> Variations:
+    items = [v for v in flag.get("variations") or [] if isinstance(v, dict)]
+    ids = tuple(str(v.get("_id", i)) for i, v in enumerate(items))
+
+    def find(value: object, role: str) -> int:
+        for i, item in enumerate(items):
+            served = item.get("value")
+            if served == value and type(served) is type(value):
+                return i
+        values = ", ".join(repr(v.get("value")) for v in items)
+        raise BackendError(
+            NAME,
+            f"flag {key!r} has no variation serving the {role} {value!r} (it serves {values})",
+            hint=f"fix variations.{role} in the plan",
+        )
+
+    return Variations(ids, find(treatment, "treatment"), find(control, "control"))
+
+
+def _served_percent(env: dict[str, Any], variations: Variations, notes: list[str]) -> float:
+    fallthrough = env.get("fallthrough") or {}
+    rollout = fallthrough.get("rollout")
+    if isinstance(rollout, dict):
+        weights = {
+            w.get("variation"): _int(w.get("weight"))
+            for w in rollout.get("variations") or []
+            if isinstance(w, dict)
+        }
+        others = sum(
+            v for k, v in weights.items() if k not in (variations.treatment, variations.control)
+        )
+        if others:
+            notes.append(
+                f"other variations get {others / 1000:g}% of the fallthrough: the split is "
+                "not the plan's"
+            )
+        return weights.get(variations.treatment, 0) / 1000
+    served = fallthrough.get("variation")
+    if served == variations.treatment:
+        return 100.0
+    if served != variations.control:
+        notes.append("the fallthrough serves neither the treatment nor the control")
+    return 0.0
+
+
+def _refuse_automated_release(env: dict[str, Any], key: str, environment: str) -> None:
+    """A guarded/progressive rollout or experiment owns the fallthrough: leave it alone."""
+    rollout = (env.get("fallthrough") or {}).get("rollout")
+    if isinstance(rollout, dict) and rollout.get("experimentAllocation"):
+        raise RefusedError(
+            f"{NAME}: flag {key!r} in {environment} is under a LaunchDarkly guarded or "
+            "progressive rollout (or an experiment): rolloutcli will not change its "
+            "fallthrough; stop that release in LaunchDarkly first"
+        )
+
+
+def _segment_of(rule: dict[str, Any], variations: Variations) -> str | None:
+    """The segment a rolloutcli audience rule serves the treatment to, if it is one."""
+    if rule.get("variation") != variations.treatment:
+        return None
+    if not str(rule.get("description", "")).startswith(SEGMENT_RULE):
+        return None
+    clauses = rule.get("clauses") or []
+    if len(clauses) == 1 and clauses[0].get("op") == "segmentMatch" and clauses[0].get("values"):
+        return str(clauses[0]["values"][0])
+    return None
+
+
+def _check_percent(percent: float) -> None:
+    steps = percent * TOTAL_WEIGHT / 100
+    if not (0 <= percent <= 100) or abs(steps - round(steps)) > 1e-6:
+        raise InvalidInputError(
+            f"{NAME}: {percent:g}% cannot be set: weights are thousandths of a percent, 0-100"
+        )
+
+
+def _record(entry: dict[str, Any], plan: str, previous: float) -> ChangeRecord | None:
+    at_ms = _int(entry.get("date"))
+    if not at_ms:
+        return None
+    at = datetime.fromtimestamp(at_ms / 1000, UTC)
+    comment = str(entry.get("comment") or "")
+    note = parse_title(comment)
+    actions = {str(a.get("action")) for a in entry.get("accesses") or [] if isinstance(a, dict)}
+    if note is not None and note.plan == plan and not note.audience and note.action:
+        after = note.percent if note.action in ("advance", "rollback") else None
+        return ChangeRecord(at, note.action, previous, after, note.stage, plan, comment)
+    who = _who(entry)
+    if actions & {"updateFallthrough", "updateFallthroughWithMeasuredRollout"}:
+        return ChangeRecord(
+            at, "edit", previous, None, None, None, f"fallthrough changed by {who}: {comment}"
+        )
+    if "updateOn" in actions:
+        return ChangeRecord(at, "on/off", None, None, None, None, f"turned on/off by {who}")
+    return None
+
+
+def _breaks_run(entry: dict[str, Any], plan: str) -> bool:
+    """Whether an entry ends the run of advances that led to the live split (a rollback,
+    kill or hand edit of the fallthrough): nothing older matters to the current rollout."""
+    note = parse_title(entry.get("comment"))
+    if note is not None and note.plan == plan:
+        return note.action != "advance"
+    actions = {str(a.get("action")) for a in entry.get("accesses") or [] if isinstance(a, dict)}
+    return "updateFallthrough" in actions
+
+
+def _who(entry: dict[str, Any]) -> str:
+    member = entry.get("member")
+    if isinstance(member, dict) and member.get("email"):
+        return str(member["email"])
+    token = entry.get("token")
+    if isinstance(token, dict) and token.get("name"):
+        return f"token {token['name']}"
+    return "someone"
+
+
+def _last_split_change(records: list[ChangeRecord]) -> datetime | None:
+    for record in reversed(records):
+        if record.action in ("advance", "rollback", "edit"):
+            return record.at
+    return None
+
+
+def _int(value: object) -> int:
+    try:
+        return int(value)  # type: ignore[call-overload,no-any-return]
+    except (TypeError, ValueError):
+        return 0
+
+
+def _error_message(response: Any) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and body.get("message"):
+        code = f"{body['code']}: " if body.get("code") else ""
+        return f"{code}{body['message']}"[:300]
+    return (response.text or response.reason_phrase or "")[:200]

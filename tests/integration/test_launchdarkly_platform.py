@@ -16,7 +16,6 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,29 +23,21 @@ import httpx
 import pytest
 from ldclient import Context, LDClient
 from ldclient.config import Config
-from typer.testing import CliRunner
 
-from rolloutcli.cli import app
-from rolloutcli.demo import write_workspace
 from rolloutcli.errors import BackendError, ConflictError
 from rolloutcli.httpclient import HttpBackend
 from rolloutcli.platforms.launchdarkly import API_VERSION, LaunchDarklyPlatform
 from rolloutcli.state import RolloutChange
+from tests.integration.cli_helpers import STAGES_NOW, fresh_metrics, invoke, write_plan
 from tests.integration.launchdarkly_fake import FakeLaunchDarkly
 
+PLATFORM = "{kind: launchdarkly, project: default, environment: production}"
 pytestmark = [pytest.mark.integration, pytest.mark.launchdarkly]
 
 PROJECT = "default"
 ENV = "production"
 CONTEXTS = tuple(f"user-{i}" for i in range(10_000))
 TOLERANCE = 1.5  # percentage points
-runner = CliRunner()
-
-STAGES_NOW = """  - {percent: 10, min_duration: 0}
-  - {percent: 25, min_duration: 0}
-  - {percent: 50, min_duration: 0}
-  - {percent: 100, min_duration: 0}
-"""
 
 
 # ---------------------------------------------------------------------- fixtures and helpers
@@ -59,49 +50,6 @@ def ld(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLaunchDarkly]:
         monkeypatch.setenv("LD_BASE_URL", fake.url)
         yield fake
         fake.assert_clean()  # every request and answer held to LaunchDarkly's spec
-
-
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = write_workspace(tmp_path / "ws")
-    monkeypatch.chdir(root)
-    monkeypatch.delenv("ROLLOUT_PLANS_DIR", raising=False)
-    return root
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result.exit_code, result.output
-
-
-def write_plan(root: Path, name: str, flag: str, variations: str, stages: str) -> Path:
-    path = root / "plans" / f"{name}.yaml"
-    path.write_text(
-        f"""flag: {flag}
-platform: {{kind: launchdarkly, project: {PROJECT}, environment: {ENV}}}
-variations: {variations}
-stages:
-{stages}
-metrics:
-  source: {{kind: file, path: ../metrics/{flag}.csv}}
-  exposures: requests
-""",
-        encoding="utf-8",
-    )
-    (root / "metrics" / f"{flag}.csv").write_text("time,cohort,metric,value\n")
-    return path
-
-
-def fresh_metrics(root: Path, flag: str, percent: float) -> None:
-    """Exposure counts from the last instant, inside the current stage's window."""
-    at = (datetime.now(UTC) - timedelta(milliseconds=50)).isoformat()
-    (root / "metrics" / f"{flag}.csv").write_text(
-        "time,cohort,metric,value\n"
-        f"{at},treatment,requests,{10 * percent:g}\n"
-        f"{at},control,requests,{10 * (100 - percent):g}\n"
-    )
 
 
 def sdk_served(fake: FakeLaunchDarkly, flag: str, value: object) -> set[str]:
@@ -229,7 +177,12 @@ def test_real_sdk_sees_each_stage_and_nobody_after_kill(
 ) -> None:
     ld.add_flag(PROJECT, "checkout-ld", [True, False], fallthrough_variation=1)
     write_plan(
-        workspace, "checkout-ld", "checkout-ld", "{treatment: true, control: false}", STAGES_NOW
+        workspace,
+        "checkout-ld",
+        "checkout-ld",
+        PLATFORM,
+        "{treatment: true, control: false}",
+        STAGES_NOW,
     )
     previous: set[str] = set()
     current = 0
@@ -262,7 +215,7 @@ def test_segment_stage_is_a_rule_served_first(ld: FakeLaunchDarkly, workspace: P
   - {percent: 10, min_duration: 0}
   - {percent: 100, min_duration: 0}
 """
-    write_plan(workspace, "seg", "seg-flag", "{treatment: true, control: false}", stages)
+    write_plan(workspace, "seg", "seg-flag", PLATFORM, "{treatment: true, control: false}", stages)
     code, out = invoke("advance", "seg", "--yes")
     assert code == 0, out
     assert sdk_served(ld, "seg-flag", True) == {"user-7", "user-8"}
@@ -310,7 +263,9 @@ def test_verify_reports_a_mismatch_with_exit_1(ld: FakeLaunchDarkly, workspace: 
             }
         ],
     )
-    write_plan(workspace, "hijacked", "hijacked", "{treatment: true, control: false}", STAGES_NOW)
+    write_plan(
+        workspace, "hijacked", "hijacked", PLATFORM, "{treatment: true, control: false}", STAGES_NOW
+    )
     assert invoke("advance", "hijacked", "--yes")[0] == 0
     code, out = invoke("verify", "hijacked")
     assert code == 1 and "does not match the stage" in out
@@ -334,7 +289,9 @@ def test_refuses_a_flag_under_a_launchdarkly_guarded_rollout(
             "experimentAllocation": {"defaultVariation": 1, "canReshuffle": False},
         }
     }
-    write_plan(workspace, "guarded", "guarded", "{treatment: true, control: false}", STAGES_NOW)
+    write_plan(
+        workspace, "guarded", "guarded", PLATFORM, "{treatment: true, control: false}", STAGES_NOW
+    )
     code, out = invoke("status", "guarded")
     assert code == 1 and "guarded or progressive rollout" in out
     assert not ld.requests("PATCH")
@@ -348,7 +305,9 @@ def test_two_advances_at_the_same_moment_move_one_stage(
   - {percent: 25, min_duration: 10s}
   - {percent: 100, min_duration: 0}
 """
-    plan = write_plan(workspace, "race", "race", "{treatment: true, control: false}", stages)
+    plan = write_plan(
+        workspace, "race", "race", PLATFORM, "{treatment: true, control: false}", stages
+    )
     rollout = Path(sys.executable).with_name("rollout")
 
     def both() -> list[subprocess.CompletedProcess[str]]:

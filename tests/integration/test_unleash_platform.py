@@ -14,34 +14,30 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from typer.testing import CliRunner
 from UnleashClient import UnleashClient
 from UnleashClient.utils import InstanceAllowType
 
-from rolloutcli.cli import app
-from rolloutcli.demo import write_workspace
 from rolloutcli.errors import ConflictError
 from rolloutcli.plan import load_plan
 from rolloutcli.platforms import open_platform
 from rolloutcli.platforms.unleash import UnleashPlatform
 from rolloutcli.state import RolloutChange
+from tests.integration.cli_helpers import STAGES_NOW, fresh_metrics, invoke, write_plan
 from tests.integration.unleash_server import UnleashServer
 
+PLATFORM = "{kind: unleash, project: default, environment: production}"
 pytestmark = [pytest.mark.integration, pytest.mark.unleash]
 
 ENV = "production"
 USERS = tuple(f"user-{i}" for i in range(10_000))
 TOLERANCE = 2.0  # percentage points
 STAFF = ("staff-1", "staff-2", "staff-3")
-runner = CliRunner()
 
 
 # ---------------------------------------------------------------------- helpers
@@ -147,58 +143,6 @@ def unleash_env(unleash_server: UnleashServer, monkeypatch: pytest.MonkeyPatch) 
     return unleash_server
 
 
-@pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    root = write_workspace(tmp_path / "ws")
-    monkeypatch.chdir(root)
-    monkeypatch.delenv("ROLLOUT_PLANS_DIR", raising=False)
-    yield root
-
-
-def invoke(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args))
-    assert "Traceback" not in result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result.exit_code, result.output
-
-
-def fresh_metrics(root: Path, flag: str, percent: float) -> None:
-    """Exposure counts from the last instant, inside the window of a stage that began at
-    least a moment ago: enough for a `go` on a plan with no guardrails."""
-    at = (datetime.now(UTC) - timedelta(milliseconds=50)).isoformat()
-    (root / "metrics" / f"{flag}.csv").write_text(
-        "time,cohort,metric,value\n"
-        f"{at},treatment,requests,{10 * percent:g}\n"
-        f"{at},control,requests,{10 * (100 - percent):g}\n"
-    )
-
-
-def write_plan(root: Path, name: str, flag: str, variations: str, stages: str) -> Path:
-    """A plan with no guardrails: every check after the window is a `go`."""
-    path = root / "plans" / f"{name}.yaml"
-    path.write_text(
-        f"""flag: {flag}
-platform: {{kind: unleash, project: default, environment: {ENV}}}
-variations: {variations}
-stages:
-{stages}
-metrics:
-  source: {{kind: file, path: ../metrics/{flag}.csv}}
-  exposures: requests
-""",
-        encoding="utf-8",
-    )
-    (root / "metrics" / f"{flag}.csv").write_text("time,cohort,metric,value\n")
-    return path
-
-
-STAGES_NOW = """  - {percent: 10, min_duration: 0}
-  - {percent: 25, min_duration: 0}
-  - {percent: 50, min_duration: 0}
-  - {percent: 100, min_duration: 0}
-"""
-
-
 # ---------------------------------------------------------------------- the shipped plan
 
 
@@ -275,7 +219,9 @@ def test_sdk_sees_each_stage_and_nobody_after_kill(
 ) -> None:
     flag = "exposure-bool"
     create_flag(unleash_env, flag)
-    write_plan(workspace, "exposure", flag, "{treatment: true, control: false}", STAGES_NOW)
+    write_plan(
+        workspace, "exposure", flag, PLATFORM, "{treatment: true, control: false}", STAGES_NOW
+    )
     previous: set[str] = set()
     current = 0
     for percent in (10, 25, 50):
@@ -327,7 +273,7 @@ def test_allowlist_stage_serves_exactly_the_keys_first(
   - {{percent: 10, min_duration: 0}}
   - {{percent: 100, min_duration: 0}}
 """
-    write_plan(workspace, "allow", flag, "{treatment: true, control: false}", stages)
+    write_plan(workspace, "allow", flag, PLATFORM, "{treatment: true, control: false}", stages)
     before = revision(unleash_env)
     code, out = invoke("advance", "allow", "--yes")
     assert code == 0, out
@@ -357,7 +303,7 @@ def test_allowlist_stage_serves_exactly_the_keys_first(
 def test_variant_split_v24_against_v23(unleash_env: UnleashServer, workspace: Path) -> None:
     flag = "model-version"
     create_flag(unleash_env, flag)
-    write_plan(workspace, "model", flag, "{treatment: v2.4, control: v2.3}", STAGES_NOW)
+    write_plan(workspace, "model", flag, PLATFORM, "{treatment: v2.4, control: v2.3}", STAGES_NOW)
     previous: set[str] = set()
     for percent in (10, 25):
         fresh_metrics(workspace, flag, 10)
@@ -395,7 +341,9 @@ def test_two_advances_at_the_same_moment_move_one_stage(
   - {percent: 50, min_duration: 15s}
   - {percent: 100, min_duration: 0}
 """
-    plan = write_plan(workspace, "race", flag, "{treatment: true, control: false}", stages)
+    plan = write_plan(
+        workspace, "race", flag, PLATFORM, "{treatment: true, control: false}", stages
+    )
     rollout = Path(sys.executable).with_name("rollout")
     env = {
         **os.environ,
@@ -502,7 +450,7 @@ def test_invalid_rollout_stored_by_hand_is_reported_and_fixed(
 ) -> None:
     flag = "bad-rollout"
     create_flag(unleash_env, flag)
-    write_plan(workspace, "bad", flag, "{treatment: true, control: false}", STAGES_NOW)
+    write_plan(workspace, "bad", flag, PLATFORM, "{treatment: true, control: false}", STAGES_NOW)
     assert invoke("advance", "bad", "--yes")[0] == 0
     strategy = environment(unleash_env, flag)["strategies"][0]
     with admin(unleash_env) as api:
@@ -536,7 +484,14 @@ def test_errors_are_one_line_with_exit_3(
     assert code == 3 and "HTTP 403" in out
 
     monkeypatch.setenv("UNLEASH_API_TOKEN", unleash_server.admin_token)
-    write_plan(workspace, "ghost", "no-such-flag", "{treatment: true, control: false}", STAGES_NOW)
+    write_plan(
+        workspace,
+        "ghost",
+        "no-such-flag",
+        PLATFORM,
+        "{treatment: true, control: false}",
+        STAGES_NOW,
+    )
     code, out = invoke("status", "ghost")
     assert code == 3 and "HTTP 404" in out and "no-such-flag" in out
 

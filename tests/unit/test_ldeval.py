@@ -101,3 +101,18 @@ def test_experiment_allocation_becomes_an_sdk_experiment() -> None:
     converted = sdk_flag(flag, "production")["fallthrough"]["rollout"]
     assert converted["kind"] == "experiment"
     assert converted["variations"][1] == {"variation": 1, "weight": 90_000, "untracked": True}
+
+
+def test_a_kill_note_without_a_share_round_trips() -> None:
+    from rolloutcli.platforms.changenote import format_title, parse_title
+
+    note = format_title("ranker", None, None, "kill", "rolloutcli kill: by on-call")
+    assert note == "rolloutcli plan=ranker stage=- pct=- action=kill · rolloutcli kill: by on-call"
+    parsed = parse_title(note)
+    assert parsed is not None
+    assert (parsed.plan, parsed.stage, parsed.percent, parsed.action) == (
+        "ranker",
+        "-",
+        None,
+        "kill",
+    )

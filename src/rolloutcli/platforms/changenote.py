@@ -16,7 +16,7 @@ from dataclasses import dataclass
 NOTE_LIMIT = 500
 _NOTE = re.compile(
     r"^rolloutcli plan=(?P<plan>\S+) (?:(?P<audience>audience)\b|"
-    r"stage=(?P<stage>.*?) pct=(?P<pct>[0-9.]+) action=(?P<action>[a-z-]+))"
+    r"stage=(?P<stage>.*?) pct=(?P<pct>[0-9.]+|-) action=(?P<action>[a-z-]+))"
 )
 
 
@@ -38,15 +38,17 @@ def parse_title(text: object) -> Title | None:
         return None
     if match["audience"]:
         return Title(match["plan"], True)
-    return Title(match["plan"], False, match["stage"], float(match["pct"]), match["action"])
+    percent = None if match["pct"] == "-" else float(match["pct"])
+    return Title(match["plan"], False, match["stage"], percent, match["action"])
 
 
-def format_title(plan: str, stage: str | None, percent: float, action: str, why: str) -> str:
+def format_title(plan: str, stage: str | None, percent: float | None, action: str, why: str) -> str:
+    """The note; ``percent`` None (written ``pct=-``) when the change sets no share, e.g. a
+    kill that turns the flag off without reading the split."""
     why = why.removeprefix("rolloutcli: ").strip()
-    text = (
-        f"rolloutcli plan={plan_token(plan)} stage={stage or f'{percent:g}%'} "
-        f"pct={percent:g} action={action}"
-    )
+    pct = "-" if percent is None else f"{percent:g}"
+    label = stage or ("-" if percent is None else f"{percent:g}%")
+    text = f"rolloutcli plan={plan_token(plan)} stage={label} pct={pct} action={action}"
     return (text + (f" · {why}" if why else ""))[:NOTE_LIMIT]
 
 

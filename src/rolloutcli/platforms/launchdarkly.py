@@ -242,7 +242,7 @@ class LaunchDarklyPlatform:
             env = None  # reading failed: turn it off anyway
         if env is not None and not env.get("on"):
             return False
-        note = format_title(self.plan, None, 0, "kill", comment)
+        note = format_title(self.plan, None, None, "kill", comment)
         self._patch(
             {
                 "environmentKey": self.environment,

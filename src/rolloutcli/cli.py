@@ -202,44 +202,111 @@ def check(
     ] = False,
     json_output: JsonFlag = False,
     at: AtOption = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain",
+            help="Print every resolved metrics query (cohort, window, step) and stop: "
+            "nothing is queried.",
+        ),
+    ] = False,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            help="Metrics queries in flight at once, shared by all plans "
+            "(default: ROLLOUT_QUERY_CONCURRENCY, else 16).",
+            show_default=False,
+        ),
+    ] = None,
     plans_dir: PlansDir = None,
 ) -> None:
-    """Verdict for each plan (read-only): go, hold, pause, rollback or done, with reasons."""
-    from .engine import evaluate
-    from .render import check_json, dumps, print_check
+    """Verdict for each plan (read-only): go, hold, pause, rollback or done, with reasons.
+
+    Several plans are checked together: their metrics queries run concurrently over one
+    pool, and one plan's error never hides the others' verdicts."""
+    from .engine import evaluate_many
 
     now = _now(at)
+    loaded: list[LoadedPlan | RolloutError] = []
+    for ref in plans:
+        try:
+            loaded.append(_load(ref, plans_dir))
+        except RolloutError as exc:
+            loaded.append(exc)
+    if explain:
+        _explain(loaded, plans, now, json_output)
+        return
+    from .render import check_json, dumps, print_check
+
+    good = [item for item in loaded if not isinstance(item, RolloutError)]
+    evaluations = iter(evaluate_many(good, now, concurrency))
     results: list[dict[str, Any]] = []
     worst_error = 0
     breach = False
     console = out()
-    for index, ref in enumerate(plans):
-        try:
-            evaluation = evaluate(_load(ref, plans_dir), now)
-        except PlanError as exc:
-            for problem in exc.problems:
-                err().print(f"[red]error:[/] {escape(problem)}")
-            worst_error = max(worst_error, exc.exit_code)
-            results.append({"plan": ref, "error": "; ".join(exc.problems)})
+    shown = 0
+    for ref, item in zip(plans, loaded, strict=True):
+        outcome = item if isinstance(item, RolloutError) else next(evaluations)
+        if isinstance(outcome, RolloutError):
+            problems = outcome.problems if isinstance(outcome, PlanError) else [str(outcome)]
+            prefix = "" if isinstance(outcome, PlanError) else f"{ref}: "
+            for problem in problems:
+                err().print(f"[red]error:[/] {escape(prefix + problem)}")
+            worst_error = max(worst_error, outcome.exit_code)
+            results.append({"plan": ref, "error": "; ".join(problems)})
             continue
-        except RolloutError as exc:
-            err().print(f"[red]error:[/] {escape(ref)}: {escape(str(exc))}")
-            worst_error = max(worst_error, exc.exit_code)
-            results.append({"plan": ref, "error": str(exc)})
-            continue
-        breach = breach or evaluation.verdict.kind.value == "rollback"
+        breach = breach or outcome.verdict.kind.value == "rollback"
         if json_output:
-            results.append(check_json(evaluation))
+            results.append(check_json(outcome))
         else:
-            if index:
+            if shown:
                 console.print()
-            print_check(console, evaluation)
+            print_check(console, outcome)
+            shown += 1
     if json_output:
         typer.echo(dumps(results[0] if len(plans) == 1 else results))
     if worst_error:
         raise typer.Exit(worst_error)
     if fail_on_breach and breach:
         raise typer.Exit(EXIT_BREACH)
+
+
+def _explain(
+    loaded: list[LoadedPlan | RolloutError], refs: list[str], now: datetime, json_output: bool
+) -> None:
+    """``check --explain``: each plan's metrics queries as they would be sent."""
+    from .engine import explain_queries
+    from .render import dumps, explain_json, print_explain
+
+    results: list[dict[str, Any]] = []
+    worst_error = 0
+    console = out()
+    for index, (ref, item) in enumerate(zip(refs, loaded, strict=True)):
+        try:
+            if isinstance(item, RolloutError):
+                raise item
+            explained = explain_queries(item, now)
+        except PlanError as exc:
+            for problem in exc.problems:
+                err().print(f"[red]error:[/] {escape(problem)}")
+            worst_error = max(worst_error, exc.exit_code)
+            continue
+        except RolloutError as exc:
+            err().print(f"[red]error:[/] {escape(ref)}: {escape(str(exc))}")
+            worst_error = max(worst_error, exc.exit_code)
+            continue
+        if json_output:
+            results.append(explain_json(explained))
+        else:
+            if index:
+                console.print()
+            print_explain(console, explained)
+    if json_output:
+        typer.echo(dumps(results[0] if len(refs) == 1 and results else results))
+    if worst_error:
+        raise typer.Exit(worst_error)
 
 
 @app.command()

@@ -3,15 +3,17 @@ ask the verdict engine, and apply a change. It decides nothing itself."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
 
-from .errors import RefusedError
+from .errors import RefusedError, RolloutError
 from .metrics import open_source
-from .metrics.base import Cohort, MetricsSource, Window
+from .metrics.base import Cohort, MetricsSource, Need, ResolvedQuery, Window
+from .metrics.pool import QueryPool, default_limit
 from .observations import (
     Exposures,
     MeanData,
@@ -54,25 +56,162 @@ def read_standing(loaded: LoadedPlan) -> Standing:
     return Standing(loaded, platform, state, locate(plan, state))
 
 
-def evaluate(loaded: LoadedPlan, now: datetime) -> Evaluation:
+@dataclass(frozen=True)
+class Prepared:
+    """A plan read and ready to be measured: its standing, the windows, and every metrics
+    call the verdict will make (``needs``), not yet run."""
+
+    standing: Standing
+    now: datetime
+    window: Window | None
+    evidence: Window | None
+    source: MetricsSource | None
+    needs: tuple[Need, ...]
+
+
+def prepare(loaded: LoadedPlan, now: datetime) -> Prepared:
+    """Read the platform and work out the windows and the metrics calls; query nothing."""
     standing = read_standing(loaded)
     state, position = standing.state, standing.position
+    if not state.on or position.not_started:
+        return Prepared(standing, now, None, None, None, ())
+    start = state.changed_at or now
+    window = Window(start=min(start, now), end=now)
+    evidence = window
+    if loaded.plan.statistics.scope == "rollout":
+        began = rollout_started_at(standing.platform.history(), state) or start
+        evidence = Window(start=min(began, window.start), end=now)
+    source = open_source(loaded)
+    return Prepared(standing, now, window, evidence, source, record_needs(loaded, window, evidence))
+
+
+def conclude(prepared: Prepared) -> Evaluation:
+    """Read the (prefetched) metrics and decide. Raises QueryFailure (exit 3) when a query
+    could not give numbers; no data is a `hold`, never an error."""
+    standing = prepared.standing
+    loaded = standing.loaded
     observations: dict[str, Observation] = {}
     exposures: Exposures | None = None
     exposures_problem: str | None = None
-    window: Window | None = None
-    if state.on and not position.not_started:
-        start = state.changed_at or now
-        window = Window(start=min(start, now), end=now)
-        evidence = window
-        if loaded.plan.statistics.scope == "rollout":
-            began = rollout_started_at(standing.platform.history(), state) or start
-            evidence = Window(start=min(began, window.start), end=now)
-        source = open_source(loaded.plan.metrics.source, loaded.base_dir)
-        observations = gather(loaded, source, window, evidence)
-        exposures, exposures_problem = count_exposures(loaded, source, window)
-    verdict = decide(loaded.plan, state, position, observations, exposures, now, exposures_problem)
-    return Evaluation(standing, verdict, now, window)
+    if prepared.source is not None and prepared.window is not None:
+        observations = gather(loaded, prepared.source, prepared.window, prepared.evidence)
+        exposures, exposures_problem = count_exposures(loaded, prepared.source, prepared.window)
+    verdict = decide(
+        loaded.plan,
+        standing.state,
+        standing.position,
+        observations,
+        exposures,
+        prepared.now,
+        exposures_problem,
+    )
+    return Evaluation(standing, verdict, prepared.now, prepared.window)
+
+
+async def _prefetch(prepared: list[Prepared], limit: int | None) -> None:
+    async with QueryPool(limit=limit or default_limit()) as pool:
+        await asyncio.gather(
+            *(p.source.prefetch(list(p.needs), pool) for p in prepared if p.source is not None)
+        )
+
+
+def prefetch(prepared: list[Prepared], limit: int | None = None) -> None:
+    """Run every plan's metrics queries at once, over one bounded pool."""
+    if any(p.source is not None and p.needs for p in prepared):
+        asyncio.run(_prefetch(prepared, limit))
+
+
+def evaluate_many(
+    plans: list[LoadedPlan], now: datetime, limit: int | None = None
+) -> list[Evaluation | RolloutError]:
+    """Each plan's verdict, or the error that stopped it: one plan's broken query or
+    unreachable platform never hides the others' verdicts."""
+    prepared: list[Prepared | RolloutError] = []
+    for loaded in plans:
+        try:
+            prepared.append(prepare(loaded, now))
+        except RolloutError as exc:
+            prepared.append(exc)
+    prefetch([p for p in prepared if isinstance(p, Prepared)], limit)
+    results: list[Evaluation | RolloutError] = []
+    for item in prepared:
+        if isinstance(item, RolloutError):
+            results.append(item)
+            continue
+        try:
+            results.append(conclude(item))
+        except RolloutError as exc:
+            results.append(exc)
+    return results
+
+
+def evaluate(loaded: LoadedPlan, now: datetime) -> Evaluation:
+    prepared = prepare(loaded, now)
+    prefetch([prepared])
+    return conclude(prepared)
+
+
+@dataclass(frozen=True)
+class Explained:
+    """``check --explain``: every metrics call of a check, resolved and not run."""
+
+    prepared: Prepared
+    queries: tuple[tuple[Need, tuple[ResolvedQuery, ...]], ...]
+
+
+def explain_queries(loaded: LoadedPlan, now: datetime) -> Explained:
+    prepared = prepare(loaded, now)
+    source = prepared.source
+    rows = tuple((need, tuple(source.resolve(need))) for need in prepared.needs) if source else ()
+    return Explained(prepared, rows)
+
+
+def record_needs(loaded: LoadedPlan, window: Window, evidence: Window) -> tuple[Need, ...]:
+    """Every call :func:`gather` and :func:`count_exposures` make on a source when all
+    data is present (a superset of what they make otherwise), found by running them on a
+    source that records calls and answers with placeholder numbers. One code path decides
+    what is fetched, so prefetching can never drift from what the verdict reads."""
+    recorder = _RecordingSource()
+    gather(loaded, recorder, window, evidence)
+    count_exposures(loaded, recorder, window)
+    return tuple(dict.fromkeys(recorder.needs))
+
+
+class _RecordingSource:
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.needs: list[Need] = []
+
+    def describe(self, metric: str, cohort: Cohort, window: Window) -> str:
+        return ""
+
+    def resolve(self, need: Need) -> list[ResolvedQuery]:
+        return []
+
+    async def prefetch(self, needs: list[Need], pool: QueryPool) -> None:
+        return None
+
+    def counter(self, metric: str, cohort: Cohort, window: Window) -> float | None:
+        self.needs.append(Need("counter", metric, cohort, window))
+        return 1.0
+
+    def values(self, metric: str, cohort: Cohort, window: Window) -> MeanData | None:
+        self.needs.append(Need("values", metric, cohort, window))
+        return MeanData(1, 1.0, 0.0)
+
+    def counter_series(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta
+    ) -> Array | None:
+        self.needs.append(Need("counter_series", metric, cohort, window, step))
+        return np.ones(max(1, math.ceil(window.length / step)))
+
+    def moment_series(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta, log: bool
+    ) -> MomentSeries | None:
+        self.needs.append(Need("moment_series", metric, cohort, window, step, log))
+        size = max(1, math.ceil(window.length / step))
+        return MomentSeries(np.ones(size), np.ones(size), np.ones(size))
 
 
 def _cohorts(loaded: LoadedPlan) -> tuple[Cohort, Cohort]:
@@ -182,7 +321,7 @@ def _ratio(
         data[cohort.role] = RatioData(events or 0.0, trials) if trials is not None else None
     problem = None
     if data["treatment"] is None:
-        problem = f"no rows in the window for {g.events} or {g.trials} (treatment)"
+        problem = _no_data(source, g.trials, t, window)
     return Observation(g.name, data["treatment"], data["control"], query, problem)
 
 
@@ -192,8 +331,14 @@ def _values(
     query = source.describe(g.metric, t, window)
     treatment = source.values(g.metric, t, window)
     control = source.values(g.metric, c, window)
-    problem = None if treatment is not None else f"no rows in the window for {g.metric}"
+    problem = None if treatment is not None else _no_data(source, g.metric, t, window)
     return Observation(g.name, treatment, control, query, problem)
+
+
+def _no_data(source: MetricsSource, metric: str, cohort: Cohort, window: Window) -> str:
+    """Names the metric, the backend and the query, so the hold says what to look at."""
+    query = source.describe(metric, cohort, window)
+    return f"{metric} ({cohort.role}) has no data in the window · {query}"
 
 
 def count_exposures(
@@ -206,7 +351,7 @@ def count_exposures(
     t = source.counter(metric, treatment, window)
     c = source.counter(metric, control, window)
     if t is None:
-        return None, f"no rows for {metric} (treatment) in the window"
+        return None, _no_data(source, metric, treatment, window)
     exposures = Exposures(treatment=t, control=c or 0.0, metric=metric)
     if loaded.plan.statistics.method == "sequential":
         step = loaded.plan.statistics.step

@@ -16,7 +16,7 @@ import email.utils
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -29,8 +29,9 @@ MAX_RATE_LIMIT_WAIT = 30.0  # seconds; a longer rate-limit wait is reported, not
 
 def rate_limit_wait(headers: httpx.Headers, now: float) -> float | None:
     """Seconds a 429 asks us to wait: ``Retry-After`` (seconds, or an HTTP date), else
-    ``X-Ratelimit-Reset`` (epoch milliseconds, LaunchDarkly's). A reset in the past (clock
-    skew) means "now". None when neither header says."""
+    ``X-Ratelimit-Reset``: epoch milliseconds when it is that large (LaunchDarkly's), else
+    seconds until the reset (Datadog's). A reset in the past (clock skew) means "now".
+    None when neither header says."""
     retry_after = headers.get("retry-after")
     if retry_after:
         text = retry_after.strip()
@@ -44,8 +45,77 @@ def rate_limit_wait(headers: httpx.Headers, now: float) -> float | None:
             return max(0.0, when.timestamp() - now)
     reset = headers.get("x-ratelimit-reset")
     if reset and reset.strip().isdigit():
-        return max(0.0, int(reset.strip()) / 1000.0 - now)
+        value = int(reset.strip())
+        if value >= EPOCH_MS_THRESHOLD:
+            return max(0.0, value / 1000.0 - now)
+        return float(value)
     return None
+
+
+EPOCH_MS_THRESHOLD = 10**11  # an X-Ratelimit-Reset this large is an epoch in ms, not seconds
+
+Failure = Literal["connect", "timeout", "transport"]
+
+
+def retry_delay(
+    attempt: int,
+    backoff: tuple[float, ...],
+    *,
+    safe: bool,
+    now: float,
+    max_wait: float,
+    failure: Failure | None = None,
+    response: httpx.Response | None = None,
+    worth_5xx: bool = True,
+) -> float | None:
+    """Seconds to wait before sending attempt ``attempt + 1`` again, or None: stop here.
+
+    The retry policy of every HTTP call the tool makes (sync and async), in one place:
+    a request that never reached the server is always repeated; a timeout, a transport
+    error or a 5xx only when ``safe`` (a read or an idempotent write); a 429 whenever the
+    server says how long to wait and that is at most ``max_wait``."""
+    if attempt > len(backoff):
+        return None
+    pause = backoff[attempt - 1]
+    if failure == "connect":
+        return pause
+    if failure is not None:
+        return pause if safe else None
+    assert response is not None
+    if response.status_code == 429:
+        wait = rate_limit_wait(response.headers, now)
+        if wait is None or wait > max_wait:
+            return None
+        return max(wait, pause)
+    if response.status_code >= 500 and worth_5xx and safe:
+        return pause
+    return None
+
+
+def failure_kind(exc: httpx.HTTPError) -> Failure:
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return "connect"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    return "transport"
+
+
+def transport_error(
+    backend: str, base_url: str, method: str, path: str, exc: httpx.HTTPError
+) -> BackendError:
+    """The one-line error for a request that got no answer."""
+    if failure_kind(exc) == "timeout":
+        return BackendError(
+            backend,
+            f"{method} {path} timed out at {base_url}",
+            hint="the server is slow or unreachable; nothing was confirmed",
+        )
+    reason = str(exc) or type(exc).__name__
+    return BackendError(
+        backend,
+        f"cannot reach {base_url} ({reason})",
+        hint="check the URL and that the server is up",
+    )
 
 
 @dataclass(frozen=True)
@@ -101,42 +171,33 @@ class HttpBackend:
         attempt = 0
         while True:
             attempt += 1
-            last = attempt > len(self._backoff)
             try:
                 response = self._client.request(
                     method, path, json=json, params=params, headers=headers
                 )
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                if last:  # never reached the server: safe to repeat any request
-                    raise self._unreachable(exc) from None
-            except httpx.TimeoutException:
-                if not safe or last:
-                    raise BackendError(
-                        self.backend,
-                        f"{method} {path} timed out at {self.base_url}",
-                        hint="the server is slow or unreachable; nothing was confirmed",
-                    ) from None
             except httpx.HTTPError as exc:
-                if not safe or last:
-                    raise self._unreachable(exc) from None
-            else:
-                if response.status_code == 429:
-                    wait = rate_limit_wait(response.headers, self._clock())
-                    if last or wait is None or wait > self._max_wait:
-                        return Answer(response, attempt)
-                    self._sleep(max(wait, self._backoff[attempt - 1]))
-                    continue  # a rate-limited request was not processed: any method
-                worth = response.status_code >= 500 and (
-                    retry_status(response) if retry_status else True
+                delay = retry_delay(
+                    attempt,
+                    self._backoff,
+                    safe=safe,
+                    now=self._clock(),
+                    max_wait=self._max_wait,
+                    failure=failure_kind(exc),
                 )
-                if not (worth and safe) or last:
+                if delay is None:
+                    raise transport_error(self.backend, self.base_url, method, path, exc) from None
+            else:
+                delay = retry_delay(
+                    attempt,
+                    self._backoff,
+                    safe=safe,
+                    now=self._clock(),
+                    max_wait=self._max_wait,
+                    response=response,
+                    worth_5xx=retry_status is None
+                    or response.status_code < 500
+                    or retry_status(response),
+                )
+                if delay is None:
                     return Answer(response, attempt)
-            self._sleep(self._backoff[attempt - 1])
-
-    def _unreachable(self, exc: Exception) -> BackendError:
-        reason = str(exc) or type(exc).__name__
-        return BackendError(
-            self.backend,
-            f"cannot reach {self.base_url} ({reason})",
-            hint="check the URL and that the server is up",
-        )
+            self._sleep(delay)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import os
+import re
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -156,8 +157,50 @@ class Stage(_Model):
 
 
 class MetricsSourceSpec(_Model):
-    kind: Literal["file"] = Field(description="Metrics backend: file (local CSV or JSON lines).")
-    path: str = Field(description="file: path of the metrics file, relative to the plan file.")
+    """Where the numbers come from. ``file`` is the embedded default; ``prometheus`` and
+    ``datadog`` run the plan's ``metrics.queries`` against a monitoring API. Credentials come
+    only from the environment (PROMETHEUS_TOKEN or PROMETHEUS_USERNAME/PASSWORD; DD_API_KEY
+    and DD_APP_KEY)."""
+
+    kind: Literal["file", "prometheus", "datadog"] = Field(
+        description="Metrics backend: file (local CSV or JSON lines), prometheus (HTTP API "
+        "v1) or datadog (metrics query API v1)."
+    )
+    path: str | None = Field(
+        None, description="file: path of the metrics file, relative to the plan file."
+    )
+    url: str | None = Field(
+        None,
+        description="prometheus: the server's base URL (default: the PROMETHEUS_URL "
+        "environment variable). datadog: the API's base URL (default: https://api.{site}).",
+    )
+    site: StrictStr | None = Field(
+        None,
+        description="datadog: the Datadog site (default: DD_SITE, else datadoghq.com; e.g. "
+        "datadoghq.eu, us3.datadoghq.com, us5.datadoghq.com, ap1.datadoghq.com, ddog-gov.com).",
+    )
+    timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds each query may take before it is retried."
+    )
+
+
+class QuerySpec(_Model):
+    """One metric's query template. Placeholders: {cohort} (the variation served, e.g. true
+    or v2.4), {role} (treatment or control), {flag} (the flag key), {window} (the
+    evaluation window in the backend's duration syntax: 1h30m for Prometheus, seconds for
+    Datadog). Every other brace is left as written."""
+
+    query: StrictStr = Field(description="The query template.")
+    step: StrictStr | None = Field(
+        None,
+        description="For value metrics (mean guardrails): one value per step, each over "
+        "{window} = step (default: statistics.interval). E.g. 5m for a p99 per 5 minutes.",
+    )
+
+    @field_validator("step", mode="before")
+    @classmethod
+    def _step_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 TierValue = StrictStr | list[StrictStr]
@@ -263,6 +306,17 @@ class SuccessCriterion(_Model):
 
 class MetricsSpec(_Model):
     source: MetricsSourceSpec
+    queries: dict[StrictStr, StrictStr | QuerySpec] = Field(
+        default_factory=dict,
+        description="prometheus, datadog: one query template per metric name the guardrails "
+        "and exposures use (a ratio guardrail's events and trials are two queries: counts, "
+        "not a pre-divided rate). A string, or {query, step}.",
+    )
+
+    def query(self, name: str) -> QuerySpec | None:
+        found = self.queries.get(name)
+        return QuerySpec(query=found) if isinstance(found, str) else found
+
     exposures: StrictStr | None = Field(
         None,
         description="Counter of units assigned to each cohort (for sample sizes and the "
@@ -346,6 +400,19 @@ class Plan(_Model):
             if isinstance(guardrail, RatioGuardrail):
                 return guardrail.trials
         return None
+
+    def metric_names(self) -> dict[str, str]:
+        """Every metric name the plan reads, and what reads it (for the queries check)."""
+        used: dict[str, str] = {}
+        for g in self.guardrails:
+            if isinstance(g, RatioGuardrail):
+                used.setdefault(g.events, f"guardrail {g.name} (events)")
+                used.setdefault(g.trials, f"guardrail {g.name} (trials)")
+            else:
+                used.setdefault(g.metric, f"guardrail {g.name}")
+        if self.exposure_metric is not None:
+            used.setdefault(self.exposure_metric, "exposures")
+        return used
 
     def guardrail(self, name: str) -> RatioGuardrail | MeanGuardrail | None:
         return next((g for g in self.guardrails if g.name == name), None)
@@ -671,6 +738,60 @@ def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
 
     if plan.exposure_metric is None and plan.guardrails:
         add(("metrics",), "name exposures: (a counter of units per cohort); no ratio guardrail")
+    problems.extend(_metrics_problems(plan))
+    return problems
+
+
+_PLACEHOLDER = re.compile(r"\{(cohort|role|flag|window)\}")
+
+
+def _metrics_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
+    """A query source needs a template for every metric it reads, each naming its cohort."""
+    problems: list[tuple[KeyPath, str]] = []
+    metrics = plan.metrics
+    kind = metrics.source.kind
+    if kind == "file":
+        if not metrics.source.path:
+            problems.append((("metrics", "source", "kind"), "a file source needs path:"))
+        if metrics.queries:
+            problems.append(
+                (
+                    ("metrics", "queries"),
+                    "queries are for prometheus and datadog sources; the file source reads "
+                    "metrics by name",
+                )
+            )
+        return problems
+    if metrics.source.path:
+        problems.append((("metrics", "source", "path"), f"a {kind} source has no path:"))
+    for name, used_by in plan.metric_names().items():
+        if name not in metrics.queries:
+            close = difflib.get_close_matches(name, list(metrics.queries), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(
+                (("metrics", "queries"), f"no query for {name!r} (read by {used_by}){hint}")
+            )
+    for name in metrics.queries:
+        spec = metrics.query(name)
+        assert spec is not None
+        where: KeyPath = ("metrics", "queries", name)
+        found = set(_PLACEHOLDER.findall(spec.query))
+        if not found & {"cohort", "role"}:
+            problems.append(
+                (
+                    where,
+                    "the query names no cohort: add {cohort} (the variation served) or "
+                    "{role} (treatment/control), or both cohorts get the same numbers",
+                )
+            )
+        if spec.step is not None:
+            try:
+                ok = parse_duration(spec.step).total_seconds() > 0
+            except ValueError as exc:
+                problems.append(((*where, "step"), str(exc)))
+            else:
+                if not ok:
+                    problems.append(((*where, "step"), "step must be positive (e.g. 5m)"))
     return problems
 
 

@@ -8,11 +8,12 @@ from datetime import datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from .durations import format_duration
-from .engine import Evaluation, Standing
+from .engine import Evaluation, Explained, Standing
 from .guardrails import Finding
 from .plan import TIERS, Plan
 from .state import FlagState, RolloutChange
@@ -357,3 +358,84 @@ def print_change(
         + (", and turns the flag [bold]ON[/]" if change.turn_on else ""),
         highlight=False,
     )
+
+
+# ---------------------------------------------------------------------- explain
+
+_VERB_TEXT = {
+    "counter": "total",
+    "values": "values",
+    "counter_series": "per interval",
+    "moment_series": "per interval",
+}
+
+
+def explain_json(explained: Explained) -> dict[str, Any]:
+    prepared = explained.prepared
+    standing = prepared.standing
+    source = prepared.source
+    return {
+        "plan": standing.loaded.name,
+        "flag": standing.state.flag,
+        "at": format_timestamp(prepared.now),
+        "source": source.name if source else standing.loaded.plan.metrics.source.kind,
+        "window": _window_json(prepared.window),
+        "evidence_window": _window_json(prepared.evidence),
+        "queries": [
+            {
+                "metric": need.metric,
+                "cohort": need.cohort.role,
+                "variation": need.cohort.variation,
+                "verb": need.verb,
+                "window": _window_json(need.window),
+                "interval": format_duration(need.step) if need.step else None,
+                "requests": [{"query": q.text, "params": q.params} for q in resolved],
+            }
+            for need, resolved in explained.queries
+        ],
+    }
+
+
+def _window_json(window: Any) -> dict[str, str] | None:
+    if window is None:
+        return None
+    return {"start": format_timestamp(window.start), "end": format_timestamp(window.end)}
+
+
+def print_explain(console: Console, explained: Explained) -> None:
+    prepared = explained.prepared
+    standing = prepared.standing
+    name = standing.loaded.name
+    if prepared.window is None or prepared.source is None:
+        console.print(
+            f"[bold]{escape(name)}[/]: the rollout is not running, so a check queries no "
+            "metrics yet (they cover the window since the current stage began).",
+            highlight=False,
+        )
+        return
+    source = prepared.source
+    console.print(
+        f"[bold]{escape(name)}[/]: {len(explained.queries)} metrics calls to {source.name}, "
+        f"stage window {format_timestamp(prepared.window.start)} → "
+        f"{format_timestamp(prepared.window.end)}",
+        highlight=False,
+    )
+    if prepared.evidence is not None and prepared.evidence != prepared.window:
+        console.print(
+            f"evidence window (rollout so far) from {format_timestamp(prepared.evidence.start)}",
+            highlight=False,
+        )
+    for need, resolved in explained.queries:
+        what = _VERB_TEXT[need.verb]
+        span = "stage" if need.window == prepared.window else "rollout"
+        every = f" every {format_duration(need.step)}" if need.step else ""
+        console.print(
+            f"\n[cyan]{escape(need.metric)}[/] {need.cohort.role} "
+            f"({escape(repr(need.cohort.variation))}): {what} over the {span}{every}",
+            highlight=False,
+        )
+        for query in resolved:
+            params = " ".join(f"{k}={v}" for k, v in query.params.items())
+            console.print(f"  {escape(query.text)}", highlight=False, soft_wrap=True)
+            if params:
+                console.print(f"  [dim]{escape(params)}[/]", highlight=False, soft_wrap=True)

@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from ..plan import MetricsSourceSpec
+    from ..plan import LoadedPlan
     from .base import MetricsSource
 
 # kind → "module:factory"; adding a backend is one file and one line here.
 REGISTRY: dict[str, str] = {
     "file": "rolloutcli.metrics.file:open_file_source",
+    "prometheus": "rolloutcli.metrics.prometheus:open_prometheus",
+    "datadog": "rolloutcli.metrics.datadog:open_datadog",
 }
 
 
-def open_source(spec: MetricsSourceSpec, base_dir: Path) -> MetricsSource:
+def open_source(loaded: LoadedPlan) -> MetricsSource:
+    spec = loaded.plan.metrics.source
     target = REGISTRY.get(spec.kind)
     if target is None:
         raise InvalidInputError(f"metrics source kind {spec.kind!r} is not supported")
     module_name, factory_name = target.split(":")
     factory = getattr(importlib.import_module(module_name), factory_name)
-    source: MetricsSource = factory(spec, base_dir)
+    source: MetricsSource = factory(loaded)
     return source

@@ -1,13 +1,26 @@
-"""The verbs every metrics backend offers. Backends fetch numbers; they never decide."""
+"""The verbs every metrics backend offers. Backends fetch numbers; they never decide.
+
+A check first lists what it needs (:class:`Need`: a verb, a metric, a cohort, a window),
+lets the source fetch all of it at once (:meth:`MetricsSource.prefetch`, concurrently over
+a shared :class:`~rolloutcli.metrics.pool.QueryPool`), then reads the answers through the
+synchronous verbs. ``resolve`` shows the concrete queries without running them.
+
+No data is ``None`` (the verdict holds and names the metric); a query that cannot give
+numbers (rejected, ambiguous, backend unreachable) raises :class:`QueryFailure` (exit 3).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
+from ..errors import BackendError
 from ..observations import MeanData
 from ..sequential import Array, MomentSeries
+
+if TYPE_CHECKING:
+    from .pool import QueryPool
 
 
 @dataclass(frozen=True)
@@ -17,6 +30,17 @@ class Cohort:
     role: Literal["treatment", "control"]
     variation: object
 
+    @property
+    def label(self) -> str:
+        """The variation as metrics label it: ``true``/``false`` for booleans, else text."""
+        return variation_label(self.variation)
+
+
+def variation_label(variation: object) -> str:
+    if isinstance(variation, bool):
+        return "true" if variation else "false"
+    return str(variation)
+
 
 @dataclass(frozen=True)
 class Window:
@@ -25,12 +49,65 @@ class Window:
     start: datetime
     end: datetime
 
+    @property
+    def length(self) -> timedelta:
+        return self.end - self.start
+
+
+Verb = Literal["counter", "values", "counter_series", "moment_series"]
+
+
+@dataclass(frozen=True)
+class Need:
+    """One call a check makes on a source: ``verb(metric, cohort, window[, step])``."""
+
+    verb: Verb
+    metric: str
+    cohort: Cohort
+    window: Window
+    step: timedelta | None = None
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class ResolvedQuery:
+    """A concrete query as it would be sent, for ``check --explain``."""
+
+    backend: str
+    text: str
+    params: dict[str, str] = field(default_factory=dict)
+
+
+FailureKind = Literal["rejected", "ambiguous", "unreachable", "unauthorized", "rate_limited"]
+
+
+class QueryFailure(BackendError):
+    """A query that gave no usable answer, for a reason other than "no data yet": the
+    backend rejected it, it returned several series where one was expected, or the backend
+    could not be reached. Always exit 3: the verdict is not computed on partial numbers."""
+
+    def __init__(
+        self, backend: str, kind: FailureKind, message: str, hint: str | None = None
+    ) -> None:
+        self.kind = kind
+        self.detail = message
+        super().__init__(backend, message, hint)
+
 
 class MetricsSource(Protocol):
     name: str
 
     def describe(self, metric: str, cohort: Cohort, window: Window) -> str:
         """The concrete query for ``metric`` (shown to users), without running it."""
+        ...
+
+    def resolve(self, need: Need) -> list[ResolvedQuery]:
+        """Every query ``need`` takes, as it would be sent, without running anything."""
+        ...
+
+    async def prefetch(self, needs: list[Need], pool: QueryPool) -> None:
+        """Fetch everything ``needs`` asks for, concurrently; the verbs then answer from
+        what was fetched. Failures are kept and raised by the verb that reads them."""
         ...
 
     def counter(self, metric: str, cohort: Cohort, window: Window) -> float | None:

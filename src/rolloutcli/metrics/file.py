@@ -21,17 +21,21 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import stats
+from ..durations import format_duration
 from ..errors import BackendError
 from ..observations import MeanData
-from ..plan import MetricsSourceSpec
 from ..sequential import Array, MomentSeries
 from ..timeutil import format_timestamp, parse_timestamp
-from .base import Cohort, Window
+from .base import Cohort, Need, ResolvedQuery, Window, variation_label
+
+if TYPE_CHECKING:
+    from ..plan import LoadedPlan
+    from .pool import QueryPool
 
 NAME = "metrics file"
 
@@ -47,9 +51,10 @@ class _Row:
     total_sq: float | None
 
 
-def open_file_source(spec: MetricsSourceSpec, base_dir: Path) -> FileMetricsSource:
-    path = Path(spec.path).expanduser()
-    return FileMetricsSource(path if path.is_absolute() else base_dir / path)
+def open_file_source(loaded: LoadedPlan) -> FileMetricsSource:
+    spec = loaded.plan.metrics.source
+    assert spec.path is not None  # guaranteed by plan validation
+    return FileMetricsSource(loaded.resolve(spec.path))
 
 
 class FileMetricsSource:
@@ -62,9 +67,17 @@ class FileMetricsSource:
     def describe(self, metric: str, cohort: Cohort, window: Window) -> str:
         return (
             f"{self.path.name}: metric={metric} cohort in ({cohort.role}, "
-            f"{_label(cohort.variation)}) time in "
+            f"{variation_label(cohort.variation)}) time in "
             f"[{format_timestamp(window.start)}, {format_timestamp(window.end)})"
         )
+
+    def resolve(self, need: Need) -> list[ResolvedQuery]:
+        text = self.describe(need.metric, need.cohort, need.window)
+        params = {"step": format_duration(need.step)} if need.step is not None else {}
+        return [ResolvedQuery(NAME, text, params)]
+
+    async def prefetch(self, needs: list[Need], pool: QueryPool) -> None:
+        """Nothing to fetch ahead: the file is read once, on first use."""
 
     def counter(self, metric: str, cohort: Cohort, window: Window) -> float | None:
         rows = self._select(metric, cohort, window)
@@ -137,7 +150,7 @@ class FileMetricsSource:
     # ------------------------------------------------------------------ reading
 
     def _select(self, metric: str, cohort: Cohort, window: Window) -> list[_Row]:
-        labels = {cohort.role, _label(cohort.variation)}
+        labels = {cohort.role, variation_label(cohort.variation)}
         return [
             r
             for r in self._load()
@@ -220,9 +233,3 @@ def _buckets(window: Window, step: timedelta) -> int:
 
 def _bucket(at: datetime, window: Window, step: timedelta) -> int:
     return int((at - window.start) // step)
-
-
-def _label(variation: object) -> str:
-    if isinstance(variation, bool):
-        return "true" if variation else "false"
-    return str(variation)

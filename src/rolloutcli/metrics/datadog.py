@@ -1,0 +1,155 @@
+"""Datadog's metrics query API (v1, ``GET /api/v1/query``) as a metrics source.
+
+Each query runs over [from, to] in whole seconds. ``{window}`` renders as seconds, for
+rollups: a counter's total is the sum of the points of e.g.
+``sum:checkout.requests{flag:{flag},variant:{cohort}}.as_count().rollup(sum, {window})``;
+one value per step is the same template with ``{window}`` = the step. Datadog stamps each
+rollup bucket with its start and aligns buckets to UNIX time, so a bucket that straddles
+the window's start counts in the first interval.
+
+``series: []`` is no data; more than one series (a ``by {...}`` left in the query) is
+refused. Errors arrive as ``{"errors": [...]}``; a 429 carries ``X-RateLimit-Reset``
+(seconds), which the query pool waits out (up to 30 s).
+
+Configuration: ``DD_API_KEY`` and ``DD_APP_KEY`` (or ``DD_APPLICATION_KEY``) from the
+environment, never the plan; the site from ``metrics.source.site`` or ``DD_SITE``
+(default ``datadoghq.com``); ``metrics.source.url`` overrides the whole base URL (a proxy).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from ..errors import InvalidInputError
+from ..plan import LoadedPlan
+from .base import QueryFailure
+from .pool import Call
+from .querying import Fetch, NoData, Points, QueryingSource
+from .templates import datadog_seconds
+
+NAME = "datadog"
+ENV_API_KEY = "DD_API_KEY"
+ENV_APP_KEYS = ("DD_APP_KEY", "DD_APPLICATION_KEY")
+ENV_SITE = "DD_SITE"
+DEFAULT_SITE = "datadoghq.com"
+
+
+def open_datadog(loaded: LoadedPlan) -> DatadogSource:
+    spec = loaded.plan.metrics.source
+    site = (spec.site or os.environ.get(ENV_SITE, "") or DEFAULT_SITE).strip()
+    url = (spec.url or f"https://api.{site}").rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise InvalidInputError(f"datadog URL {url!r} must start with http:// or https://")
+    api_key = os.environ.get(ENV_API_KEY, "").strip()
+    app_key = next((os.environ[k].strip() for k in ENV_APP_KEYS if os.environ.get(k)), "")
+    if not api_key or not app_key:
+        missing = " and ".join(
+            name
+            for name, value in ((ENV_API_KEY, api_key), (ENV_APP_KEYS[0], app_key))
+            if not value
+        )
+        raise InvalidInputError(
+            f"datadog: set {missing} in the environment (an API key and an application "
+            "key with the timeseries_query permission)"
+        )
+    headers = {"DD-API-KEY": api_key, "DD-APPLICATION-KEY": app_key}
+    return DatadogSource(loaded, url, headers, site)
+
+
+class DatadogSource(QueryingSource):
+    name = NAME
+    anchor = "start"
+
+    def __init__(self, loaded: LoadedPlan, url: str, headers: dict[str, str], site: str) -> None:
+        super().__init__(loaded)
+        self.url = url
+        self.headers = headers
+        self.site = site
+
+    def window_text(self, length: timedelta) -> str:
+        return datadog_seconds(length)
+
+    def calls(self, fetch: Fetch, query: str) -> list[Call]:
+        start, end = math.floor(fetch.start.timestamp()), math.floor(fetch.end.timestamp())
+        if end <= start:
+            return []
+        params = {"from": str(start), "to": str(end), "query": query}
+        return [Call(NAME, self.url, "/api/v1/query", params, self.headers, self.timeout)]
+
+    def parse(self, call: Call, response: object) -> Points | NoData:
+        assert isinstance(response, httpx.Response)
+        status = response.status_code
+        body = _json(response)
+        if status == 200 and isinstance(body, dict):
+            if body.get("status") == "error":
+                raise QueryFailure(
+                    NAME,
+                    "rejected",
+                    f"query rejected: {body.get('error') or 'status error'}",
+                    hint="fix the query template in metrics.queries",
+                )
+            return _points(body)
+        errors = "; ".join(str(e) for e in body.get("errors", [])) if isinstance(body, dict) else ""
+        text = f"{status}" + (f": {errors}" if errors else "")
+        if status == 400:
+            raise QueryFailure(
+                NAME,
+                "rejected",
+                f"query rejected ({text})",
+                hint="fix the query template in metrics.queries",
+            )
+        if status in (401, 403):
+            raise QueryFailure(
+                NAME,
+                "unauthorized",
+                f"not authorised ({text}) at {self.url}",
+                hint=f"check {ENV_API_KEY} and {ENV_APP_KEYS[0]} (timeseries_query "
+                f"permission) and the site ({self.site})",
+            )
+        if status == 429:
+            reset = response.headers.get("x-ratelimit-reset", "?")
+            raise QueryFailure(
+                NAME,
+                "rate_limited",
+                f"rate limited ({text}); resets in {reset} s",
+                hint="lower ROLLOUT_QUERY_CONCURRENCY or check fewer plans at once",
+            )
+        raise QueryFailure(
+            NAME,
+            "unreachable",
+            f"unexpected answer ({text}) from {self.url}",
+            hint="check the site or metrics.source.url",
+        )
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _points(body: dict[str, Any]) -> Points | NoData:
+    series = body.get("series")
+    if not isinstance(series, list):
+        raise QueryFailure(NAME, "unreachable", "answer without series")
+    if not series:
+        return NoData("the query matched no series")
+    if len(series) > 1:
+        scopes = "; ".join(str(s.get("scope", "?")) for s in series[:3])
+        more = f" and {len(series) - 3} more" if len(series) > 3 else ""
+        raise QueryFailure(
+            NAME,
+            "ambiguous",
+            f"the query gave {len(series)} series where one was expected ({scopes}{more})",
+            hint="drop the by {...} grouping, or filter to one series per cohort",
+        )
+    pointlist = series[0].get("pointlist") or []
+    times = tuple(float(p[0]) / 1000.0 for p in pointlist)
+    values = tuple(float(p[1]) if p[1] is not None else math.nan for p in pointlist)
+    return Points(times, values)

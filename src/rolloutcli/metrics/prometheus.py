@@ -1,0 +1,215 @@
+"""Prometheus (and anything speaking its HTTP API v1: Thanos, Mimir, VictoriaMetrics, managed
+Prometheus services) as a metrics source.
+
+* A total over the window is an instant query (``/api/v1/query``) evaluated at the window's
+  end, with ``{window}`` = the window's length: ``sum(increase(x{...}[{window}]))``.
+* One value per step is a range query (``/api/v1/query_range``) from start + step to the
+  last whole step, with ``{window}`` = the step; long windows are split into requests of
+  at most 10,000 points (Prometheus refuses more than 11,000).
+
+Values arrive as strings (``"NaN"``, ``"+Inf"`` included); an empty result is no data, not
+zero. Errors arrive as ``{"status": "error", "errorType": ..., "error": ...}``: 400
+``bad_data`` and 422 ``execution`` are a rejected query, 503 ``timeout`` is retried.
+
+Configuration: ``metrics.source.url`` or ``PROMETHEUS_URL``; for managed Prometheus a bearer
+token in ``PROMETHEUS_TOKEN``, or basic auth in ``PROMETHEUS_USERNAME`` and
+``PROMETHEUS_PASSWORD``; ``PROMETHEUS_ORG_ID`` sets ``X-Scope-OrgID`` (Mimir, Cortex).
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from ..errors import InvalidInputError
+from ..plan import LoadedPlan
+from .base import QueryFailure
+from .pool import Call
+from .querying import Fetch, NoData, Points, QueryingSource, range_times
+from .templates import prometheus_duration
+
+NAME = "prometheus"
+ENV_URL = "PROMETHEUS_URL"
+ENV_TOKEN = "PROMETHEUS_TOKEN"
+ENV_USER = "PROMETHEUS_USERNAME"
+ENV_PASSWORD = "PROMETHEUS_PASSWORD"
+ENV_ORG = "PROMETHEUS_ORG_ID"
+MAX_POINTS = 10_000  # per range request; the server's own limit is 11,000
+
+
+def open_prometheus(loaded: LoadedPlan) -> PrometheusSource:
+    spec = loaded.plan.metrics.source
+    url = (spec.url or os.environ.get(ENV_URL, "")).strip()
+    if not url:
+        raise InvalidInputError(
+            f"{loaded.path}: the prometheus source needs a URL: set metrics.source.url or {ENV_URL}"
+        )
+    if not url.startswith(("http://", "https://")):
+        raise InvalidInputError(f"prometheus URL {url!r} must start with http:// or https://")
+    return PrometheusSource(loaded, url.rstrip("/"), auth_headers())
+
+
+def auth_headers() -> dict[str, str]:
+    headers: dict[str, str] = {}
+    token = os.environ.get(ENV_TOKEN, "").strip()
+    user = os.environ.get(ENV_USER, "")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    elif user:
+        pair = f"{user}:{os.environ.get(ENV_PASSWORD, '')}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+    org = os.environ.get(ENV_ORG, "").strip()
+    if org:
+        headers["X-Scope-OrgID"] = org
+    return headers
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+class PrometheusSource(QueryingSource):
+    name = NAME
+    anchor = "end"
+
+    def __init__(self, loaded: LoadedPlan, url: str, headers: dict[str, str]) -> None:
+        super().__init__(loaded)
+        self.url = url
+        self.headers = headers
+
+    def window_text(self, length: timedelta) -> str:
+        return prometheus_duration(length)
+
+    def calls(self, fetch: Fetch, query: str) -> list[Call]:
+        if fetch.step is None:
+            if (fetch.end - fetch.start).total_seconds() < 0.001:
+                return []
+            params = {"query": query, "time": _seconds(fetch.end.timestamp())}
+            return [self._call("/api/v1/query", params)]
+        first, count = range_times(fetch.start, fetch.end, fetch.step)
+        step = fetch.step.total_seconds()
+        out: list[Call] = []
+        for offset in range(0, count, MAX_POINTS):
+            points = min(MAX_POINTS, count - offset)
+            start = first + offset * step
+            params = {
+                "query": query,
+                "start": _seconds(start),
+                "end": _seconds(start + (points - 1) * step),
+                "step": _seconds(step),
+            }
+            out.append(self._call("/api/v1/query_range", params))
+        return out
+
+    def _call(self, path: str, params: dict[str, str]) -> Call:
+        return Call(NAME, self.url, path, params, self.headers, self.timeout)
+
+    def parse(self, call: Call, response: object) -> Points | NoData:
+        assert isinstance(response, httpx.Response)
+        body = _json(response)
+        status = response.status_code
+        if status == 200 and isinstance(body, dict) and body.get("status") == "success":
+            return _points(body.get("data"), call)
+        if isinstance(body, dict) and body.get("status") == "error":
+            kind = str(body.get("errorType", "error"))
+            text = f"{status} {kind}: {body.get('error', '')}".strip()
+            if status in (400, 422):
+                raise QueryFailure(
+                    NAME,
+                    "rejected",
+                    f"query rejected ({text})",
+                    hint="fix the query template in metrics.queries",
+                )
+            raise QueryFailure(
+                NAME,
+                "unreachable",
+                f"query failed ({text})",
+                hint="the server could not answer; try again later",
+            )
+        if status in (401, 403):
+            raise QueryFailure(
+                NAME,
+                "unauthorized",
+                f"{status} from {self.url}: not authorised to query",
+                hint=f"set {ENV_TOKEN}, or {ENV_USER} and {ENV_PASSWORD}, for this server",
+            )
+        if status == 404:
+            raise QueryFailure(
+                NAME,
+                "unreachable",
+                f"404 from {self.url}{call.path}: not a Prometheus HTTP API",
+                hint="metrics.source.url is the server's base URL, without /api/v1",
+            )
+        if status == 429:
+            raise QueryFailure(
+                NAME,
+                "rate_limited",
+                f"429 from {self.url}: rate limited",
+                hint="lower ROLLOUT_QUERY_CONCURRENCY or try again later",
+            )
+        raise QueryFailure(
+            NAME,
+            "unreachable",
+            f"unexpected {status} answer from {self.url}{call.path}",
+            hint="check metrics.source.url",
+        )
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _number(raw: Any) -> float:
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _points(data: Any, call: Call) -> Points | NoData:
+    if not isinstance(data, dict):
+        raise QueryFailure(NAME, "unreachable", "answer without data")
+    kind, result = data.get("resultType"), data.get("result")
+    if kind == "scalar" and isinstance(result, list) and len(result) == 2:
+        value = _number(result[1])
+        if not math.isfinite(value):
+            return NoData("the query gave NaN")
+        return Points((float(result[0]),), (value,))
+    if not isinstance(result, list):
+        raise QueryFailure(NAME, "unreachable", f"unexpected answer (resultType {kind!r})")
+    if not result:
+        return NoData("the query matched no series")
+    if len(result) > 1:
+        labels = "; ".join(_labels(item.get("metric")) for item in result[:3])
+        more = f" and {len(result) - 3} more" if len(result) > 3 else ""
+        raise QueryFailure(
+            NAME,
+            "ambiguous",
+            f"the query gave {len(result)} series where one was expected ({labels}{more})",
+            hint="aggregate it, e.g. sum(...), or select one series per cohort",
+        )
+    item = result[0]
+    if kind == "vector":
+        at, raw = item.get("value", (math.nan, "NaN"))
+        value = _number(raw)
+        if not math.isfinite(value):
+            return NoData(f"the query gave {raw}")
+        return Points((float(at),), (value,))
+    if kind == "matrix":
+        pairs = item.get("values") or []
+        return Points(tuple(float(at) for at, _ in pairs), tuple(_number(raw) for _, raw in pairs))
+    raise QueryFailure(NAME, "unreachable", f"unexpected resultType {kind!r}")
+
+
+def _labels(metric: Any) -> str:
+    if not isinstance(metric, dict) or not metric:
+        return "{}"
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in sorted(metric.items())) + "}"

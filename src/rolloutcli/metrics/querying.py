@@ -1,0 +1,272 @@
+"""What the query backends (Prometheus, Datadog) share: templates → calls → numbers.
+
+A backend says how to turn one :class:`Fetch` (a metric for one cohort over a window, as
+one total or one value per step) into HTTP calls, and how to read an answer into
+:class:`Points`. This class does the rest: the cache the verbs read from, concurrent
+prefetching, bucketing points into the verdict's intervals, and typed failures that name
+the metric, the backend and the query.
+
+Where a point's time falls in its interval is the backend's convention: Prometheus
+evaluates at the interval's end (a point at t covers (t - step, t]); Datadog stamps a
+rollup bucket with its start (a point at t covers [t, t + step)).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+import numpy as np
+
+from .. import stats
+from ..errors import BackendError
+from ..observations import MeanData
+from ..plan import LoadedPlan, QuerySpec
+from ..sequential import Array, MomentSeries
+from .base import Cohort, FailureKind, Need, QueryFailure, ResolvedQuery, Window
+from .pool import Call, QueryPool
+from .templates import render
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """One metric for one cohort over [start, end): a total (step None) or one value per
+    ``step``."""
+
+    metric: str
+    role: str
+    label: str
+    start: datetime
+    end: datetime
+    step: timedelta | None
+
+
+@dataclass(frozen=True)
+class Points:
+    times: tuple[float, ...]  # epoch seconds
+    values: tuple[float, ...]  # NaN where the backend said NaN or null
+
+
+@dataclass(frozen=True)
+class NoData:
+    why: str
+
+
+Answer = Points | NoData | BackendError
+
+
+class QueryingSource:
+    """Base of the sources that run a plan's query templates against an HTTP API."""
+
+    name = "query"
+    anchor: Literal["start", "end"] = "end"
+
+    def __init__(self, loaded: LoadedPlan) -> None:
+        plan = loaded.plan
+        self.flag = plan.flag
+        self.queries = plan.metrics
+        self.default_step = plan.statistics.step
+        self.timeout = plan.metrics.source.timeout
+        self._answers: dict[Fetch, Answer] = {}
+        self.misses = 0  # fetches not prefetched (a check should have none)
+
+    # ------------------------------------------------------------ for backends
+
+    def calls(self, fetch: Fetch, query: str) -> list[Call]:
+        """The HTTP calls that answer ``fetch``, with ``query`` already rendered."""
+        raise NotImplementedError
+
+    def parse(self, call: Call, response: object) -> Points | NoData:
+        """Read one answer; raise QueryFailure when it carries no usable numbers."""
+        raise NotImplementedError
+
+    def window_text(self, length: timedelta) -> str:
+        """``{window}`` in the backend's duration syntax."""
+        raise NotImplementedError
+
+    def describe_call(self, call: Call) -> dict[str, str]:
+        """The parameters shown by --explain besides the query text."""
+        return {k: v for k, v in call.params.items() if k != "query"}
+
+    # ------------------------------------------------------------ templates
+
+    def spec(self, metric: str) -> QuerySpec:
+        found = self.queries.query(metric)
+        if found is None:  # plan validation makes this unreachable
+            raise BackendError(self.name, f"the plan has no query for metric {metric!r}")
+        return found
+
+    def value_step(self, metric: str) -> timedelta:
+        step = self.spec(metric).step
+        from ..durations import parse_duration
+
+        return parse_duration(step) if step else self.default_step
+
+    def fetch_for(self, need: Need) -> Fetch:
+        step: timedelta | None
+        if need.verb == "counter":
+            step = None
+        elif need.verb == "counter_series":
+            step = need.step
+        else:
+            step = self.value_step(need.metric)
+        w = need.window
+        return Fetch(need.metric, need.cohort.role, need.cohort.label, w.start, w.end, step)
+
+    def rendered(self, fetch: Fetch) -> str:
+        length = fetch.step if fetch.step is not None else fetch.end - fetch.start
+        cohort = Cohort(fetch.role, fetch.label)  # type: ignore[arg-type]
+        return render(
+            self.spec(fetch.metric).query,
+            cohort=cohort,
+            flag=self.flag,
+            window=self.window_text(length),
+        )
+
+    def describe(self, metric: str, cohort: Cohort, window: Window) -> str:
+        fetch = Fetch(metric, cohort.role, cohort.label, window.start, window.end, None)
+        return f"{self.name}: {self.rendered(fetch)}"
+
+    def resolve(self, need: Need) -> list[ResolvedQuery]:
+        fetch = self.fetch_for(need)
+        query = self.rendered(fetch)
+        return [
+            ResolvedQuery(self.name, query, self.describe_call(c)) for c in self.calls(fetch, query)
+        ]
+
+    # ------------------------------------------------------------ fetching
+
+    async def prefetch(self, needs: list[Need], pool: QueryPool) -> None:
+        wanted = {self.fetch_for(n) for n in needs} - set(self._answers)
+        await asyncio.gather(*(self._fetch(f, pool) for f in wanted))
+
+    async def _fetch(self, fetch: Fetch, pool: QueryPool) -> None:
+        query = self.rendered(fetch)
+        calls = self.calls(fetch, query)
+        if not calls:
+            self._answers[fetch] = NoData("the window is empty")
+            return
+        try:
+            answers = await asyncio.gather(*(self._one(c, pool) for c in calls))
+        except BackendError as exc:
+            self._answers[fetch] = exc
+            return
+        points = [a for a in answers if isinstance(a, Points)]
+        if not points:
+            first = answers[0]
+            self._answers[fetch] = first
+            return
+        times = tuple(t for p in points for t in p.times)
+        values = tuple(v for p in points for v in p.values)
+        self._answers[fetch] = Points(times, values)
+
+    async def _one(self, call: Call, pool: QueryPool) -> Points | NoData:
+        response = await pool.send(call)
+        return self.parse(call, response)
+
+    def _answer(self, fetch: Fetch) -> Points | None:
+        """The fetched points (None: no data); raises the failure with its context."""
+        if fetch not in self._answers:
+            self.misses += 1
+            asyncio.run(self._fetch_alone(fetch))
+        answer = self._answers[fetch]
+        if isinstance(answer, BackendError):
+            raise self._with_context(answer, fetch)
+        if isinstance(answer, NoData):
+            return None
+        return answer
+
+    async def _fetch_alone(self, fetch: Fetch) -> None:
+        async with QueryPool(limit=4) as pool:
+            await self._fetch(fetch, pool)
+
+    def _with_context(self, error: BackendError, fetch: Fetch) -> BackendError:
+        """The same failure, now naming the metric, the cohort and the query."""
+        detail = getattr(error, "detail", None)
+        if detail is None:
+            detail = str(error).removeprefix(f"{error.backend}: ")
+            if error.hint:
+                detail = detail.removesuffix(f" (hint: {error.hint})")
+        message = f"metric {fetch.metric} ({fetch.role}): {detail}; query: {self.rendered(fetch)}"
+        kind: FailureKind = error.kind if isinstance(error, QueryFailure) else "unreachable"
+        return QueryFailure(error.backend, kind, message, error.hint)
+
+    # ------------------------------------------------------------ the verbs
+
+    def counter(self, metric: str, cohort: Cohort, window: Window) -> float | None:
+        points = self._answer(self.fetch_for(Need("counter", metric, cohort, window)))
+        if points is None:
+            return None
+        finite = [v for v in points.values if math.isfinite(v)]
+        return float(sum(finite)) if finite else None
+
+    def counter_series(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta
+    ) -> Array | None:
+        fetch = self.fetch_for(Need("counter_series", metric, cohort, window, step))
+        points = self._answer(fetch)
+        if points is None:
+            return None
+        out = np.full(_buckets(window, step), np.nan)
+        for at, value in zip(points.times, points.values, strict=True):
+            if not math.isfinite(value):
+                continue
+            i = self._bucket(at, window, step, fetch.step or step)
+            out[i] = value if math.isnan(out[i]) else out[i] + value
+        return out
+
+    def values(self, metric: str, cohort: Cohort, window: Window) -> MeanData | None:
+        points = self._answer(self.fetch_for(Need("values", metric, cohort, window)))
+        samples = [v for v in points.values if math.isfinite(v)] if points else []
+        if not samples:
+            return None
+        summary = stats.summarize(samples)
+        return MeanData(summary.n, summary.mean, summary.sd, tuple(samples))
+
+    def moment_series(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta, log: bool
+    ) -> MomentSeries | None:
+        fetch = self.fetch_for(Need("moment_series", metric, cohort, window, step, log))
+        points = self._answer(fetch)
+        if points is None or not any(math.isfinite(v) for v in points.values):
+            return None
+        size = _buckets(window, step)
+        n, total, total_sq = (np.full(size, np.nan) for _ in range(3))
+        for at, value in zip(points.times, points.values, strict=True):
+            if not math.isfinite(value):
+                continue
+            if log and value <= 0:
+                raise QueryFailure(
+                    self.name,
+                    "rejected",
+                    f"metric {metric} ({cohort.role}) has a value {value:g} <= 0, which "
+                    f"scale: log cannot take; query: {self.rendered(fetch)}",
+                    hint="use scale: linear, or a query whose values are positive",
+                )
+            x = math.log(value) if log else value
+            i = self._bucket(at, window, step, fetch.step or step)
+            for array, add in zip((n, total, total_sq), (1.0, x, x * x), strict=True):
+                array[i] = add if math.isnan(array[i]) else array[i] + add
+        return MomentSeries(n, total, total_sq)
+
+    def _bucket(self, at: float, window: Window, step: timedelta, point_step: timedelta) -> int:
+        """The interval a point belongs to, by the time its value covers."""
+        offset = at - window.start.timestamp()
+        if self.anchor == "end":  # covers (at - point_step, at]: place it by its last instant
+            offset -= 1e-3
+        index = math.floor(offset / step.total_seconds())
+        return min(max(index, 0), _buckets(window, step) - 1)
+
+
+def _buckets(window: Window, step: timedelta) -> int:
+    return max(1, math.ceil((window.end - window.start) / step))
+
+
+def range_times(start: datetime, end: datetime, step: timedelta) -> tuple[float, int]:
+    """For an end-anchored backend: the first evaluation time (start + step) and how many
+    whole steps fit in [start, end). A partial last step is left for the next check."""
+    count = math.floor((end - start) / step)
+    return (start + step).timestamp(), count

@@ -12,7 +12,7 @@ import numpy as np
 
 from .errors import RefusedError, RolloutError
 from .metrics import open_source
-from .metrics.base import Cohort, MetricsSource, Need, ResolvedQuery, Window
+from .metrics.base import Cohort, MetricsSource, Need, ResolvedQuery, Verb, Window
 from .metrics.pool import QueryPool, default_limit
 from .observations import (
     Exposures,
@@ -183,7 +183,7 @@ class _RecordingSource:
     def __init__(self) -> None:
         self.needs: list[Need] = []
 
-    def describe(self, metric: str, cohort: Cohort, window: Window) -> str:
+    def describe(self, metric: str, cohort: Cohort, window: Window, verb: Verb = "counter") -> str:
         return ""
 
     def resolve(self, need: Need) -> list[ResolvedQuery]:
@@ -314,30 +314,40 @@ def _ratio(
 ) -> Observation:
     query = " / ".join(source.describe(m, t, window) for m in (g.events, g.trials))
     data: dict[str, RatioData | None] = {}
+    silent = True  # no cohort with trials has any events data
     for cohort in (t, c):
         events = source.counter(g.events, cohort, window)
         trials = source.counter(g.trials, cohort, window)
-        # a counter with no rows where its trials have some has not moved: 0 events
+        # an events counter with no data in one cohort, where the other cohort has some,
+        # has not moved there yet (Prometheus counters appear at their first increment)
         data[cohort.role] = RatioData(events or 0.0, trials) if trials is not None else None
+        silent = silent and (events is None or trials is None)
     problem = None
     if data["treatment"] is None:
         problem = _no_data(source, g.trials, t, window)
+    elif silent:  # a misspelt query must not read as "zero errors": hold and say so
+        problem = (
+            _no_data(source, g.events, t, window) + " (nor in control); if it is simply zero "
+            "so far, make the query return 0 (PromQL: append `or vector(0)`)"
+        )
     return Observation(g.name, data["treatment"], data["control"], query, problem)
 
 
 def _values(
     g: MeanGuardrail, source: MetricsSource, t: Cohort, c: Cohort, window: Window
 ) -> Observation:
-    query = source.describe(g.metric, t, window)
+    query = source.describe(g.metric, t, window, "values")
     treatment = source.values(g.metric, t, window)
     control = source.values(g.metric, c, window)
-    problem = None if treatment is not None else _no_data(source, g.metric, t, window)
+    problem = None if treatment is not None else _no_data(source, g.metric, t, window, "values")
     return Observation(g.name, treatment, control, query, problem)
 
 
-def _no_data(source: MetricsSource, metric: str, cohort: Cohort, window: Window) -> str:
+def _no_data(
+    source: MetricsSource, metric: str, cohort: Cohort, window: Window, verb: Verb = "counter"
+) -> str:
     """Names the metric, the backend and the query, so the hold says what to look at."""
-    query = source.describe(metric, cohort, window)
+    query = source.describe(metric, cohort, window, verb)
     return f"{metric} ({cohort.role}) has no data in the window · {query}"
 
 

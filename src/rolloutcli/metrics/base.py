@@ -97,8 +97,8 @@ class QueryFailure(BackendError):
 class MetricsSource(Protocol):
     name: str
 
-    def describe(self, metric: str, cohort: Cohort, window: Window) -> str:
-        """The concrete query for ``metric`` (shown to users), without running it."""
+    def describe(self, metric: str, cohort: Cohort, window: Window, verb: Verb = "counter") -> str:
+        """The concrete query ``verb`` runs for ``metric`` (shown to users), not run."""
         ...
 
     def resolve(self, need: Need) -> list[ResolvedQuery]:

@@ -41,7 +41,7 @@ DEFAULT_SITE = "datadoghq.com"
 
 def open_datadog(loaded: LoadedPlan) -> DatadogSource:
     spec = loaded.plan.metrics.source
-    site = (spec.site or os.environ.get(ENV_SITE, "") or DEFAULT_SITE).strip()
+    site = (spec.site or os.environ.get(ENV_SITE, "")).strip() or DEFAULT_SITE
     url = (spec.url or f"https://api.{site}").rstrip("/")
     if not url.startswith(("http://", "https://")):
         raise InvalidInputError(f"datadog URL {url!r} must start with http:// or https://")

@@ -31,7 +31,7 @@ from ..errors import BackendError
 from ..observations import MeanData
 from ..sequential import Array, MomentSeries
 from ..timeutil import format_timestamp, parse_timestamp
-from .base import Cohort, Need, ResolvedQuery, Window, variation_label
+from .base import Cohort, Need, ResolvedQuery, Verb, Window, variation_label
 
 if TYPE_CHECKING:
     from ..plan import LoadedPlan
@@ -64,7 +64,7 @@ class FileMetricsSource:
         self.path = path
         self._rows: list[_Row] | None = None
 
-    def describe(self, metric: str, cohort: Cohort, window: Window) -> str:
+    def describe(self, metric: str, cohort: Cohort, window: Window, verb: Verb = "counter") -> str:
         return (
             f"{self.path.name}: metric={metric} cohort in ({cohort.role}, "
             f"{variation_label(cohort.variation)}) time in "

@@ -1,6 +1,8 @@
 """Prometheus (and anything speaking its HTTP API v1: Thanos, Mimir, VictoriaMetrics, managed
 Prometheus services) as a metrics source.
 
+Queries are POSTed as forms (the API takes GET or POST on both endpoints).
+
 * A total over the window is an instant query (``/api/v1/query``) evaluated at the window's
   end, with ``{window}`` = the window's length: ``sum(increase(x{...}[{window}]))``.
 * One value per step is a range query (``/api/v1/query_range``) from start + step to the
@@ -107,7 +109,9 @@ class PrometheusSource(QueryingSource):
         return out
 
     def _call(self, path: str, params: dict[str, str]) -> Call:
-        return Call(NAME, self.url, path, params, self.headers, self.timeout)
+        # POST with a form body, as the HTTP API allows for both endpoints: long queries
+        # never meet URL length limits, and the client skips quoting them into the URL
+        return Call(NAME, self.url, path, params, self.headers, self.timeout, method="POST")
 
     def parse(self, call: Call, response: object) -> Points | NoData:
         assert isinstance(response, httpx.Response)

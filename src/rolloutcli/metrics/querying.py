@@ -20,13 +20,14 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import stats
 from ..errors import BackendError
 from ..observations import MeanData
 from ..plan import LoadedPlan, QuerySpec
 from ..sequential import Array, MomentSeries
-from .base import Cohort, FailureKind, Need, QueryFailure, ResolvedQuery, Window
+from .base import Cohort, FailureKind, Need, QueryFailure, ResolvedQuery, Verb, Window
 from .pool import Call, QueryPool
 from .templates import render
 
@@ -56,6 +57,7 @@ class NoData:
 
 
 Answer = Points | NoData | BackendError
+Index = npt.NDArray[np.int64]
 
 
 class QueryingSource:
@@ -126,8 +128,9 @@ class QueryingSource:
             window=self.window_text(length),
         )
 
-    def describe(self, metric: str, cohort: Cohort, window: Window) -> str:
-        fetch = Fetch(metric, cohort.role, cohort.label, window.start, window.end, None)
+    def describe(self, metric: str, cohort: Cohort, window: Window, verb: Verb = "counter") -> str:
+        step = self.default_step if verb == "counter_series" else None
+        fetch = self.fetch_for(Need(verb, metric, cohort, window, step))
         return f"{self.name}: {self.rendered(fetch)}"
 
     def resolve(self, need: Need) -> list[ResolvedQuery]:
@@ -210,13 +213,8 @@ class QueryingSource:
         points = self._answer(fetch)
         if points is None:
             return None
-        out = np.full(_buckets(window, step), np.nan)
-        for at, value in zip(points.times, points.values, strict=True):
-            if not math.isfinite(value):
-                continue
-            i = self._bucket(at, window, step, fetch.step or step)
-            out[i] = value if math.isnan(out[i]) else out[i] + value
-        return out
+        index, values = self._placed(points, window, step)
+        return _summed(index, values, _buckets(window, step))
 
     def values(self, metric: str, cohort: Cohort, window: Window) -> MeanData | None:
         points = self._answer(self.fetch_for(Need("values", metric, cohort, window)))
@@ -231,34 +229,51 @@ class QueryingSource:
     ) -> MomentSeries | None:
         fetch = self.fetch_for(Need("moment_series", metric, cohort, window, step, log))
         points = self._answer(fetch)
-        if points is None or not any(math.isfinite(v) for v in points.values):
+        if points is None:
             return None
-        size = _buckets(window, step)
-        n, total, total_sq = (np.full(size, np.nan) for _ in range(3))
-        for at, value in zip(points.times, points.values, strict=True):
-            if not math.isfinite(value):
-                continue
-            if log and value <= 0:
+        index, values = self._placed(points, window, step)
+        if values.size == 0:
+            return None
+        if log:
+            if (values <= 0).any():
+                bad = float(values[values <= 0][0])
                 raise QueryFailure(
                     self.name,
                     "rejected",
-                    f"metric {metric} ({cohort.role}) has a value {value:g} <= 0, which "
+                    f"metric {metric} ({cohort.role}) has a value {bad:g} <= 0, which "
                     f"scale: log cannot take; query: {self.rendered(fetch)}",
                     hint="use scale: linear, or a query whose values are positive",
                 )
-            x = math.log(value) if log else value
-            i = self._bucket(at, window, step, fetch.step or step)
-            for array, add in zip((n, total, total_sq), (1.0, x, x * x), strict=True):
-                array[i] = add if math.isnan(array[i]) else array[i] + add
-        return MomentSeries(n, total, total_sq)
+            values = np.log(values)
+        size = _buckets(window, step)
+        return MomentSeries(
+            _summed(index, np.ones_like(values), size),
+            _summed(index, values, size),
+            _summed(index, values * values, size),
+        )
 
-    def _bucket(self, at: float, window: Window, step: timedelta, point_step: timedelta) -> int:
-        """The interval a point belongs to, by the time its value covers."""
-        offset = at - window.start.timestamp()
-        if self.anchor == "end":  # covers (at - point_step, at]: place it by its last instant
-            offset -= 1e-3
-        index = math.floor(offset / step.total_seconds())
-        return min(max(index, 0), _buckets(window, step) - 1)
+    def _placed(self, points: Points, window: Window, step: timedelta) -> tuple[Index, Array]:
+        """The finite values, and the interval each belongs to by the time it covers:
+        Prometheus's point at t covers (t - step, t], so it is placed by its last instant;
+        Datadog's covers [t, t + step). Points outside the window are clamped into it."""
+        times = np.asarray(points.times, dtype=np.float64)
+        values = np.asarray(points.values, dtype=np.float64)
+        keep = np.isfinite(values)
+        offset = times[keep] - window.start.timestamp()
+        if self.anchor == "end":
+            offset = offset - 1e-3
+        index = np.floor(offset / step.total_seconds()).astype(np.int64)
+        return np.clip(index, 0, _buckets(window, step) - 1), values[keep]
+
+
+def _summed(index: Index, values: Array, size: int) -> Array:
+    """Per-interval sums, NaN where no point fell (missing, not zero)."""
+    out = np.zeros(size)
+    np.add.at(out, index, values)
+    seen = np.zeros(size, dtype=bool)
+    seen[index] = True
+    out[~seen] = np.nan
+    return out
 
 
 def _buckets(window: Window, step: timedelta) -> int:

@@ -232,8 +232,9 @@ def mean_bounds(g: MeanGuardrail, series: MeanSeries, alpha: float) -> Bounds:
     def against_higher(delta: float) -> float:
         return sq.normal_log_e(-(score - delta * info), info, scale)
 
-    lo = sq.bound(against_lower, alpha, centre - width, centre + width, rising=False)
-    hi = sq.bound(against_higher, alpha, centre - width, centre + width, rising=True)
+    # 24 halvings of a range 100 standard errors wide: a bound to 1e-5 of a standard error
+    lo = sq.bound(against_lower, alpha, centre - width, centre + width, False, iterations=24)
+    hi = sq.bound(against_higher, alpha, centre - width, centre + width, True, iterations=24)
     if log:
         return Bounds(
             math.exp(lo) - 1 if lo is not None else None,

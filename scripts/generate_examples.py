@@ -76,6 +76,19 @@ def flags() -> dict[str, object]:
                 "defaultVariant": "off",
                 "targeting": split("on", "off", 0),
             },
+            # the Prometheus and Datadog examples: not started (their metrics live there)
+            "payments-v2": {
+                "state": "ENABLED",
+                "variants": {"on": True, "off": False},
+                "defaultVariant": "off",
+                "targeting": split("on", "off", 0),
+            },
+            "signup-v2": {
+                "state": "ENABLED",
+                "variants": {"on": True, "off": False},
+                "defaultVariant": "off",
+                "targeting": split("on", "off", 0),
+            },
         },
     }
 

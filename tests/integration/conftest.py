@@ -22,3 +22,20 @@ def unleash_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Unleash
         yield server
     finally:
         stop_unleash(server)
+
+
+@pytest.fixture(scope="session")
+def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Prometheus 2.42 over the backfilled history of ``prometheus_data`` (three
+    rollouts ending at ``END``), shared by the session. Errors (never skips) when the
+    binaries are missing: ``scripts/install-prometheus`` installs them."""
+    from tests.integration import prometheus_data
+    from tests.integration.prometheus_server import backfill, start_prometheus, stop_prometheus
+
+    root = tmp_path_factory.mktemp("prometheus")
+    blocks = backfill(prometheus_data.write(root / "history.om"), root / "blocks")
+    server = start_prometheus(blocks, root)
+    try:
+        yield server.url
+    finally:
+        stop_prometheus(server)

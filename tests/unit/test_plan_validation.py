@@ -594,9 +594,11 @@ def test_the_shipped_plans() -> None:
     assert [p.name for p in SHIPPED_PLANS] == [
         "checkout-v2.yaml",
         "onboarding-unleash.yaml",
+        "payments-prometheus.yaml",
         "ranker-launchdarkly.yaml",
         "recommender-model.yaml",
         "search-ranking.yaml",
+        "signup-datadog.yaml",
     ]
 
 

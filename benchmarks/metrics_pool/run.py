@@ -27,14 +27,13 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.integration import prometheus_data  # noqa: E402
+from tests.integration.cli_helpers import start_stage, write_flag_file  # noqa: E402
 from tests.integration.prometheus_server import (  # noqa: E402
     backfill,
     start_prometheus,
     stop_prometheus,
 )
 
-from rolloutcli.platforms.flagfile import FlagFilePlatform  # noqa: E402
-from rolloutcli.state import RolloutChange  # noqa: E402
 from rolloutcli.timeutil import format_timestamp  # noqa: E402
 
 SOURCE_FLAG = "healthy"  # every plan queries the healthy rollout's series
@@ -53,11 +52,8 @@ GUARDRAILS = """guardrails:
 
 def write_workspace(root: Path, count: int, url: str) -> list[Path]:
     (root / "plans").mkdir(parents=True)
-    (root / "flags").mkdir()
-    flags = root / "flags" / "flags.json"
-    doc = {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "off"}
     names = [f"bench-{i:03d}" for i in range(count)]
-    flags.write_text(json.dumps({"flags": {name: doc for name in names}}))
+    flags = write_flag_file(root / "flags" / "flags.json", *names)
     start = prometheus_data.END_TIME - timedelta(hours=2)
     queries = {
         name: query.replace("{flag}", SOURCE_FLAG)
@@ -74,9 +70,7 @@ def write_workspace(root: Path, count: int, url: str) -> list[Path]:
     }
     plans = []
     for name in names:
-        platform = FlagFilePlatform(flags, name)
-        change = RolloutChange(10, (), None, name, "10%", "advance", "stage 10%")
-        platform.set_rollout(change, True, False, platform.read_state(True, False), at=start)
+        start_stage(flags, name, 10, start, name)
         plan = root / "plans" / f"{name}.yaml"
         plan.write_text(
             f"""flag: {name}

@@ -3,12 +3,15 @@ with no guardrails, and the exposure counts that let its next check say `go`."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from rolloutcli.cli import app
+from rolloutcli.platforms.flagfile import FlagFilePlatform
+from rolloutcli.state import RolloutChange
 
 runner = CliRunner()
 
@@ -57,3 +60,21 @@ def fresh_metrics(root: Path, flag: str, percent: float) -> None:
         f"{at},treatment,requests,{10 * percent:g}\n"
         f"{at},control,requests,{10 * (100 - percent):g}\n"
     )
+
+
+BOOLEAN_FLAG = {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "off"}
+
+
+def write_flag_file(path: Path, *flags: str) -> Path:
+    """A flagd file with each of ``flags`` as a boolean flag, off to everyone."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"flags": {flag: BOOLEAN_FLAG for flag in flags}}))
+    return path
+
+
+def start_stage(flags: Path, flag: str, percent: float, since: datetime, plan: str) -> None:
+    """Put a boolean ``flag`` of a flagd file at ``percent`` for ``plan``, the stage having
+    begun at ``since`` (as `rollout advance` would have recorded it then)."""
+    platform = FlagFilePlatform(flags, flag)
+    change = RolloutChange(percent, (), None, plan, f"{percent:g}%", "advance", "test setup")
+    platform.set_rollout(change, True, False, platform.read_state(True, False), at=since)

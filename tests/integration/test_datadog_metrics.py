@@ -14,10 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rolloutcli.platforms.flagfile import FlagFilePlatform
-from rolloutcli.state import RolloutChange
 from rolloutcli.timeutil import format_timestamp
-from tests.integration.cli_helpers import invoke
+from tests.integration.cli_helpers import invoke, start_stage, write_flag_file
 from tests.integration.datadog_fake import DatadogFake
 from tests.integration.prometheus_data import END, END_TIME
 
@@ -104,15 +102,10 @@ def keys(datadog: DatadogFake, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def setup(root: Path, flag: str, url: str, **override: Any) -> Path:
-    (root / "flags").mkdir(parents=True, exist_ok=True)
+    flags = write_flag_file(root / "flags" / "flags.json", flag)
     (root / "plans").mkdir(exist_ok=True)
-    flags = root / "flags" / "flags.json"
-    doc = {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "off"}
-    flags.write_text(json.dumps({"flags": {flag: doc}}))
-    platform = FlagFilePlatform(flags, flag)
-    change = RolloutChange(10, (), None, flag, "10%", "advance", "stage 10%")
     at = END_TIME - timedelta(hours=2)
-    platform.set_rollout(change, True, False, platform.read_state(True, False), at=at)
+    start_stage(flags, flag, 10, at, flag)
     metrics = {
         "source": {"kind": "datadog", "url": url},
         "exposures": "requests",
@@ -249,10 +242,8 @@ def test_the_shipped_example_plan_runs_on_datadog(workspace: Path, datadog: Data
     text = plan.read_text()
     assert "site: datadoghq.eu" in text
     plan.write_text(text.replace("site: datadoghq.eu", f"url: {datadog.url}"))
-    platform = FlagFilePlatform(workspace / "flags" / "flags.json", "signup-v2")
-    change = RolloutChange(5, (), None, "signup-datadog", "5%", "advance", "stage 5%")
     at = END_TIME - timedelta(hours=2)
-    platform.set_rollout(change, True, False, platform.read_state(True, False), at=at)
+    start_stage(workspace / "flags" / "flags.json", "signup-v2", 5, at, "signup-datadog")
     code, output = invoke("check", "signup-datadog", "--at", AT, "--json")
     result = json.loads(output)
     assert code == 0 and result["verdict"] == "go", result["reasons"]

@@ -14,10 +14,8 @@ from typing import Any
 
 import pytest
 
-from rolloutcli.platforms.flagfile import FlagFilePlatform
-from rolloutcli.state import RolloutChange
 from rolloutcli.timeutil import format_timestamp
-from tests.integration.cli_helpers import invoke
+from tests.integration.cli_helpers import invoke, start_stage, write_flag_file
 from tests.integration.prometheus_data import END_TIME, QUERIES
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
@@ -65,14 +63,9 @@ def setup(
 ) -> Path:
     """A workspace: a flagd file with ``flag`` at 10% since ``since`` (END - 2h), and a plan
     over it."""
-    (root / "flags").mkdir(parents=True, exist_ok=True)
+    flags = write_flag_file(root / "flags" / "flags.json", flag)
     (root / "plans").mkdir(exist_ok=True)
-    flags = root / "flags" / "flags.json"
-    flag_doc = {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "off"}
-    flags.write_text(json.dumps({"flags": {flag: flag_doc}}))
-    platform = FlagFilePlatform(flags, flag)
-    change = RolloutChange(10, (), None, flag, "10%", "advance", "stage 10%")
-    platform.set_rollout(change, True, False, platform.read_state(True, False), at=since)
+    start_stage(flags, flag, 10, since, flag)
     metrics = {
         "source": {"kind": "prometheus", "url": url},
         "exposures": "requests",
@@ -255,9 +248,8 @@ def test_the_shipped_example_plan_runs_on_prometheus(
 ) -> None:
     """plans/payments-prometheus.yaml as shipped, its URL from PROMETHEUS_URL."""
     monkeypatch.setenv("PROMETHEUS_URL", prometheus_url)
-    platform = FlagFilePlatform(workspace / "flags" / "flags.json", "payments-v2")
-    change = RolloutChange(10, (), None, "payments-prometheus", "10%", "advance", "stage 10%")
-    platform.set_rollout(change, True, False, platform.read_state(True, False), at=STAGE_START)
+    flags = workspace / "flags" / "flags.json"
+    start_stage(flags, "payments-v2", 10, STAGE_START, "payments-prometheus")
     code, output = invoke("check", "payments-prometheus", "--at", AT, "--json")
     result = json.loads(output)
     assert code == 0 and result["verdict"] == "go", result["reasons"]

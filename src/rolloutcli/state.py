@@ -7,6 +7,16 @@ from datetime import datetime
 
 
 @dataclass(frozen=True)
+class PauseMark:
+    """A hold on automatic advancing, set on the platform by `rollout pause` (or by
+    `watch --auto` on a pause verdict) and cleared by `rollout resume`."""
+
+    at: datetime | None
+    by: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
 class FlagState:
     """The live rollout as read from the platform.
 
@@ -14,6 +24,7 @@ class FlagState:
     ``changed_at`` is when the rollout last changed, from the platform's own record of the
     change (the stage began then); ``recorded_stage`` is the stage that record names.
     ``version`` is an opaque token a conditional write compares against.
+    ``paused`` is set while a person (or a pause verdict) holds automatic advancing.
     """
 
     flag: str
@@ -26,6 +37,7 @@ class FlagState:
     comment: str | None = None
     version: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    paused: PauseMark | None = None
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,14 @@ Behaviour the spec leaves open, and what the fake does (documented guesses):
   when ``rolloutBucketBy`` is given.
 * ``?dryRun=true`` returns the flag as it would be saved (versions bumped) and saves nothing.
 * An unknown ``environmentKey`` in a semantic patch is 400 ``invalid_request``.
+* Custom properties (flag-wide: ``addCustomProperties``, ``removeCustomProperties``,
+  ``replaceCustomProperties``; audit action ``updateFlagCustomProperties``, as in LD's role
+  actions): ``addCustomProperties`` on a key that exists adds the values it lacks and keeps the
+  name (the spec says only "Adds a new custom property"); ``removeCustomProperties`` removes
+  the values given and, as documented, the property once no value is left; an unknown key is a
+  no-op. A flag-wide change bumps the flag's ``_version`` and no environment ``version``, and
+  its audit entry's resource is ``proj/…:env/*:flag/…`` (LD's flag-setting actions apply to
+  ``env/*``), which an environment-scoped audit-log ``spec`` filter matches.
 * A semantic-patch kind or JSON-Patch operation the spec documents but the fake does not
   implement is answered 400 *and* recorded as a violation prefixed ``fake limitation:``, so a
   test can never pass because the fake quietly ignored something.
@@ -126,6 +134,12 @@ _ACTION_BY_FIELD = {
     "trackEvents": "updateTrackEvents",
     "trackEventsFallthrough": "updateTrackEvents",
 }
+_FLAG_LEVEL_KINDS = {
+    "addCustomProperties": "updateFlagCustomProperties",
+    "removeCustomProperties": "updateFlagCustomProperties",
+    "replaceCustomProperties": "updateFlagCustomProperties",
+}
+"""Flag-wide semantic-patch kinds the fake implements (no ``environmentKey``)."""
 _REPLACEABLE_ENV_FIELDS = frozenset(_ACTION_BY_FIELD)
 _REPLACEABLE_FLAG_FIELDS = {
     "name": "updateName",
@@ -745,6 +759,11 @@ class FakeLaunchDarkly:
 
         for instr in doc["instructions"]:
             kind = instr["kind"]
+            if kind in _FLAG_LEVEL_KINDS:
+                if _apply_custom_properties(flag, instr):
+                    actions.append(_FLAG_LEVEL_KINDS[kind])
+                    describe.append(f"Changed custom property {instr['key']!r}")
+                continue
             if kind not in _ACTION_BY_KIND:
                 raise FakeLimitation(f"semantic patch instruction {kind!r} is not implemented")
             assert env is not None and env_key is not None  # the contract required environmentKey
@@ -1240,6 +1259,28 @@ def _remove_target_keys(
         env["contextTargets"] = [
             t for t in env["contextTargets"] if t.get("contextKind") == "user" or t["values"]
         ]
+
+
+def _apply_custom_properties(flag: dict[str, Json], instr: dict[str, Json]) -> bool:
+    """Apply one custom-property instruction (see the module docs); True if it changed the
+    flag."""
+    props: dict[str, Json] = flag.setdefault("customProperties", {})
+    before = copy.deepcopy(props)
+    key, kind = instr["key"], instr["kind"]
+    values = [str(v) for v in instr["values"]]
+    current = props.get(key)
+    if kind == "replaceCustomProperties":
+        props[key] = {"name": instr["name"], "value": values}
+    elif kind == "addCustomProperties":
+        if current is None:
+            props[key] = {"name": instr["name"], "value": _dedupe(values)}
+        else:
+            current["value"] = _dedupe([*current["value"], *values])
+    elif current is not None:  # removeCustomProperties
+        current["value"] = [v for v in current["value"] if v not in values]
+        if not current["value"]:
+            del props[key]
+    return props != before
 
 
 def _check_indices(flag: dict[str, Json], env: dict[str, Json]) -> None:

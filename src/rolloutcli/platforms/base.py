@@ -35,6 +35,14 @@ class Platform(Protocol):
         """Turn the flag off. Returns False when it already was off."""
         ...
 
+    def set_paused(
+        self, paused: bool, plan: str | None, by: str, reason: str, at: datetime | None = None
+    ) -> bool:
+        """Set (``paused``) or clear the hold on automatic advancing, recorded in the
+        platform's change history as action ``pause`` / ``resume``. The split and the
+        stage's start are untouched. Returns False when it already was so."""
+        ...
+
     def history(self) -> list[ChangeRecord]:
         """Changes recorded on the platform, oldest first."""
         ...

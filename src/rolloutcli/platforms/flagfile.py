@@ -29,7 +29,7 @@ from typing import Any
 
 from ..errors import BackendError, ConflictError
 from ..plan import PlatformSpec
-from ..state import ChangeRecord, FlagState, RolloutChange
+from ..state import ChangeRecord, FlagState, PauseMark, RolloutChange
 from ..timeutil import format_timestamp, parse_timestamp
 
 TOTAL_WEIGHT = 100_000  # thousandths of a percent
@@ -82,6 +82,7 @@ class FlagFilePlatform:
                 "start is taken from the file's modification time"
             )
         return FlagState(
+            paused=_pause_mark(meta.get(META + "paused")),
             flag=self.flag,
             on=flag.get("state") == "ENABLED",
             percent=percent,
@@ -186,6 +187,32 @@ class FlagFilePlatform:
             meta[META + "comment"] = comment[:500]
             self._write(doc)
         self._append_history(when, "kill", None, None, None, plan, comment)
+        return True
+
+    def set_paused(
+        self, paused: bool, plan: str | None, by: str, reason: str, at: datetime | None = None
+    ) -> bool:
+        when = at or datetime.now(UTC)
+        with self._locked():
+            doc = self._parse(self._read_bytes())
+            flag = self._flag(doc)
+            meta = flag.get("metadata")
+            if not isinstance(meta, dict):
+                meta = {}
+            if (META + "paused" in meta) == paused:
+                return False
+            if paused:
+                meta[META + "paused"] = {
+                    "at": format_timestamp(when),
+                    "by": by,
+                    "reason": reason[:500],
+                }
+            else:
+                del meta[META + "paused"]
+            flag["metadata"] = meta
+            self._write(doc)
+        action = "pause" if paused else "resume"
+        self._append_history(when, action, None, None, None, plan, f"{reason} (by {by})")
         return True
 
     # ------------------------------------------------------------------ file plumbing
@@ -404,6 +431,17 @@ def _build_targeting(
     return split
 
 
+def _pause_mark(raw: Any) -> PauseMark | None:
+    if not isinstance(raw, dict):
+        return None
+    by, reason = raw.get("by"), raw.get("reason")
+    return PauseMark(
+        at=parse_timestamp(raw.get("at")),
+        by=by if isinstance(by, str) else None,
+        reason=reason if isinstance(reason, str) else None,
+    )
+
+
 def _stamp(
     flag: dict[str, Any], percent: float, stage: str | None, plan: str, comment: str, when: datetime
 ) -> None:
@@ -411,7 +449,7 @@ def _stamp(
     if not isinstance(meta, dict):
         meta = {}
     for name in list(meta):
-        if name.startswith(META):
+        if name.startswith(META) and name != META + "paused":
             del meta[name]
     meta[META + "changedAt"] = format_timestamp(when)
     meta[META + "percent"] = percent

@@ -13,10 +13,19 @@
   ``comment`` naming the plan, stage and verdict (see ``changenote``): LaunchDarkly shows it
   in the audit log, and the tool reads when the stage began from there.
 * **Kill** is ``turnFlagOff`` (the flag serves its off variation to everyone).
+* **Pause** (`rollout pause`) is a custom property on the flag, one per environment
+  (``rolloutcli-paused-<env>``, see ``pause_key``), whose values keep who paused and why
+  (``by=…``, ``reason=…``). It is added and removed with the flag-level semantic-patch
+  instructions ``addCustomProperties`` / ``removeCustomProperties``, with a comment
+  (``… action=pause · in <env> by <who>: <reason>``) so the audit log records the pause, when
+  and why. Custom properties are flag-wide, hence one key per environment and the
+  environment named in the comment. The environment's targeting, and so its ``version``
+  and the stage start read from the audit log, is not touched.
 
 Conflicts: the API has no ETag, and semantic patch takes no precondition. The tool reads
-the environment's ``version`` right before writing and refuses if it moved since the
-verdict's read (exit 4). After the write it checks the answer: the version must have moved
+the environment's ``version`` (and whether the environment is paused, which is flag-level
+and moves no environment version) right before writing and refuses if either changed since
+the verdict's read (exit 4). After the write it checks the answer: the version must have moved
 by exactly one, or stayed (an idempotent repeat), and the rollout must be what was written;
 anything else means someone else wrote in between, reported as a conflict with what is live
 now. A 409 from LaunchDarkly (its optimistic lock) is a conflict too.
@@ -28,6 +37,7 @@ The API token comes only from ``LD_API_TOKEN`` and is sent raw in ``Authorizatio
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +47,7 @@ from urllib.parse import quote
 from ..errors import BackendError, ConflictError, InvalidInputError, RefusedError
 from ..httpclient import HttpBackend, rate_limit_wait
 from ..plan import PlatformSpec
-from ..state import ChangeRecord, FlagState, RolloutChange
+from ..state import ChangeRecord, FlagState, PauseMark, RolloutChange
 from .changenote import format_title, parse_title, plan_token
 
 NAME = "launchdarkly"
@@ -50,6 +60,14 @@ TOTAL_WEIGHT = 100_000  # thousandths of a percent
 AUDIT_PAGE = 20  # the audit log's largest page
 AUDIT_PAGES = 5  # enough for a whole rollout's changes
 SEGMENT_RULE = "rolloutcli audience"
+PAUSE_PREFIX = "rolloutcli-paused-"  # + environment key: the custom property of a pause
+PAUSE_ACTIONS = ("pause", "resume")
+_PAUSE_NOTE = re.compile(
+    r"^rolloutcli plan=(?P<plan>\S+) stage=- pct=- action=(?P<action>pause|resume)"
+    r" · in (?P<env>\S+) by "
+)
+"""The audit-log comment of a pause or resume, naming the environment (the change is
+flag-wide, so the audit log alone cannot say which environment it was for)."""
 
 
 def open_launchdarkly(
@@ -72,6 +90,11 @@ def open_launchdarkly(
         context_kind=spec.context_kind,
         bucket_by=spec.bucket_by,
     )
+
+
+def pause_key(environment: str) -> str:
+    """The custom property that marks ``environment`` paused."""
+    return PAUSE_PREFIX + environment
 
 
 @dataclass(frozen=True)
@@ -152,9 +175,11 @@ class LaunchDarklyPlatform:
         percent = _served_percent(env, variations, notes)
         keys, segment = self._audience(env, variations)
         records = self._records()
-        mine = [r for r in records if r.plan == self.plan and r.action in ("advance", "rollback")]
-        last = records[-1] if records else None
+        moves = [r for r in records if r.action not in PAUSE_ACTIONS]
+        mine = [r for r in moves if r.plan == self.plan and r.action in ("advance", "rollback")]
+        last = moves[-1] if moves else None
         changed_at = _last_split_change(records)
+        pause = _pause_values(flag, self.environment)
         recorded_stage = comment = None
         if mine and last is mine[-1] and mine[-1].percent_after == percent:
             recorded_stage, comment = mine[-1].stage, mine[-1].comment
@@ -172,8 +197,9 @@ class LaunchDarklyPlatform:
             changed_at=changed_at,
             recorded_stage=recorded_stage,
             comment=comment,
-            version=str(env.get("version", "")),
+            version=_token(env, pause is not None),
             notes=tuple(notes),
+            paused=None if pause is None else _pause_mark(pause, records),
         )
 
     def history(self) -> list[ChangeRecord]:
@@ -194,8 +220,9 @@ class LaunchDarklyPlatform:
         env = self.environment_of(answer)
         variations = _variations(answer, treatment, control, self.flag)
         served = _served_percent(env, variations, [])
-        moved = _int(env.get("version")) - _int(expected.version)
-        if abs(served - change.percent) > 1e-9 or moved not in (0, 1):
+        moved = _int(env.get("version")) - _token_version(expected.version)
+        repaused = (_pause_values(answer, self.environment) is None) != (expected.paused is None)
+        if abs(served - change.percent) > 1e-9 or moved not in (0, 1) or repaused:
             raise ConflictError(
                 f"{NAME}: flag {self.flag!r} in {self.environment} was changed by someone "
                 f"else while we wrote (version {expected.version} → {env.get('version')}); it "
@@ -211,10 +238,11 @@ class LaunchDarklyPlatform:
         _check_percent(change.percent)
         flag = self.read_flag()
         env = self.environment_of(flag)
-        if str(env.get("version", "")) != expected.version:
+        token = _token(env, _pause_values(flag, self.environment) is not None)
+        if token != expected.version:
             raise ConflictError(
                 f"{NAME}: flag {self.flag!r} in {self.environment} changed since it was read "
-                f"(version {expected.version} → {env.get('version')}); nothing was written "
+                f"(version {expected.version} → {token}); nothing was written "
                 "(re-run to act on the current state)"
             )
         _refuse_automated_release(env, self.flag, self.environment)
@@ -250,6 +278,33 @@ class LaunchDarklyPlatform:
                 "comment": note,
             }
         )
+        return True
+
+    def set_paused(
+        self, paused: bool, plan: str | None, by: str, reason: str, at: datetime | None = None
+    ) -> bool:
+        """Add (or remove) the environment's pause property, with a comment the audit log
+        keeps. LaunchDarkly stamps its own time, so ``at`` is not used."""
+        flag = self.read_flag()
+        self.environment_of(flag)  # the environment exists: a clear error if not
+        current = _pause_values(flag, self.environment)
+        if (current is not None) == paused:
+            return False
+        key = pause_key(self.environment)
+        instruction: dict[str, Any]
+        if paused:
+            instruction = {
+                "kind": "addCustomProperties",
+                "key": key,
+                "name": f"rolloutcli: automatic advancing paused in {self.environment}",
+                "values": [f"by={by}", f"reason={reason.strip()[:500]}"],
+            }
+        else:
+            instruction = {"kind": "removeCustomProperties", "key": key, "values": current}
+        action = "pause" if paused else "resume"
+        why = f"in {self.environment} by {by}: {reason}"
+        note = format_title(plan or self.plan, None, None, action, why)
+        self._patch({"instructions": [instruction], "comment": note})
         return True
 
     # ------------------------------------------------------------------ what is served
@@ -433,7 +488,7 @@ class LaunchDarklyPlatform:
         records: list[ChangeRecord] = []
         previous = 0.0
         for entry in sorted(entries, key=lambda e: _int(e.get("date"))):
-            record = _record(entry, self.plan, previous)
+            record = _record(entry, self.plan, self.environment, previous)
             if record is None:
                 continue
             if record.percent_after is not None:
@@ -591,12 +646,19 @@ def _check_percent(percent: float) -> None:
         )
 
 
-def _record(entry: dict[str, Any], plan: str, previous: float) -> ChangeRecord | None:
+def _record(
+    entry: dict[str, Any], plan: str, environment: str, previous: float
+) -> ChangeRecord | None:
     at_ms = _int(entry.get("date"))
     if not at_ms:
         return None
     at = datetime.fromtimestamp(at_ms / 1000, UTC)
     comment = str(entry.get("comment") or "")
+    pause = _PAUSE_NOTE.match(comment)
+    if pause is not None:  # any plan's: the pause holds the flag in the environment
+        if pause["env"] != environment:
+            return None
+        return ChangeRecord(at, pause["action"], None, None, None, pause["plan"], comment)
     note = parse_title(comment)
     actions = {str(a.get("action")) for a in entry.get("accesses") or [] if isinstance(a, dict)}
     if note is not None and note.plan == plan and not note.audience and note.action:
@@ -615,6 +677,8 @@ def _record(entry: dict[str, Any], plan: str, previous: float) -> ChangeRecord |
 def _breaks_run(entry: dict[str, Any], plan: str) -> bool:
     """Whether an entry ends the run of advances that led to the live split (a rollback,
     kill or hand edit of the fallthrough): nothing older matters to the current rollout."""
+    if _PAUSE_NOTE.match(str(entry.get("comment") or "")):
+        return False  # a pause or resume moves nothing
     note = parse_title(entry.get("comment"))
     if note is not None and note.plan == plan:
         return note.action != "advance"
@@ -637,6 +701,37 @@ def _last_split_change(records: list[ChangeRecord]) -> datetime | None:
         if record.action in ("advance", "rollback", "edit"):
             return record.at
     return None
+
+
+def _pause_values(flag: dict[str, Any], environment: str) -> list[str] | None:
+    """The values of the environment's pause property, or None when it is not paused."""
+    prop = (flag.get("customProperties") or {}).get(pause_key(environment))
+    if not isinstance(prop, dict):
+        return None
+    values = prop.get("value")
+    return [str(v) for v in values] if isinstance(values, list) else []
+
+
+def _pause_mark(values: list[str], records: list[ChangeRecord]) -> PauseMark:
+    """Who paused and why from the property's ``by=`` / ``reason=`` values; when from the
+    audit log's pause entry (unknown when the latest pause or resume there is not a pause,
+    e.g. the property was added by hand)."""
+    fields = dict(v.split("=", 1) for v in values if "=" in v)
+    marks = [r for r in records if r.action in PAUSE_ACTIONS]
+    at = marks[-1].at if marks and marks[-1].action == "pause" else None
+    return PauseMark(at=at, by=fields.get("by") or None, reason=fields.get("reason") or None)
+
+
+def _token(env: dict[str, Any], paused: bool) -> str:
+    """The version token a conditional write compares: the environment's ``version`` (every
+    targeting change, on/off included, moves it) and whether the environment is paused."""
+    version = str(env.get("version", ""))
+    return f"{version} paused" if paused else version
+
+
+def _token_version(token: str) -> int:
+    """The environment ``version`` inside a token made by ``_token``."""
+    return _int(token.split(" ", 1)[0])
 
 
 def _int(value: object) -> int:

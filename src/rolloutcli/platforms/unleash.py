@@ -17,6 +17,11 @@ How the rollout lives in Unleash:
   ``rolloutcli plan=… audience``, at 100% behind a ``userId IN`` constraint or the segment
   (Unleash ORs strategies).
 * **Kill** turns the flag off in the environment, then notes the kill in the strategy title.
+* **Pause** (`rollout pause`) is a flag tag of type ``rolloutcli`` with the value
+  ``paused-<environment>`` (see ``pause_tag``), created and removed through the tag API, so
+  Unleash's event log records ``feature-tagged`` / ``feature-untagged`` with who and when, the
+  flag list shows and filters it, and the strategy SDKs are served is not touched. A tag
+  holds no free text (values are 50 characters at most): the reason is not kept in Unleash.
 
 Unleash's PUT replaces whatever it is not sent, so a strategy is never rebuilt from scratch:
 the rollout moves with a JSON-Patch that touches only the rollout, the weights and the
@@ -31,6 +36,7 @@ to nobody, so every percentage is checked here before it is sent.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -44,7 +50,7 @@ import httpx
 from ..errors import BackendError, ConflictError, InvalidInputError
 from ..httpclient import Answer, HttpBackend
 from ..plan import PlatformSpec
-from ..state import ChangeRecord, FlagState, RolloutChange
+from ..state import ChangeRecord, FlagState, PauseMark, RolloutChange
 from ..timeutil import parse_timestamp
 from .changenote import Title, format_title, parse_title, plan_token
 
@@ -55,6 +61,10 @@ ENV_URL = "UNLEASH_URL"
 ENV_TOKEN = "UNLEASH_API_TOKEN"
 STRATEGY = "flexibleRollout"
 KEY_FIELD = "userId"  # the context field an allowlist matches (Unleash's default stickiness)
+TAG_TYPE = "rolloutcli"  # the tag type a pause tag belongs to (created on first pause)
+TAG_PREFIX = "paused-"
+TAG_LIMIT = 50  # Unleash refuses longer tag values
+TAGGED, UNTAGGED = "feature-tagged", "feature-untagged"
 
 
 def open_unleash(
@@ -83,6 +93,18 @@ def open_unleash(
 
 def audience_title(plan: str) -> str:
     return f"rolloutcli plan={plan_token(plan)} audience (served first, before the percentage)"
+
+
+def pause_tag(environment: str) -> str:
+    """The tag value that marks ``environment`` paused: ``paused-<environment>``, or for a
+    name too long for a tag value its first 30 characters, ``~`` and 12 hex digits of its
+    SHA-256 (deterministic, so every run finds the same tag). No ``:`` in it: Unleash's tag
+    filters split ``type:value`` on colons."""
+    value = TAG_PREFIX + environment
+    if len(value) <= TAG_LIMIT:
+        return value
+    digest = hashlib.sha256(environment.encode("utf-8")).hexdigest()[:12]
+    return f"{TAG_PREFIX}{environment[:30]}~{digest}"
 
 
 def rollout_value(raw: object) -> int | None:
@@ -150,6 +172,7 @@ class UnleashPlatform:
             f"/api/admin/projects/{quote(project, safe='')}/features/{quote(flag, safe='')}"
         )
         self._env = f"{self._feature}/environments/{quote(environment, safe='')}"
+        self._tags = f"/api/admin/features/{quote(flag, safe='')}/tags"
 
     def describe(self) -> str:
         return f"Unleash {self.url}, project {self.project}"
@@ -188,8 +211,10 @@ class UnleashPlatform:
                 f"({', '.join(map(str, others))}): users they enable get it whatever the "
                 "rollout percentage"
             )
-        records = self._records()
+        events = self._events()
+        records = self._records(events)
         changed_at = _last_split_change(records)
+        paused = self._paused()
         if changed_at is None and main is not None:
             notes.append(
                 "Unleash's event log has no record of when this split was set: the stage "
@@ -204,12 +229,13 @@ class UnleashPlatform:
             changed_at=changed_at,
             recorded_stage=recorded_stage,
             comment=comment,
-            version=_version(main, audience),
+            version=_token(main, audience, bool(env.get("enabled")), paused),
             notes=tuple(notes),
+            paused=self._pause_mark(events) if paused else None,
         )
 
     def history(self) -> list[ChangeRecord]:
-        return self._records()
+        return self._records(self._events())
 
     # ------------------------------------------------------------------ writing
 
@@ -225,8 +251,8 @@ class UnleashPlatform:
         _check_percent(change.percent, variant)
         env = self._read_environment()
         main, audience = self._own(_strategies(env))
-        if _version(main, audience) != expected.version:
-            raise self._conflict("changed since it was read")
+        if _token(main, audience, bool(env.get("enabled")), self._paused()) != expected.version:
+            raise self._conflict("changed since it was read (split, on/off or pause)")
         title = format_title(self.plan, change.stage, change.percent, change.action, change.comment)
         if main is None:
             self._create_main(title, change.percent, treatment, control, variant)
@@ -242,6 +268,14 @@ class UnleashPlatform:
             raise self._conflict(
                 f"was changed by someone else while we wrote: it now serves {after.percent:g}%, "
                 f"not the {change.percent:g}% we set"
+            )
+        if after.on != (expected.on or change.turn_on) or (after.paused is None) != (
+            expected.paused is None
+        ):
+            raise self._conflict(
+                "was turned off or on, paused or resumed by someone else while we wrote: it "
+                f"is now {'on' if after.on else 'off'}"
+                + (", paused" if after.paused is not None else "")
             )
         return after
 
@@ -269,6 +303,85 @@ class UnleashPlatform:
                     idempotent=True,
                 )
         return True
+
+    def set_paused(
+        self, paused: bool, plan: str | None, by: str, reason: str, at: datetime | None = None
+    ) -> bool:
+        """Tag the flag ``rolloutcli: paused-<environment>`` (or remove the tag). Unleash
+        records who and when in its event log; ``by``, ``reason`` and ``at`` have no place in
+        a tag (the caller's own records keep them). The strategies are not touched."""
+        self._read_environment()  # the flag and the environment exist: a clear error if not
+        if self._paused() == paused:
+            return False
+        value = pause_tag(self.environment)
+        if paused:
+            self._ensure_tag_type()
+            self._call(
+                "POST",
+                self._tags,
+                json={"type": TAG_TYPE, "value": value},
+                idempotent=True,  # Unleash upserts a tag: a repeat adds nothing
+            )
+        else:
+            self._call("DELETE", f"{self._tags}/{TAG_TYPE}/{quote(value, safe='')}")
+        return True
+
+    # ------------------------------------------------------------------ pause tag
+
+    def _paused(self) -> bool:
+        body = _json(self._call("GET", self._tags).response)
+        tags = body.get("tags") if isinstance(body, dict) else None
+        value = pause_tag(self.environment)
+        return any(
+            isinstance(t, dict) and t.get("type") == TAG_TYPE and t.get("value") == value
+            for t in tags or []
+        )
+
+    def _pause_mark(self, events: list[dict[str, Any]]) -> PauseMark:
+        """Who set the pause tag and when: the ``feature-tagged`` event that paused it last
+        (a repeated tag call changes nothing; unknown when the event log no longer has the
+        event). Unleash keeps no reason."""
+        value = pause_tag(self.environment)
+        mark = PauseMark(at=None, by=None, reason=None)
+        paused = False
+        for event in events:
+            if event.get("type") not in (TAGGED, UNTAGGED) or _tag_of(event) != (TAG_TYPE, value):
+                continue
+            tagged = event.get("type") == TAGGED
+            if tagged and not paused:
+                who = event.get("createdBy")
+                mark = PauseMark(
+                    at=parse_timestamp(event.get("createdAt")),
+                    by=str(who) if who else None,
+                    reason=None,
+                )
+            paused = tagged
+        return mark
+
+    def _ensure_tag_type(self) -> None:
+        path = f"/api/admin/tag-types/{TAG_TYPE}"
+        if self._http.request("GET", path).response.status_code == 200:
+            return
+        answer = self._http.request(
+            "POST",
+            "/api/admin/tag-types",
+            json={
+                "name": TAG_TYPE,
+                "description": "rolloutcli: paused-<environment> holds automatic advancing "
+                "of the flag's rollout in that environment (rollout pause / resume)",
+            },
+            idempotent=True,  # a second create is a 409, which is fine
+        )
+        status = answer.response.status_code
+        if status in (401, 403):
+            raise BackendError(
+                NAME,
+                f"HTTP {status}: the token may not create the tag type {TAG_TYPE!r}",
+                hint=f"create tag type {TAG_TYPE!r} once in Unleash (Configure → Tag types) "
+                f"or use an admin token in {ENV_TOKEN}",
+            )
+        if status != 409:
+            self._check(answer, "POST", "/api/admin/tag-types")
 
     # ------------------------------------------------------------------ strategies
 
@@ -486,18 +599,51 @@ class UnleashPlatform:
 
     # ------------------------------------------------------------------ event log
 
-    def _records(self) -> list[ChangeRecord]:
+    def _events(self) -> list[dict[str, Any]]:
+        """The flag's event log, oldest first."""
         answer = self._call("GET", f"/api/admin/events/{quote(self.flag, safe='')}")
         body = _json(answer.response)
         events = body.get("events") if isinstance(body, dict) else None
-        records: list[ChangeRecord] = []
-        for event in sorted(
+        return sorted(
             (e for e in events or [] if isinstance(e, dict)), key=lambda e: e.get("id", 0)
-        ):
-            record = self._record(event)
+        )
+
+    def _records(self, events: list[dict[str, Any]]) -> list[ChangeRecord]:
+        records: list[ChangeRecord] = []
+        paused = False
+        for event in events:
+            if event.get("type") in (TAGGED, UNTAGGED):
+                record = self._pause_record(event, paused)
+                if record is not None:
+                    paused = record.action == "pause"
+            else:
+                record = self._record(event)
             if record is not None:
                 records.append(record)
         return records
+
+    def _pause_record(self, event: dict[str, Any], paused: bool) -> ChangeRecord | None:
+        """A pause or resume from a tag event for this environment's pause tag. Unleash
+        writes an event for every tag call, even one that changes nothing, so only a change
+        from ``paused`` (the state the earlier events left) counts."""
+        if _tag_of(event) != (TAG_TYPE, pause_tag(self.environment)):
+            return None
+        at = parse_timestamp(event.get("createdAt"))
+        tagged = event.get("type") == TAGGED
+        if at is None or tagged == paused:
+            return None
+        who = event.get("createdBy") or "someone"
+        action = "pause" if tagged else "resume"
+        verb = "paused" if tagged else "resumed"
+        return ChangeRecord(
+            at,
+            action,
+            None,
+            None,
+            None,
+            None,
+            f"automatic advancing {verb} in {self.environment} by {who} (Unleash keeps no reason)",
+        )
 
     def _record(self, event: dict[str, Any]) -> ChangeRecord | None:
         if event.get("environment") != self.environment:
@@ -686,6 +832,22 @@ def _version(main: dict[str, Any] | None, audience: dict[str, Any] | None) -> st
         }
 
     return json.dumps([shape(main), shape(audience)], sort_keys=True)
+
+
+def _token(
+    main: dict[str, Any] | None, audience: dict[str, Any] | None, on: bool, paused: bool
+) -> str:
+    """The whole version token: the split (``_version``), on/off and the pause tag, so a
+    kill or a pause between a read and a write makes the write a conflict."""
+    return f"{_version(main, audience)} on={int(on)} paused={int(paused)}"
+
+
+def _tag_of(event: dict[str, Any]) -> tuple[object, object]:
+    """The (type, value) a tag event names: ``data`` when tagged, ``preData`` when untagged."""
+    tag = event.get("data") if event.get("type") == TAGGED else event.get("preData")
+    if not isinstance(tag, dict):
+        return None, None
+    return tag.get("type"), tag.get("value")
 
 
 def _last_split_change(records: list[ChangeRecord]) -> datetime | None:

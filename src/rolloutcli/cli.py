@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -29,6 +30,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from .actions import Journal
     from .engine import Evaluation, Standing
     from .plan import LoadedPlan
     from .state import RolloutChange
@@ -68,6 +70,34 @@ AtOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+RecordsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--records",
+        help="The decision log (default: ROLLOUT_RECORDS, else .rollout/decisions.jsonl in "
+        "the plan's directory).",
+        show_default=False,
+    ),
+]
+
+
+def _journal(base_dir: Path, records_file: Path | None, command: str) -> Journal:
+    """Where this command leaves its decision records and sends its notifications."""
+    import os
+
+    from .actions import Journal
+    from .identity import actor
+    from .records import records_path
+
+    path = records_file or records_path(base_dir, os.environ)
+    return Journal(path=path, who=actor(), command=command)
+
+
+def _report_journal(journal: Journal) -> None:
+    for warning in journal.warnings:
+        err().print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
 
 
 def out() -> Console:
@@ -193,13 +223,48 @@ def status(
         print_status(out(), standing, _now(at))
 
 
+class CheckOutput(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    MARKDOWN = "markdown"
+
+
+class FailOn(StrEnum):
+    WARN = "warn"
+    PAUSE = "pause"
+    ROLLBACK = "rollback"
+
+
 @app.command()
 @reports_errors
 def check(
     plans: Annotated[list[str], typer.Argument(help="Plan files or names.")],
+    fail_on: Annotated[
+        FailOn | None,
+        typer.Option(
+            "--fail-on",
+            help="Exit 1 when this tier is reached: rollback = any rollback verdict; pause = "
+            "any pause or rollback verdict; warn = those, or any guardrail past its warn "
+            "threshold. Errors keep their own exit codes (2, 3).",
+            show_default=False,
+        ),
+    ] = None,
     fail_on_breach: Annotated[
-        bool, typer.Option("--fail-on-breach", help="Exit 1 when any verdict is rollback.")
+        bool,
+        typer.Option(
+            "--fail-on-breach", help="Exit 1 when any verdict is rollback (= --fail-on rollback)."
+        ),
     ] = False,
+    output: Annotated[
+        CheckOutput | None,
+        typer.Option(
+            "--output",
+            help="text (the default), json (the same as --json), or markdown: a summary for "
+            "CI systems and pull-request comments. On GitHub Actions, annotations and the job "
+            "summary come in addition, whatever the output.",
+            show_default=False,
+        ),
+    ] = None,
     json_output: JsonFlag = False,
     at: AtOption = None,
     explain: Annotated[
@@ -225,9 +290,20 @@ def check(
     """Verdict for each plan (read-only): go, hold, pause, rollback or done, with reasons.
 
     Several plans are checked together: their metrics queries run concurrently over one
-    pool, and one plan's error never hides the others' verdicts."""
+    pool, and one plan's error never hides the others' verdicts.
+
+    On GitHub Actions (GITHUB_ACTIONS=true) it also writes annotations (::error, ::warning,
+    ::notice; on stderr when stdout carries json or markdown) and appends a markdown summary
+    to $GITHUB_STEP_SUMMARY."""
+    import os
+
     from .engine import evaluate_many
 
+    if json_output and output not in (None, CheckOutput.JSON):
+        raise InvalidInputError(f"--json and --output {output} disagree: give one of them")
+    fmt = CheckOutput.JSON if json_output else output or CheckOutput.TEXT
+    if explain and fmt is CheckOutput.MARKDOWN:
+        raise InvalidInputError("--explain prints text or json: drop --output markdown")
     now = _now(at)
     loaded: list[LoadedPlan | RolloutError] = []
     for ref in plans:
@@ -236,19 +312,28 @@ def check(
         except RolloutError as exc:
             loaded.append(exc)
     if explain:
-        _explain(loaded, plans, now, json_output)
+        _explain(loaded, plans, now, fmt is CheckOutput.JSON)
         return
+    from .cifiles import append_step_summary, read_plan_file
+    from .cireport import PlanFile, annotations, fails, github_actions, markdown_report
     from .render import check_json, dumps, print_check
 
+    github = github_actions(os.environ)
+    reporting = github is not None or fmt is CheckOutput.MARKDOWN
+    workspace = github.workspace if github is not None else None
     good = [item for item in loaded if not isinstance(item, RolloutError)]
     evaluations = iter(evaluate_many(good, now, concurrency))
     results: list[dict[str, Any]] = []
+    files: list[PlanFile | None] = []
     worst_error = 0
-    breach = False
     console = out()
     shown = 0
     for ref, item in zip(plans, loaded, strict=True):
         outcome = item if isinstance(item, RolloutError) else next(evaluations)
+        if reporting and not isinstance(item, RolloutError):
+            files.append(read_plan_file(item, workspace))
+        else:
+            files.append(None)
         if isinstance(outcome, RolloutError):
             problems = outcome.problems if isinstance(outcome, PlanError) else [str(outcome)]
             prefix = "" if isinstance(outcome, PlanError) else f"{ref}: "
@@ -257,19 +342,31 @@ def check(
             worst_error = max(worst_error, outcome.exit_code)
             results.append({"plan": ref, "error": "; ".join(problems)})
             continue
-        breach = breach or outcome.verdict.kind.value == "rollback"
-        if json_output:
-            results.append(check_json(outcome))
-        else:
+        results.append(check_json(outcome))
+        if fmt is CheckOutput.TEXT:
             if shown:
                 console.print()
             print_check(console, outcome)
             shown += 1
-    if json_output:
+    if fmt is CheckOutput.JSON:
         typer.echo(dumps(results[0] if len(plans) == 1 else results))
+    elif fmt is CheckOutput.MARKDOWN:
+        typer.echo(markdown_report(results, files), nl=False)
+    if github is not None:
+        # The runner reads workflow commands on stdout and stderr alike; stderr keeps them out
+        # of a JSON or markdown document on stdout.
+        for line in annotations(results, files):
+            typer.echo(line, err=fmt is not CheckOutput.TEXT)
+        if github.step_summary is not None:
+            unwritten = append_step_summary(github.step_summary, markdown_report(results, files))
+            if unwritten:
+                err().print(f"[yellow]warning:[/] {escape(unwritten)}")
     if worst_error:
         raise typer.Exit(worst_error)
-    if fail_on_breach and breach:
+    tiers = [fail_on.value] if fail_on else []
+    if fail_on_breach:
+        tiers.append(FailOn.ROLLBACK.value)
+    if any(fails(results, tier) for tier in tiers):
         raise typer.Exit(EXIT_BREACH)
 
 
@@ -316,18 +413,31 @@ def advance(
     yes: YesFlag = False,
     dry_run: DryRunFlag = False,
     plans_dir: PlansDir = None,
+    records_file: RecordsOption = None,
 ) -> None:
-    """Check, and on `go` move to the next stage after showing the change and asking."""
+    """Check, and on `go` move to the next stage after showing the change and asking.
+
+    This is also how a person approves a stage the plan's automation policy leaves to a
+    person. A paused rollout is refused: `rollout resume` first."""
     from .engine import evaluate
 
     now = datetime.now(UTC)
-    run_advance(evaluate(_load(plan, plans_dir), now), yes, dry_run, now)
+    loaded = _load(plan, plans_dir)
+    journal = _journal(loaded.base_dir, records_file, "advance")
+    run_advance(evaluate(loaded, now), yes, dry_run, now, journal)
 
 
-def run_advance(evaluation: Evaluation, yes: bool, dry_run: bool, now: datetime) -> None:
+def run_advance(
+    evaluation: Evaluation,
+    yes: bool,
+    dry_run: bool,
+    now: datetime,
+    journal: Journal | None = None,
+) -> None:
     """Show the verdict; on `go` show the change, confirm, apply. Exit 1 on rollback."""
+    from .actions import apply_recorded
     from .engine import advance_change, apply_change
-    from .render import print_change, print_check
+    from .render import decision_json, print_change, print_check
 
     console = out()
     print_check(console, evaluation)
@@ -348,7 +458,16 @@ def run_advance(evaluation: Evaluation, yes: bool, dry_run: bool, now: datetime)
         _dry_run(console, standing, change)
         return
     confirm("Apply this change?", yes)
-    after = apply_change(standing, change, now)
+    if journal is None:
+        after = apply_change(standing, change, now)
+    else:
+        decision = {"action": "advance", "reason": "--yes" if yes else "confirmed"}
+        try:
+            after = apply_recorded(
+                journal, standing, change, now, verdict=decision_json(evaluation), decision=decision
+            )
+        finally:
+            _report_journal(journal)
     console.print(f"[green]applied:[/] treatment now {after.percent:g}% (stage {change.stage})")
     _report_serving(console, replace(standing, state=after))
 
@@ -391,25 +510,41 @@ def rollback(
     plan: Annotated[str, typer.Argument(help="Plan file or name.")],
     yes: YesFlag = False,
     dry_run: DryRunFlag = False,
+    reason: Annotated[
+        str, typer.Option("--reason", "-m", help="Why, for the change note and the record.")
+    ] = "requested with rollout rollback",
     plans_dir: PlansDir = None,
+    records_file: RecordsOption = None,
 ) -> None:
     """Treatment share to 0% for everyone; the flag stays on, serving control."""
-    from .engine import apply_change, read_standing, rollback_change
+    from .actions import apply_recorded
+    from .engine import read_standing, rollback_change
     from .render import print_change
 
-    standing = read_standing(_load(plan, plans_dir))
+    loaded = _load(plan, plans_dir)
+    standing = read_standing(loaded)
     console = out()
     state = standing.state
     if state.percent == 0 and not state.audience_keys and not state.audience_segment:
         console.print(f"flag {state.flag} already serves control to everyone: nothing to do.")
         return
-    change = rollback_change(standing, "requested with rollout rollback")
+    change = rollback_change(standing, reason)
     print_change(console, standing.loaded.plan, state, change, standing.platform.describe())
     if dry_run:
         _dry_run(console, standing, change)
         return
     confirm("Roll back?", yes)
-    after = apply_change(standing, change, datetime.now(UTC))
+    journal = _journal(loaded.base_dir, records_file, "rollback")
+    try:
+        after = apply_recorded(
+            journal,
+            standing,
+            change,
+            datetime.now(UTC),
+            decision={"action": "rollback", "reason": reason},
+        )
+    finally:
+        _report_journal(journal)
     console.print(f"[green]rolled back:[/] treatment now {after.percent:g}%, flag still on")
 
 
@@ -471,9 +606,15 @@ def kill(
         typer.Option("--flag-file", help="Kill FLAG in this flagd file, no plan needed."),
     ] = None,
     plans_dir: PlansDir = None,
+    records_file: RecordsOption = None,
 ) -> None:
-    """Turn the flag off, now. Needs only the flag's address: works on a broken plan."""
+    """Turn the flag off, now. Needs only the flag's address: works on a broken plan.
+
+    The flag is turned off first; the decision record and the notifications follow, and
+    neither can stop or delay the kill beyond its own short deadline."""
+    from .actions import kill_recorded, lenient_hooks
     from .killswitch import find_target
+    from .plan import default_plans_dir
 
     target_info = find_target(target, flag_file, plans_dir)
     platform = target_info.platform
@@ -484,11 +625,279 @@ def kill(
         highlight=False,
     )
     confirm("Turn the flag off?", yes)
-    changed = platform.turn_off(target_info.plan, "rolloutcli kill: flag turned off by on-call")
+    if target_info.path is not None:
+        base = target_info.path.parent
+    elif (plans_dir or default_plans_dir()).is_dir():
+        base = plans_dir or default_plans_dir()
+    else:
+        base = (flag_file or Path(".")).parent
+    journal = _journal(base, records_file, "kill")
+    try:
+        changed = kill_recorded(
+            journal,
+            platform,
+            target_info.plan,
+            target_info.path,
+            target_info.flag,
+            getattr(platform, "name", "unknown"),
+            lenient_hooks(target_info.path),
+            "rolloutcli kill: flag turned off by on-call",
+            datetime.now(UTC),
+        )
+    finally:
+        _report_journal(journal)
     if changed:
         console.print(f"[bold red]flag {target_info.flag} is OFF[/]")
     else:
         console.print(f"flag {target_info.flag} was already off: nothing changed")
+
+
+@app.command()
+@reports_errors
+def watch(
+    plans: Annotated[list[str], typer.Argument(help="Plan files or names.")],
+    interval: Annotated[
+        str, typer.Option("--interval", help="Time between checks: 30s, 5m, 1h.")
+    ] = "5m",
+    auto: Annotated[
+        bool,
+        typer.Option(
+            "--auto",
+            help="Act on verdicts as each plan's automation policy allows (advance, pause, "
+            "roll back; at most one stage per check). Without it, watch only reports.",
+        ),
+    ] = False,
+    once: Annotated[
+        bool,
+        typer.Option("--once", help="One round, then exit (for scheduled CI jobs)."),
+    ] = False,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            help="With --once: run the round as of this moment (ISO 8601), to rehearse a "
+            "policy on recorded metrics; changes are stamped with that time.",
+            show_default=False,
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option("--concurrency", min=1, help="Metrics queries in flight at once."),
+    ] = None,
+    plans_dir: PlansDir = None,
+    records_file: RecordsOption = None,
+) -> None:
+    """Re-check plans every interval in a live view; with --auto, run them hands-off.
+
+    Stateless: each round starts from the platform's state, so a restarted watch (or a
+    scheduled `watch --auto --once`) continues where the rollout stands. Ctrl-C stops after
+    the current round; nothing is left half-done. With --once the exit code is 1 when a
+    verdict was rollback, 3 or 4 when a plan could not be checked or changed."""
+    import signal
+    import threading
+
+    from rich.live import Live
+
+    from .durations import parse_duration
+    from .render import watch_view
+    from .watcher import run_round
+
+    try:
+        every = parse_duration(interval)
+    except ValueError as exc:
+        raise InvalidInputError(f"--interval: {exc}") from None
+    if every.total_seconds() <= 0:
+        raise InvalidInputError("--interval must be positive, e.g. 5m")
+    if at is not None and not once:
+        raise InvalidInputError("--at needs --once (a rehearsal is one round at one moment)")
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C forces
+
+    try:
+        previous = signal.signal(signal.SIGINT, request_stop)
+    except ValueError:  # not the main thread: Ctrl-C behaves as usual
+        previous = None
+    console = out()
+    mode = "auto" if auto else "report only"
+
+    def one_round() -> tuple[list[Any], datetime]:
+        now = _now(at)
+        journals: dict[Path, Journal] = {}
+
+        def journal_for(loaded: LoadedPlan) -> Journal:
+            if loaded.base_dir not in journals:
+                journals[loaded.base_dir] = _journal(
+                    loaded.base_dir, records_file, "watch --auto" + (" --once" if once else "")
+                )
+            return journals[loaded.base_dir]
+
+        return run_round(
+            plans, plans_dir, now, auto=auto, journal_for=journal_for, concurrency=concurrency
+        ), now
+
+    def footer(now: datetime) -> str:
+        from .timeutil import format_timestamp
+
+        if once:
+            return f"checked {format_timestamp(now)} · {mode}"
+        nxt = format_timestamp(now + every)
+        return f"checked {format_timestamp(now)} · {mode} · next check {nxt} · Ctrl-C stops"
+
+    try:
+        if once or not console.is_terminal:
+            while True:
+                rounds, now = one_round()
+                console.print(watch_view(rounds, now, footer(now)))
+                if once or stop.wait(every.total_seconds()):
+                    break
+                console.print()
+        else:
+            rounds, now = one_round()
+            with Live(
+                watch_view(rounds, now, footer(now)), console=console, auto_refresh=False
+            ) as live:
+                while not stop.wait(every.total_seconds()):
+                    rounds, now = one_round()
+                    live.update(watch_view(rounds, now, footer(now)), refresh=True)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if stop.is_set():
+        err().print("stopped watching: nothing is left half-done")
+        return
+    if once:
+        codes = [r.exit_code or r.action_exit_code for r in rounds]
+        worst = max(codes, default=0)
+        if worst:
+            raise typer.Exit(worst)
+        if any(
+            r.evaluation is not None and r.evaluation.verdict.kind.value == "rollback"
+            for r in rounds
+        ):
+            raise typer.Exit(EXIT_BREACH)
+
+
+def _set_pause(
+    plan: str, paused: bool, reason: str, yes: bool, plans_dir: Path | None, records: Path | None
+) -> None:
+    from .actions import pause_recorded
+    from .engine import read_standing
+
+    loaded = _load(plan, plans_dir)
+    standing = read_standing(loaded)
+    state = standing.state
+    console = out()
+    verb = "pause" if paused else "resume"
+    if (state.paused is not None) == paused:
+        console.print(
+            f"{loaded.name} is already {'paused' if paused else 'not paused'}: nothing changed"
+        )
+        return
+    what = (
+        "automatic advancing stops until rollout resume; the flag stays"
+        if paused
+        else "automatic advancing may continue; the flag stays"
+    )
+    console.print(
+        f"{verb}: [bold]{escape(loaded.name)}[/] (flag {escape(state.flag)} in "
+        f"{escape(standing.platform.environment)}): {what} at {state.percent:g}%",
+        highlight=False,
+    )
+    confirm(f"{verb.capitalize()} the rollout?", yes)
+    journal = _journal(loaded.base_dir, records, verb)
+    try:
+        pause_recorded(journal, standing, paused, reason, datetime.now(UTC))
+    finally:
+        _report_journal(journal)
+    console.print(f"[green]{'paused' if paused else 'resumed'}:[/] {escape(loaded.name)}")
+
+
+ReasonOption = Annotated[
+    str | None,
+    typer.Option("--reason", "-m", help="Why (kept in the platform's history and the record)."),
+]
+
+
+@app.command()
+@reports_errors
+def pause(
+    plan: Annotated[str, typer.Argument(help="Plan file or name.")],
+    reason: ReasonOption = None,
+    yes: YesFlag = False,
+    plans_dir: PlansDir = None,
+    records_file: RecordsOption = None,
+) -> None:
+    """Stop automatic advancing (watch --auto) until resumed; the flag is not changed.
+
+    Recorded on the platform with its change history. Automatic rollback still works while
+    paused, and kill always wins."""
+    _set_pause(plan, True, reason or "paused by a person", yes, plans_dir, records_file)
+
+
+@app.command()
+@reports_errors
+def resume(
+    plan: Annotated[str, typer.Argument(help="Plan file or name.")],
+    reason: ReasonOption = None,
+    yes: YesFlag = False,
+    plans_dir: PlansDir = None,
+    records_file: RecordsOption = None,
+) -> None:
+    """Lift a pause: watch --auto may advance the rollout again."""
+    _set_pause(plan, False, reason or "resumed by a person", yes, plans_dir, records_file)
+
+
+@app.command()
+@reports_errors
+def history(
+    plan: Annotated[str, typer.Argument(help="Plan file or name.")],
+    json_output: JsonFlag = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Newest entries to show.")] = 50,
+    plans_dir: PlansDir = None,
+    records_file: RecordsOption = None,
+) -> None:
+    """Decision records and the platform's own change history, merged, newest first.
+
+    Works on a plan that no longer validates (only flag: and platform: are read). Exit 3
+    when the platform's history could not be read (the records are still shown)."""
+    import os
+
+    from .audit import merge_history
+    from .plan import load_flag_address, resolve_plan_path
+    from .platforms import open_platform
+    from .records import read, records_path
+    from .render import dumps, history_json, print_history
+
+    path = resolve_plan_path(plan, plans_dir)
+    name, address, base_dir = load_flag_address(path)
+    log = records_file or records_path(base_dir, os.environ)
+    stored = read(log)
+    problem: RolloutError | None = None
+    try:
+        platform = open_platform(address.platform, address.flag, base_dir, name)
+        changes = platform.history()
+    except RolloutError as exc:
+        problem, changes = exc, []
+    entries = merge_history(stored.entries, changes, name, address.flag)[:limit]
+    if json_output:
+        typer.echo(dumps(history_json(entries)))
+    else:
+        print_history(out(), name, address.flag, log, entries)
+    if stored.skipped:
+        lines = ", ".join(str(n) for n in stored.skipped[:10])
+        err().print(
+            f"[yellow]warning:[/] {log}: {len(stored.skipped)} unreadable line(s) skipped "
+            f"(line {lines}): a write was cut off",
+            highlight=False,
+        )
+    if problem is not None:
+        err().print(
+            f"[red]error:[/] platform history not read: {escape(str(problem))}", highlight=False
+        )
+        raise typer.Exit(problem.exit_code)
 
 
 @app.command()
@@ -514,6 +923,154 @@ def plan_schema() -> None:
     from .plan import plan_json_schema
 
     typer.echo(json.dumps(plan_json_schema(), indent=2))
+
+
+@plan_app.command("suggest")
+@reports_errors
+def plan_suggest(
+    flag: Annotated[str, typer.Argument(help="The flag key the plan rolls out.")],
+    metrics_source: Annotated[
+        str, typer.Option("--metrics-source", help="prometheus, datadog or file.")
+    ],
+    ratio: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ratio",
+            help="A ratio guardrail: NAME=EVENTS/TRIALS (metric names), e.g. "
+            "error_rate=errors/requests. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    mean: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--mean",
+            help="A mean guardrail: NAME=METRIC, e.g. p99_latency=latency_p99_ms. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    query: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--query",
+            help="NAME=TEMPLATE for each metric (prometheus, datadog), with {cohort} "
+            "{role} {flag} {window} placeholders. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    step: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--step", help="METRIC=5m: one value per step for a mean's query.", show_default=False
+        ),
+    ] = None,
+    detect: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--detect",
+            help="The smallest regression each stage must see: 20% (every guardrail, in its "
+            "worse direction; default 20%) or NAME=10%. Repeatable.",
+            show_default=False,
+        ),
+    ] = None,
+    lower_is_worse: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--lower-is-worse", help="NAME: a guardrail where lower is worse.", show_default=False
+        ),
+    ] = None,
+    log: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--log", help="NAME: compare a mean on the log scale (latencies).", show_default=False
+        ),
+    ] = None,
+    exposures: Annotated[
+        str | None,
+        typer.Option(
+            "--exposures",
+            help="Counter of units per cohort (default: the first ratio's trials).",
+            show_default=False,
+        ),
+    ] = None,
+    stages: Annotated[
+        str, typer.Option("--stages", help="Stage percentages, the last 100.")
+    ] = "1,5,10,25,50,100",
+    lookback: Annotated[str, typer.Option("--lookback", help="History to read.")] = "14d",
+    power: Annotated[float, typer.Option("--power", help="statistics.power.")] = 0.9,
+    alpha: Annotated[float, typer.Option("--alpha", help="statistics.alpha.")] = 0.05,
+    min_window: Annotated[
+        str, typer.Option("--min-window", help="The shortest stage window.")
+    ] = "30m",
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            help="Metrics backend URL, written into the plan (default: PROMETHEUS_URL, "
+            "or Datadog's site).",
+            show_default=False,
+        ),
+    ] = None,
+    site: Annotated[
+        str | None, typer.Option("--site", help="Datadog site.", show_default=False)
+    ] = None,
+    metrics_file: Annotated[
+        str | None,
+        typer.Option("--metrics-file", help="The file source's path.", show_default=False),
+    ] = None,
+    platform: Annotated[
+        str, typer.Option("--platform", help="flagfile, unleash or launchdarkly.")
+    ] = "flagfile",
+    flag_file: Annotated[
+        str | None,
+        typer.Option(
+            "--flag-file",
+            help="flagfile: the flagd file, relative to where the plan will be saved.",
+            show_default=False,
+        ),
+    ] = None,
+    project: Annotated[
+        str | None,
+        typer.Option("--project", help="unleash/launchdarkly project.", show_default=False),
+    ] = None,
+    environment: Annotated[str, typer.Option("--environment")] = "production",
+    treatment: Annotated[str, typer.Option("--treatment", help="Treatment variation.")] = "true",
+    control: Annotated[str, typer.Option("--control", help="Control variation.")] = "false",
+    at: AtOption = None,
+) -> None:
+    """Draft a plan from the metrics' recent history: stage windows long enough to see
+    each --detect regression at --power, thresholds above healthy noise. Prints YAML with
+    a comment on every number; save it and edit it."""
+    from .suggest_plan import SuggestOptions, build_request, suggest_plan
+
+    options = SuggestOptions(
+        flag=flag,
+        metrics_source=metrics_source,
+        url=url,
+        site=site,
+        metrics_file=metrics_file,
+        queries=tuple(query or ()),
+        steps=tuple(step or ()),
+        ratios=tuple(ratio or ()),
+        means=tuple(mean or ()),
+        lower_is_worse=tuple(lower_is_worse or ()),
+        log=tuple(log or ()),
+        exposures=exposures,
+        detect=tuple(detect or ()),
+        stages=stages,
+        lookback=lookback,
+        min_window=min_window,
+        power=power,
+        alpha=alpha,
+        platform=platform,
+        flag_file=flag_file,
+        project=project,
+        environment=environment,
+        treatment=treatment,
+        control=control,
+    )
+    suggested = suggest_plan(build_request(options, _now(at)))
+    typer.echo(suggested.text, nl=False)
 
 
 def main() -> None:

@@ -47,6 +47,14 @@ class Evaluation:
     verdict: Verdict
     now: datetime
     window: Window | None
+    source: MetricsSource | None = None
+    needs: tuple[Need, ...] = ()
+
+    def resolved_queries(self) -> tuple[tuple[Need, tuple[ResolvedQuery, ...]], ...]:
+        """Every metrics call behind the verdict, as sent (for decision records)."""
+        if self.source is None:
+            return ()
+        return tuple((need, tuple(self.source.resolve(need))) for need in self.needs)
 
 
 def read_standing(loaded: LoadedPlan) -> Standing:
@@ -105,7 +113,9 @@ def conclude(prepared: Prepared) -> Evaluation:
         prepared.now,
         exposures_problem,
     )
-    return Evaluation(standing, verdict, prepared.now, prepared.window)
+    return Evaluation(
+        standing, verdict, prepared.now, prepared.window, prepared.source, prepared.needs
+    )
 
 
 async def _prefetch(prepared: list[Prepared], limit: int | None) -> None:
@@ -380,6 +390,14 @@ def advance_change(evaluation: Evaluation) -> RolloutChange:
     verdict = evaluation.verdict
     if verdict.kind is not VerdictKind.GO or verdict.position.next_index is None:
         raise RefusedError(f"verdict is {verdict.kind.value}: nothing to advance")
+    paused = evaluation.standing.state.paused
+    if paused is not None:
+        by = f" by {paused.by}" if paused.by else ""
+        raise RefusedError(
+            f"the rollout is paused{by}"
+            + (f" ({paused.reason})" if paused.reason else "")
+            + f": rollout resume {evaluation.standing.loaded.name} first"
+        )
     loaded = evaluation.standing.loaded
     index = verdict.position.next_index
     stage = loaded.plan.stages[index]

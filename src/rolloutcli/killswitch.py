@@ -21,6 +21,8 @@ class KillTarget:
     flag: str
     plan: str | None
     platform: Platform
+    path: Path | None = None
+    """The plan file, when the target came from one."""
 
 
 def find_target(ref: str, flag_file: Path | None, plans_dir: Path | None) -> KillTarget:
@@ -35,7 +37,10 @@ def find_target(ref: str, flag_file: Path | None, plans_dir: Path | None) -> Kil
     if path is not None:
         name, address, base_dir = load_flag_address(path)
         return KillTarget(
-            address.flag, name, open_platform(address.platform, address.flag, base_dir, name)
+            address.flag,
+            name,
+            open_platform(address.platform, address.flag, base_dir, name),
+            path,
         )
     return _by_flag_key(ref, plans_dir or default_plans_dir())
 
@@ -50,7 +55,7 @@ def _by_flag_key(flag: str, folder: Path) -> KillTarget:
             continue
         if address.flag == flag:
             matches.append(
-                KillTarget(flag, name, open_platform(address.platform, flag, base_dir, name))
+                KillTarget(flag, name, open_platform(address.platform, flag, base_dir, name), path)
             )
     places = {m.platform.describe() for m in matches}
     if len(places) == 1:

@@ -377,6 +377,84 @@ class Statistics(_Model):
         return parse_duration(self.interval)
 
 
+Action = Literal["auto", "manual"]
+
+
+class Automation(_Model):
+    """What ``rollout watch --auto`` may do on its own. A person can always do the rest
+    (``rollout advance``, ``rollout rollback``); ``rollout pause`` stops automatic
+    advancing until ``rollout resume``, and ``rollout kill`` always wins."""
+
+    advance: Action = Field(
+        "auto", description="On go: move to the next stage (auto) or wait for a person."
+    )
+    advance_up_to: Percent = Field(
+        100,
+        description="Advance automatically only into stages at or below this percentage "
+        "(e.g. 50: a person approves 100%).",
+    )
+    approve: list[StrictStr | StrictInt | StrictFloat] = Field(
+        default_factory=list,
+        description="Stages (name or percentage, e.g. 100%) a person must approve with "
+        "rollout advance before the rollout enters them.",
+    )
+    pause: Action = Field(
+        "auto",
+        description="On pause: mark the rollout paused on the platform (auto), so it stays "
+        "stopped until rollout resume, or only report it (manual).",
+    )
+    rollback: Action = Field(
+        "auto", description="On rollback: set the treatment to 0% (auto) or only report it."
+    )
+    start: Action = Field(
+        "manual",
+        description="A rollout that has not started: enter the first stage (auto) or wait "
+        "for rollout advance. A rolled-back or killed rollout is never restarted "
+        "automatically.",
+    )
+
+    def needs_approval(self, stage: Stage) -> bool:
+        """Whether entering ``stage`` needs a person, by ``advance_up_to`` and ``approve``."""
+        if self.advance == "manual" or stage.percent > self.advance_up_to + 1e-9:
+            return True
+        for item in self.approve:
+            if isinstance(item, str) and item.strip() == stage.label:
+                return True
+            try:
+                if abs(float(_strip_percent(item)) - stage.percent) < 1e-9:
+                    return True
+            except (TypeError, ValueError):
+                continue
+        return False
+
+
+NotifyEvent = Literal["pause", "rollback", "kill", "done", "resume", "advance"]
+NOTIFY_DEFAULT: list[NotifyEvent] = ["pause", "rollback", "kill", "done"]
+
+
+class Webhook(_Model):
+    """A webhook to post to. The URL is a secret (a Slack URL is a credential), so a plan
+    names the environment variable that holds it; ``url`` is for local receivers."""
+
+    format: Literal["json", "slack"] = Field(
+        "json", description="json: rolloutcli's event document; slack: an incoming webhook."
+    )
+    url_env: StrictStr | None = Field(
+        None, description="Environment variable holding the URL (e.g. SLACK_WEBHOOK_URL)."
+    )
+    url: StrictStr | None = Field(
+        None, description="The URL itself (only for non-secret, e.g. internal, receivers)."
+    )
+    events: list[NotifyEvent] = Field(
+        default_factory=lambda: list(NOTIFY_DEFAULT),
+        description="Events that post: pause, rollback, kill, done (default), resume, advance.",
+    )
+
+
+class Notifications(_Model):
+    webhooks: list[Webhook] = Field(default_factory=list)
+
+
 class Plan(_Model):
     """A progressive rollout of one flag."""
 
@@ -391,6 +469,13 @@ class Plan(_Model):
     guardrails: list[Guardrail] = Field(default_factory=list)
     success: list[SuccessCriterion] = Field(default_factory=list)
     statistics: Statistics = Field(default_factory=Statistics)
+    automation: Automation = Field(
+        default_factory=Automation, description="What rollout watch --auto may do by itself."
+    )
+    notifications: Notifications = Field(
+        default_factory=Notifications,
+        description="Webhooks told about pause, rollback, kill and completion.",
+    )
 
     @property
     def exposure_metric(self) -> str | None:
@@ -739,6 +824,34 @@ def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
     if plan.exposure_metric is None and plan.guardrails:
         add(("metrics",), "name exposures: (a counter of units per cohort); no ratio guardrail")
     problems.extend(_metrics_problems(plan))
+    problems.extend(_automation_problems(plan))
+    return problems
+
+
+def _automation_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
+    """Approvals must name real stages; each webhook needs exactly one of url_env / url."""
+    problems: list[tuple[KeyPath, str]] = []
+    labels = [s.label for s in plan.stages]
+    for i, item in enumerate(plan.automation.approve):
+        named = isinstance(item, str) and item.strip() in labels
+        try:
+            value = float(_strip_percent(item))
+        except (TypeError, ValueError):
+            value = None
+        if not named and not any(
+            value is not None and abs(value - s.percent) < 1e-9 for s in plan.stages
+        ):
+            problems.append(
+                (
+                    ("automation", "approve", i),
+                    f"{item!r} names no stage (stages: {', '.join(labels)})",
+                )
+            )
+    for i, hook in enumerate(plan.notifications.webhooks):
+        if (hook.url is None) == (hook.url_env is None):
+            problems.append(
+                (("notifications", "webhooks", i), "give exactly one of url_env: or url:")
+            )
     return problems
 
 

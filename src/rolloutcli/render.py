@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
@@ -15,6 +14,7 @@ from rich.text import Text
 from .durations import format_duration
 from .engine import Evaluation, Explained, Standing
 from .guardrails import Finding
+from .jsonsafe import json_safe
 from .plan import TIERS, Plan
 from .state import FlagState, RolloutChange
 from .timeutil import format_timestamp
@@ -39,21 +39,8 @@ STATUS_STYLE = {
 # ---------------------------------------------------------------------- JSON
 
 
-def _clean(value: Any) -> Any:
-    """JSON has no NaN or infinity: they become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, datetime):
-        return format_timestamp(value)
-    return value
-
-
 def dumps(value: Any) -> str:
-    return json.dumps(_clean(value), indent=2, ensure_ascii=False)
+    return json.dumps(json_safe(value), indent=2, ensure_ascii=False)
 
 
 def stage_json(standing: Standing) -> dict[str, Any] | None:
@@ -381,19 +368,32 @@ def explain_json(explained: Explained) -> dict[str, Any]:
         "source": source.name if source else standing.loaded.plan.metrics.source.kind,
         "window": _window_json(prepared.window),
         "evidence_window": _window_json(prepared.evidence),
-        "queries": [
-            {
-                "metric": need.metric,
-                "cohort": need.cohort.role,
-                "variation": need.cohort.variation,
-                "verb": need.verb,
-                "window": _window_json(need.window),
-                "interval": format_duration(need.step) if need.step else None,
-                "requests": [{"query": q.text, "params": q.params} for q in resolved],
-            }
-            for need, resolved in explained.queries
-        ],
+        "queries": queries_json(explained.queries),
     }
+
+
+def queries_json(rows: Any) -> list[dict[str, Any]]:
+    """Metrics calls and their resolved queries (``check --explain``, decision records)."""
+    return [
+        {
+            "metric": need.metric,
+            "cohort": need.cohort.role,
+            "variation": need.cohort.variation,
+            "verb": need.verb,
+            "window": _window_json(need.window),
+            "interval": format_duration(need.step) if need.step else None,
+            "requests": [{"query": q.text, "params": q.params} for q in resolved],
+        }
+        for need, resolved in rows
+    ]
+
+
+def decision_json(evaluation: Evaluation) -> dict[str, Any]:
+    """What a decision record keeps of a verdict: the ``check --json`` document plus every
+    metrics query as it was sent."""
+    document = check_json(evaluation)
+    document["queries"] = queries_json(evaluation.resolved_queries())
+    return document
 
 
 def _window_json(window: Any) -> dict[str, str] | None:
@@ -439,3 +439,111 @@ def print_explain(console: Console, explained: Explained) -> None:
             console.print(f"  {escape(query.text)}", highlight=False, soft_wrap=True)
             if params:
                 console.print(f"  [dim]{escape(params)}[/]", highlight=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------------- watch
+
+
+def watch_view(rounds: list[Any], now: datetime, footer: str) -> Group:
+    """The live view of `rollout watch`: per plan where it stands, how long in the stage and
+    how long left, the verdict, what the automation did or waits for, and the metrics."""
+    from rich.rule import Rule
+
+    from .automation import time_left
+
+    parts: list[Any] = []
+    for index, item in enumerate(rounds):
+        if index:
+            parts.append(Rule(style="dim"))
+        evaluation = item.evaluation
+        if evaluation is None:
+            parts.append(Text(f"{item.ref}: error: {item.error}", style="red"))
+            continue
+        standing, verdict = evaluation.standing, evaluation.verdict
+        state, position, plan = standing.state, standing.position, standing.loaded.plan
+        parts.append(Text.from_markup(_where(standing)))
+        line = Text("verdict ", style="bold")
+        line.append(verdict.kind.value.upper(), style=VERDICT_STYLE[verdict.kind.value])
+        if state.changed_at is not None and state.on and not position.not_started:
+            line.append(f" · in stage {format_duration(now - state.changed_at)}")
+            left = time_left(plan, state, position, now)
+            line.append(f" · {format_duration(left)} left" if left else " · window elapsed")
+        if state.paused is not None:
+            who = f" by {state.paused.by}" if state.paused.by else ""
+            line.append(f" · PAUSED{who}", style="bold dark_orange")
+        parts.append(line)
+        for reason in verdict.reasons[:3]:
+            parts.append(Text(f"  • {reason}"))
+        if item.applied:
+            parts.append(Text(f"  → {item.applied}", style="bold"))
+        elif item.action_error:
+            parts.append(Text(f"  ✗ action failed: {item.action_error}", style="bold red"))
+        elif item.decision is not None and item.decision.waiting:
+            parts.append(Text(f"  … {item.decision.reason}", style="yellow"))
+        elif item.error:
+            parts.append(Text(f"  error: {item.error}", style="red"))
+        for warning in item.warnings:
+            parts.append(Text(f"  warning: {warning}", style="yellow"))
+        if verdict.findings:
+            parts.append(_metrics_table(plan, verdict))
+    parts.append(Text(footer, style="dim"))
+    return Group(*parts)
+
+
+# ---------------------------------------------------------------------- history
+
+
+def history_json(entries: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "at": e.at,
+            "source": e.source,
+            "event": e.event,
+            "who": e.who,
+            "stage": e.stage,
+            "percent_before": e.percent_before,
+            "percent_after": e.percent_after,
+            "verdict": e.verdict,
+            "result": e.result,
+            "detail": e.detail,
+            "record": dict(e.raw) if e.raw is not None else None,
+        }
+        for e in entries
+    ]
+
+
+def print_history(console: Console, plan: str, flag: str, log: Any, entries: list[Any]) -> None:
+    console.print(
+        f"[bold]{escape(plan)}[/] · flag [bold]{escape(flag)}[/] · records {escape(str(log))} "
+        "and the platform's history, newest first",
+        highlight=False,
+    )
+    if not entries:
+        console.print("nothing recorded yet")
+        return
+    table = Table(header_style="bold")
+    table.add_column("time (UTC)", no_wrap=True)
+    table.add_column("from", no_wrap=True)
+    table.add_column("event", no_wrap=True)
+    table.add_column("change", no_wrap=True)
+    table.add_column("verdict / result")
+    table.add_column("who")
+    table.add_column("detail")
+    for e in entries:
+        before = "" if e.percent_before is None else f"{e.percent_before:g}%"
+        after = "" if e.percent_after is None else f"{e.percent_after:g}%"
+        change = f"{before} → {after}" if before or after else ""
+        if e.stage:
+            change += f" ({e.stage})"
+        outcome = " / ".join(x for x in (e.verdict, e.result) if x)
+        style = "red" if e.result == "failed" else ""
+        table.add_row(
+            format_timestamp(e.at),
+            e.source,
+            Text(e.event, style=VERDICT_STYLE.get(e.event, "")),
+            change,
+            Text(outcome, style=style),
+            escape(e.who or ""),
+            escape(e.detail),
+        )
+    console.print(table)

@@ -13,12 +13,15 @@ latencies are drawn with a fixed seed, so the history is the same on every machi
 
 * ``payments-v2``: healthy like ``healthy``; the flag of the shipped example plan
   ``plans/payments-prometheus.yaml``.
+* ``watch-healthy``, ``watch-pause``, ``watch-regression``: the scripted rollouts of
+  ``tests/watch_world.py`` (requests and errors only), watched from ``WATCH_T0``.
 
 Conversion (orders / checkouts) is 50% and latency the same lognormal in every cohort.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,8 +93,16 @@ def samples(seed: int = 20240101) -> Iterator[Sample]:
                 yield ("http_request_duration_seconds_sum", labels, round(total, 6), t)
 
 
+WATCH_T0 = datetime.fromtimestamp(END - 3 * 3600, UTC)
+"""When the rollouts of tests/watch_world.py (flags ``watch-*``) are first watched."""
+
+
 def write(path: Path) -> Path:
-    return write_openmetrics(path, samples(), TYPES)
+    from tests import watch_world
+
+    start = datetime.fromtimestamp(END - HOURS * 3600, UTC)
+    watched = watch_world.prometheus_samples(WATCH_T0, start, END_TIME)
+    return write_openmetrics(path, itertools.chain(samples(), watched), TYPES)
 
 
 QUERIES = {

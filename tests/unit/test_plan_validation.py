@@ -182,7 +182,11 @@ CASES: dict[str, Case] = {
     ),
     "unknown-key-lists-known-keys": Case(
         append("colour: red\n"),
-        [Expected("colour: red", "colour", "unknown key (known keys: description, flag,")],
+        [
+            Expected(
+                "colour: red", "colour", "unknown key (known keys: automation, description, flag,"
+            )
+        ],
     ),
     # ---- percentages
     "percent-150": Case(

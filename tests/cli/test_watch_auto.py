@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -212,3 +213,29 @@ def test_report_only_changes_nothing(tmp_path: Path) -> None:
     assert "verdict GO" in output
     assert world.flags.read_bytes() == before
     assert not (tmp_path / "plans" / ".rollout").exists()
+
+
+def test_history_reads_past_a_write_cut_off_by_a_crash(tmp_path: Path) -> None:
+    """A writer killed mid-record (see tests/integration/test_records_kill9.py for real
+    kill -9s) leaves a fragment; the next record starts on a fresh line and `history`
+    shows every intact record, warning about the fragment's line."""
+    world = FileWorld(tmp_path, "healthy")
+    run(world, 30)
+    log = tmp_path / "plans" / ".rollout" / "decisions.jsonl"
+    whole = log.read_bytes().splitlines()[-1]
+    with log.open("ab") as out:
+        out.write(whole[: len(whole) // 2])  # what a killed writer leaves
+    world.round(60)
+    result = runner_with_stderr("history", str(world.plan), "--json")
+    assert result.exit_code == 0
+    entries = json.loads(result.stdout)
+    assert [e["event"] for e in entries if e["source"] != "platform"] == ["advance"] * 3
+    assert "1 unreadable line(s) skipped (line 3)" in result.stderr
+
+
+def runner_with_stderr(*args: str) -> Any:
+    from typer.testing import CliRunner
+
+    from rolloutcli.cli import app
+
+    return CliRunner().invoke(app, list(args))

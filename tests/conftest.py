@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from rolloutcli.demo import write_workspace
+from rolloutcli.demo import DEMO_NOW, write_workspace
+from rolloutcli.timeutil import format_timestamp, parse_timestamp
 
 # The environment that changes what a command does beyond its arguments: where records go,
 # who acts, extra webhooks, and CI detection (a suite run on GitHub Actions must not have
@@ -30,6 +34,17 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _forget_secrets() -> Iterator[None]:
+    """The secrets registry (redact.py) is process-wide: a token one test registers (e.g.
+    PROMETHEUS_USERNAME=alice) must not be scrubbed from the next test's output."""
+    from rolloutcli import redact
+
+    redact.reset()
+    yield
+    redact.reset()
+
+
 @pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The shipped example workspace, copied; the current directory is its root."""
@@ -43,3 +58,28 @@ def read_flag(root: Path, flag: str) -> dict[str, Any]:
     doc = json.loads((root / "flags" / "flags.json").read_text())
     flag_doc: dict[str, Any] = doc["flags"][flag]
     return flag_doc
+
+
+_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def move_in_time(root: Path, delta: timedelta) -> None:
+    """Shift every timestamp of a workspace's metrics and flag files by ``delta``: the
+    rollout happened that much later (its data is exactly as fresh at the new moment)."""
+
+    def shifted(match: re.Match[str]) -> str:
+        at = parse_timestamp(match.group(0))
+        assert at is not None
+        return format_timestamp(at + delta)
+
+    for path in [*root.glob("metrics/*"), *root.glob("flags/*")]:
+        path.write_text(_STAMP.sub(shifted, path.read_text(encoding="utf-8")), encoding="utf-8")
+
+
+@pytest.fixture
+def live_workspace(workspace: Path) -> Path:
+    """The example workspace moved in time so that its moment (DEMO_NOW, when the examples'
+    data ends) is now: commands without --at (advance, rollback) see fresh data."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    move_in_time(workspace, now - DEMO_NOW)
+    return workspace

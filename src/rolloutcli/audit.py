@@ -5,7 +5,9 @@ plan (name, file and a hash of its content, so an auditor can tell which version
 decided), where the flag lives, the stage, the verdict with every metric's queries, values,
 test, p-value and threshold (the ``check --json`` document plus the resolved queries), the
 change applied (before → after) and its result. Secrets never appear: tokens are never part
-of a plan, a state or a verdict.
+of a plan, a state or a verdict, and whatever a server echoed into an error message is
+scrubbed of every registered secret when the record is encoded (``records.encode``). The
+history read back from a platform is scrubbed the same way before it is shown.
 
 Stdlib only at import: `rollout kill` writes a record too and must stay light.
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .redact import scrub
 from .state import ChangeRecord, FlagState, RolloutChange
 from .timeutil import format_timestamp
 
@@ -174,7 +177,7 @@ def merge_history(
                 percent_after=change.percent_after,
                 verdict=None,
                 result=None,
-                detail=change.comment,
+                detail=scrub(change.comment),
             )
         )
     entries.sort(key=lambda e: (e.at, e.source != "platform"), reverse=True)
@@ -232,7 +235,7 @@ def _from_record(item: Mapping[str, Any], at: datetime) -> HistoryEntry:
         else (_number(change.get("percent")) if change else None),
         verdict=str(verdict["verdict"]) if verdict and verdict.get("verdict") else None,
         result=str(item["result"]) if item.get("result") else None,
-        detail=" · ".join(detail_parts),
+        detail=scrub(" · ".join(detail_parts)),
         raw=item,
     )
 

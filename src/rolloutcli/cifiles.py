@@ -1,5 +1,6 @@
 """The file side of CI reporting (:mod:`rolloutcli.cireport` stays pure): where a plan's
-guardrails are written, for annotations, and appending to GitHub's step summary file."""
+guardrails are written, for annotations, and appending to GitHub's step summary file (scrubbed
+of registered secrets once more as it is written: the file outlives the job)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from .cireport import PlanFile, annotation_path, plan_file
 from .errors import PlanError
 from .plan import LoadedPlan
+from .redact import scrub
 from .yamlsource import load_yaml
 
 
@@ -29,7 +31,7 @@ def append_step_summary(path: Path, text: str) -> str | None:
     extra, and the check itself ran."""
     try:
         with path.open("a", encoding="utf-8") as handle:
-            handle.write(_separator(path) + text)
+            handle.write(_separator(path) + scrub(text))
     except OSError as exc:
         return f"cannot append the summary to $GITHUB_STEP_SUMMARY ({path}): {exc.strerror or exc}"
     return None

@@ -6,11 +6,14 @@ verdict, ``{"plan": ..., "error": ...}`` for a plan that could not be checked), 
 result, a :class:`PlanFile` with what those dicts do not carry (the plan file as annotations
 name it, the line of each guardrail and tier, units, the stages). Reading the plan file and
 writing the step summary live in :mod:`rolloutcli.cifiles`; the environment is passed in.
+Registered secrets (redact.py) are scrubbed from every text before it is escaped for
+markdown or for a workflow command: escaping first would hide a secret from the scrub.
 (No ``from __future__ import annotations`` here: it would clash with :func:`annotations`.)
 """
 
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .plan import TIERS, LoadedPlan
+from .redact import scrub
 from .render import TEST_ABBREVIATION, _stage_name, _value
 from .timeutil import format_timestamp
 from .yamlsource import SourcedYaml
@@ -40,6 +44,7 @@ STATUS_TEXT = {
     "pause": "🟠 pause",
     "rollback": "🔴 rollback",
     "no_data": "⚪ no data",
+    "bad_data": "⚠️ bad data",
 }
 # A rollback is an error and a pause a warning: a person must act. Hold, go and done are news,
 # not problems: as notices they list every plan's verdict on the run page, flagging nothing.
@@ -146,8 +151,9 @@ def annotation_path(path: Path, workspace: Path | None, cwd: Path) -> str:
 
 
 def escape_data(text: str) -> str:
-    """A workflow command's message: ``%``, CR and LF are percent-encoded (GitHub's rules)."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """A workflow command's message: ``%``, CR and LF are percent-encoded (GitHub's rules);
+    registered secrets are scrubbed first."""
+    return scrub(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def escape_property(text: str) -> str:
@@ -428,10 +434,14 @@ def _movement(result: Result) -> str:
 
 
 _MARKDOWN_SPECIAL = "\\`*_[]<>|~"
+_SHORTCODE = re.compile(r"(?<![0-9A-Za-z]):(?=[0-9A-Za-z_+\-\\]+:)")
+"""The colon opening an emoji shortcode (``:100:``), not one inside a time (``10:00:00``)."""
 
 
 def _md(text: str) -> str:
     """Text made literal in markdown, table cells included: characters with a meaning
-    (emphasis, links, HTML, code, ``|``) are backslash-escaped; line breaks become spaces."""
-    flat = text.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
-    return "".join("\\" + c if c in _MARKDOWN_SPECIAL else c for c in flat)
+    (emphasis, links, HTML, code, ``|``) are backslash-escaped, and so is the colon opening
+    an emoji shortcode (GitHub renders ``:100:`` as an emoji); line breaks become spaces."""
+    flat = scrub(text).replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+    escaped = "".join("\\" + c if c in _MARKDOWN_SPECIAL else c for c in flat)
+    return _SHORTCODE.sub(r"\\:", escaped)

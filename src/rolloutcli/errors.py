@@ -3,7 +3,9 @@
 Exit codes (shared by every command, see README "Exit codes"):
 0 ok; 1 breach or refused action; 2 invalid input (plan, arguments);
 3 a platform or metrics backend unreachable or refusing (nothing was changed);
-4 conflict: the flag changed while we worked (nothing was changed).
+4 conflict: the flag changed while we worked (nothing was changed);
+5 internal error: a bug in the tool, not something the user did (one line on stderr asking
+for a report; ``ROLLOUT_DEBUG=1`` shows the traceback instead).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ EXIT_BREACH = 1
 EXIT_INVALID = 2
 EXIT_BACKEND = 3
 EXIT_CONFLICT = 4
+EXIT_INTERNAL = 5
 
 
 class RolloutError(Exception):
@@ -59,3 +62,18 @@ class ConflictError(RolloutError):
     """The flag changed between our read and our write; nothing was written."""
 
     exit_code = EXIT_CONFLICT
+
+
+class InternalError(RolloutError):
+    """A bug met while working on one item (a plan of several): reported as that item's
+    error, with the exception's type and message, so the others still get their verdicts."""
+
+    exit_code = EXIT_INTERNAL
+
+    @classmethod
+    def of(cls, exc: BaseException, where: str) -> InternalError:
+        detail = " ".join(str(exc).split())[:300]
+        return cls(
+            f"internal error while {where}: {type(exc).__name__}: {detail} "
+            "(a bug: please report it; ROLLOUT_DEBUG=1 shows the traceback)"
+        )

@@ -15,6 +15,11 @@ the rollback first and calls :func:`send` afterwards; every failure comes back a
 Webhook URLs are secrets (a Slack incoming-webhook URL is a credential): no message,
 ``repr`` or error text here contains one. A target is described by where its URL came
 from: ``slack webhook (SLACK_WEBHOOK_URL)``, ``json webhook (plan, host example.org)``.
+A URL from the environment is registered as a secret (redact.py) when it is resolved, a
+plan's URL for the credentials it may hold; every payload is scrubbed before it is clipped
+and sent, and so is every delivery error (a receiver may echo what it was sent). A URL to a
+link-local or cloud-metadata address is never posted to (urlpolicy.py): that target fails
+with its reason, and the action it reports on is not affected.
 
 The JSON document (``"schema": "rolloutcli.event/v1"``)
 -------------------------------------------------------
@@ -48,7 +53,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -58,7 +63,9 @@ import httpx
 from . import __version__
 from .httpclient import BACKOFF, failure_kind, rate_limit_wait, retry_delay
 from .plan import NOTIFY_DEFAULT, NotifyEvent, Webhook
+from .redact import clip, register_url, scrub, scrub_data
 from .timeutil import format_timestamp
+from .urlpolicy import url_problem
 
 SCHEMA = "rolloutcli.event/v1"
 USER_AGENT = f"rolloutcli/{__version__}"
@@ -184,8 +191,9 @@ def _one_line(text: str) -> str:
 
 
 def _clip(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` characters, ending in "…" when cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """``text`` cut to at most ``limit`` characters, ending in "…" when cut (registered
+    secrets scrubbed first, so no cut leaves half a secret or half a ``[redacted]``)."""
+    return text if len(text) <= limit else clip(text, limit - 1) + "…"
 
 
 # --------------------------------------------------------------------------- payloads
@@ -353,17 +361,26 @@ def targets(plan_hooks: Sequence[Webhook], environ: Mapping[str, str]) -> list[T
                     )
                 )
                 continue
-            found.append(_checked(hook.format, value, on, hook.url_env))
+            register_url(value, secret=True)
+            found.append(_checked(hook.format, value, on, hook.url_env, environ))
         elif hook.url is not None:
-            found.append(_checked(hook.format, hook.url.strip(), on, None))
+            register_url(hook.url)
+            found.append(_checked(hook.format, hook.url.strip(), on, None, environ))
     for name, fmt in ENV_WEBHOOKS:
         value = environ.get(name, "").strip()
         if value:
-            found.append(_checked(fmt, value, frozenset(NOTIFY_DEFAULT), name))
+            register_url(value, secret=True)
+            found.append(_checked(fmt, value, frozenset(NOTIFY_DEFAULT), name, environ))
     return _dedup(found)
 
 
-def _checked(fmt: Format, url: str, on: frozenset[NotifyEvent], env: str | None) -> Target:
+def _checked(
+    fmt: Format,
+    url: str,
+    on: frozenset[NotifyEvent],
+    env: str | None,
+    environ: Mapping[str, str],
+) -> Target:
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -375,6 +392,10 @@ def _checked(fmt: Format, url: str, on: frozenset[NotifyEvent], env: str | None)
     if parts is None or parts.scheme not in ("http", "https") or not host:
         named = env if env is not None else "the plan's url:"
         return Target(fmt, None, on, source, f"{named} is not a valid http(s) URL")
+    refused = url_problem(url, environ)
+    if refused is not None:
+        named = env if env is not None else "the plan's url:"
+        return Target(fmt, None, on, source, f"{named}: {refused}")
     return Target(fmt, url, on, source)
 
 
@@ -435,8 +456,11 @@ def send(
     to 10 s and the time left) with the tool's backoff, at most ``attempts`` tries per
     target; any other answer is final. Returns within ``deadline`` seconds, whatever the
     receivers do, and never raises: every failure is a ``Delivery`` with ``ok=False``.
-    One Delivery per target that wanted the event, in the order of ``targets``."""
+    One Delivery per target that wanted the event, in the order of ``targets``.
+    Registered secrets are scrubbed from the event before any payload is built (and so
+    before Slack's length limits clip it)."""
     try:
+        event = scrubbed(event)
         chosen = [t for t in targets if event.kind in t.on]
     except Exception as exc:  # a malformed target list: report, never raise
         return [Delivery("webhooks", "json", False, 0, error=f"unexpected {type(exc).__name__}")]
@@ -467,6 +491,23 @@ def send(
         if thread is not None:
             thread.join(max(0.0, end - time.monotonic()))
     return [job.result(deadline) for job in jobs]
+
+
+def scrubbed(event: Event) -> Event:
+    """``event`` with registered secrets scrubbed from every text it carries."""
+    return replace(
+        event,
+        plan=scrub(event.plan),
+        flag=scrub(event.flag),
+        environment=scrub(event.environment),
+        platform=scrub(event.platform),
+        who=scrub(event.who),
+        stage_before=None if event.stage_before is None else scrub(event.stage_before),
+        stage_after=None if event.stage_after is None else scrub(event.stage_after),
+        verdict=None if event.verdict is None else scrub(event.verdict),
+        reasons=tuple(scrub(r) for r in event.reasons),
+        error=None if event.error is None else scrub(event.error),
+    )
 
 
 class _Job:
@@ -524,7 +565,7 @@ class _Job:
         sleep: Callable[[float], None],
     ) -> Delivery:
         payload = slack_payload(event) if self.target.format == "slack" else json_payload(event)
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        body = json.dumps(scrub_data(payload), ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
         backoff = tuple(BACKOFF[min(i, len(BACKOFF) - 1)] for i in range(attempts - 1))
         with httpx.Client(headers=headers, follow_redirects=False) as client:
@@ -600,7 +641,8 @@ def _status_text(response: httpx.Response, url: str) -> str:
 
 
 def _scrub(text: str, url: str) -> str:
-    """``text`` without the URL or its secret-bearing parts (path, query, userinfo)."""
+    """``text`` without the URL or its secret-bearing parts (path, query, userinfo), nor any
+    registered secret (a receiver may echo the request's headers and body)."""
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -610,7 +652,7 @@ def _scrub(text: str, url: str) -> str:
         secrets += [parts.path, parts.query, parts.netloc.rpartition("@")[0]]
     for secret in sorted((s for s in secrets if len(s) > 1), key=len, reverse=True):
         text = text.replace(secret, "[url]")
-    return text.strip()
+    return scrub(text).strip()
 
 
 __all__ = [

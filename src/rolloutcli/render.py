@@ -1,4 +1,9 @@
-"""Output: rich tables that show every value behind a verdict, and the JSON contract."""
+"""Output: rich tables that show every value behind a verdict, and the JSON contract.
+
+Strings from a plan, a platform or a server (flag keys, environments, plan and stage names,
+reasons, notes, comments, server messages) never become markup: they are escaped where they
+meet the tool's own markup, or passed as plain ``Text``; consoles are made with emoji codes
+off (``:100:`` stays text)."""
 
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ STATUS_STYLE = {
     "pause": "dark_orange",
     "rollback": "bold red",
     "no_data": "dim",
+    "bad_data": "yellow",
 }
 
 
@@ -172,8 +178,8 @@ def _where(standing: Standing) -> str:
     else:
         stage = f"{state.percent:g}% (off-plan)"
     return (
-        f"[bold]{standing.loaded.name}[/] · flag [bold]{plan.flag}[/] · "
-        f"{plan.platform.kind} {plan.platform.environment} · {stage}"
+        f"[bold]{escape(standing.loaded.name)}[/] · flag [bold]{escape(plan.flag)}[/] · "
+        f"{escape(plan.platform.kind)} {escape(plan.platform.environment)} · {escape(stage)}"
     )
 
 
@@ -183,7 +189,7 @@ def _stage_name(label: str, percent: float) -> str:
 
 def print_status(console: Console, standing: Standing, now: datetime) -> None:
     plan, state, position = standing.loaded.plan, standing.state, standing.position
-    console.print(_where(standing))
+    console.print(_where(standing), highlight=False)
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="dim")
     table.add_column()
@@ -192,40 +198,43 @@ def print_status(console: Console, standing: Standing, now: datetime) -> None:
     if state.audience_keys:
         table.add_row("audience", f"{len(state.audience_keys)} allowlisted keys")
     if state.audience_segment:
-        table.add_row("audience", f"segment {state.audience_segment}")
+        table.add_row("audience", Text(f"segment {state.audience_segment}"))
     if state.changed_at:
         since = format_duration(now - state.changed_at)
         table.add_row("since", f"{format_timestamp(state.changed_at)} ({since} ago)")
     if position.index is not None:
         stage = plan.stages[position.index]
-        table.add_row("window", f"{stage.min_duration}, min {stage.min_samples:,} per cohort")
+        table.add_row("window", Text(f"{stage.min_duration}, min {stage.min_samples:,} per cohort"))
     if position.next_index is not None:
         nxt = plan.stages[position.next_index]
-        table.add_row("next", _stage_name(nxt.label, nxt.percent))
+        table.add_row("next", Text(_stage_name(nxt.label, nxt.percent)))
     if state.comment:
-        table.add_row("last change", state.comment)
+        table.add_row("last change", Text(state.comment))
     for note in state.notes:
-        table.add_row("note", f"[yellow]{note}[/]")
+        table.add_row("note", Text(note, style="yellow"))
     console.print(table)
 
 
 def print_check(console: Console, evaluation: Evaluation) -> None:
     standing, verdict = evaluation.standing, evaluation.verdict
     plan = standing.loaded.plan
-    console.print(_where(standing))
+    console.print(_where(standing), highlight=False)
     headline = Text("verdict ", style="bold")
     headline.append(verdict.kind.value.upper(), style=VERDICT_STYLE[verdict.kind.value])
     if verdict.to_percent is not None:
         headline.append(f"  {verdict.from_percent:g}% → {verdict.to_percent:g}%")
     console.print(headline)
     for reason in verdict.reasons:
-        console.print(f"  • {reason}", highlight=False)
+        console.print(Text(f"  • {reason}"), highlight=False)
     if verdict.findings:
         console.print(_metrics_table(plan, verdict))
     _print_srm(console, verdict)
     for c in verdict.success:
         mark = "[green]met[/]" if c.met else "[yellow]not met[/]"
-        console.print(f"success: {c.metric} {c.requirement}: {mark} ({c.note})", highlight=False)
+        console.print(
+            f"success: {escape(c.metric)} {escape(c.requirement)}: {mark} ({escape(str(c.note))})",
+            highlight=False,
+        )
     if evaluation.window is not None:
         console.print(
             f"[dim]window {format_timestamp(evaluation.window.start)} → "
@@ -278,12 +287,12 @@ def _metrics_table(plan: Plan, verdict: Verdict) -> Table:
         if f.note:
             status.append(f"\n{f.note}", style="dim")
         table.add_row(
-            f.name,
+            Text(f.name),
             _value(f.control, f.kind, unit) + _size(f.control_size),
             _value(f.treatment, f.kind, unit) + _size(f.treatment_size),
-            change,
-            _tiers(plan, f.name),
-            p,
+            Text(change),
+            Text(_tiers(plan, f.name)),
+            Text(p),
             status,
         )
     return table
@@ -327,7 +336,7 @@ def _print_srm(console: Console, verdict: Verdict) -> None:
             highlight=False,
         )
     elif srm.note:
-        console.print(f"[dim]sample ratio: {srm.note}[/]")
+        console.print(f"[dim]sample ratio: {escape(srm.note)}[/]", highlight=False)
 
 
 def print_change(
@@ -337,11 +346,12 @@ def print_change(
     if change.audience_keys:
         audience = f" + {len(change.audience_keys)} allowlisted keys"
     elif change.audience_segment:
-        audience = f" + segment {change.audience_segment}"
+        audience = f" + segment {escape(change.audience_segment)}"
     console.print(
-        f"change: flag [bold]{plan.flag}[/] in [bold]{plan.platform.environment}[/] "
-        f"({where}): treatment [bold]{state.percent:g}% → {change.percent:g}%[/]{audience}"
-        + (f", stage {change.stage}" if change.stage else "")
+        f"change: flag [bold]{escape(plan.flag)}[/] in "
+        f"[bold]{escape(plan.platform.environment)}[/] "
+        f"({escape(where)}): treatment [bold]{state.percent:g}% → {change.percent:g}%[/]{audience}"
+        + (f", stage {escape(change.stage)}" if change.stage else "")
         + (", and turns the flag [bold]ON[/]" if change.turn_on else ""),
         highlight=False,
     )
@@ -461,7 +471,7 @@ def watch_view(rounds: list[Any], now: datetime, footer: str) -> Group:
             continue
         standing, verdict = evaluation.standing, evaluation.verdict
         state, position, plan = standing.state, standing.position, standing.loaded.plan
-        parts.append(Text.from_markup(_where(standing)))
+        parts.append(Text.from_markup(_where(standing), emoji=False))
         line = Text("verdict ", style="bold")
         line.append(verdict.kind.value.upper(), style=VERDICT_STYLE[verdict.kind.value])
         if state.changed_at is not None and state.on and not position.not_started:
@@ -469,7 +479,7 @@ def watch_view(rounds: list[Any], now: datetime, footer: str) -> Group:
             left = time_left(plan, state, position, now)
             line.append(f" · {format_duration(left)} left" if left else " · window elapsed")
         if state.paused is not None:
-            who = f" by {state.paused.by}" if state.paused.by else ""
+            who = f" by {state.paused.by}" if state.paused.by else ""  # Text: never markup
             line.append(f" · PAUSED{who}", style="bold dark_orange")
         parts.append(line)
         for reason in verdict.reasons[:3]:
@@ -539,11 +549,11 @@ def print_history(console: Console, plan: str, flag: str, log: Any, entries: lis
         style = "red" if e.result == "failed" else ""
         table.add_row(
             format_timestamp(e.at),
-            e.source,
+            Text(e.source),
             Text(e.event, style=VERDICT_STYLE.get(e.event, "")),
-            change,
+            Text(change),
             Text(outcome, style=style),
-            escape(e.who or ""),
-            escape(e.detail),
+            Text(e.who or ""),
+            Text(e.detail),
         )
     console.print(table)

@@ -6,12 +6,18 @@ Unleash keeps it as the strategy title, LaunchDarkly as the change's audit-log c
 names the plan, the stage, the percentage and the action, so the platform's own history
 says which plan moved the flag, where to, and why, and the tool can tell its own changes
 from hand edits when it reads that history back.
+
+A note is written to a platform, where it outlives the run and is seen by everyone with
+access: registered secrets (redact.py) are scrubbed from it *before* it is cut to length
+(:func:`note_text`; the flag file's metadata and history comments use it too).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from ..redact import scrub
 
 NOTE_LIMIT = 500
 _NOTE = re.compile(
@@ -49,7 +55,14 @@ def format_title(plan: str, stage: str | None, percent: float | None, action: st
     pct = "-" if percent is None else f"{percent:g}"
     label = stage or ("-" if percent is None else f"{percent:g}%")
     text = f"rolloutcli plan={plan_token(plan)} stage={label} pct={pct} action={action}"
-    return (text + (f" · {why}" if why else ""))[:NOTE_LIMIT]
+    return note_text(text + (f" · {why}" if why else ""))
+
+
+def note_text(text: str, limit: int | None = NOTE_LIMIT) -> str:
+    """``text`` as a platform may keep it: scrubbed of registered secrets, then cut to
+    ``limit`` characters (None: not cut)."""
+    text = scrub(text)
+    return text if limit is None else text[:limit]
 
 
 def plan_token(text: str) -> str:

@@ -10,10 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InvalidInputError, PlanError
-from .plan import default_plans_dir, load_flag_address, resolve_plan_path
+from .errors import InvalidInputError, RolloutError
+from .plan import (
+    PLAN_SUFFIXES,
+    default_plans_dir,
+    flag_key_hint,
+    load_flag_address,
+    resolve_plan_path,
+)
 from .platforms import open_platform
 from .platforms.base import Platform
+from .quoting import quote
 
 
 @dataclass(frozen=True)
@@ -30,10 +37,11 @@ def find_target(ref: str, flag_file: Path | None, plans_dir: Path | None) -> Kil
         from .platforms.flagfile import FlagFilePlatform
 
         return KillTarget(ref, None, FlagFilePlatform(flag_file, ref))
+    unresolved: InvalidInputError | None = None
     try:
-        path = resolve_plan_path(ref, plans_dir)
-    except InvalidInputError:
-        path = None
+        path: Path | None = resolve_plan_path(ref, plans_dir)
+    except InvalidInputError as exc:
+        path, unresolved = None, exc
     if path is not None:
         name, address, base_dir = load_flag_address(path)
         return KillTarget(
@@ -42,30 +50,73 @@ def find_target(ref: str, flag_file: Path | None, plans_dir: Path | None) -> Kil
             open_platform(address.platform, address.flag, base_dir, name),
             path,
         )
-    return _by_flag_key(ref, plans_dir or default_plans_dir())
+    try:
+        return _by_flag_key(ref, plans_dir or default_plans_dir())
+    except _NoMatch:
+        if unresolved is not None and ("/" in ref or ref.endswith(PLAN_SUFFIXES)):
+            raise unresolved from None  # a path was meant: say what is wrong with it
+        raise
+
+
+class _NoMatch(InvalidInputError):
+    """No plan in the folder manages the flag."""
 
 
 def _by_flag_key(flag: str, folder: Path) -> KillTarget:
-    """No plan of that name: look for plans that manage a flag with that key."""
+    """No plan of that name: look for plans that manage a flag with that key.
+
+    Every other plan in the folder may be broken in any way — unreadable, a directory
+    named x.yaml, binary junk, a YAML bomb, an invalid platform section: it is skipped
+    (and counted in the message when nothing matches), never a reason for kill to fail.
+    Only the ``flag:`` line of another flag's plan is read, so a folder of plans costs
+    milliseconds; a file that has no such line is read within the loader's limits."""
     matches: list[KillTarget] = []
-    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+    unusable: list[str] = []
+    refused: RolloutError | None = None
+    for path in _plan_files(folder):
         try:
+            hint = flag_key_hint(path)
+            if hint is not None and hint != flag:
+                continue  # another flag's plan: the rest of it need not be read
             name, address, base_dir = load_flag_address(path)
-        except PlanError:
+        except Exception:  # another plan's defect, whatever it is, must never stop a kill
+            unusable.append(path.name)
             continue
-        if address.flag == flag:
-            matches.append(
-                KillTarget(flag, name, open_platform(address.platform, flag, base_dir, name), path)
-            )
+        if address.flag != flag:
+            continue
+        try:
+            platform = open_platform(address.platform, flag, base_dir, name)
+        except RolloutError as exc:  # a plan for this flag we cannot act on: say so if alone
+            refused = refused or exc
+            continue
+        except Exception:  # never a traceback on the kill path
+            unusable.append(path.name)
+            continue
+        matches.append(KillTarget(flag, name, platform, path))
     places = {m.platform.describe() for m in matches}
     if len(places) == 1:
         return matches[0]
     if len(places) > 1:
         names = ", ".join(sorted(m.plan or "" for m in matches))
         raise InvalidInputError(
-            f"flag {flag!r} is managed by several plans on different platforms ({names}): "
+            f"flag {quote(flag)} is managed by several plans on different platforms ({names}): "
             "name the plan instead"
         )
-    raise InvalidInputError(
-        f"no plan or flag named {flag!r} in {folder}: give a plan path, or --flag-file FILE"
+    if refused is not None:
+        raise refused
+    skipped = ""
+    if unusable:
+        listed = [n if n.isprintable() and len(n) <= 80 else quote(n) for n in unusable[:3]]
+        shown = ", ".join(listed) + (", …" if len(unusable) > 3 else "")
+        skipped = f" ({len(unusable)} unreadable plan(s) skipped: {shown})"
+    raise _NoMatch(
+        f"no plan or flag named {quote(flag)} in {folder}{skipped}: give a plan path, "
+        "or --flag-file FILE"
     )
+
+
+def _plan_files(folder: Path) -> list[Path]:
+    try:
+        return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+    except OSError:
+        return []

@@ -11,6 +11,7 @@ import difflib
 import itertools
 import os
 import re
+import stat
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -25,12 +26,14 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
+    StringConstraints,
     ValidationError,
     field_validator,
 )
 
 from .durations import parse_duration
 from .errors import InvalidInputError, PlanError
+from .quoting import looks_like_key, quote
 from .thresholds import (
     Direction,
     Threshold,
@@ -38,11 +41,50 @@ from .thresholds import (
     parse_threshold,
     severity_key,
 )
-from .yamlsource import KeyPath, SourcedYaml, format_key_path, load_yaml
+from .yamlsource import (
+    KeyPath,
+    SourcedYaml,
+    decode_lenient,
+    format_key_path,
+    keep_top_level,
+    load_yaml,
+    parse_yaml,
+    read_plan_bytes,
+)
+
+# ---------------------------------------------------------------------------- limits
+# What a plan may hold: far above any real plan, low enough that a mangled or hostile file
+# is refused at once, with a message naming the limit, instead of costing minutes. The file
+# itself is bounded by yamlsource (1 MiB, 64 levels, 20,000 values with aliases expanded).
+
+MAX_STAGES = 100
+MAX_GUARDRAILS = 50
+MAX_SUCCESS = 50
+MAX_AUDIENCE_KEYS = 1000
+MAX_QUERIES = 100
+MAX_WEBHOOKS = 20
+MAX_APPROVE = 100
+MAX_PER_TIER = 10
+MAX_PROBLEMS = 50
+"""Problem lines reported for one plan; the rest are counted in one last line."""
+
+Key = Annotated[StrictStr, StringConstraints(max_length=256)]
+"""A flag key, environment, project, segment, metric name, targeting key: ≤ 256 chars."""
+Name = Annotated[StrictStr, StringConstraints(max_length=64)]
+"""A stage or guardrail name: ≤ 64 characters."""
+Short = Annotated[StrictStr, StringConstraints(max_length=64)]
+"""A duration, threshold or bound as written (`30m`, `+10%`, `< 300ms`): ≤ 64 chars."""
+Text = Annotated[StrictStr, StringConstraints(max_length=2000)]
+"""A description: ≤ 2000 characters."""
+PathText = Annotated[str, StringConstraints(max_length=1024)]
+Url = Annotated[str, StringConstraints(max_length=2048)]
+QueryText = Annotated[StrictStr, StringConstraints(max_length=10_000)]
+Count = Annotated[StrictInt, Field(ge=-(10**15), le=10**15)]
+"""An integer written in a plan where any size is absurd: within ±10^15."""
 
 Tier = Literal["warn", "pause", "rollback"]
 TIERS: tuple[Tier, ...] = ("warn", "pause", "rollback")
-Variation = StrictBool | StrictStr | StrictInt | StrictFloat
+Variation = StrictBool | Key | Count | StrictFloat
 
 
 def _strip_percent(value: Any) -> Any:
@@ -59,7 +101,8 @@ Percent = Annotated[float, BeforeValidator(_strip_percent), Field(ge=0, le=100)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: .inf or .nan where a number is expected is a plan error, for every model
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class PlatformSpec(_Model):
@@ -73,10 +116,12 @@ class PlatformSpec(_Model):
         description="Flag platform: flagfile (local flagd JSON), unleash (Admin API) or "
         "launchdarkly (REST API v2)."
     )
-    path: str | None = Field(
-        None, description="flagfile: path of the flagd JSON file, relative to the plan file."
+    path: PathText | None = Field(
+        None,
+        description="flagfile: path of the flagd JSON file, relative to the plan file "
+        "(≤ 1024 characters).",
     )
-    url: str | None = Field(
+    url: Url | None = Field(
         None,
         description="unleash: the server's base URL (default: the UNLEASH_URL environment "
         "variable). launchdarkly: the API's base URL (default: LD_BASE_URL, else "
@@ -84,21 +129,23 @@ class PlatformSpec(_Model):
         "https://app.eu.launchdarkly.com). Never put a token here: tokens come from the "
         "environment (UNLEASH_API_TOKEN, LD_API_TOKEN).",
     )
-    project: str | None = Field(
+    project: Annotated[str, StringConstraints(max_length=256)] | None = Field(
         None, description="Project on the platform, where it has one (unleash: default)."
     )
-    environment: str = Field("local", description="Environment the rollout runs in.")
-    stickiness: StrictStr = Field(
+    environment: Annotated[str, StringConstraints(max_length=256)] = Field(
+        "local", description="Environment the rollout runs in (≤ 256 characters)."
+    )
+    stickiness: Key = Field(
         "default",
         description="unleash: the context field users are bucketed by (default: userId, "
         "then sessionId, then random).",
     )
-    context_kind: StrictStr = Field(
+    context_kind: Key = Field(
         "user",
         description="launchdarkly: the context kind the rollout buckets and targets (user, "
         "organization, device…).",
     )
-    bucket_by: StrictStr | None = Field(
+    bucket_by: Key | None = Field(
         None,
         description="launchdarkly: the context attribute the rollout buckets by (default: "
         "the context key).",
@@ -113,18 +160,25 @@ class Variations(_Model):
 class Audience(_Model):
     """Who gets the treatment before the stage's percentage opens."""
 
-    keys: list[StrictStr] | None = Field(None, description="An allowlist of targeting keys.")
-    segment: StrictStr | None = Field(None, description="A segment defined on the platform.")
+    keys: list[Key] | None = Field(
+        None,
+        max_length=MAX_AUDIENCE_KEYS,
+        description=f"An allowlist of targeting keys (at most {MAX_AUDIENCE_KEYS}).",
+    )
+    segment: Key | None = Field(None, description="A segment defined on the platform.")
 
 
 class Stage(_Model):
-    name: StrictStr | None = Field(None, description="A label; defaults to the percentage.")
+    name: Name | None = Field(
+        None, description="A label; defaults to the percentage (≤ 64 characters)."
+    )
     percent: Percent = Field(description="Treatment share of traffic, 0-100.")
-    min_duration: StrictStr = Field(
-        "0", description="Minimum observation window before moving on: 30m, 2h, 3d."
+    min_duration: Short = Field(
+        "0",
+        description="Minimum observation window before moving on: 30m, 2h, 3d (at most 3650d).",
     )
     min_samples: StrictInt = Field(
-        0, ge=0, description="Minimum exposures per cohort before moving on."
+        0, ge=0, le=10**15, description="Minimum exposures per cohort before moving on."
     )
     audience: Audience | None = Field(
         None, description="Served treatment first, before (and alongside) the percentage."
@@ -166,15 +220,15 @@ class MetricsSourceSpec(_Model):
         description="Metrics backend: file (local CSV or JSON lines), prometheus (HTTP API "
         "v1) or datadog (metrics query API v1)."
     )
-    path: str | None = Field(
+    path: PathText | None = Field(
         None, description="file: path of the metrics file, relative to the plan file."
     )
-    url: str | None = Field(
+    url: Url | None = Field(
         None,
         description="prometheus: the server's base URL (default: the PROMETHEUS_URL "
         "environment variable). datadog: the API's base URL (default: https://api.{site}).",
     )
-    site: StrictStr | None = Field(
+    site: Key | None = Field(
         None,
         description="datadog: the Datadog site (default: DD_SITE, else datadoghq.com; e.g. "
         "datadoghq.eu, us3.datadoghq.com, us5.datadoghq.com, ap1.datadoghq.com, ddog-gov.com).",
@@ -190,8 +244,8 @@ class QuerySpec(_Model):
     evaluation window in the backend's duration syntax: 1h30m for Prometheus, seconds for
     Datadog). Every other brace is left as written."""
 
-    query: StrictStr = Field(description="The query template.")
-    step: StrictStr | None = Field(
+    query: QueryText = Field(description="The query template (≤ 10,000 characters).")
+    step: Short | None = Field(
         None,
         description="For value metrics (mean guardrails): one value per step, each over "
         "{window} = step (default: statistics.interval). E.g. 5m for a p99 per 5 minutes.",
@@ -203,11 +257,15 @@ class QuerySpec(_Model):
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-TierValue = StrictStr | list[StrictStr]
+TierValue = Short | Annotated[list[Short], Field(max_length=MAX_PER_TIER)]
 
 
 class Thresholds(_Model):
-    warn: TierValue | None = Field(None, description="Breach → warn (reported, no action).")
+    warn: TierValue | None = Field(
+        None,
+        description=f"Breach → warn (reported, no action). A threshold or a list of at most "
+        f"{MAX_PER_TIER}, as in every tier.",
+    )
     pause: TierValue | None = Field(None, description="Breach → pause the rollout.")
     rollback: TierValue | None = Field(None, description="Breach → roll back.")
 
@@ -221,8 +279,8 @@ class Thresholds(_Model):
 
 
 class _GuardrailBase(_Model):
-    name: StrictStr = Field(description="Unique name of the guardrail.")
-    description: StrictStr | None = None
+    name: Name = Field(description="Unique name of the guardrail (≤ 64 characters).")
+    description: Text | None = None
     direction: Direction = Field(
         Direction.HIGHER_IS_WORSE, description="higher_is_worse or lower_is_worse."
     )
@@ -232,9 +290,10 @@ class _GuardrailBase(_Model):
     thresholds: Thresholds = Field(description="Tiers warn / pause / rollback.")
     significant: list[Tier] = Field(
         default_factory=lambda: ["rollback"],  # type: ignore[arg-type]
+        max_length=len(TIERS),
         description="Tiers that act only when the difference is statistically significant.",
     )
-    detect: StrictStr | None = Field(
+    detect: Short | None = Field(
         None,
         description="The smallest regression the rollout must be able to detect, relative "
         "to control (+50%, -10%, 2x). Centres the sequential test on it, sizes stages, and "
@@ -268,8 +327,8 @@ class RatioGuardrail(_GuardrailBase):
     """events / trials per cohort: error rate, conversion, fallback rate."""
 
     kind: Literal["ratio"]
-    events: StrictStr = Field(description="Query/metric name counting events (errors).")
-    trials: StrictStr = Field(description="Query/metric name counting trials (requests).")
+    events: Key = Field(description="Query/metric name counting events (errors).")
+    trials: Key = Field(description="Query/metric name counting trials (requests).")
 
     @property
     def is_ratio(self) -> bool:
@@ -280,7 +339,7 @@ class MeanGuardrail(_GuardrailBase):
     """A value per observation: latency, model accuracy, confidence score."""
 
     kind: Literal["mean"]
-    metric: StrictStr = Field(description="Query/metric name of the values.")
+    metric: Key = Field(description="Query/metric name of the values.")
     test: Literal["auto", "welch", "mann_whitney"] = Field(
         "auto", description="auto: Mann-Whitney when raw samples exist, else Welch's t."
     )
@@ -295,29 +354,30 @@ Guardrail = Annotated[RatioGuardrail | MeanGuardrail, Field(discriminator="kind"
 
 
 class SuccessCriterion(_Model):
-    metric: StrictStr = Field(description="Name of a guardrail.")
-    at_least: StrictStr | int | float | None = Field(
+    metric: Name = Field(description="Name of a guardrail.")
+    at_least: Short | Count | float | None = Field(
         None, description="Treatment must be at least this: -1% (vs control), 0.92 (absolute)."
     )
-    at_most: StrictStr | int | float | None = Field(
+    at_most: Short | Count | float | None = Field(
         None, description="Treatment must be at most this: +5% (vs control), 300ms (absolute)."
     )
 
 
 class MetricsSpec(_Model):
     source: MetricsSourceSpec
-    queries: dict[StrictStr, StrictStr | QuerySpec] = Field(
+    queries: dict[Key, QueryText | QuerySpec] = Field(
         default_factory=dict,
+        max_length=MAX_QUERIES,
         description="prometheus, datadog: one query template per metric name the guardrails "
         "and exposures use (a ratio guardrail's events and trials are two queries: counts, "
-        "not a pre-divided rate). A string, or {query, step}.",
+        f"not a pre-divided rate). A string, or {{query, step}}. At most {MAX_QUERIES}.",
     )
 
     def query(self, name: str) -> QuerySpec | None:
         found = self.queries.get(name)
         return QuerySpec(query=found) if isinstance(found, str) else found
 
-    exposures: StrictStr | None = Field(
+    exposures: Key | None = Field(
         None,
         description="Counter of units assigned to each cohort (for sample sizes and the "
         "sample-ratio check). Defaults to the first ratio guardrail's trials.",
@@ -359,6 +419,15 @@ class Statistics(_Model):
     interval: StrictStr = Field(
         "1m", description="Length of the intervals the sequential tests stratify by."
     )
+    min_coverage: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="sequential: the share of a stage's data points (one per query step, "
+        "rollup bucket or reporting interval) each guardrail's series must have, per cohort, "
+        "before the verdict may go; a series with gaps is judged on the points it has, and one "
+        "silent for its last 3 steps holds. 0 turns the check off.",
+    )
 
     @field_validator("interval", mode="before")
     @classmethod
@@ -393,10 +462,11 @@ class Automation(_Model):
         description="Advance automatically only into stages at or below this percentage "
         "(e.g. 50: a person approves 100%).",
     )
-    approve: list[StrictStr | StrictInt | StrictFloat] = Field(
+    approve: list[Short | Count | StrictFloat] = Field(
         default_factory=list,
+        max_length=MAX_APPROVE,
         description="Stages (name or percentage, e.g. 100%) a person must approve with "
-        "rollout advance before the rollout enters them.",
+        f"rollout advance before the rollout enters them (at most {MAX_APPROVE}).",
     )
     pause: Action = Field(
         "auto",
@@ -439,20 +509,23 @@ class Webhook(_Model):
     format: Literal["json", "slack"] = Field(
         "json", description="json: rolloutcli's event document; slack: an incoming webhook."
     )
-    url_env: StrictStr | None = Field(
+    url_env: Key | None = Field(
         None, description="Environment variable holding the URL (e.g. SLACK_WEBHOOK_URL)."
     )
-    url: StrictStr | None = Field(
+    url: Annotated[StrictStr, StringConstraints(max_length=2048)] | None = Field(
         None, description="The URL itself (only for non-secret, e.g. internal, receivers)."
     )
     events: list[NotifyEvent] = Field(
         default_factory=lambda: list(NOTIFY_DEFAULT),
+        max_length=12,
         description="Events that post: pause, rollback, kill, done (default), resume, advance.",
     )
 
 
 class Notifications(_Model):
-    webhooks: list[Webhook] = Field(default_factory=list)
+    webhooks: list[Webhook] = Field(
+        default_factory=list, max_length=MAX_WEBHOOKS, description=f"At most {MAX_WEBHOOKS}."
+    )
 
 
 class Plan(_Model):
@@ -460,14 +533,20 @@ class Plan(_Model):
 
     model_config = ConfigDict(extra="forbid", frozen=True, title="rolloutcli plan")
 
-    flag: StrictStr = Field(description="Flag key on the platform.")
-    description: StrictStr | None = None
+    flag: Key = Field(description="Flag key on the platform (≤ 256 characters).")
+    description: Text | None = None
     platform: PlatformSpec
     variations: Variations
-    stages: list[Stage] = Field(min_length=1)
+    stages: list[Stage] = Field(
+        min_length=1, max_length=MAX_STAGES, description=f"1 to {MAX_STAGES} stages."
+    )
     metrics: MetricsSpec
-    guardrails: list[Guardrail] = Field(default_factory=list)
-    success: list[SuccessCriterion] = Field(default_factory=list)
+    guardrails: list[Guardrail] = Field(
+        default_factory=list, max_length=MAX_GUARDRAILS, description=f"At most {MAX_GUARDRAILS}."
+    )
+    success: list[SuccessCriterion] = Field(
+        default_factory=list, max_length=MAX_SUCCESS, description=f"At most {MAX_SUCCESS}."
+    )
     statistics: Statistics = Field(default_factory=Statistics)
     automation: Automation = Field(
         default_factory=Automation, description="What rollout watch --auto may do by itself."
@@ -531,29 +610,66 @@ class FlagAddress(_Model):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    flag: StrictStr
+    flag: Key
     platform: PlatformSpec
 
 
 # --------------------------------------------------------------------------- resolving
 
 
+PLAN_SUFFIXES = (".yaml", ".yml")
+
+
 def resolve_plan_path(ref: str, plans_dir: Path | None = None) -> Path:
-    """A PLAN argument: a path to a YAML file, or NAME → ``<plans dir>/NAME.yaml``."""
+    """A PLAN argument: a path to a YAML file, or NAME → ``<plans dir>/NAME.yaml``.
+
+    A reference with a path separator or a .yaml/.yml suffix is a path, and must name a
+    .yaml or .yml file (so `rollout validate ../../etc/shadow` reads nothing). Anything else
+    is a NAME, looked up only inside the plans directory: it may hold no separator and no
+    ``..``."""
+    if not ref.strip() or not ref.isprintable():
+        raise InvalidInputError(f"plan {quote(ref)}: not a plan name or path")
     direct = Path(ref)
-    if direct.suffix in (".yaml", ".yml") or os.sep in ref or "/" in ref:
-        if direct.is_file():
+    if direct.suffix.lower() in PLAN_SUFFIXES or os.sep in ref or "/" in ref:
+        if direct.suffix.lower() not in PLAN_SUFFIXES:
+            raise InvalidInputError(
+                f"plan file {_shown(ref)}: not a plan: a plan file's name ends in .yaml or .yml"
+            )
+        found = _is_file(direct)
+        if found:
             return direct
-        raise InvalidInputError(f"plan file {ref} not found")
+        if found is None:
+            raise InvalidInputError(f"plan file {_shown(ref)} is not a regular file")
+        raise InvalidInputError(f"plan file {_shown(ref)} not found")
+    if ".." in ref or "\\" in ref:
+        raise InvalidInputError(
+            f"plan name {quote(ref)}: a name may not contain '..' or a path separator "
+            "(give a path to a .yaml file instead)"
+        )
     folder = plans_dir or default_plans_dir()
-    for suffix in (".yaml", ".yml"):
+    for suffix in PLAN_SUFFIXES:
         candidate = folder / f"{ref}{suffix}"
-        if candidate.is_file():
+        if _is_file(candidate):
             return candidate
     raise InvalidInputError(
-        f"no plan named {ref!r}: looked for {folder / (ref + '.yaml')} "
+        f"no plan named {quote(ref)}: looked for {_shown(str(folder / (ref + '.yaml')))} "
         "(give a path, or set --plans-dir / ROLLOUT_PLANS_DIR)"
     )
+
+
+def _is_file(path: Path) -> bool | None:
+    """True for a regular file, None for something else that exists, False when nothing is
+    there (or the path cannot be looked at: too long, a directory we may not search)."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return False
+    return True if stat.S_ISREG(mode) else None
+
+
+def _shown(ref: str) -> str:
+    """A path from the command line, as typed when it is short and printable."""
+    return ref if len(ref) <= 300 and ref.isprintable() else quote(ref, 80)
 
 
 def default_plans_dir() -> Path:
@@ -571,26 +687,77 @@ def load_plan(path: Path) -> LoadedPlan:
     try:
         plan = Plan.model_validate(source.data)
     except ValidationError as exc:
-        raise PlanError(_shape_problems(exc, source, Plan)) from None
+        raise PlanError(_capped(path, _shape_problems(exc, source, Plan))) from None
     problems = [
         f"{source.where(p)}: {format_key_path(p)}: {m}" for p, m in _semantic_problems(plan)
     ]
     if problems:
-        raise PlanError(problems)
+        raise PlanError(_capped(path, problems))
     return LoadedPlan(plan, path)
 
 
+def _capped(path: Path, problems: list[str]) -> list[str]:
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    more = len(problems) - MAX_PROBLEMS
+    return [*problems[:MAX_PROBLEMS], f"{path}: {more} more problems not shown"]
+
+
+ADDRESS_KEYS = ("flag", "platform")
+_FLAGFILE_NEEDS_PATH = "a flagfile platform needs path: (the flagd JSON file)"
+
+
 def load_flag_address(path: Path) -> tuple[str, FlagAddress, Path]:
-    """Read only ``flag`` and ``platform`` from a plan (kill must work on a broken plan)."""
-    source = load_yaml(path)
-    data = source.data if isinstance(source.data, dict) else {}
+    """Read only ``flag`` and ``platform`` from a plan, as tolerantly as it can be done: kill
+    must work on a plan that does not validate, does not parse, or holds a stray byte.
+
+    The whole file is parsed first, within the limits load_plan has. When that fails (a
+    syntax error, a bomb, a control character, a duplicate key anywhere), only the
+    top-level ``flag:`` and ``platform:`` blocks are parsed, their lines kept. Bytes that
+    are not UTF-8 are replaced, and refused only inside those two blocks."""
+    text, lossy = decode_lenient(read_plan_bytes(path))
     try:
-        address = FlagAddress.model_validate(
-            {k: data[k] for k in ("flag", "platform") if k in data}
-        )
+        source = parse_yaml(path, text)
+    except PlanError:
+        sections = keep_top_level(text, ADDRESS_KEYS)
+        if sections is None:
+            raise
+        source = parse_yaml(path, sections)
+    if not isinstance(source.data, dict):
+        raise PlanError([f"{path}:1: a plan is a YAML mapping (flag:, platform:, stages: ...)"])
+    data = source.data
+    try:
+        address = FlagAddress.model_validate({k: data[k] for k in ADDRESS_KEYS if k in data})
     except ValidationError as exc:
-        raise PlanError(_shape_problems(exc, source, FlagAddress)) from None
+        problems = _shape_problems(exc, source, FlagAddress)
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise PlanError([problems[0] + more]) from None
+    if address.platform.kind == "flagfile" and not address.platform.path:
+        where = source.where(("platform", "kind"))
+        raise PlanError([f"{where}: platform.kind: {_FLAGFILE_NEEDS_PATH}"])
+    if lossy and "\ufffd" in repr(address.model_dump()):
+        key = "flag" if "\ufffd" in address.flag else "platform"
+        where = source.where((key,))
+        raise PlanError([f"{where}: {key}: holds bytes that are not UTF-8: save the plan as UTF-8"])
     return path.stem, address, path.parent
+
+
+def flag_key_hint(path: Path) -> str | None:
+    """The flag key written on the plan's top-level ``flag:`` line, read from that block
+    alone (a millisecond, whatever the rest of the file holds); None when that does not
+    tell (no such line, an alias, a value that is not a string). For scanning a folder:
+    only a plan whose hint matches, or gives none, needs :func:`load_flag_address`.
+    Raises PlanError when the file cannot be read at all."""
+    text, _ = decode_lenient(read_plan_bytes(path))
+    block = keep_top_level(text, ("flag",))
+    if block is None:
+        return None
+    try:
+        data = parse_yaml(path, block).data
+    except PlanError:
+        return None
+    flag = data.get("flag") if isinstance(data, dict) else None
+    return flag if isinstance(flag, str) else None
 
 
 def plan_json_schema() -> dict[str, Any]:
@@ -603,10 +770,15 @@ def plan_json_schema() -> dict[str, Any]:
 
 
 def _shape_problems(exc: ValidationError, source: SourcedYaml, root: type[BaseModel]) -> list[str]:
+    errors = [(_data_path(source.data, e["loc"]), e) for e in exc.errors()]
+    # A value of the right type for one alternative of a union (a list of thresholds that
+    # is too long): say why that alternative failed, not that the value is not a string.
+    fitting = {path for path, e in errors if not e["type"].endswith("_type")}
     problems: list[str] = []
     seen: set[tuple[KeyPath, str]] = set()
-    for error in exc.errors():
-        path = _data_path(source.data, error["loc"])
+    for path, error in errors:
+        if path in fitting and error["type"].endswith("_type"):
+            continue
         message = _message(error, path, root)
         if (path, message) in seen:
             continue
@@ -633,13 +805,22 @@ def _data_path(data: Any, loc: tuple[int | str, ...]) -> KeyPath:
 
 
 def path_is_tag(part: str) -> bool:
-    return part in ("ratio", "mean") or "[" in part or part in ("str", "int", "float", "bool")
+    """Whether a pydantic location part names a union member (``str``, ``constrained-int``,
+    ``list[...]``, ``QuerySpec``) rather than a key of the plan."""
+    return (
+        part in ("ratio", "mean", "str", "int", "float", "bool")
+        or "[" in part
+        or part.startswith("constrained-")
+        or part in _MODEL_NAMES
+    )
 
 
 def _message(error: Any, path: KeyPath, root: type[BaseModel]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         key = str(path[-1]) if path else "?"
+        if not looks_like_key(key):
+            return "unknown key (not shown: it is not a key name; is this a plan file?)"
         known = _known_keys(root, path[:-1])
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -656,8 +837,17 @@ def _message(error: Any, path: KeyPath, root: type[BaseModel]) -> str:
     if kind == "value_error":
         return str(error["ctx"]["error"])
     if kind in ("less_than_equal", "greater_than_equal") and path and path[-1] == "percent":
-        return f"percentage must be between 0 and 100 (got {error['input']})"
+        return f"percentage must be between 0 and 100 (got {quote(error['input'])})"
+    if kind == "too_long":
+        ctx = error.get("ctx") or {}
+        got = f" (got {ctx['actual_length']})" if ctx.get("actual_length") is not None else ""
+        return f"at most {ctx.get('max_length')} items{got}"
+    if kind == "string_too_long":
+        return f"at most {(error.get('ctx') or {}).get('max_length')} characters"
     return str(error["msg"])
+
+
+_MODEL_NAMES = frozenset(model.__name__ for model in _Model.__subclasses__())
 
 
 def _known_keys(root: type[BaseModel], parent: KeyPath) -> list[str]:
@@ -755,7 +945,7 @@ def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
         problems.append((where, message))
 
     if plan.platform.kind == "flagfile" and not plan.platform.path:
-        add(("platform", "kind"), "a flagfile platform needs path: (the flagd JSON file)")
+        add(("platform", "kind"), _FLAGFILE_NEEDS_PATH)
     if plan.platform.kind == "unleash":
         problems.extend(_unleash_problems(plan))
     if plan.platform.kind == "launchdarkly":
@@ -787,9 +977,10 @@ def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
         )
 
     names = [g.name for g in plan.guardrails]
+    first: dict[str, int] = {}
     for i, guardrail in enumerate(plan.guardrails):
-        if names.index(guardrail.name) != i:
-            add(("guardrails", i, "name"), f"duplicate guardrail name {guardrail.name!r}")
+        if first.setdefault(guardrail.name, i) != i:
+            add(("guardrails", i, "name"), f"duplicate guardrail name {quote(guardrail.name)}")
         problems.extend(_tier_problems(guardrail, ("guardrails", i)))
         if guardrail.detect is not None:
             try:
@@ -800,7 +991,7 @@ def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
                 if found is not None and (not found.needs_control or found.factor == 1):
                     add(
                         ("guardrails", i, "detect"),
-                        f"{guardrail.detect!r}: detect is a change relative to control "
+                        f"{quote(guardrail.detect)}: detect is a change relative to control "
                         "(+50%, -10%, 2x), not zero and not an absolute value",
                     )
 
@@ -809,8 +1000,8 @@ def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
         target = plan.guardrail(criterion.metric)
         if target is None:
             close = difflib.get_close_matches(criterion.metric, names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            add((*where, "metric"), f"no guardrail named {criterion.metric!r}{hint}")
+            hint = f"; did you mean {quote(close[0])}?" if close else ""
+            add((*where, "metric"), f"no guardrail named {quote(criterion.metric)}{hint}")
             continue
         if (criterion.at_least is None) == (criterion.at_most is None):
             add(where, "give exactly one of at_least: or at_most:")
@@ -844,7 +1035,7 @@ def _automation_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
             problems.append(
                 (
                     ("automation", "approve", i),
-                    f"{item!r} names no stage (stages: {', '.join(labels)})",
+                    f"{quote(item)} names no stage (stages: {_listing(labels)})",
                 )
             )
     for i, hook in enumerate(plan.notifications.webhooks):
@@ -853,6 +1044,11 @@ def _automation_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
                 (("notifications", "webhooks", i), "give exactly one of url_env: or url:")
             )
     return problems
+
+
+def _listing(labels: list[str], most: int = 10) -> str:
+    shown = ", ".join(quote(label)[1:-1] for label in labels[:most])
+    return shown + (f", … ({len(labels)} in all)" if len(labels) > most else "")
 
 
 _PLACEHOLDER = re.compile(r"\{(cohort|role|flag|window)\}")
@@ -880,9 +1076,9 @@ def _metrics_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
     for name, used_by in plan.metric_names().items():
         if name not in metrics.queries:
             close = difflib.get_close_matches(name, list(metrics.queries), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = f"; did you mean {quote(close[0])}?" if close else ""
             problems.append(
-                (("metrics", "queries"), f"no query for {name!r} (read by {used_by}){hint}")
+                (("metrics", "queries"), f"no query for {quote(name)} (read by {used_by}){hint}")
             )
     for name in metrics.queries:
         spec = metrics.query(name)
@@ -939,8 +1135,8 @@ def _tier_problems(
                     problems.append(
                         (
                             (*where, "thresholds", later),
-                            f"tiers out of order: {later} {b.raw!r} is reached before "
-                            f"{earlier} {a.raw!r} (each tier must lie at or beyond the one "
+                            f"tiers out of order: {later} {quote(b.raw)} is reached before "
+                            f"{earlier} {quote(a.raw)} (each tier must lie at or beyond the one "
                             "before: warn, then pause, then rollback)",
                         )
                     )

@@ -14,9 +14,12 @@ a fraction for ratio metrics (``2%`` = 0.02).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+
+from .quoting import quote
 
 
 class Direction(StrEnum):
@@ -75,36 +78,50 @@ def parse_threshold(text: str, direction: Direction, unit: str | None, is_ratio:
     raw = str(text).strip()
     worse_up = direction is Direction.HIGHER_IS_WORSE
     if m := _RELATIVE.match(raw):
-        sign, amount = m.group(1), float(m.group(2))
+        sign, amount = m.group(1), _finite(m.group(2), raw)
         if (sign == "+") != worse_up:
             want = "+" if worse_up else "-"
             raise ValueError(
-                f"{raw!r} points the better way for a {direction.value} guardrail; "
+                f"{quote(raw)} points the better way for a {direction.value} guardrail; "
                 f"write {want}{m.group(2)}%"
             )
         factor = 1 + amount / 100 if worse_up else 1 - amount / 100
         if not worse_up and factor < 0:
-            raise ValueError(f"{raw!r} is below -100%")
+            raise ValueError(f"{quote(raw)} is below -100%")
         return Threshold(raw, ThresholdKind.RELATIVE, factor=factor)
     if m := _MULTIPLE.match(raw.lower()):
-        factor = float(m.group(1))
+        factor = _finite(m.group(1), raw)
         if worse_up and factor <= 1:
-            raise ValueError(f"{raw!r}: a higher_is_worse multiple must be above 1x (e.g. 2x)")
+            raise ValueError(f"{quote(raw)}: a higher_is_worse multiple must be above 1x (e.g. 2x)")
         if not worse_up and not 0 <= factor < 1:
-            raise ValueError(f"{raw!r}: a lower_is_worse multiple must be below 1x (e.g. 0.8x)")
+            raise ValueError(
+                f"{quote(raw)}: a lower_is_worse multiple must be below 1x (e.g. 0.8x)"
+            )
         return Threshold(raw, ThresholdKind.MULTIPLE, factor=factor)
     if m := _ABSOLUTE.match(raw):
-        op, number, suffix = m.group(1), float(m.group(2)), m.group(3)
+        op, number, suffix = m.group(1), _finite(m.group(2), raw), m.group(3)
         if op and op.startswith("<") and not worse_up:
-            raise ValueError(f"{raw!r} is a ceiling; a lower_is_worse guardrail needs a floor (>)")
+            raise ValueError(
+                f"{quote(raw)} is a ceiling; a lower_is_worse guardrail needs a floor (>)"
+            )
         if op and op.startswith(">") and worse_up:
-            raise ValueError(f"{raw!r} is a floor; a higher_is_worse guardrail needs a ceiling (<)")
+            raise ValueError(
+                f"{quote(raw)} is a floor; a higher_is_worse guardrail needs a ceiling (<)"
+            )
         value = _convert(number, suffix, unit, is_ratio, raw)
         return Threshold(raw, ThresholdKind.ABSOLUTE, value=value, operator=op)
     raise ValueError(
-        f"bad threshold {raw!r}: write +10% / -5% (relative to control), 2x (multiple of "
+        f"bad threshold {quote(raw)}: write +10% / -5% (relative to control), 2x (multiple of "
         f"control) or < 300ms / > 0.9 (absolute)"
     )
+
+
+def _finite(number: str, raw: str) -> float:
+    """The number in a threshold; ``1e999`` (infinite as a float) is a plan error."""
+    value = float(number)
+    if not math.isfinite(value):
+        raise ValueError(f"{quote(raw)}: the number is too large")
+    return value
 
 
 def _convert(
@@ -117,14 +134,14 @@ def _convert(
             return number / 100
         if unit == "percent":
             return number
-        raise ValueError(f"{raw!r} is a percentage but the metric's unit is {unit}")
+        raise ValueError(f"{quote(raw)} is a percentage but the metric's unit is {unit}")
     if is_ratio:
-        raise ValueError(f"{raw!r} is a time but a ratio metric's values are fractions (2%)")
+        raise ValueError(f"{quote(raw)} is a time but a ratio metric's values are fractions (2%)")
     if unit in _TIME_UNITS:
         return number * _TIME_UNITS[suffix] / _TIME_UNITS[unit]
     if unit is None:
         return number
-    raise ValueError(f"{raw!r} is a time but the metric's unit is {unit}")
+    raise ValueError(f"{quote(raw)} is a time but the metric's unit is {unit}")
 
 
 def severity_key(threshold: Threshold, direction: Direction) -> tuple[str, float]:
@@ -141,13 +158,14 @@ def parse_bound(text: str, unit: str | None, is_ratio: bool) -> Threshold:
     absolute value such as `0.92` or `300ms`. Comparison operators are not allowed here."""
     raw = str(text).strip()
     if m := _RELATIVE.match(raw):
-        pct = float(m.group(2)) * (1 if m.group(1) == "+" else -1)
+        pct = _finite(m.group(2), raw) * (1 if m.group(1) == "+" else -1)
         return Threshold(raw, ThresholdKind.RELATIVE, factor=1 + pct / 100)
     if m := _MULTIPLE.match(raw.lower()):
-        return Threshold(raw, ThresholdKind.MULTIPLE, factor=float(m.group(1)))
+        return Threshold(raw, ThresholdKind.MULTIPLE, factor=_finite(m.group(1), raw))
     if (m := _ABSOLUTE.match(raw)) and m.group(1) is None:
-        value = _convert(float(m.group(2)), m.group(3), unit, is_ratio, raw)
+        value = _convert(_finite(m.group(2), raw), m.group(3), unit, is_ratio, raw)
         return Threshold(raw, ThresholdKind.ABSOLUTE, value=value)
     raise ValueError(
-        f"bad bound {raw!r}: write -1% / +2% (relative to control), 1.05x, or a value like 0.92"
+        f"bad bound {quote(raw)}: write -1% / +2% (relative to control), 1.05x, or a value "
+        "like 0.92"
     )

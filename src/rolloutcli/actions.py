@@ -234,15 +234,23 @@ def kill_recorded(
     hooks: Sequence[Webhook],
     comment: str,
     at: datetime,
+    *,
+    environment: str | None = None,
+    turned_off: Callable[[bool], None] | None = None,
 ) -> bool:
-    """Turn the flag off first; then record and notify (both best effort)."""
+    """Turn the flag off first; then record and notify (both best effort).
+
+    ``environment`` names where, for the record and the notifications, when the platform's
+    own is not the one to show (a flag file has none). ``turned_off(changed)`` runs as soon
+    as the platform confirmed, before the record and the notifications: on-call hears
+    "OFF" without waiting for a slow webhook."""
     subject = audit.Subject(
         plan=plan,
         plan_file=plan_file,
         flag=flag,
         platform=kind,
         where=platform.describe(),
-        environment=platform.environment,
+        environment=environment if environment is not None else platform.environment,
     )
     common: dict[str, Any] = {
         "subject": subject,
@@ -256,6 +264,8 @@ def kill_recorded(
     except RolloutError as exc:
         journal.write(audit.record(event="kill", result="failed", error=str(exc), **common))
         raise
+    if turned_off is not None:
+        turned_off(changed)
     journal.write(
         audit.record(event="kill", result="applied" if changed else "unchanged", **common)
     )

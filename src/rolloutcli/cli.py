@@ -7,6 +7,7 @@ them, so `rollout --help` and `rollout kill` start fast and never load scipy.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -22,12 +23,14 @@ from rich.markup import escape
 from . import __version__
 from .errors import (
     EXIT_BREACH,
+    EXIT_INTERNAL,
     EXIT_OK,
     InvalidInputError,
     PlanError,
     RefusedError,
     RolloutError,
 )
+from .redact import scrub
 
 if TYPE_CHECKING:
     from .actions import Journal
@@ -101,11 +104,23 @@ def _report_journal(journal: Journal) -> None:
 
 
 def out() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    """stdout. No emoji codes (``:100:`` stays text) and no highlighting; markup is the
+    tool's own, so every user or server string in it goes through ``escape``."""
+    return Console(highlight=False, soft_wrap=False, emoji=False)
 
 
 def err() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+
+
+DEBUG_ENV = "ROLLOUT_DEBUG"
+
+
+def _internal_error(exc: Exception) -> str:
+    """The one line for an exception nobody expected: a bug, reported as such."""
+    message = " ".join(scrub(str(exc)).split())[:300]
+    detail = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return f"internal error: {detail} (a bug: please report it; {DEBUG_ENV}=1 shows the traceback)"
 
 
 def reports_errors(command: F) -> F:
@@ -117,14 +132,21 @@ def reports_errors(command: F) -> F:
             return command(*args, **kwargs)
         except PlanError as exc:
             for problem in exc.problems:
-                err().print(f"[red]error:[/] {escape(problem)}", highlight=False)
+                err().print(f"[red]error:[/] {escape(scrub(problem))}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
         except RolloutError as exc:
-            err().print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+            err().print(f"[red]error:[/] {escape(scrub(str(exc)))}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err().print("interrupted: nothing more was changed")
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, typer.exceptions.TyperException):
+            raise  # typer's own ways out (an exit code, a usage error): not a bug
+        except Exception as exc:
+            if os.environ.get(DEBUG_ENV, "").strip() not in ("", "0"):
+                raise
+            err().print(f"[red]error:[/] {escape(_internal_error(exc))}", highlight=False)
+            raise typer.Exit(EXIT_INTERNAL) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -446,7 +468,7 @@ def run_advance(
     if kind != "go":
         console.print(f"\nnothing changed: verdict is {kind}.", highlight=False)
         if kind == "rollback":
-            console.print(f"to roll back: rollout rollback {standing.loaded.path}")
+            console.print(f"to roll back: rollout rollback {escape(str(standing.loaded.path))}")
             raise typer.Exit(EXIT_BREACH)
         return
     change = advance_change(evaluation)
@@ -468,7 +490,9 @@ def run_advance(
             )
         finally:
             _report_journal(journal)
-    console.print(f"[green]applied:[/] treatment now {after.percent:g}% (stage {change.stage})")
+    console.print(
+        f"[green]applied:[/] treatment now {after.percent:g}% (stage {escape(str(change.stage))})"
+    )
     _report_serving(console, replace(standing, state=after))
 
 
@@ -500,7 +524,7 @@ def _dry_run(console: Console, standing: Standing, change: RolloutChange) -> Non
     where = validate_change(standing, change)
     console.print(
         "dry run: nothing was changed."
-        + (f" {where} accepted the change (validated, not saved)." if where else "")
+        + (f" {escape(where)} accepted the change (validated, not saved)." if where else "")
     )
 
 
@@ -526,7 +550,9 @@ def rollback(
     console = out()
     state = standing.state
     if state.percent == 0 and not state.audience_keys and not state.audience_segment:
-        console.print(f"flag {state.flag} already serves control to everyone: nothing to do.")
+        console.print(
+            f"flag {escape(state.flag)} already serves control to everyone: nothing to do."
+        )
         return
     change = rollback_change(standing, reason)
     print_change(console, standing.loaded.plan, state, change, standing.platform.describe())
@@ -596,60 +622,142 @@ def _supports(standing: Standing, verb: str) -> bool:
     return callable(getattr(standing.platform, verb, None))
 
 
+KillPlatformOption = Annotated[
+    str | None,
+    typer.Option(
+        "--platform",
+        help="Kill with no plan: flagfile, unleash or launchdarkly (with --flag, "
+        "--environment; tokens come from the environment).",
+        show_default=False,
+    ),
+]
+KillFlagOption = Annotated[
+    str | None,
+    typer.Option("--flag", help="With --platform: the flag key.", show_default=False),
+]
+KillEnvironmentOption = Annotated[
+    str | None,
+    typer.Option(
+        "--environment",
+        help="With --platform: the environment (required for unleash and launchdarkly).",
+        show_default=False,
+    ),
+]
+KillProjectOption = Annotated[
+    str | None,
+    typer.Option(
+        "--project",
+        help="With --platform: the project (unleash: default; launchdarkly: required).",
+        show_default=False,
+    ),
+]
+KillUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        help="With --platform: the server (default: UNLEASH_URL, or LD_BASE_URL).",
+        show_default=False,
+    ),
+]
+KillDeadlineOption = Annotated[
+    str | None,
+    typer.Option(
+        "--deadline",
+        help="The longest the kill may take, retries included: 20s, 45s, 1m (default: "
+        "ROLLOUT_HTTP_DEADLINE, else 20s).",
+        show_default=False,
+    ),
+]
+
+
 @app.command()
 @reports_errors
 def kill(
-    target: Annotated[str, typer.Argument(metavar="PLAN_OR_FLAG", help="Plan or flag key.")],
+    target: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="PLAN_OR_FLAG",
+            help="Plan or flag key (or the flag's address in the options).",
+            show_default=False,
+        ),
+    ] = None,
     yes: YesFlag = False,
     flag_file: Annotated[
         Path | None,
         typer.Option("--flag-file", help="Kill FLAG in this flagd file, no plan needed."),
     ] = None,
+    platform: KillPlatformOption = None,
+    flag: KillFlagOption = None,
+    environment: KillEnvironmentOption = None,
+    project: KillProjectOption = None,
+    url: KillUrlOption = None,
+    deadline: KillDeadlineOption = None,
     plans_dir: PlansDir = None,
     records_file: RecordsOption = None,
 ) -> None:
-    """Turn the flag off, now. Needs only the flag's address: works on a broken plan.
+    """Turn the flag off, now. Needs only the flag's address: works on a broken plan, or
+    with no plan at all (--platform/--flag/--environment, or --flag-file).
 
-    The flag is turned off first; the decision record and the notifications follow, and
-    neither can stop or delay the kill beyond its own short deadline."""
+    Retries rate limits (429) and server errors (5xx) within --deadline and says what it
+    did. The flag is turned off first; the decision record and the notifications follow,
+    and neither can stop or delay the kill beyond its own short deadline."""
+    from . import deadlines, killtarget
     from .actions import kill_recorded, lenient_hooks
-    from .killswitch import find_target
     from .plan import default_plans_dir
 
-    target_info = find_target(target, flag_file, plans_dir)
-    platform = target_info.platform
+    if deadline is not None:
+        seconds = deadlines.parse_deadline(deadline, "--deadline")
+    else:
+        try:
+            seconds = deadlines.default_deadline()
+        except InvalidInputError as exc:  # a bad setting must not stop a kill: say it, go on
+            seconds = deadlines.DEFAULT_DEADLINE
+            err().print(f"[yellow]warning:[/] {escape(str(exc))}; using {seconds:g}s")
+            os.environ.pop(deadlines.ENV_DEADLINE, None)  # for the platform's client too
+    address = killtarget.Address(platform, flag, environment, project, url, flag_file)
+    found = killtarget.find(target, address, plans_dir)
+    key, env = escape(found.flag), escape(killtarget.in_environment(found))
+    where = escape(killtarget.place(found))
     console = out()
-    console.print(
-        f"kill: turn flag [bold]{target_info.flag}[/] OFF in "
-        f"[bold]{platform.environment}[/] ({platform.describe()})",
-        highlight=False,
-    )
+    console.print(f"kill: turn flag [bold]{key}[/] OFF{env} ({where})", emoji=False, soft_wrap=True)
     confirm("Turn the flag off?", yes)
-    if target_info.path is not None:
-        base = target_info.path.parent
+    if found.path is not None:
+        base = found.path.parent
     elif (plans_dir or default_plans_dir()).is_dir():
         base = plans_dir or default_plans_dir()
     else:
         base = (flag_file or Path(".")).parent
     journal = _journal(base, records_file, "kill")
-    try:
-        changed = kill_recorded(
-            journal,
-            platform,
-            target_info.plan,
-            target_info.path,
-            target_info.flag,
-            getattr(platform, "name", "unknown"),
-            lenient_hooks(target_info.path),
-            "rolloutcli kill: flag turned off by on-call",
-            datetime.now(UTC),
-        )
-    finally:
-        _report_journal(journal)
-    if changed:
-        console.print(f"[bold red]flag {target_info.flag} is OFF[/]")
-    else:
-        console.print(f"flag {target_info.flag} was already off: nothing changed")
+
+    def report(changed: bool) -> None:
+        did = escape(killtarget.tried(scope))
+        if changed:
+            line = f"[bold red]flag {key} is OFF[/]{env} ({where}; {did})"
+        else:
+            line = f"flag {key} was already off{env} ({where}; {did}): nothing changed"
+        console.print(line, emoji=False, soft_wrap=True)
+
+    with deadlines.budget(seconds, killtarget.KILL_BACKOFF, killtarget.KILL_READ_SHARE) as scope:
+        try:
+            kill_recorded(
+                journal,
+                found.platform,
+                found.plan,
+                found.path,
+                found.flag,
+                found.kind,
+                lenient_hooks(found.path),
+                "rolloutcli kill: flag turned off by on-call",
+                datetime.now(UTC),
+                environment=found.label,
+                turned_off=report,
+            )
+        except RolloutError as exc:
+            if scope.attempts:  # which attempts failed how, on the error's one line
+                exc.args = (f"{exc}; {killtarget.attempts_note(scope)}",)
+            raise
+        finally:
+            _report_journal(journal)
 
 
 @app.command()
@@ -793,7 +901,8 @@ def _set_pause(
     verb = "pause" if paused else "resume"
     if (state.paused is not None) == paused:
         console.print(
-            f"{loaded.name} is already {'paused' if paused else 'not paused'}: nothing changed"
+            f"{escape(loaded.name)} is already {'paused' if paused else 'not paused'}: "
+            "nothing changed"
         )
         return
     what = (
@@ -889,7 +998,8 @@ def history(
     if stored.skipped:
         lines = ", ".join(str(n) for n in stored.skipped[:10])
         err().print(
-            f"[yellow]warning:[/] {log}: {len(stored.skipped)} unreadable line(s) skipped "
+            f"[yellow]warning:[/] {escape(str(log))}: {len(stored.skipped)} unreadable line(s) "
+            "skipped "
             f"(line {lines}): a write was cut off",
             highlight=False,
         )
@@ -1074,4 +1184,11 @@ def plan_suggest(
 
 
 def main() -> None:
+    """The ``rollout`` entry point: every byte written to stdout and stderr is scrubbed of
+    registered secrets (see redact.py), and the environment's secrets are registered before
+    any command runs."""
+    from .redact import install_output_scrubbing, register_environment
+
+    register_environment(os.environ)
+    install_output_scrubbing()
     app()

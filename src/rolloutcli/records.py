@@ -32,6 +32,7 @@ POSIX only (``fcntl.flock``).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -55,9 +56,18 @@ class RecordsError(BackendError):
     already off when the record is written."""
 
     def __init__(self, action: str, path: Path, exc: OSError) -> None:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW met a symbolic link
+            super().__init__(
+                _BACKEND,
+                f"{path} is a symbolic link: refusing to {action} through it",
+                f"point {ENV_VAR} at the real file, or replace the link by the file itself",
+            )
+            self.path = path
+            return
         reason = exc.strerror or str(exc)
-        if exc.filename is not None and Path(exc.filename) != path:
-            reason = f"{exc.filename}: {reason}"  # e.g. the parent folder is a file
+        named = exc.filename if isinstance(exc.filename, str | bytes | os.PathLike) else None
+        if named is not None and Path(os.fsdecode(named)) != path:
+            reason = f"{os.fsdecode(named)}: {reason}"  # e.g. the parent folder is a file
         super().__init__(
             _BACKEND,
             f"cannot {action} {path}: {reason}",
@@ -91,8 +101,10 @@ def encode(record: Mapping[str, Any]) -> bytes:
     """The record as one line of UTF-8 JSON ending in ``\\n``.
 
     NaN and infinities become null and datetimes ``2026-11-02T10:00:00Z`` first, so the
-    strict encoder (``allow_nan=False``) accepts every record audit.py builds. Any other
-    value JSON cannot hold (a set, a Path) raises TypeError: a programming error."""
+    strict encoder (``allow_nan=False``) accepts every record audit.py builds; every string
+    is scrubbed of registered secrets on the way (``json_safe``), so no record can hold a
+    token, whatever a server echoed into an error. Any other value JSON cannot hold (a set,
+    a Path) raises TypeError: a programming error."""
     text = json.dumps(json_safe(record), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return text.encode("utf-8") + b"\n"
 
@@ -158,11 +170,13 @@ def read(path: Path) -> Records:
 
     Needs no lock: appends only ever add bytes at the end, so a reader sees a prefix of the
     log; at worst its last line is still being written and is reported in ``skipped``.
-    Blank lines are ignored. Raises RecordsError if the file exists but cannot be read."""
+    Blank lines are ignored. Raises RecordsError if the file exists but cannot be read, or
+    is a symbolic link (never followed, as in ``append``)."""
     entries: list[dict[str, Any]] = []
     skipped: list[int] = []
     try:
-        with path.open("rb") as handle:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
             for number, raw in enumerate(handle, start=1):
                 line = raw.rstrip(b"\n")
                 if not line.strip():
@@ -180,8 +194,10 @@ def read(path: Path) -> Records:
 
 
 def _open_for_append(path: Path) -> tuple[int, bool]:
-    """(descriptor, whether this call created the file)."""
-    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+    """(descriptor, whether this call created the file). Never through a symbolic link
+    (``O_NOFOLLOW``: ELOOP): the log is not written wherever a link planted beside it
+    points; the tool never makes links, so one found there is not the tool's."""
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
     try:
         return os.open(path, flags | os.O_EXCL, 0o644), True
     except FileExistsError:

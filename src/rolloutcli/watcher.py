@@ -4,6 +4,11 @@ the plan's automation policy allows (at most one change per plan per round).
 Stateless: every round starts from the platform's state, so a stopped and restarted watch,
 or a scheduled ``watch --auto --once`` job on a fresh runner, continues where the rollout
 stands. What a round did is in the decision records and the platform's history.
+
+One plan never stops the round: a plan that cannot be loaded, checked or acted on — a
+``RolloutError``, or any exception nobody expected (reported with its type and message as
+an ``InternalError``) — is that plan's error, and every other plan still gets its verdict
+and its automatic action. ``run_round`` itself never raises.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 from .actions import Journal, apply_recorded, pause_recorded
 from .automation import Act, Decision, decide_action, last_rollout_change
 from .engine import Evaluation, advance_change, evaluate_many, rollback_change
-from .errors import PlanError, RolloutError
+from .errors import InternalError, PlanError, RolloutError
 from .plan import LoadedPlan, load_plan, resolve_plan_path
 from .render import decision_json
 
@@ -45,23 +50,61 @@ def run_round(
     journal_for: Callable[[LoadedPlan], Journal],
     concurrency: int | None = None,
 ) -> list[PlanRound]:
-    loaded: list[LoadedPlan | RolloutError] = []
-    for ref in refs:
-        try:
-            loaded.append(load_plan(resolve_plan_path(ref, plans_dir)))
-        except RolloutError as exc:
-            loaded.append(exc)
+    loaded = [_load(ref, plans_dir) for ref in refs]
     good = [item for item in loaded if isinstance(item, LoadedPlan)]
-    evaluations = iter(evaluate_many(good, now, concurrency))
+    evaluations = iter(_evaluate(good, now, concurrency))
     rounds: list[PlanRound] = []
     for ref, item in zip(refs, loaded, strict=True):
         outcome = item if isinstance(item, RolloutError) else next(evaluations)
         if isinstance(outcome, RolloutError):
-            text = "; ".join(outcome.problems) if isinstance(outcome, PlanError) else str(outcome)
-            rounds.append(PlanRound(ref, error=text, exit_code=outcome.exit_code))
+            rounds.append(_failed(ref, outcome))
             continue
-        rounds.append(_act(ref, outcome, now, auto, journal_for))
+        try:
+            rounds.append(_act(ref, outcome, now, auto, journal_for))
+        except Exception as exc:  # deciding (not acting) failed: a bug, this plan's alone
+            error = InternalError.of(exc, f"deciding for plan {ref}")
+            rounds.append(PlanRound(ref, outcome, error=str(error), exit_code=error.exit_code))
     return rounds
+
+
+def _load(ref: str, plans_dir: Path | None) -> LoadedPlan | RolloutError:
+    try:
+        return load_plan(resolve_plan_path(ref, plans_dir))
+    except RolloutError as exc:
+        return exc
+    except Exception as exc:
+        return InternalError.of(exc, f"loading plan {ref}")
+
+
+def _evaluate(
+    plans: list[LoadedPlan], now: datetime, concurrency: int | None
+) -> list[Evaluation | RolloutError]:
+    """Every plan's evaluation together (one pool of queries); should that fail as a whole,
+    each plan on its own, so one plan's failure stays that plan's."""
+    try:
+        results = evaluate_many(plans, now, concurrency)
+        if len(results) == len(plans):
+            return results
+    except Exception:  # retried plan by plan below, where each failure is reported
+        pass
+    return [_evaluate_one(plan, now, concurrency) for plan in plans]
+
+
+def _evaluate_one(
+    plan: LoadedPlan, now: datetime, concurrency: int | None
+) -> Evaluation | RolloutError:
+    try:
+        (result,) = evaluate_many([plan], now, concurrency)
+        return result
+    except RolloutError as exc:
+        return exc
+    except Exception as exc:
+        return InternalError.of(exc, f"checking plan {plan.name}")
+
+
+def _failed(ref: str, error: RolloutError) -> PlanRound:
+    text = "; ".join(error.problems) if isinstance(error, PlanError) else str(error)
+    return PlanRound(ref, error=text, exit_code=error.exit_code)
 
 
 def _act(
@@ -84,39 +127,41 @@ def _act(
     )
     if not auto or decision.action is Act.NONE:
         return PlanRound(ref, evaluation, decision=decision)
-    journal = journal_for(loaded)
-    document = decision_json(evaluation)
-    chosen = {"action": decision.action.value, "reason": decision.reason, "policy": "auto"}
-    applied: str | None = None
+    journal: Journal | None = None
     try:
-        if decision.action is Act.ADVANCE:
-            change = advance_change(evaluation)
-            after = apply_recorded(
-                journal, standing, change, now, verdict=document, decision=chosen
-            )
-            applied = f"advanced {standing.state.percent:g}% → {after.percent:g}% ({change.stage})"
-        elif decision.action is Act.ROLLBACK:
-            change = rollback_change(standing, f"verdict rollback: {_first(verdict.reasons)}")
-            after = apply_recorded(
-                journal, standing, change, now, verdict=document, decision=chosen
-            )
-            applied = f"rolled back {standing.state.percent:g}% → {after.percent:g}%"
-        elif decision.action is Act.PAUSE:
-            reason = f"pause verdict: {_first(verdict.reasons)}"
-            pause_recorded(journal, standing, True, reason, now, verdict=document, decision=chosen)
-            applied = "paused: automatic advancing stops until rollout resume"
-    except RolloutError as exc:
+        journal = journal_for(loaded)
+        applied = _apply(journal, evaluation, decision, now)
+    except Exception as exc:
+        error = exc if isinstance(exc, RolloutError) else InternalError.of(exc, f"acting on {ref}")
         return PlanRound(
             ref,
             evaluation,
             decision=decision,
-            action_error=str(exc),
-            action_exit_code=exc.exit_code,
-            warnings=tuple(journal.warnings),
+            action_error=str(error),
+            action_exit_code=error.exit_code,
+            warnings=tuple(journal.warnings) if journal is not None else (),
         )
     return PlanRound(
         ref, evaluation, decision=decision, applied=applied, warnings=tuple(journal.warnings)
     )
+
+
+def _apply(journal: Journal, evaluation: Evaluation, decision: Decision, now: datetime) -> str:
+    """Carry out ``decision`` (never NONE); what was done, in a few words."""
+    standing, verdict = evaluation.standing, evaluation.verdict
+    document = decision_json(evaluation)
+    chosen = {"action": decision.action.value, "reason": decision.reason, "policy": "auto"}
+    if decision.action is Act.ADVANCE:
+        change = advance_change(evaluation)
+        after = apply_recorded(journal, standing, change, now, verdict=document, decision=chosen)
+        return f"advanced {standing.state.percent:g}% → {after.percent:g}% ({change.stage})"
+    if decision.action is Act.ROLLBACK:
+        change = rollback_change(standing, f"verdict rollback: {_first(verdict.reasons)}")
+        after = apply_recorded(journal, standing, change, now, verdict=document, decision=chosen)
+        return f"rolled back {standing.state.percent:g}% → {after.percent:g}%"
+    reason = f"pause verdict: {_first(verdict.reasons)}"
+    pause_recorded(journal, standing, True, reason, now, verdict=document, decision=chosen)
+    return "paused: automatic advancing stops until rollout resume"
 
 
 def _first(reasons: tuple[str, ...]) -> str:

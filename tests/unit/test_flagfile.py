@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from datetime import UTC, datetime
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from rolloutcli import deadlines
 from rolloutcli.errors import BackendError, ConflictError
 from rolloutcli.platforms.flagfile import FlagFilePlatform
 from rolloutcli.state import RolloutChange
@@ -127,3 +129,145 @@ def test_turn_off_is_idempotent(tmp_path: Path) -> None:
     assert platform.turn_off("plan", "fire", at=AT) is False
     assert platform.read_state(True, False).on is False
     assert [r.action for r in platform.history()] == ["kill"]
+
+
+# ---------------------------------------------------------------------- symlinks, dead writers
+
+
+def linked(tmp_path: Path) -> tuple[FlagFilePlatform, Path, Path]:
+    """A flag file living in ``real/``, reached through a link in ``repo/``."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "repo").mkdir()
+    target = make_file(tmp_path / "real").path
+    link = tmp_path / "repo" / "flags.json"
+    link.symlink_to(target)
+    return FlagFilePlatform(link, "f"), link, target
+
+
+def test_a_kill_through_a_symlink_turns_the_real_file_off_and_keeps_the_link(
+    tmp_path: Path,
+) -> None:
+    platform, link, target = linked(tmp_path)
+    assert platform.turn_off("plan", "fire", at=AT) is True
+    assert link.is_symlink() and link.resolve() == target
+    assert json.loads(target.read_text())["flags"]["f"]["state"] == "DISABLED"
+    assert json.loads(target.read_text())["flags"]["other"]["state"] == "ENABLED"
+    assert sorted(p.name for p in (tmp_path / "repo").iterdir()) == ["flags.json"]
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == [
+        ".flags.json.lock",
+        "flags.json",
+        "flags.json.history.jsonl",
+    ]
+    assert FlagFilePlatform(target, "f").read_state(True, False).on is False
+    assert [r.action for r in FlagFilePlatform(target, "f").history()] == ["kill"]
+
+
+def test_advances_through_a_link_and_directly_share_one_lock_and_history(
+    tmp_path: Path,
+) -> None:
+    via_link, link, target = linked(tmp_path)
+    direct = FlagFilePlatform(target, "f")
+    via_link.set_rollout(change(5), True, False, via_link.read_state(True, False), at=AT)
+    stale = direct.read_state(True, False)
+    assert stale.percent == 5
+    direct.set_rollout(change(10), True, False, stale, at=AT)
+    with pytest.raises(ConflictError):
+        direct.set_rollout(change(25), True, False, stale, at=AT)
+    assert via_link.read_state(True, False).percent == 10
+    assert [r.percent_after for r in via_link.history()] == [5, 10]
+    assert link.is_symlink()
+
+
+def test_temporary_files_of_dead_writers_are_removed_by_the_next_write(tmp_path: Path) -> None:
+    platform = make_file(tmp_path)
+    dead = [".flags.json.tmp-k2j3h4g5", ".flags.json.a1b2c3d4", ".flags.json.tmp-x"]
+    kept = [".flags.json.lock", ".other.json.tmp-abcdefgh", ".flags.json.toolong12", "x.json"]
+    for name in dead + kept:
+        (tmp_path / name).write_text("{")
+    platform.turn_off("plan", "fire", at=AT)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [*kept, "flags.json", "flags.json.history.jsonl"]
+    )
+
+
+def test_a_write_leaves_no_temporary_file_and_names_them_distinctively(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    platform = make_file(tmp_path)
+    made: list[str] = []
+    real_replace = os.replace
+
+    def spy(src: str, dst: str) -> None:
+        made.append(os.path.basename(src))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    platform.set_rollout(change(10), True, False, platform.read_state(True, False), at=AT)
+    assert len(made) == 1 and made[0].startswith(".flags.json.tmp-")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".flags.json.lock",
+        "flags.json",
+        "flags.json.history.jsonl",
+    ]
+
+
+def test_a_linked_history_file_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    platform = make_file(tmp_path)
+    elsewhere = tmp_path / "elsewhere.jsonl"
+    elsewhere.write_text("")
+    platform.history_path.symlink_to(elsewhere)
+    original = platform.path.read_bytes()
+    message = (
+        f"flagfile: history file {tmp_path / 'flags.json.history.jsonl'} is a symbolic link: "
+        "refusing to {} through it (hint: replace the link by the file itself (or remove it))"
+    )
+    with pytest.raises(BackendError) as caught:
+        platform.set_rollout(change(10), True, False, platform.read_state(True, False), at=AT)
+    assert str(caught.value) == message.format("write")
+    assert caught.value.exit_code == 3
+    with pytest.raises(BackendError):
+        platform.set_paused(True, "plan", "ana", "look", at=AT)
+    assert platform.path.read_bytes() == original
+    with pytest.raises(BackendError) as read:
+        platform.history()
+    assert str(read.value) == message.format("read")
+    # the kill still lands; only its history line is left out
+    assert platform.turn_off("plan", "fire", at=AT) is True
+    assert platform.read_state(True, False).on is False
+    assert elsewhere.read_text() == ""
+
+
+def test_a_torn_history_line_is_dropped_by_the_next_writer(tmp_path: Path) -> None:
+    """A dead writer's fragment never glues onto the next line; a whole record missing
+    only its newline (a hand edit) is kept."""
+    platform = make_file(tmp_path)
+    whole = '{"at": "2026-11-02T12:05:00Z", "flag": "f", "action": "advance"}'
+    platform.history_path.write_text(whole + "\n" + whole[:30])
+    platform.turn_off("plan", "fire", at=AT)
+    lines = platform.history_path.read_text().split("\n")
+    assert lines[0] == whole and json.loads(lines[1])["action"] == "kill" and lines[2] == ""
+    platform.history_path.write_text(whole)
+    platform.set_paused(True, "plan", "ana", "look", at=AT)
+    lines = platform.history_path.read_text().split("\n")
+    assert lines[0] == whole and json.loads(lines[1])["action"] == "pause" and lines[2] == ""
+    platform.history_path.write_bytes("é".encode()[:1])  # nothing but a cut character
+    platform.set_paused(False, "plan", "ana", "go on", at=AT)
+    assert [r.action for r in platform.history()] == ["resume"]
+
+
+def test_a_lock_held_past_the_deadline_is_a_one_line_error(tmp_path: Path) -> None:
+    platform = make_file(tmp_path)
+    lock = tmp_path / ".flags.json.lock"
+    holder = os.open(lock, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another open file: flock conflicts, even in-process
+    try:
+        with deadlines.budget(0.3), pytest.raises(BackendError) as caught:
+            platform.turn_off("plan", "fire", at=AT)
+    finally:
+        os.close(holder)
+    assert str(caught.value) == (
+        f"flagfile: {lock} stayed locked by another writer past the deadline; nothing was "
+        "written (hint: find the process holding it (fuser / lsof on the lock file))"
+    )
+    assert platform.read_state(True, False).on is True
+    assert platform.turn_off("plan", "fire", at=AT) is True  # released: the kill lands

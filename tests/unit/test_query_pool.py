@@ -212,15 +212,34 @@ def test_429_with_ratelimit_reset_in_seconds_waits_then_retries(server: Counting
     assert elapsed < 2.0
 
 
-def test_429_asking_for_longer_than_max_wait_is_returned(server: CountingServer) -> None:
+def test_429_asking_for_longer_than_max_wait_stops_at_once(server: CountingServer) -> None:
     server.replies = [Reply(429, "{}", headers={"x-ratelimit-reset": "60"}), Reply(200)]
 
-    async def run() -> httpx.Response:
-        async with QueryPool(limit=2, backoff=FAST, max_wait=30.0) as pool:
-            return await pool.send(call(server.url))
+    async def run() -> None:
+        async with QueryPool(limit=2, backoff=FAST, max_wait=30.0, deadline=90.0) as pool:
+            await pool.send(call(server.url))
 
-    assert asyncio.run(run()).status_code == 429
+    with pytest.raises(BackendError) as caught:
+        asyncio.run(run())
+    assert str(caught.value) == (
+        "prometheus: GET /api/v1/query was rate limited (HTTP 429) and asked to wait 60 s, "
+        "longer than the 30 s the tool waits at most; nothing was sent again "
+        "(hint: try again in 60 s)"
+    )
+    assert caught.value.exit_code == 3
     assert len(server.paths) == 1
+
+
+def test_429_without_a_header_is_retried_with_the_backoff(server: CountingServer) -> None:
+    server.replies = [Reply(429, "{}"), Reply(429, "{}"), Reply(200, '{"ok":1}')]
+
+    async def run() -> tuple[httpx.Response, int]:
+        async with QueryPool(limit=2, backoff=FAST) as pool:
+            return await pool.send(call(server.url)), pool.sent
+
+    response, sent = asyncio.run(run())
+    assert (response.status_code, response.text, sent) == (200, '{"ok":1}', 3)
+    assert len(server.paths) == 3
 
 
 def test_connection_refused_is_cannot_reach_and_later_calls_fail_at_once() -> None:
@@ -306,11 +325,15 @@ def test_retry_delay_for_429_is_the_wait_but_never_less_than_the_backoff() -> No
     assert retry_delay(2, (0.25, 0.5), safe=True, now=NOW, max_wait=30, response=quick) == 0.5
 
 
-def test_retry_delay_for_429_over_max_wait_or_without_a_header_stops() -> None:
+def test_retry_delay_for_429_over_max_wait_stops() -> None:
     long = httpx.Response(429, headers={"retry-after": "31"})
     assert retry_delay(1, (0.25,), safe=True, now=NOW, max_wait=30, response=long) is None
+
+
+def test_retry_delay_for_429_without_a_header_is_the_backoff_even_when_unsafe() -> None:
     silent = httpx.Response(429)
-    assert retry_delay(1, (0.25,), safe=True, now=NOW, max_wait=30, response=silent) is None
+    assert retry_delay(1, (0.25,), safe=False, now=NOW, max_wait=30, response=silent) == 0.25
+    assert retry_delay(2, (0.25,), safe=False, now=NOW, max_wait=30, response=silent) is None
 
 
 def test_retry_delay_stops_after_the_last_backoff_step() -> None:

@@ -4,6 +4,12 @@ A CI job that checks 50 plans sends all their queries through one ``QueryPool``:
 ``limit`` in flight at once, over one connection pool, with the retry policy every HTTP call
 of the tool follows (:func:`rolloutcli.httpclient.retry_delay`). Once a backend is found
 unreachable, later queries to it fail at once instead of each waiting out its own retries.
+
+Every query ends by its total deadline (``ROLLOUT_HTTP_DEADLINE``, 20 s), counted from when
+it first gets a connection (waiting for a free one is the pool's doing, not the server's):
+each attempt runs under ``asyncio.wait_for`` with the time left, which cancels it as a
+whole, headers and body, however slowly the server drips them; httpx closes a cancelled
+attempt's connection, so nothing of it reaches a later query.
 """
 
 from __future__ import annotations
@@ -18,8 +24,22 @@ from urllib.parse import urlencode
 
 import httpx
 
+from ..deadlines import default_deadline
 from ..errors import BackendError, InvalidInputError
-from ..httpclient import BACKOFF, MAX_RATE_LIMIT_WAIT, failure_kind, retry_delay, transport_error
+from ..httpclient import (
+    BACKOFF,
+    MAX_ANSWER_BYTES,
+    MAX_RATE_LIMIT_WAIT,
+    answer_too_large,
+    deadline_error,
+    failure_kind,
+    failure_text,
+    rate_limit_wait,
+    rate_limited_error,
+    retry_delay,
+    transport_error,
+    with_body,
+)
 
 DEFAULT_LIMIT = 16
 FORM = "application/x-www-form-urlencoded"
@@ -54,12 +74,16 @@ class QueryPool:
     backoff: tuple[float, ...] = BACKOFF
     max_wait: float = MAX_RATE_LIMIT_WAIT
     clock: Callable[[], float] = time.time
+    deadline: float | None = None
+    """Seconds each query may take in all; None: ``ROLLOUT_HTTP_DEADLINE`` or 20 s."""
     sent: int = 0
     _clients: list[httpx.AsyncClient] = field(default_factory=list)
     _idle: asyncio.Queue[httpx.AsyncClient] | None = None
     _down: dict[str, BackendError] = field(default_factory=dict)
 
     async def __aenter__(self) -> QueryPool:
+        if self.deadline is None:
+            self.deadline = default_deadline()
         # ``limit`` clients of one connection each, lent out one query at a time: the bound
         # on concurrency, and (measured) half the CPU per query of one shared client with
         # ``limit`` connections, whose pool bookkeeping grows with its connections.
@@ -81,9 +105,12 @@ class QueryPool:
 
     async def send(self, call: Call) -> httpx.Response:
         """The backend's answer (any status: its meaning is the source's business), after
-        retrying what is safe to retry. Raises BackendError when no answer came."""
-        assert self._idle is not None, "use `async with`"
+        retrying what is safe to retry, within the deadline. Raises BackendError when no
+        answer came in time."""
+        assert self._idle is not None and self.deadline is not None, "use `async with`"
         timeout = httpx.Timeout(call.timeout, connect=min(3.0, call.timeout))
+        end: float | None = None
+        outcomes: list[str] = []
         attempt = 0
         while True:
             attempt += 1
@@ -92,24 +119,19 @@ class QueryPool:
                 down = self._down.get(call.base_url)  # found down by another query meanwhile
                 if down is not None:
                     raise down
+                if end is None:
+                    end = time.monotonic() + self.deadline
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise self._out_of_time(call, outcomes)
                 try:
                     self.sent += 1
-                    url = call.base_url.rstrip("/") + call.path
-                    if call.method == "POST":  # a form body: no URL quoting of long queries
-                        body = urlencode(call.params).encode()
-                        headers = {**call.headers, "Content-Type": FORM}
-                        response = await client.request(
-                            "POST", url, content=body, headers=headers, timeout=timeout
-                        )
-                    else:
-                        response = await client.request(
-                            call.method,
-                            url,
-                            params=call.params,
-                            headers=call.headers,
-                            timeout=timeout,
-                        )
+                    response = await asyncio.wait_for(self._attempt(client, call, timeout), left)
+                except TimeoutError:
+                    outcomes.append("cut off at the deadline")
+                    raise self._out_of_time(call, outcomes) from None
                 except httpx.HTTPError as exc:
+                    outcomes.append(failure_text(exc))
                     delay = retry_delay(
                         attempt,
                         self.backoff,
@@ -118,14 +140,19 @@ class QueryPool:
                         max_wait=self.max_wait,
                         failure=failure_kind(exc),
                     )
-                    if delay is None:
+                    never_left = all(outcome == "connection failed" for outcome in outcomes)
+                    if delay is None or (never_left and time.monotonic() + delay >= end):
                         error = transport_error(
                             call.backend, call.base_url, call.method, call.path, exc
                         )
                         if failure_kind(exc) == "connect":
                             self._down[call.base_url] = error
                         raise error from None
+                    if time.monotonic() + delay >= end:
+                        raise self._out_of_time(call, outcomes) from None
                 else:
+                    outcomes.append(f"HTTP {response.status_code}")
+                    self._check_rate_limit(call, response, end)
                     delay = retry_delay(
                         attempt,
                         self.backoff,
@@ -134,8 +161,56 @@ class QueryPool:
                         max_wait=self.max_wait,
                         response=response,
                     )
-                    if delay is None:
-                        return response
+                    if delay is None or time.monotonic() + delay >= end:
+                        return response  # no retry fits: this answer stands
             finally:
                 self._idle.put_nowait(client)
             await asyncio.sleep(delay)
+
+    async def _attempt(
+        self, client: httpx.AsyncClient, call: Call, timeout: httpx.Timeout
+    ) -> httpx.Response:
+        url = call.base_url.rstrip("/") + call.path
+        if call.method == "POST":  # a form body: no URL quoting of long queries
+            body = urlencode(call.params).encode()
+            headers = {**call.headers, "Content-Type": FORM}
+            request = client.build_request(
+                "POST", url, content=body, headers=headers, timeout=timeout
+            )
+        else:
+            request = client.build_request(
+                call.method, url, params=call.params, headers=call.headers, timeout=timeout
+            )
+        response = await client.send(request, stream=True)
+        try:
+            answer = bytearray()
+            async for chunk in response.aiter_bytes():
+                answer += chunk
+                if len(answer) > MAX_ANSWER_BYTES:
+                    raise answer_too_large(call.backend, call.method, call.path)
+        finally:
+            await response.aclose()
+        return with_body(response, bytes(answer))
+
+    def _check_rate_limit(self, call: Call, response: httpx.Response, end: float) -> None:
+        """A 429 asking for a wait the query cannot afford stops here, saying so."""
+        if response.status_code != 429:
+            return
+        asked = rate_limit_wait(response.headers, self.clock())
+        left = end - time.monotonic()
+        if asked is not None and (asked >= left or asked > self.max_wait):
+            raise rate_limited_error(
+                call.backend, call.method, call.path, asked, left, self.max_wait
+            )
+
+    def _out_of_time(self, call: Call, outcomes: list[str]) -> BackendError:
+        assert self.deadline is not None
+        return deadline_error(
+            call.backend,
+            call.base_url,
+            call.method,
+            call.path,
+            self.deadline,
+            outcomes,
+            write=False,  # a query only reads, whatever its method
+        )

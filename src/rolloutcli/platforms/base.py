@@ -2,10 +2,64 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
+from ..errors import BackendError
 from ..state import ChangeRecord, FlagState, RolloutChange
+
+VERBS = (
+    "read_state",
+    "history",
+    "set_rollout",
+    "turn_off",
+    "set_paused",
+    "validate_change",
+    "serving_sample",
+    "explain",
+)
+SHAPE_ERRORS = (AttributeError, KeyError, IndexError, TypeError, ValueError)
+C = TypeVar("C", bound=type)
+
+
+def answers_checked(cls: C) -> C:
+    """Make every verb of an adapter class fail in one line on an answer whose shape its
+    API does not document (a list where an object was due, a missing key, a string for a
+    number), instead of a traceback. The adapters read answers defensively where it
+    matters for safety (the kill's read, the split); this is the net under the rest: the
+    error names the platform and what went wrong, exit 3, and nothing more is written."""
+    platform = getattr(cls, "name", cls.__name__)
+    hint = getattr(cls, "shape_hint", DEFAULT_SHAPE_HINT)
+    for verb in VERBS:
+        method = getattr(cls, verb, None)
+        if callable(method):
+            setattr(cls, verb, _checked(method, platform, hint))
+    return cls
+
+
+DEFAULT_SHAPE_HINT = (
+    "check that the URL points at the platform's API, not a proxy or a login page; nothing "
+    "more was written"
+)
+
+
+def _checked(method: Callable[..., Any], platform: str, hint: str) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def verb(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except SHAPE_ERRORS as exc:
+            detail = " ".join(str(exc).split())[:160]
+            kind = type(exc).__name__
+            raise BackendError(
+                platform,
+                f"unexpected content, not in the documented format ({kind}: {detail})",
+                hint=hint,
+            ) from exc
+
+    return verb
 
 
 class Platform(Protocol):

@@ -12,29 +12,47 @@ Each change is recorded twice: in the flag's ``metadata`` (atomically with the c
 folder, fsync'd, then renamed over the original: a crash never leaves a half-written file.
 A lock file serialises writers; a write is refused (conflict) when the file changed since
 it was read.
+
+A flag file that is a symbolic link (flagd serving ``/etc/flagd/flags.json``, linked into
+the repository) is written *through*: each operation resolves the real file once, and its
+lock, temporary file, rename and history all live beside the real file, so the link stays
+a link and every writer, by whichever name, takes the same lock. A writer killed between
+creating its temporary file and renaming it leaves that file behind; since temporary
+files exist only while their writer holds the lock, whoever holds the lock next removes
+any it finds. The history file is appended to, never through a symbolic link.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
+import math
 import os
+import re
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .. import deadlines
 from ..errors import BackendError, ConflictError
 from ..plan import PlatformSpec
 from ..state import ChangeRecord, FlagState, PauseMark, RolloutChange
 from ..timeutil import format_timestamp, parse_timestamp
+from .base import answers_checked
+from .changenote import note_text
 
 TOTAL_WEIGHT = 100_000  # thousandths of a percent
 META = "rolloutcli."
 NAME = "flagfile"
+TEMP_TAG = ".tmp-"  # temporary files are .<name>.tmp-XXXXXXXX beside the real file
+_OLD_TEMP = re.compile(r"[a-z0-9_]{8}")  # before TEMP_TAG: .<name>.XXXXXXXX (mkstemp's)
+LOCK_POLL = 0.02  # seconds between two tries of a lock another writer holds
 
 
 def open_flagfile(
@@ -45,8 +63,10 @@ def open_flagfile(
     return FlagFilePlatform(path if path.is_absolute() else base_dir / path, flag, spec.environment)
 
 
+@answers_checked
 class FlagFilePlatform:
     name = NAME
+    shape_hint = "the flag file does not follow flagd's flag-definition format there; fix it"
 
     def __init__(self, path: Path, flag: str, environment: str = "local") -> None:
         self.path = path
@@ -54,8 +74,13 @@ class FlagFilePlatform:
         self.environment = environment
 
     @property
+    def real_path(self) -> Path:
+        """The file itself, through any symbolic links (resolved anew on each call)."""
+        return Path(os.path.realpath(self.path))
+
+    @property
     def history_path(self) -> Path:
-        return self.path.with_name(self.path.name + ".history.jsonl")
+        return _history_of(self.real_path)
 
     def describe(self) -> str:
         return os.path.normpath(self.path)
@@ -63,12 +88,15 @@ class FlagFilePlatform:
     # ------------------------------------------------------------------ reading
 
     def read_state(self, treatment: object, control: object) -> FlagState:
-        raw = self._read_bytes()
+        real = self.real_path
+        raw = self._read_bytes(real)
         doc = self._parse(raw)
         flag = self._flag(doc)
         names = _variant_names(flag, treatment, control, self.path, self.flag)
         percent, keys, segment = _read_split(flag, names, self.path, self.flag)
-        meta = flag.get("metadata") or {}
+        meta = flag.get("metadata")
+        if not isinstance(meta, dict):  # hand-edited into something else: nothing recorded
+            meta = {}
         changed_at, stage, comment, notes = None, None, None, []
         recorded = meta.get(META + "percent")
         if isinstance(recorded, int | float) and abs(float(recorded) - percent) < 1e-9:
@@ -76,7 +104,7 @@ class FlagFilePlatform:
             stage = meta.get(META + "stage")
             comment = meta.get(META + "comment")
         if changed_at is None:
-            changed_at = datetime.fromtimestamp(self.path.stat().st_mtime, UTC)
+            changed_at = datetime.fromtimestamp(real.stat().st_mtime, UTC)
             notes.append(
                 "the live split was not set by rolloutcli (or was edited since): the stage "
                 "start is taken from the file's modification time"
@@ -97,10 +125,7 @@ class FlagFilePlatform:
 
     def history(self) -> list[ChangeRecord]:
         records: list[ChangeRecord] = []
-        try:
-            lines = self.history_path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            return records
+        lines = self._read_history().splitlines()
         for line in lines:
             try:
                 item = json.loads(line)
@@ -133,8 +158,10 @@ class FlagFilePlatform:
         at: datetime | None = None,
     ) -> FlagState:
         when = at or datetime.now(UTC)
-        with self._locked():
-            raw = self._read_bytes()
+        real = self.real_path
+        with self._locked(real):
+            _refuse_linked_history(real)
+            raw = self._read_bytes(real)
             if hashlib.sha256(raw).hexdigest() != expected.version:
                 raise ConflictError(
                     f"{NAME}: {self.path} changed since it was read; nothing was written "
@@ -162,39 +189,49 @@ class FlagFilePlatform:
             if change.turn_on:
                 flag["state"] = "ENABLED"
             _stamp(flag, change.percent, change.stage, change.plan, change.comment, when)
-            self._write(doc)
-        self._append_history(
-            when,
-            change.action,
-            expected.percent,
-            change.percent,
-            change.stage,
-            change.plan,
-            change.comment,
-        )
+            self._write(real, doc)
+            self._append_history(
+                real,
+                when,
+                change.action,
+                expected.percent,
+                change.percent,
+                change.stage,
+                change.plan,
+                change.comment,
+            )
         return self.read_state(treatment, control)
 
     def turn_off(self, plan: str | None, comment: str, at: datetime | None = None) -> bool:
         when = at or datetime.now(UTC)
-        with self._locked():
-            doc = self._parse(self._read_bytes())
+        real = self.real_path
+        with self._locked(real):
+            doc = self._parse(self._read_bytes(real))
             flag = self._flag(doc)
             if flag.get("state") == "DISABLED":
                 return False
             flag["state"] = "DISABLED"
-            meta = flag.setdefault("metadata", {})
+            meta = flag.get("metadata")
+            if not isinstance(meta, dict):  # a hand-edited file: the kill must still land
+                meta = {}
             meta[META + "killedAt"] = format_timestamp(when)
-            meta[META + "comment"] = comment[:500]
-            self._write(doc)
-        self._append_history(when, "kill", None, None, None, plan, comment)
+            meta[META + "comment"] = note_text(comment)
+            flag["metadata"] = meta
+            self._write(real, doc)
+            # The flag is off: a history line that cannot be written (a linked or
+            # unwritable history file) must not turn the kill into a failure.
+            with contextlib.suppress(BackendError):
+                self._append_history(real, when, "kill", None, None, None, plan, comment)
         return True
 
     def set_paused(
         self, paused: bool, plan: str | None, by: str, reason: str, at: datetime | None = None
     ) -> bool:
         when = at or datetime.now(UTC)
-        with self._locked():
-            doc = self._parse(self._read_bytes())
+        real = self.real_path
+        with self._locked(real):
+            _refuse_linked_history(real)
+            doc = self._parse(self._read_bytes(real))
             flag = self._flag(doc)
             meta = flag.get("metadata")
             if not isinstance(meta, dict):
@@ -205,24 +242,27 @@ class FlagFilePlatform:
                 meta[META + "paused"] = {
                     "at": format_timestamp(when),
                     "by": by,
-                    "reason": reason[:500],
+                    "reason": note_text(reason),
                 }
             else:
                 del meta[META + "paused"]
             flag["metadata"] = meta
-            self._write(doc)
-        action = "pause" if paused else "resume"
-        self._append_history(when, action, None, None, None, plan, f"{reason} (by {by})")
+            self._write(real, doc)
+            action = "pause" if paused else "resume"
+            self._append_history(real, when, action, None, None, None, plan, f"{reason} (by {by})")
         return True
 
     # ------------------------------------------------------------------ file plumbing
 
-    def _read_bytes(self) -> bytes:
+    def _read_bytes(self, real: Path) -> bytes:
         try:
-            return self.path.read_bytes()
+            return real.read_bytes()
         except FileNotFoundError:
+            where = (
+                self.path if real == Path(os.path.abspath(self.path)) else f"{self.path} → {real}"
+            )
             raise BackendError(
-                NAME, f"flag file {self.path} not found", hint="check platform.path in the plan"
+                NAME, f"flag file {where} not found", hint="check platform.path in the plan"
             ) from None
         except OSError as exc:
             raise BackendError(NAME, f"cannot read {self.path}: {exc.strerror}") from None
@@ -247,24 +287,53 @@ class FlagFilePlatform:
         return flag
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        lock_path = self.path.with_name("." + self.path.name + ".lock")
+    def _locked(self, real: Path) -> Iterator[None]:
+        """Hold the lock beside the real file; sweep dead writers' temporary files.
+
+        Waits for another writer at most as long as the current deadline (``rollout kill``'s
+        ``--deadline``, else ``ROLLOUT_HTTP_DEADLINE``, 20 s): a writer stopped while
+        holding it (SIGSTOP, a hung disk) must not hang a kill forever. A writer killed
+        outright releases its lock with its last descriptor."""
+        lock_path = real.with_name("." + real.name + ".lock")
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            handle = open(lock_path, "a+")  # noqa: SIM115 - held for the block's duration
+            fd = os.open(lock_path, flags, 0o644)
         except OSError as exc:
             raise BackendError(NAME, f"cannot lock {lock_path}: {exc.strerror}") from None
-        with handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            self._acquire(fd, lock_path)
             try:
+                _sweep_temporaries(real)
                 yield
             finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
-    def _write(self, doc: dict[str, Any]) -> None:
+    def _acquire(self, fd: int, lock_path: Path) -> None:
+        scope = deadlines.current()
+        end = deadlines.end_of_call(
+            scope.seconds if scope is not None else deadlines.default_deadline()
+        )
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= end:
+                    raise BackendError(
+                        NAME,
+                        f"{lock_path} stayed locked by another writer past the deadline; "
+                        "nothing was written",
+                        hint="find the process holding it (fuser / lsof on the lock file)",
+                    ) from None
+                time.sleep(LOCK_POLL)
+
+    def _write(self, real: Path, doc: dict[str, Any]) -> None:
         data = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-        folder = self.path.parent
+        folder = real.parent
         try:
-            fd, tmp = tempfile.mkstemp(prefix="." + self.path.name + ".", dir=folder)
+            fd, tmp = tempfile.mkstemp(prefix="." + real.name + TEMP_TAG, dir=folder)
         except OSError as exc:
             raise BackendError(NAME, f"cannot write in {folder}: {exc.strerror}") from None
         try:
@@ -273,8 +342,8 @@ class FlagFilePlatform:
                 out.flush()
                 os.fsync(out.fileno())
             with contextlib.suppress(OSError):
-                os.chmod(tmp, self.path.stat().st_mode & 0o777)
-            os.replace(tmp, self.path)
+                os.chmod(tmp, real.stat().st_mode & 0o777)
+            os.replace(tmp, real)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -286,8 +355,21 @@ class FlagFilePlatform:
             finally:
                 os.close(dir_fd)
 
+    def _read_history(self) -> str:
+        """The history file's text ("" when there is none); never through a symlink."""
+        path = self.history_path
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return ""
+        except OSError as exc:
+            raise _history_error(path, "read", exc) from None
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read().decode("utf-8", errors="replace")
+
     def _append_history(
         self,
+        real: Path,
         when: datetime,
         action: str,
         before: float | None,
@@ -305,16 +387,93 @@ class FlagFilePlatform:
                 "percent_after": after,
                 "stage": stage,
                 "plan": plan,
-                "comment": comment,
+                "comment": note_text(comment, None),
             },
             ensure_ascii=False,
         )
-        # One write() of a whole line with O_APPEND: concurrent appends never interleave.
-        fd = os.open(self.history_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        # Called with the lock held, so no other writer appends meanwhile (see _mend_tail).
+        path = _history_of(real)
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            os.write(fd, (line + "\n").encode("utf-8"))
+            fd = os.open(path, flags, 0o644)
+        except OSError as exc:
+            raise _history_error(path, "write", exc) from None
+        try:
+            data = _mend_tail(fd) + (line + "\n").encode("utf-8")
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        except OSError as exc:
+            raise _history_error(path, "write", exc) from None
         finally:
             os.close(fd)
+
+
+def _mend_tail(fd: int) -> bytes:
+    """Make the history end on a line boundary before a line is appended; what to write
+    first. A last line without its newline was cut off by a killed writer (every writer
+    holds the lock, so none is mid-write now): a fragment that is not a whole JSON object
+    is dropped (it never was a record, and would spoil the line glued onto it); a whole
+    record missing only its newline (a hand edit) is kept and ended."""
+    size = os.fstat(fd).st_size
+    if not size or os.pread(fd, 1, size - 1) == b"\n":
+        return b""
+    start = size
+    while start > 0:  # back to the byte after the last newline
+        block = os.pread(fd, min(start, 65536), max(0, start - 65536))
+        cut = block.rfind(b"\n")
+        if cut >= 0:
+            start = start - len(block) + cut + 1
+            break
+        start -= len(block)
+    try:
+        whole = isinstance(json.loads(os.pread(fd, size - start, start)), dict)
+    except ValueError:  # also a cut multi-byte character (UnicodeDecodeError)
+        whole = False
+    if whole:
+        return b"\n"
+    os.ftruncate(fd, start)
+    return b""
+
+
+def _history_of(real: Path) -> Path:
+    return real.with_name(real.name + ".history.jsonl")
+
+
+def _refuse_linked_history(real: Path) -> None:
+    """A change is refused before it is made when its history line could not follow."""
+    path = _history_of(real)
+    if path.is_symlink():
+        raise _history_error(path, "write", OSError(errno.ELOOP, "symbolic link"))
+
+
+def _history_error(path: Path, action: str, exc: OSError) -> BackendError:
+    if exc.errno == errno.ELOOP:
+        return BackendError(
+            NAME,
+            f"history file {path} is a symbolic link: refusing to {action} through it",
+            hint="replace the link by the file itself (or remove it)",
+        )
+    return BackendError(NAME, f"cannot {action} history file {path}: {exc.strerror}")
+
+
+def _sweep_temporaries(real: Path) -> None:
+    """Remove the temporary files dead writers left beside ``real`` (the lock is held, so
+    no live writer has one): ``.<name>.tmp-*``, and the older ``.<name>.XXXXXXXX``."""
+    prefix = "." + real.name + "."
+    try:
+        names = os.listdir(real.parent)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        rest = name[len(prefix) :]
+        if rest.startswith(TEMP_TAG[1:]) or _OLD_TEMP.fullmatch(rest):
+            if rest == "lock":  # never the lock (not 8 characters, but said plainly)
+                continue
+            with contextlib.suppress(OSError):
+                os.unlink(real.parent / name)
 
 
 # ---------------------------------------------------------------------- pure helpers
@@ -378,7 +537,9 @@ def _read_split(
         mine = 0
         for item in targeting["fractional"]:
             if isinstance(item, list) and item:
-                weight = int(item[1]) if len(item) > 1 else 1
+                weight = _weight(item[1]) if len(item) > 1 else 1
+                if weight is None:
+                    raise _unrecognised(path, key)
                 total += max(0, weight)
                 if item[0] == treatment:
                     mine += max(0, weight)
@@ -386,6 +547,15 @@ def _read_split(
             raise _unrecognised(path, key)
         return round(mine * 100 / total, 6), keys, segment
     raise _unrecognised(path, key)
+
+
+def _weight(raw: object) -> int | None:
+    """A fractional weight: a whole number (flagd's are integers); None for anything else."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None
+    if isinstance(raw, float) and not (math.isfinite(raw) and raw.is_integer()):
+        return None
+    return int(raw)
 
 
 def _unrecognised(path: Path, key: str) -> BackendError:
@@ -456,5 +626,5 @@ def _stamp(
     meta[META + "plan"] = plan
     if stage:
         meta[META + "stage"] = stage
-    meta[META + "comment"] = comment[:500]
+    meta[META + "comment"] = note_text(comment)
     flag["metadata"] = meta

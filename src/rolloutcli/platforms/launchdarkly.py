@@ -47,7 +47,10 @@ from urllib.parse import quote
 from ..errors import BackendError, ConflictError, InvalidInputError, RefusedError
 from ..httpclient import HttpBackend, rate_limit_wait
 from ..plan import PlatformSpec
+from ..redact import clip, display_url, env_secret, register_url
 from ..state import ChangeRecord, FlagState, PauseMark, RolloutChange
+from ..urlpolicy import check_url
+from .base import answers_checked
 from .changenote import format_title, parse_title, plan_token
 
 NAME = "launchdarkly"
@@ -73,15 +76,18 @@ flag-wide, so the audit log alone cannot say which environment it was for)."""
 def open_launchdarkly(
     spec: PlatformSpec, flag: str, base_dir: Path, plan: str | None = None
 ) -> LaunchDarklyPlatform:
-    token = os.environ.get(ENV_TOKEN, "").strip()
+    token = env_secret(ENV_TOKEN)
     if not token:
         raise InvalidInputError(
             f"launchdarkly: no API token: set {ENV_TOKEN} to an API access token "
             "(SDK keys cannot use the REST API)"
         )
     assert spec.project is not None  # guaranteed by plan validation
+    url = spec.url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+    register_url(url)  # a password in the URL is a secret
+    url = check_url(url, f"launchdarkly: {ENV_BASE_URL} / platform.url")
     return LaunchDarklyPlatform(
-        url=spec.url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL,
+        url=url,
         token=token,
         flag=flag,
         plan=plan or flag,
@@ -114,6 +120,7 @@ class Variations:
         return self.ids[self.control]
 
 
+@answers_checked
 class LaunchDarklyPlatform:
     name = NAME
 
@@ -145,7 +152,7 @@ class LaunchDarklyPlatform:
         self._path = f"/api/v2/flags/{quote(project, safe='')}/{quote(flag, safe='')}"
 
     def describe(self) -> str:
-        return f"LaunchDarkly {self.url}, project {self.project}"
+        return f"LaunchDarkly {display_url(self.url)}, project {self.project}"
 
     # ------------------------------------------------------------------ reading
 
@@ -157,7 +164,8 @@ class LaunchDarklyPlatform:
         return body
 
     def environment_of(self, flag: dict[str, Any]) -> dict[str, Any]:
-        env = (flag.get("environments") or {}).get(self.environment)
+        envs = flag.get("environments")
+        env = envs.get(self.environment) if isinstance(envs, dict) else None
         if not isinstance(env, dict):
             raise BackendError(
                 NAME,
@@ -748,5 +756,5 @@ def _error_message(response: Any) -> str:
         body = None
     if isinstance(body, dict) and body.get("message"):
         code = f"{body['code']}: " if body.get("code") else ""
-        return f"{code}{body['message']}"[:300]
-    return (response.text or response.reason_phrase or "")[:200]
+        return clip(f"{code}{body['message']}", 300)  # scrubbed before it is cut
+    return clip(response.text or response.reason_phrase or "", 200)

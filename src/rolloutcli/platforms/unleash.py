@@ -50,8 +50,11 @@ import httpx
 from ..errors import BackendError, ConflictError, InvalidInputError
 from ..httpclient import Answer, HttpBackend
 from ..plan import PlatformSpec
+from ..redact import clip, display_url, env_secret, register_url
 from ..state import ChangeRecord, FlagState, PauseMark, RolloutChange
 from ..timeutil import parse_timestamp
+from ..urlpolicy import check_url
+from .base import SHAPE_ERRORS, answers_checked
 from .changenote import Title, format_title, parse_title, plan_token
 
 __all__ = ["Title", "UnleashPlatform", "format_title", "open_unleash", "parse_title"]
@@ -75,7 +78,9 @@ def open_unleash(
         raise InvalidInputError(
             f"unleash: no server URL: set {ENV_URL} or platform.url in the plan"
         )
-    token = os.environ.get(ENV_TOKEN, "").strip()
+    register_url(url)  # a password in the URL is a secret
+    url = check_url(url, f"unleash: {ENV_URL} / platform.url")
+    token = env_secret(ENV_TOKEN)
     if not token:
         raise InvalidInputError(
             f"unleash: no API token: set {ENV_TOKEN} to an admin or personal access token"
@@ -142,6 +147,7 @@ def strategy_percent(strategy: dict[str, Any], treatment: object = None) -> floa
     return round(rollout * weight / 1000, 6)
 
 
+@answers_checked
 class UnleashPlatform:
     name = NAME
 
@@ -175,7 +181,7 @@ class UnleashPlatform:
         self._tags = f"/api/admin/features/{quote(flag, safe='')}/tags"
 
     def describe(self) -> str:
-        return f"Unleash {self.url}, project {self.project}"
+        return f"Unleash {display_url(self.url)}, project {self.project}"
 
     # ------------------------------------------------------------------ reading
 
@@ -290,19 +296,26 @@ class UnleashPlatform:
         if env is not None and not env.get("enabled"):
             return False
         self._call("POST", f"{self._env}/off", idempotent=True)
-        main = self._own(_strategies(env))[0] if env is not None else None
-        if main is not None and plan is not None:
-            old = parse_title(main.get("title"))
-            percent = strategy_percent(main) or 0.0
-            title = format_title(self.plan, old.stage if old else None, percent, "kill", comment)
-            with contextlib.suppress(BackendError):
-                self._call(
-                    "PATCH",
-                    f"{self._env}/strategies/{main['id']}",
-                    json=[{"op": "replace", "path": "/title", "value": title}],
-                    idempotent=True,
-                )
+        if env is not None and plan is not None:
+            # the flag is off: nothing that follows (an odd strategy, a failed note) may
+            # turn the kill into an error
+            with contextlib.suppress(BackendError, *SHAPE_ERRORS):
+                self._note_kill(env, comment)
         return True
+
+    def _note_kill(self, env: dict[str, Any], comment: str) -> None:
+        main = self._own(_strategies(env))[0]
+        if main is None:
+            return
+        old = parse_title(main.get("title"))
+        percent = strategy_percent(main) or 0.0
+        title = format_title(self.plan, old.stage if old else None, percent, "kill", comment)
+        self._call(
+            "PATCH",
+            f"{self._env}/strategies/{main['id']}",
+            json=[{"op": "replace", "path": "/title", "value": title}],
+            idempotent=True,
+        )
 
     def set_paused(
         self, paused: bool, plan: str | None, by: str, reason: str, at: datetime | None = None
@@ -696,10 +709,18 @@ class UnleashPlatform:
 
     def _read_environment(self) -> dict[str, Any]:
         body = _json(self._call("GET", self._feature).response)
-        for env in body.get("environments") or []:
-            if isinstance(env, dict) and env.get("name") == self.environment:
+        found = body.get("environments") if isinstance(body, dict) else None
+        if not isinstance(found, list):
+            raise BackendError(
+                NAME,
+                f"the answer for flag {self.flag!r} has no list of environments",
+                hint=f"check that {ENV_URL} / platform.url is the Unleash server's base URL",
+            )
+        envs = [env for env in found if isinstance(env, dict)]
+        for env in envs:
+            if env.get("name") == self.environment:
                 return env
-        names = ", ".join(str(e.get("name")) for e in body.get("environments") or [])
+        names = ", ".join(str(e.get("name"))[:40] for e in envs[:20])
         raise BackendError(
             NAME,
             f"flag {self.flag!r} has no environment {self.environment!r} (it has: {names})",
@@ -880,10 +901,10 @@ def _error_message(response: httpx.Response) -> str:
         if isinstance(details, list) and details and isinstance(details[0], dict):
             detail = details[0].get("message")
             if detail:
-                return str(detail)[:300]
+                return clip(str(detail), 300)  # scrubbed before it is cut
         if body.get("message"):
-            return str(body["message"])[:300]
+            return clip(str(body["message"]), 300)
     text = response.text.strip()
     if text.startswith("<"):
         return "the server answered with an HTML error page"
-    return text[:200] or response.reason_phrase
+    return clip(text, 200) or response.reason_phrase

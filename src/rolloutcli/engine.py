@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
 
-from .errors import RefusedError, RolloutError
+from . import dataquality
+from .dataquality import (
+    Coverage,
+    events_exceed_trials,
+    expected_events,
+    zero_is_plausible,
+)
+from .errors import InternalError, RefusedError, RolloutError
 from .metrics import open_source
-from .metrics.base import Cohort, MetricsSource, Need, ResolvedQuery, Verb, Window
+from .metrics.base import Cohort, DataProblem, MetricsSource, Need, ResolvedQuery, Verb, Window
 from .metrics.pool import QueryPool, default_limit
 from .observations import (
     Exposures,
@@ -21,6 +29,7 @@ from .observations import (
     Observation,
     RatioData,
     RatioSeries,
+    SeriesCoverage,
 )
 from .plan import LoadedPlan, MeanGuardrail, RatioGuardrail
 from .platforms import open_platform
@@ -142,7 +151,14 @@ def evaluate_many(
             prepared.append(prepare(loaded, now))
         except RolloutError as exc:
             prepared.append(exc)
-    prefetch([p for p in prepared if isinstance(p, Prepared)], limit)
+        except Exception as exc:  # a bug in one plan's path must not hide the others
+            prepared.append(_internal(exc, f"reading plan {loaded.name}"))
+    try:
+        prefetch([p for p in prepared if isinstance(p, Prepared)], limit)
+    except RolloutError:
+        raise  # a bad concurrency setting: the whole command's input
+    except Exception as exc:  # each source keeps its own failures; this is a bug
+        raise _internal(exc, "fetching metrics") from exc
     results: list[Evaluation | RolloutError] = []
     for item in prepared:
         if isinstance(item, RolloutError):
@@ -152,7 +168,15 @@ def evaluate_many(
             results.append(conclude(item))
         except RolloutError as exc:
             results.append(exc)
+        except Exception as exc:
+            results.append(_internal(exc, f"checking plan {item.standing.loaded.name}"))
     return results
+
+
+def _internal(exc: Exception, where: str) -> InternalError:
+    if os.environ.get("ROLLOUT_DEBUG"):
+        raise exc
+    return InternalError.of(exc, where)
 
 
 def evaluate(loaded: LoadedPlan, now: datetime) -> Evaluation:
@@ -223,6 +247,9 @@ class _RecordingSource:
         size = max(1, math.ceil(window.length / step))
         return MomentSeries(np.ones(size), np.ones(size), np.ones(size))
 
+    def coverage(self, need: Need, window: Window) -> Coverage | None:
+        return None  # read from the series already fetched: no call of its own
+
 
 def _cohorts(loaded: LoadedPlan) -> tuple[Cohort, Cohort]:
     v = loaded.plan.variations
@@ -233,60 +260,107 @@ def gather(
     loaded: LoadedPlan, source: MetricsSource, window: Window, evidence: Window | None = None
 ) -> dict[str, Observation]:
     """Each guardrail's data: totals over the stage ``window`` and, for the sequential
-    tests, per-interval series over the ``evidence`` window (the rollout so far)."""
+    tests, per-interval series over the ``evidence`` window (the rollout so far). Numbers
+    that cannot be true hold that guardrail (a DataProblem names them); they never stop
+    the others from being read."""
     treatment, control = _cohorts(loaded)
-    settings = loaded.plan.statistics
-    sequential = settings.method == "sequential"
     out: dict[str, Observation] = {}
     for guardrail in loaded.plan.guardrails:
-        if isinstance(guardrail, RatioGuardrail):
-            obs = _ratio(guardrail, source, treatment, control, window)
-            if sequential and not obs.problem:
-                obs = replace(
-                    obs,
-                    series=_ratio_series(
-                        guardrail, source, treatment, control, evidence or window, settings.step
-                    ),
-                )
-        else:
-            obs = _values(guardrail, source, treatment, control, window)
-            if sequential and not obs.problem:
-                series = _mean_series(
-                    guardrail, source, treatment, control, evidence or window, settings.step
-                )
-                obs = replace(obs, series=series)
-                if guardrail.scale == "log" and series is not None:
-                    obs = replace(
-                        obs,
-                        treatment=_geometric(
-                            series.treatment, evidence or window, window, settings.step
-                        ),
-                        control=_geometric(
-                            series.control, evidence or window, window, settings.step
-                        ),
-                    )
+        try:
+            obs = _observe(guardrail, loaded, source, (treatment, control), window, evidence)
+        except DataProblem as exc:
+            obs = Observation(guardrail.name, None, None, problem=exc.detail, untrustworthy=True)
         out[guardrail.name] = obs
     return out
 
 
+def _observe(
+    guardrail: RatioGuardrail | MeanGuardrail,
+    loaded: LoadedPlan,
+    source: MetricsSource,
+    cohorts: tuple[Cohort, Cohort],
+    window: Window,
+    evidence: Window | None,
+) -> Observation:
+    treatment, control = cohorts
+    settings = loaded.plan.statistics
+    sequential = settings.method == "sequential"
+    span = evidence or window
+    if isinstance(guardrail, RatioGuardrail):
+        obs = _ratio(guardrail, source, treatment, control, window)
+        if sequential and not obs.problem:
+            series, problem = _ratio_series(
+                guardrail, source, treatment, control, span, settings.step
+            )
+            needs = [
+                Need("counter_series", guardrail.trials, c, span, settings.step) for c in cohorts
+            ]
+            obs = replace(
+                obs,
+                series=series,
+                problem=problem,
+                untrustworthy=problem is not None,
+                coverage=_coverage(source, needs, window),
+            )
+        return obs
+    obs = _values(guardrail, source, treatment, control, window)
+    if sequential and not obs.problem:
+        moments = _mean_series(guardrail, source, treatment, control, span, settings.step)
+        log = guardrail.scale == "log"
+        needs = [
+            Need("moment_series", guardrail.metric, c, span, settings.step, log) for c in cohorts
+        ]
+        obs = replace(obs, series=moments, coverage=_coverage(source, needs, window))
+        if log and moments is not None:
+            obs = replace(
+                obs,
+                treatment=_geometric(moments.treatment, span, window, settings.step),
+                control=_geometric(moments.control, span, window, settings.step),
+            )
+    return obs
+
+
+def _coverage(
+    source: MetricsSource, needs: list[Need], stage: Window
+) -> tuple[SeriesCoverage, ...]:
+    """How complete each need's series is over the stage, where the source can tell."""
+    out: list[SeriesCoverage] = []
+    for need in needs:
+        found = source.coverage(need, stage)
+        if found is not None:
+            verb: Verb = "counter" if need.verb == "counter_series" else "values"
+            query = source.describe(need.metric, need.cohort, stage, verb)
+            out.append(SeriesCoverage(need.metric, need.cohort.role, found, query))
+    return tuple(out)
+
+
 def _ratio_series(
     g: RatioGuardrail, source: MetricsSource, t: Cohort, c: Cohort, window: Window, step: timedelta
-) -> RatioSeries | None:
+) -> tuple[RatioSeries | None, str | None]:
+    """Both cohorts' events and trials per interval. Events absent in an interval that has
+    trials count 0 there only while that is plausible (see
+    :func:`~rolloutcli.dataquality.absent_events_problem`);
+    otherwise the problem names the gap and the verdict holds."""
     arrays: list[tuple[Array, Array]] = []
+    problem: str | None = None
     for cohort in (t, c):
         trials = source.counter_series(g.trials, cohort, window, step)
         events = source.counter_series(g.events, cohort, window, step)
         if trials is None:
             if cohort.role == "treatment":
-                return None
+                return None, None
             trials = np.full(len(arrays[0][1]), np.nan)  # no control (at 100%): all missing
-        if events is None:
+        if events is None:  # absent all along: the totals rule has judged it
             events = np.where(np.isfinite(trials), 0.0, np.nan)
-        else:  # a counter with no increment in an interval that has trials counted 0 there
+        else:
+            gap = dataquality.absent_events_problem(events, trials)
+            if gap is not None and problem is None:
+                query = source.describe(g.events, cohort, window, "counter_series")
+                problem = f"{g.events} ({cohort.role}) {gap} · {query}"
             events = np.where(np.isnan(events) & np.isfinite(trials), 0.0, events)
         arrays.append((events, trials))
     (te, tn), (ce, cn) = arrays
-    return RatioSeries(te, tn, ce, cn)
+    return RatioSeries(te, tn, ce, cn), problem
 
 
 def _mean_series(
@@ -323,24 +397,68 @@ def _ratio(
     g: RatioGuardrail, source: MetricsSource, t: Cohort, c: Cohort, window: Window
 ) -> Observation:
     query = " / ".join(source.describe(m, t, window) for m in (g.events, g.trials))
-    data: dict[str, RatioData | None] = {}
-    silent = True  # no cohort with trials has any events data
-    for cohort in (t, c):
-        events = source.counter(g.events, cohort, window)
-        trials = source.counter(g.trials, cohort, window)
-        # an events counter with no data in one cohort, where the other cohort has some,
-        # has not moved there yet (Prometheus counters appear at their first increment)
-        data[cohort.role] = RatioData(events or 0.0, trials) if trials is not None else None
-        silent = silent and (events is None or trials is None)
-    problem = None
-    if data["treatment"] is None:
-        problem = _no_data(source, g.trials, t, window)
-    elif silent:  # a misspelt query must not read as "zero errors": hold and say so
-        problem = (
+    counts = {
+        cohort.role: (
+            source.counter(g.events, cohort, window),
+            source.counter(g.trials, cohort, window),
+        )
+        for cohort in (t, c)
+    }
+    if counts["treatment"][1] is None:
+        return Observation(g.name, None, None, query, _no_data(source, g.trials, t, window))
+    if all(events is None or trials is None for events, trials in counts.values()):
+        # a misspelt query must not read as "zero errors": hold and say so
+        silent = (
             _no_data(source, g.events, t, window) + " (nor in control); if it is simply zero "
             "so far, make the query return 0 (PromQL: append `or vector(0)`)"
         )
-    return Observation(g.name, data["treatment"], data["control"], query, problem)
+        return Observation(g.name, None, None, query, silent)
+    data: dict[str, RatioData | None] = {}
+    problem: str | None = None
+    for cohort, other in ((t, c), (c, t)):
+        events, trials = counts[cohort.role]
+        if trials is None:
+            data[cohort.role] = None
+            continue
+        if events is None:
+            problem = problem or _absent_events(
+                g, source, cohort, window, trials, counts[other.role]
+            )
+            events = 0.0
+        elif events_exceed_trials(events, trials):
+            problem = problem or (
+                f"{g.events} ({cohort.role}) counts {events:,.0f}, more than its trials "
+                f"{g.trials} ({trials:,.0f}): the two queries count different things · "
+                + source.describe(g.events, cohort, window)
+            )
+        data[cohort.role] = RatioData(events, trials)
+    return Observation(
+        g.name, data["treatment"], data["control"], query, problem, untrustworthy=bool(problem)
+    )
+
+
+def _absent_events(
+    g: RatioGuardrail,
+    source: MetricsSource,
+    cohort: Cohort,
+    window: Window,
+    trials: float,
+    other: tuple[float | None, float | None],
+) -> str | None:
+    """An events counter with no data in a cohort that has trials, where the other cohort
+    has events: 0 while that is plausible at the other cohort's rate (a Prometheus counter
+    appears at its first increment), else a problem: the data is missing, not zero."""
+    other_events, other_trials = other
+    rate = other_events / other_trials if other_events is not None and other_trials else None
+    expected = expected_events(trials, rate)
+    if zero_is_plausible(expected):
+        return None
+    return (
+        f"{g.events} ({cohort.role}) has no data in the window although about {expected:.0f} "
+        f"were due in its {trials:,.0f} {g.trials} at the other cohort's rate: the data is "
+        "missing, not zero (if zero is right, make the query say 0: PromQL `or vector(0)`) · "
+        + source.describe(g.events, cohort, window)
+    )
 
 
 def _values(
@@ -364,21 +482,34 @@ def _no_data(
 def count_exposures(
     loaded: LoadedPlan, source: MetricsSource, window: Window
 ) -> tuple[Exposures | None, str | None]:
+    """Exposures per cohort over the stage, or the reason (a whole hold reason) why none
+    can be used."""
     metric = loaded.plan.exposure_metric
     if metric is None:
-        return None, "the plan names no exposures counter"
+        return None, "no exposure counts: the plan names no exposures counter"
     treatment, control = _cohorts(loaded)
-    t = source.counter(metric, treatment, window)
-    c = source.counter(metric, control, window)
-    if t is None:
-        return None, _no_data(source, metric, treatment, window)
-    exposures = Exposures(treatment=t, control=c or 0.0, metric=metric)
-    if loaded.plan.statistics.method == "sequential":
-        step = loaded.plan.statistics.step
-        ts = source.counter_series(metric, treatment, window, step)
-        cs = source.counter_series(metric, control, window, step)
-        if ts is not None and cs is not None:
-            exposures = replace(exposures, treatment_series=ts, control_series=cs)
+    try:
+        t = source.counter(metric, treatment, window)
+        c = source.counter(metric, control, window)
+        if t is None:
+            return None, "no exposure counts: " + _no_data(source, metric, treatment, window)
+        exposures = Exposures(treatment=t, control=c or 0.0, metric=metric)
+        if loaded.plan.statistics.method == "sequential":
+            step = loaded.plan.statistics.step
+            ts = source.counter_series(metric, treatment, window, step)
+            cs = source.counter_series(metric, control, window, step)
+            if ts is not None and cs is not None:
+                needs = [
+                    Need("counter_series", metric, k, window, step) for k in (treatment, control)
+                ]
+                exposures = replace(
+                    exposures,
+                    treatment_series=ts,
+                    control_series=cs,
+                    coverage=_coverage(source, needs, window),
+                )
+    except DataProblem as exc:
+        return None, f"exposure counts cannot be trusted: {exc.detail}"
     return exposures, None
 
 

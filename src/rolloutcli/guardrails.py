@@ -10,24 +10,28 @@ can still be a pause or a warning.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from . import stats
+from .dataquality import coverage_problem
 from .evidence import Assessment, bounds
-from .observations import CohortData, MeanData, Observation, RatioData
+from .observations import CohortData, MeanData, Observation, RatioData, SeriesCoverage
 from .plan import TIERS, MeanGuardrail, RatioGuardrail, Statistics, Tier
 from .thresholds import Direction
 
 STATUS_OK = "ok"
 STATUS_NO_DATA = "no_data"
+STATUS_BAD_DATA = "bad_data"
+HOLDING = (STATUS_NO_DATA, STATUS_BAD_DATA)
+"""Statuses that hold the rollout (when blocking): data missing, or data not to be trusted."""
 
 
 @dataclass(frozen=True)
 class Finding:
     name: str
     kind: str
-    status: str  # ok | warn | pause | rollback | no_data
+    status: str  # ok | warn | pause | rollback | no_data | bad_data
     control: float | None
     treatment: float | None
     relative_change: float | None
@@ -93,7 +97,7 @@ def evaluate_guardrail(
         return Finding(**values)  # type: ignore[arg-type]
 
     if obs.problem:
-        return finding(STATUS_NO_DATA, obs.problem)
+        return finding(STATUS_BAD_DATA if obs.untrustworthy else STATUS_NO_DATA, obs.problem)
     if t_val is None:
         return finding(STATUS_NO_DATA, "no treatment data in the window")
     if c_val is None and guardrail.compares_to_control:
@@ -204,7 +208,7 @@ def evaluate_sequential(
     """Judge one guardrail with always-valid tests. ``levels`` gives, per significant tier,
     the corrected level and whether this guardrail's evidence reached it."""
     base = evaluate_guardrail(guardrail, obs, settings, control_expected, judge=False)
-    if base.status == STATUS_NO_DATA:
+    if base.status in HOLDING:
         return base
     if assessment is None:
         return replace(
@@ -284,6 +288,35 @@ def evaluate_sequential(
                 **extra,  # type: ignore[arg-type]
             )
     return replace(base, status=STATUS_OK, note="; ".join(notes) or None, **extra)  # type: ignore[arg-type]
+
+
+def doubted(
+    finding: Finding, obs: Observation, settings: Statistics, control_expected: bool
+) -> Finding:
+    """A finding whose series has too many gaps to vouch for it (see
+    :func:`coverage_gaps`) is ``bad_data`` instead of ``ok`` or ``warn``: the points it has
+    do not show the whole stage, so it cannot let the rollout go. A pause or rollback it
+    reached stands: the evidence in the points it has is real."""
+    if finding.status not in (STATUS_OK, "warn"):
+        return finding
+    gaps = coverage_gaps(obs.coverage, settings.min_coverage, control_expected)
+    if gaps is None:
+        return finding
+    return replace(finding, status=STATUS_BAD_DATA, note=gaps)
+
+
+def coverage_gaps(
+    items: Iterable[SeriesCoverage], min_share: float, control_expected: bool
+) -> str | None:
+    """The first cohort series too incomplete to judge (the control only while there is
+    one), named with its metric and query."""
+    for item in items:
+        if item.role == "control" and not control_expected:
+            continue
+        problem = coverage_problem(item.coverage, min_share)
+        if problem is not None:
+            return f"{item.metric} ({item.role}) has {problem} · {item.query}"
+    return None
 
 
 def _level_of(levels: Mapping[Tier, tuple[float, bool]], tier: Tier | None, alpha: float) -> float:

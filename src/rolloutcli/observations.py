@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .dataquality import Coverage
 from .sequential import Array, MomentSeries
 
 
@@ -69,6 +70,17 @@ Series = RatioSeries | MeanSeries
 
 
 @dataclass(frozen=True)
+class SeriesCoverage:
+    """How complete one cohort's series of one metric is over the stage (see
+    :mod:`rolloutcli.dataquality`), with the query that gave it, to name in a hold."""
+
+    metric: str
+    role: str
+    coverage: Coverage
+    query: str = ""
+
+
+@dataclass(frozen=True)
 class Observation:
     """One guardrail's data for the window: treatment and control, or why it is missing."""
 
@@ -80,6 +92,10 @@ class Observation:
     series: Series | None = None
     """Per-interval data since the evidence began (the rollout's start, or the stage's),
     for sequential tests. None when the source gave none (the fixed method needs none)."""
+    untrustworthy: bool = False
+    """The ``problem`` is data that cannot be true (not merely absent): it holds as such."""
+    coverage: tuple[SeriesCoverage, ...] = ()
+    """Per cohort, how complete the series behind ``series`` is over the stage."""
 
 
 @dataclass(frozen=True)
@@ -93,3 +109,5 @@ class Exposures:
     control_series: Array = field(default_factory=lambda: np.zeros(0))
     """Per-interval exposures in the current stage (NaN = missing), for the sequential
     sample-ratio check; empty when the source gave none."""
+    coverage: tuple[SeriesCoverage, ...] = ()
+    """Per cohort, how complete the exposure series is over the stage."""

@@ -254,15 +254,25 @@ def mean_difference_evidence(
     if not ok.any() or var_t is None or var_c is None:
         return Evidence(method, 1.0, 1.0, 0), 0.0, 0.0
     nt, nc = treatment.n[ok], control.n[ok]
-    diff = treatment.total[ok] / nt - c * control.total[ok] / nc - delta0
+    mt, mc = treatment.total[ok] / nt, control.total[ok] / nc
+    diff = mt - c * mc - delta0
     var = var_t / nt + c * c * var_c / nc
-    floor = 1e-12 * max(var_t, var_c, 1e-300)
+    floor = _variance_floor(var_t, var_c, mt, mc)
     weight = 1.0 / np.maximum(var, floor)
     s = np.cumsum(direction * weight * diff)
     info = np.cumsum(weight)
-    scale = tau if tau and tau > 0 else math.sqrt(max(var_t, var_c, 1e-300)) / 4
+    scale = tau if tau and tau > 0 else math.sqrt(max(var_t, var_c, floor)) / 4
     log_e = _normal_mixture_log_e(s, info, scale)
     return _finish(method, log_e, int(nt.size)), float(s[-1]), float(info[-1])
+
+
+def _variance_floor(var_t: float, var_c: float, mt: Array, mc: Array) -> float:
+    """The smallest variance an interval's difference is given. Values that never vary
+    (a quantile stuck on one histogram bucket) have a pooled variance of 0, and dividing by
+    it gives infinite weights and NaN evidence; flooring it at (1e-9 of the means' size)²
+    keeps the arithmetic finite: equal constants give no evidence, different ones a lot."""
+    size = float(np.max(np.abs(np.concatenate([mt, mc])), initial=0.0))
+    return max(1e-12 * max(var_t, var_c), (1e-9 * size) ** 2, 1e-300)
 
 
 def one_sample_mean_evidence(

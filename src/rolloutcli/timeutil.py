@@ -7,14 +7,15 @@ from typing import Any
 
 
 def parse_timestamp(value: Any) -> datetime | None:
-    """An ISO 8601 string → aware datetime (naive means UTC); anything else → None."""
-    if not isinstance(value, str):
+    """An ISO 8601 string → aware datetime in UTC (naive means UTC); anything else, and a
+    time that UTC cannot hold (year 1 at +14:00), → None."""
+    if not isinstance(value, str) or len(value) > 64:
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def format_timestamp(when: datetime) -> str:

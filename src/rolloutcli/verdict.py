@@ -5,7 +5,8 @@ Rules, in order:
 2. not started (0%, no audience) → ``go`` to the first stage;
 3. a rollback tier breached → ``rollback``;
 4. a pause tier breached → ``pause``;
-5. sample-ratio mismatch, missing data or too few samples → ``hold`` (never ``go``);
+5. sample-ratio mismatch, missing or untrustworthy data (impossible values, series with
+   gaps: :mod:`dataquality`) or too few samples → ``hold`` (never ``go``);
 6. the stage's minimum window not elapsed → ``hold``, saying when to look again;
 7. success criteria not met → ``hold``;
 8. a power-gated stage whose guardrails cannot yet rule out their ``detect:`` regression →
@@ -25,9 +26,12 @@ from . import sequential, stats
 from .durations import format_duration
 from .evidence import assess
 from .guardrails import (
+    STATUS_BAD_DATA,
     STATUS_NO_DATA,
     Finding,
     corrected_levels,
+    coverage_gaps,
+    doubted,
     evaluate_guardrail,
     evaluate_sequential,
     tier_p_values,
@@ -164,8 +168,14 @@ def decide(
     for f in findings:
         if f.status == STATUS_NO_DATA and f.blocking:
             holds.append(f"no data for {f.name}: {f.note}")
+        elif f.status == STATUS_BAD_DATA:
+            holds.append(f"untrustworthy data for {f.name}: {f.note}")
     if exposures_problem:
-        holds.append(f"no exposure counts: {exposures_problem}")
+        holds.append(exposures_problem)
+    elif exposures is not None:
+        gaps = coverage_gaps(exposures.coverage, plan.statistics.min_coverage, control_expected)
+        if gaps:
+            holds.append(f"exposure counts cannot be trusted: {gaps}")
     min_samples = stage.min_samples if stage else 0
     if exposures is not None and min_samples:
         short = [
@@ -268,14 +278,19 @@ def _judge(
         for tier, ps in by_tier.items()
     }
     return tuple(
-        evaluate_sequential(
-            g,
+        doubted(
+            evaluate_sequential(
+                g,
+                obs_of(g.name),
+                settings,
+                control_expected,
+                assessments[g.name],
+                {tier: lv[g.name] for tier, lv in levels.items() if g.name in lv},
+                explain,
+            ),
             obs_of(g.name),
             settings,
             control_expected,
-            assessments[g.name],
-            {tier: lv[g.name] for tier, lv in levels.items() if g.name in lv},
-            explain,
         )
         for g in plan.guardrails
     )

@@ -124,7 +124,11 @@ def test_check_several_plans_gives_an_array(workspace: Path) -> None:
     )
     assert code == 1
     data = json.loads(output)
-    assert [d["verdict"] for d in data] == ["go", "rollback", "go"]
+    # now, a month after the examples' data ends: the healthy rollout holds (its metrics
+    # went silent: a stale rollout never goes), the broken one still rolls back, and the one
+    # not started yet may start
+    assert [d["verdict"] for d in data] == ["hold", "rollback", "go"]
+    assert "has no data for the last" in data[0]["reasons"][0]
 
 
 def test_check_human_table_shows_the_values(workspace: Path) -> None:
@@ -158,22 +162,22 @@ def test_check_bad_plan_is_exit_2_with_file_and_line(workspace: Path) -> None:
 # ---------------------------------------------------------------------- advance
 
 
-def test_advance_refuses_without_terminal_or_yes(workspace: Path) -> None:
-    before = flag_bytes(workspace)
+def test_advance_refuses_without_terminal_or_yes(live_workspace: Path) -> None:
+    before = flag_bytes(live_workspace)
     code, output = invoke("advance", "checkout-v2")
     assert code == 1
     assert "no terminal" in output
-    assert flag_bytes(workspace) == before
+    assert flag_bytes(live_workspace) == before
 
 
-def test_advance_yes_applies_and_records(workspace: Path) -> None:
+def test_advance_yes_applies_and_records(live_workspace: Path) -> None:
     code, output = invoke("advance", "checkout-v2", "--yes")
     assert code == 0, output
     assert "5% → 10%" in output
-    flag = read_flag(workspace, "checkout-v2")
+    flag = read_flag(live_workspace, "checkout-v2")
     assert flag["targeting"]["fractional"][1] == ["on", 10_000]
     assert flag["metadata"]["rolloutcli.stage"] == "10%"
-    history = (workspace / "flags" / "flags.json.history.jsonl").read_text().splitlines()
+    history = (live_workspace / "flags" / "flags.json.history.jsonl").read_text().splitlines()
     record = json.loads(history[-1])
     assert (record["action"], record["percent_before"], record["percent_after"]) == (
         "advance",
@@ -186,23 +190,23 @@ def test_advance_yes_applies_and_records(workspace: Path) -> None:
     assert json.loads(invoke("check", "checkout-v2", "--json")[1])["verdict"] == "hold"
 
 
-def test_advance_dry_run_changes_nothing(workspace: Path) -> None:
-    before = flag_bytes(workspace)
+def test_advance_dry_run_changes_nothing(live_workspace: Path) -> None:
+    before = flag_bytes(live_workspace)
     code, output = invoke("advance", "checkout-v2", "--dry-run")
     assert code == 0
     assert "dry run" in output
-    assert flag_bytes(workspace) == before
+    assert flag_bytes(live_workspace) == before
 
 
-def test_advance_asks_on_a_terminal(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_advance_asks_on_a_terminal(live_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "stdin_is_terminal", lambda: True)
-    before = flag_bytes(workspace)
+    before = flag_bytes(live_workspace)
     code, output = invoke("advance", "checkout-v2", input="n\n")
     assert code == 1 and "declined" in output
-    assert flag_bytes(workspace) == before
+    assert flag_bytes(live_workspace) == before
     code, output = invoke("advance", "checkout-v2", input="y\n")
     assert code == 0 and "applied" in output
-    assert read_flag(workspace, "checkout-v2")["targeting"]["fractional"][1] == ["on", 10_000]
+    assert read_flag(live_workspace, "checkout-v2")["targeting"]["fractional"][1] == ["on", 10_000]
 
 
 def test_advance_on_rollback_verdict_changes_nothing_and_exits_1(workspace: Path) -> None:
@@ -246,7 +250,7 @@ def test_a_flag_killed_mid_rollout_holds(workspace: Path) -> None:
     assert read_flag(workspace, "checkout-v2")["state"] == "DISABLED"
 
 
-def test_advance_conflict_is_exit_4(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_advance_conflict_is_exit_4(live_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Someone changes the flag between our read and our write: nothing is written."""
     original = FlagFilePlatform.read_state
 
@@ -262,7 +266,7 @@ def test_advance_conflict_is_exit_4(workspace: Path, monkeypatch: pytest.MonkeyP
     code, output = invoke("advance", "checkout-v2", "--yes")
     assert code == 4
     assert "changed since it was read" in output
-    assert read_flag(workspace, "checkout-v2")["targeting"]["fractional"][1] == ["on", 6000]
+    assert read_flag(live_workspace, "checkout-v2")["targeting"]["fractional"][1] == ["on", 6000]
 
 
 # ---------------------------------------------------------------------- rollback

@@ -154,9 +154,8 @@ def test_events_without_rows_in_either_cohort_is_a_problem(tmp_path: Path) -> No
         "control); if it is simply zero so far, make the query return 0 (PromQL: append "
         "`or vector(0)`)"
     )
-    # the counts are kept, as zero events, but the problem makes the verdict hold
-    assert obs.treatment == RatioData(0.0, 100.0)
-    assert obs.control == RatioData(0.0, 900.0)
+    # no numbers are made up for the table: the problem holds the verdict
+    assert obs.treatment is None and obs.control is None
 
 
 def test_events_in_control_only_count_zero_in_treatment(tmp_path: Path) -> None:
@@ -167,11 +166,22 @@ def test_events_in_control_only_count_zero_in_treatment(tmp_path: Path) -> None:
     assert obs.control == RatioData(9.0, 900.0)
 
 
-def test_events_in_treatment_only_count_zero_in_control(tmp_path: Path) -> None:
-    loaded = file_plan(tmp_path, REQUESTS + "2026-11-02T10:20:00Z,treatment,errors,2\n")
+def test_events_in_treatment_only_count_zero_in_control_while_plausible(tmp_path: Path) -> None:
+    """1 error in 100 treatment requests: 9 were due in control's 900 at that rate, so no
+    error counter in control is missing data; at 0.2 in 100 (1.8 due) it is zero."""
+    loaded = file_plan(tmp_path, REQUESTS + "2026-11-02T10:20:00Z,treatment,errors,1\n")
+    obs = _ratio(error_rate(loaded), open_source(loaded), T, C, STAGE)
+    assert obs.untrustworthy and obs.problem is not None
+    assert obs.problem.startswith(
+        "errors (control) has no data in the window although about 9 were due in its 900 "
+        "requests at the other cohort's rate: the data is missing, not zero"
+    )
+    assert obs.control == RatioData(0.0, 900.0)
+
+    loaded = file_plan(tmp_path, REQUESTS + "2026-11-02T10:20:00Z,treatment,errors,0.2\n")
     obs = _ratio(error_rate(loaded), open_source(loaded), T, C, STAGE)
     assert obs.problem is None
-    assert obs.treatment == RatioData(2.0, 100.0)
+    assert obs.treatment == RatioData(0.2, 100.0)
     assert obs.control == RatioData(0.0, 900.0)
 
 

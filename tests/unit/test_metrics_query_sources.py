@@ -312,11 +312,19 @@ def test_prometheus_vector_fractional_value(prometheus: PrometheusSource) -> Non
     assert prometheus.parse(prom_call(), response) == Points((1704067200.5,), (2515.481171548117,))
 
 
-@pytest.mark.parametrize("raw", ["NaN", "+Inf", "-Inf"])
-def test_prometheus_non_finite_value_is_no_data(prometheus: PrometheusSource, raw: str) -> None:
+def test_prometheus_nan_value_is_no_data(prometheus: PrometheusSource) -> None:
+    response = prom_success("vector", [{"metric": {}, "value": [1704067200, "NaN"]}])
+    assert prometheus.parse(prom_call(), response) == NoData("the query gave NaN")
+
+
+@pytest.mark.parametrize("raw", ["+Inf", "-Inf"])
+def test_prometheus_infinite_value_is_a_point_the_verbs_refuse(
+    prometheus: PrometheusSource, raw: str
+) -> None:
+    """Infinity is not missing data: it is a number the backend made up (a quantile past
+    the last bucket), passed on so the verbs can hold on it by name."""
     response = prom_success("vector", [{"metric": {}, "value": [1704067200, raw]}])
-    answer = prometheus.parse(prom_call(), response)
-    assert answer == NoData(f"the query gave {raw}")
+    assert prometheus.parse(prom_call(), response) == Points((1704067200.0,), (float(raw),))
 
 
 def test_prometheus_empty_result_is_no_data(prometheus: PrometheusSource) -> None:

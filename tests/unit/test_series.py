@@ -232,8 +232,8 @@ GATHER_CSV = """time,cohort,metric,value
 2026-11-02T10:03:00Z,control,requests,930
 2026-11-02T10:01:00Z,treatment,errors,2
 2026-11-02T10:02:00Z,treatment,errors,9
-2026-11-02T10:00:00Z,control,errors,5
-2026-11-02T10:03:00Z,control,errors,4
+2026-11-02T10:00:00Z,control,errors,1
+2026-11-02T10:03:00Z,control,errors,1
 2026-11-02T10:00:00Z,v2.4,latency,100
 2026-11-02T10:02:00Z,v2.4,latency,400
 2026-11-02T10:03:00Z,treatment,latency,200
@@ -257,15 +257,34 @@ def test_gather_fills_missing_events_with_zero_where_trials_exist(tmp_path: Path
     series = obs.series
     assert isinstance(series, RatioSeries)
     same(series.treatment_trials, [100, 110, NAN, 120])
-    # minutes 0 and 3 had requests but no error rows: zero errors. Minute 2 has errors but
-    # no requests: kept as is, and the sequential tests skip it (its trials are missing)
+    # minute 0 had requests before the first error row (the counter's birth): zero errors;
+    # minute 3 too, since about 2 errors (fewer than 3) were due there at the rate of minute
+    # 1. Minute 2 has errors but no requests: kept as is, and the sequential tests skip it
     same(series.treatment_events, [0, 2, 9, 0])
     same(series.control_trials, [900, 910, 920, 930])
-    same(series.control_events, [5, 0, 0, 4])
+    same(series.control_events, [1, 0, 0, 1])
     # the totals cover the stage window only (10:02-10:04)
     assert obs.treatment == RatioData(9, 120)
-    assert obs.control == RatioData(4, 1850)
+    assert obs.control == RatioData(1, 1850)
     assert obs.problem is None
+
+
+def test_gather_holds_on_event_gaps_where_many_events_were_due(tmp_path: Path) -> None:
+    """The same gaps with a control error rate of 1%: about 18 errors were due in minutes 1
+    and 2, so their absence is lost data, not zero."""
+    (tmp_path / "plan.yaml").write_text(PLAN)
+    csv = GATHER_CSV.replace(",control,errors,1\n", ",control,errors,9\n")
+    (tmp_path / "m.csv").write_text(csv)
+    loaded = load_plan(tmp_path / "plan.yaml")
+    obs = engine.gather(loaded, FileMetricsSource(tmp_path / "m.csv"), STAGE, EVIDENCE)
+    error_rate = obs["error_rate"]
+    assert error_rate.untrustworthy
+    assert error_rate.problem == (
+        "errors (control) has no data in 2 intervals that have trials, where about 18 events "
+        "were due at its rate: the series has gaps (data lost, not zero) · m.csv: "
+        "metric=errors cohort in (control, v2.3) time in "
+        "[2026-11-02T10:00:00Z, 2026-11-02T10:04:00Z)"
+    )
 
 
 def test_gather_gives_log_series_and_geometric_means(tmp_path: Path) -> None:
@@ -303,12 +322,15 @@ def test_gather_uses_the_stage_window_when_no_evidence_window(tmp_path: Path) ->
     assert isinstance(series, RatioSeries)
     same(series.treatment_trials, [NAN, 120])
     same(series.treatment_events, [9, 0])
-    same(series.control_events, [0, 4])
+    same(series.control_events, [0, 1])
 
 
 def test_gather_fills_a_cohort_without_any_event_rows_with_zeros(tmp_path: Path) -> None:
+    """Control has no error rows at all; at the treatment's stage rate (0.1 in 120) about
+    1.5 errors were due in control's 1,850 requests: zero is plausible."""
     (tmp_path / "plan.yaml").write_text(PLAN)
-    csv = "".join(line + "\n" for line in GATHER_CSV.splitlines() if ",control,errors," not in line)
+    lines = [line for line in GATHER_CSV.splitlines() if ",control,errors," not in line]
+    csv = "\n".join(lines).replace(",treatment,errors,9", ",treatment,errors,0.1") + "\n"
     (tmp_path / "m.csv").write_text(csv)
     loaded = load_plan(tmp_path / "plan.yaml")
     obs = engine.gather(loaded, FileMetricsSource(tmp_path / "m.csv"), STAGE, EVIDENCE)
@@ -316,4 +338,24 @@ def test_gather_fills_a_cohort_without_any_event_rows_with_zeros(tmp_path: Path)
     assert isinstance(series, RatioSeries)
     same(series.control_trials, [900, 910, 920, 930])
     same(series.control_events, [0, 0, 0, 0])
-    same(series.treatment_events, [0, 2, 9, 0])
+    same(series.treatment_events, [0, 2, 0.1, 0])
+    assert obs["error_rate"].problem is None
+
+
+def test_gather_holds_on_a_cohort_without_event_rows_where_many_were_due(
+    tmp_path: Path,
+) -> None:
+    """Control has no error rows while the treatment fails 9 in 120 (7.5%): about 139
+    errors were due in control's 1,850 requests, so the counter is missing, not zero."""
+    (tmp_path / "plan.yaml").write_text(PLAN)
+    csv = "".join(line + "\n" for line in GATHER_CSV.splitlines() if ",control,errors," not in line)
+    (tmp_path / "m.csv").write_text(csv)
+    loaded = load_plan(tmp_path / "plan.yaml")
+    obs = engine.gather(loaded, FileMetricsSource(tmp_path / "m.csv"), STAGE, EVIDENCE)
+    error_rate = obs["error_rate"]
+    assert error_rate.series is None and error_rate.untrustworthy
+    assert error_rate.problem is not None
+    assert error_rate.problem.startswith(
+        "errors (control) has no data in the window although about 139 were due in its "
+        "1,850 requests at the other cohort's rate: the data is missing, not zero"
+    )

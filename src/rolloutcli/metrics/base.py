@@ -6,7 +6,10 @@ a shared :class:`~rolloutcli.metrics.pool.QueryPool`), then reads the answers th
 synchronous verbs. ``resolve`` shows the concrete queries without running them.
 
 No data is ``None`` (the verdict holds and names the metric); a query that cannot give
-numbers (rejected, ambiguous, backend unreachable) raises :class:`QueryFailure` (exit 3).
+numbers (rejected, ambiguous, malformed, backend unreachable) raises :class:`QueryFailure`
+(exit 3); numbers that cannot be true (a negative count, infinity, 1e308) raise
+:class:`DataProblem`, which holds the rollout and names what to look at. Every backend applies
+the same rules (:mod:`rolloutcli.dataquality`) at the same place: the verbs.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from ..dataquality import Coverage
 from ..errors import BackendError
 from ..observations import MeanData
 from ..sequential import Array, MomentSeries
@@ -78,7 +82,9 @@ class ResolvedQuery:
     params: dict[str, str] = field(default_factory=dict)
 
 
-FailureKind = Literal["rejected", "ambiguous", "unreachable", "unauthorized", "rate_limited"]
+FailureKind = Literal[
+    "rejected", "ambiguous", "malformed", "unreachable", "unauthorized", "rate_limited"
+]
 
 
 class QueryFailure(BackendError):
@@ -92,6 +98,16 @@ class QueryFailure(BackendError):
         self.kind = kind
         self.detail = message
         super().__init__(backend, message, hint)
+
+
+class DataProblem(BackendError):
+    """Numbers a backend returned that cannot be true: a negative count, an infinite or
+    absurdly large value. The message names the metric, the cohort and the query; the
+    verdict holds on it (it is never read as zero or skipped)."""
+
+    def __init__(self, backend: str, message: str) -> None:
+        self.detail = message
+        super().__init__(backend, message)
 
 
 class MetricsSource(Protocol):
@@ -130,4 +146,11 @@ class MetricsSource(Protocol):
     ) -> MomentSeries | None:
         """Count, sum and sum of squares of the values per interval (of ln(value) when
         ``log``); NaN where missing; None when there is no data at all."""
+        ...
+
+    def coverage(self, need: Need, window: Window) -> Coverage | None:
+        """How complete the series fetched for ``need`` (a ``counter_series`` or
+        ``moment_series``) is over ``window``, a part of the need's own window: delivery
+        steps expected, steps with a point, steps silent at the end. None when the backend
+        cannot tell (no series was fetched, or the cohort has no data at all)."""
         ...

@@ -27,6 +27,8 @@ import httpx
 
 from ..errors import InvalidInputError
 from ..plan import LoadedPlan
+from ..redact import clip, display_url, env_secret, register_url
+from ..urlpolicy import check_url
 from .base import QueryFailure
 from .pool import Call
 from .querying import Fetch, NoData, Points, QueryingSource
@@ -43,10 +45,11 @@ def open_datadog(loaded: LoadedPlan) -> DatadogSource:
     spec = loaded.plan.metrics.source
     site = (spec.site or os.environ.get(ENV_SITE, "")).strip() or DEFAULT_SITE
     url = (spec.url or f"https://api.{site}").rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        raise InvalidInputError(f"datadog URL {url!r} must start with http:// or https://")
-    api_key = os.environ.get(ENV_API_KEY, "").strip()
-    app_key = next((os.environ[k].strip() for k in ENV_APP_KEYS if os.environ.get(k)), "")
+    register_url(url)  # a password in the URL is a secret
+    url = check_url(url, "datadog: metrics.source.url / metrics.source.site")
+    api_key = env_secret(ENV_API_KEY)
+    app_keys = [env_secret(name) for name in ENV_APP_KEYS]  # both registered, first one used
+    app_key = next((key for key in app_keys if key), "")
     if not api_key or not app_key:
         missing = " and ".join(
             name
@@ -90,11 +93,15 @@ class DatadogSource(QueryingSource):
                 raise QueryFailure(
                     NAME,
                     "rejected",
-                    f"query rejected: {body.get('error') or 'status error'}",
+                    f"query rejected: {clip(str(body.get('error') or 'status error'), 300)}",
                     hint="fix the query template in metrics.queries",
                 )
             return _points(body)
-        errors = "; ".join(str(e) for e in body.get("errors", [])) if isinstance(body, dict) else ""
+        listed = body.get("errors") if isinstance(body, dict) else None
+        errors = (
+            "; ".join(str(e) for e in listed) if isinstance(listed, list) else str(listed or "")
+        )
+        errors = clip(errors, 300)  # server text: scrubbed, then cut
         text = f"{status}" + (f": {errors}" if errors else "")
         if status == 400:
             raise QueryFailure(
@@ -107,12 +114,12 @@ class DatadogSource(QueryingSource):
             raise QueryFailure(
                 NAME,
                 "unauthorized",
-                f"not authorised ({text}) at {self.url}",
+                f"not authorised ({text}) at {display_url(self.url)}",
                 hint=f"check {ENV_API_KEY} and {ENV_APP_KEYS[0]} (timeseries_query "
                 f"permission) and the site ({self.site})",
             )
         if status == 429:
-            reset = response.headers.get("x-ratelimit-reset", "?")
+            reset = clip(response.headers.get("x-ratelimit-reset", "?"), 20)
             raise QueryFailure(
                 NAME,
                 "rate_limited",
@@ -122,7 +129,7 @@ class DatadogSource(QueryingSource):
         raise QueryFailure(
             NAME,
             "unreachable",
-            f"unexpected answer ({text}) from {self.url}",
+            f"unexpected answer ({text}) from {display_url(self.url)}",
             hint="check the site or metrics.source.url",
         )
 
@@ -134,14 +141,36 @@ def _json(response: httpx.Response) -> Any:
         return None
 
 
+class _Malformed(Exception):
+    """An answer that does not follow the API's documented shape (said once, in _points)."""
+
+
 def _points(body: dict[str, Any]) -> Points | NoData:
+    """Read a successful answer strictly: ``series`` a list of objects, each ``pointlist`` a
+    list of ``[milliseconds, value or null]`` pairs. null is missing (NaN), never zero;
+    anything else is a QueryFailure (exit 3), never numbers guessed from an odd shape."""
+    try:
+        return _read(body)
+    except _Malformed as exc:
+        raise QueryFailure(
+            NAME,
+            "malformed",
+            f"malformed answer: {exc}",
+            hint="the server (or a proxy in front of it) does not answer as Datadog's "
+            "metrics query API v1 does; check the site or metrics.source.url",
+        ) from None
+
+
+def _read(body: dict[str, Any]) -> Points | NoData:
     series = body.get("series")
     if not isinstance(series, list):
-        raise QueryFailure(NAME, "unreachable", "answer without series")
+        raise _Malformed("no series list")
+    if not all(isinstance(s, dict) for s in series):
+        raise _Malformed("series items that are not objects")
     if not series:
         return NoData("the query matched no series")
     if len(series) > 1:
-        scopes = "; ".join(str(s.get("scope", "?")) for s in series[:3])
+        scopes = "; ".join(_shown(s.get("scope", "?"), quote=False) for s in series[:3])
         more = f" and {len(series) - 3} more" if len(series) > 3 else ""
         raise QueryFailure(
             NAME,
@@ -149,7 +178,28 @@ def _points(body: dict[str, Any]) -> Points | NoData:
             f"the query gave {len(series)} series where one was expected ({scopes}{more})",
             hint="drop the by {...} grouping, or filter to one series per cohort",
         )
-    pointlist = series[0].get("pointlist") or []
-    times = tuple(float(p[0]) / 1000.0 for p in pointlist)
-    values = tuple(float(p[1]) if p[1] is not None else math.nan for p in pointlist)
-    return Points(times, values)
+    pointlist = series[0].get("pointlist")
+    if pointlist is None:
+        pointlist = []
+    if not isinstance(pointlist, list):
+        raise _Malformed("a pointlist that is not a list")
+    read = [_point(p) for p in pointlist]
+    return Points(tuple(at for at, _ in read), tuple(value for _, value in read))
+
+
+def _point(raw: Any) -> tuple[float, float]:
+    if not isinstance(raw, list | tuple) or len(raw) != 2:
+        raise _Malformed(f"a point {_shown(raw)} that is not a [milliseconds, value] pair")
+    at, value = raw
+    if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at):
+        raise _Malformed(f"a point time {_shown(at)} that is not a number of milliseconds")
+    if value is None:
+        return float(at) / 1000.0, math.nan
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Malformed(f"a point value {_shown(value)} that is not a number")
+    return float(at) / 1000.0, float(value)
+
+
+def _shown(raw: Any, quote: bool = True) -> str:
+    text = repr(raw) if quote else str(raw)
+    return text if len(text) <= 40 else text[:39] + "…"

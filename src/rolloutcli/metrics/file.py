@@ -16,8 +16,13 @@ The source sums what falls in the window since the stage began.
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 import json
 import math
+import os
+import stat
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,18 +31,24 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import stats
+from ..dataquality import Coverage, Kind, first_bad_value
 from ..durations import format_duration
 from ..errors import BackendError
 from ..observations import MeanData
+from ..quoting import quote
 from ..sequential import Array, MomentSeries
 from ..timeutil import format_timestamp, parse_timestamp
-from .base import Cohort, Need, ResolvedQuery, Verb, Window, variation_label
+from .base import Cohort, DataProblem, Need, ResolvedQuery, Verb, Window, variation_label
 
 if TYPE_CHECKING:
     from ..plan import LoadedPlan
     from .pool import QueryPool
 
 NAME = "metrics file"
+MAX_BYTES = 256 * 1024 * 1024
+"""The largest metrics file read (256 MiB, a few million rows): past that, aggregate the rows
+(count, sum, sum_sq per interval) or query the metrics backend itself."""
+MAX_FIELD = 1024 * 1024  # characters in one CSV field (csv's own default limit is 128 KiB)
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,7 @@ class FileMetricsSource:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._rows: list[_Row] | None = None
+        self._cadences: dict[str, tuple[float, float] | None] = {}
 
     def describe(self, metric: str, cohort: Cohort, window: Window, verb: Verb = "counter") -> str:
         return (
@@ -80,13 +92,15 @@ class FileMetricsSource:
         """Nothing to fetch ahead: the file is read once, on first use."""
 
     def counter(self, metric: str, cohort: Cohort, window: Window) -> float | None:
-        rows = self._select(metric, cohort, window)
+        rows = self._checked(metric, cohort, window, "count")
         if not rows:
             return None
-        return sum(r.value if r.value is not None else float(r.total or 0) for r in rows)
+        total = sum(_increment(r) for r in rows)
+        self._check([total], metric, cohort, window, "count")
+        return total
 
     def values(self, metric: str, cohort: Cohort, window: Window) -> MeanData | None:
-        rows = self._select(metric, cohort, window)
+        rows = self._checked(metric, cohort, window, "value")
         if not rows:
             return None
         raw = [r.value for r in rows if r.count is None and r.value is not None]
@@ -104,20 +118,20 @@ class FileMetricsSource:
     def counter_series(
         self, metric: str, cohort: Cohort, window: Window, step: timedelta
     ) -> Array | None:
-        rows = self._select(metric, cohort, window)
+        rows = self._checked(metric, cohort, window, "count")
         if not rows:
             return None
         out = np.full(_buckets(window, step), np.nan)
         for r in rows:
             i = _bucket(r.at, window, step)
-            add = r.value if r.value is not None else float(r.total or 0)
+            add = _increment(r)
             out[i] = add if math.isnan(out[i]) else out[i] + add
         return out
 
     def moment_series(
         self, metric: str, cohort: Cohort, window: Window, step: timedelta, log: bool
     ) -> MomentSeries | None:
-        rows = self._select(metric, cohort, window)
+        rows = self._checked(metric, cohort, window, "value")
         if not rows:
             return None
         size = _buckets(window, step)
@@ -147,6 +161,57 @@ class FileMetricsSource:
                 array[i] = add if math.isnan(array[i]) else array[i] + add
         return MomentSeries(n, total, total_sq)
 
+    def coverage(self, need: Need, window: Window) -> Coverage | None:
+        """Coverage at the file's own reporting cadence for the metric: the commonest gap
+        between its distinct timestamps (both cohorts), when at least half of the gaps are
+        that one (a series written once per interval). Irregular rows (raw samples as they
+        came) have no cadence to measure gaps against: None, judged on what they hold."""
+        from .querying import slot_coverage
+
+        found = self._cadence(need.metric)
+        if found is None:
+            return None
+        origin, cadence = found
+        own = self._select(need.metric, need.cohort, need.window)
+        if not own:
+            return None
+        starts = np.asarray(sorted({r.at.timestamp() for r in own}), dtype=np.float64)
+        return slot_coverage(starts, origin, timedelta(seconds=cadence), window)
+
+    def _cadence(self, metric: str) -> tuple[float, float] | None:
+        """(first timestamp, commonest gap in seconds) of ``metric``'s rows, or None."""
+        if metric not in self._cadences:
+            times = sorted({r.at.timestamp() for r in self._load() if r.metric == metric})
+            gaps = Counter(round(b - a, 3) for a, b in itertools.pairwise(times))
+            found = None
+            if gaps:
+                gap, count = gaps.most_common(1)[0]
+                if gap > 0 and count * 2 >= sum(gaps.values()):
+                    found = (times[0], gap)
+            self._cadences[metric] = found
+        return self._cadences[metric]
+
+    # ------------------------------------------------------------------ checking
+
+    def _checked(self, metric: str, cohort: Cohort, window: Window, kind: Kind) -> list[_Row]:
+        """The rows in the window, refusing values that cannot be true for ``kind``."""
+        rows = self._select(metric, cohort, window)
+        values: list[float] = []
+        for r in rows:
+            values.extend(v for v in (r.value, r.total) if v is not None)
+            if r.total_sq is not None:
+                values.append(r.total_sq if kind == "value" else abs(r.total_sq))
+        self._check(values, metric, cohort, window, kind)
+        return rows
+
+    def _check(
+        self, values: list[float], metric: str, cohort: Cohort, window: Window, kind: Kind
+    ) -> None:
+        problem = first_bad_value(values, kind)
+        if problem is not None:
+            where = self.describe(metric, cohort, window)
+            raise DataProblem(NAME, f"{metric} ({cohort.role}) has {problem} · {where}")
+
     # ------------------------------------------------------------------ reading
 
     def _select(self, metric: str, cohort: Cohort, window: Window) -> list[_Row]:
@@ -163,31 +228,77 @@ class FileMetricsSource:
         return self._rows
 
     def _read(self) -> list[_Row]:
+        text = self._text()
+        if self.path.suffix.lower() == ".csv":
+            return self._read_csv(text)
+        return self._read_json_lines(text)
+
+    def _text(self) -> str:
+        """The whole file as text: a regular file, at most MAX_BYTES, UTF-8 (a BOM is
+        dropped); every other case is one line naming the file (and line) to fix."""
         try:
-            handle = self.path.open(encoding="utf-8", newline="")
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
             raise BackendError(
                 NAME, f"{self.path} not found", hint="check metrics.source.path in the plan"
             ) from None
         except OSError as exc:
             raise BackendError(NAME, f"cannot read {self.path}: {exc.strerror}") from None
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise BackendError(
+                    NAME,
+                    f"{self.path} is not a regular file",
+                    hint="metrics.source.path names a CSV or JSON-lines file",
+                )
+            try:
+                raw = handle.read(MAX_BYTES + 1)
+            except OSError as exc:
+                raise BackendError(NAME, f"cannot read {self.path}: {exc.strerror}") from None
+        if len(raw) > MAX_BYTES:
+            raise BackendError(
+                NAME,
+                f"{self.path} is larger than {MAX_BYTES // (1024 * 1024)} MiB",
+                hint="aggregate its rows (count, sum, sum_sq per interval) or query the "
+                "metrics backend itself",
+            )
+        try:
+            return raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+            byte = raw[exc.start]
+            raise self._bad(
+                line, f"not UTF-8 (byte 0x{byte:02x} at column {column}): save it as UTF-8"
+            ) from None
+
+    def _read_csv(self, text: str) -> list[_Row]:
         rows: list[_Row] = []
-        with handle:
-            if self.path.suffix.lower() == ".csv":
-                reader = csv.DictReader(handle)
-                for item in reader:
-                    rows.append(self._row(item, reader.line_num))
-            else:
-                for number, line in enumerate(handle, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        item = json.loads(line)
-                    except ValueError:
-                        raise self._bad(number, "not a JSON object") from None
-                    if not isinstance(item, dict):
-                        raise self._bad(number, "not a JSON object")
-                    rows.append(self._row(item, number))
+        previous = csv.field_size_limit()
+        csv.field_size_limit(MAX_FIELD)
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        try:
+            for item in reader:
+                rows.append(self._row(item, reader.line_num))
+        except csv.Error as exc:
+            # csv counts the lines it finished: the failing one is the next
+            raise self._bad(reader.line_num + 1, _csv_problem(exc)) from None
+        finally:
+            csv.field_size_limit(previous)
+        return rows
+
+    def _read_json_lines(self, text: str) -> list[_Row]:
+        rows: list[_Row] = []
+        for number, line in enumerate(text.split("\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except (ValueError, RecursionError):
+                raise self._bad(number, "not a JSON object") from None
+            if not isinstance(item, dict):
+                raise self._bad(number, "not a JSON object")
+            rows.append(self._row(item, number))
         return rows
 
     def _row(self, item: dict[str, Any], line: int) -> _Row:
@@ -195,28 +306,34 @@ class FileMetricsSource:
             raw = item.get(key)
             if raw is None or raw == "":
                 return None
+            if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+                raise self._bad(line, f"{key} is not a number")
             try:
                 value = float(raw)
-            except (TypeError, ValueError):
-                raise self._bad(line, f"{key} {raw!r} is not a number") from None
+            except (TypeError, ValueError, OverflowError):
+                raise self._bad(line, f"{key} {quote(raw)} is not a number") from None
             if math.isnan(value):
                 return None
             return value
 
         at = parse_timestamp(item.get("time"))
         if at is None:
-            raise self._bad(line, f"time {item.get('time')!r} is not an ISO 8601 timestamp")
+            raise self._bad(line, f"time {quote(item.get('time'))} is not an ISO 8601 timestamp")
         cohort, metric = item.get("cohort"), item.get("metric")
+        if not isinstance(cohort, str | int | float | bool) or not isinstance(metric, str):
+            raise self._bad(line, "cohort and metric are required (text)")
         if not cohort or not metric:
             raise self._bad(line, "cohort and metric are required")
         count = number("count")
         value = number("value")
         if count is None and value is None:
             raise self._bad(line, "give value, or count with sum and sum_sq")
+        if count is not None and not (0 <= count <= 1e15 and count == int(count)):
+            raise self._bad(line, f"count {quote(item.get('count'))} is not a whole number >= 0")
         return _Row(
             at=at,
-            cohort=str(cohort),
-            metric=str(metric),
+            cohort=variation_label(cohort),
+            metric=metric,
             value=value,
             count=int(count) if count is not None else None,
             total=number("sum"),
@@ -225,6 +342,19 @@ class FileMetricsSource:
 
     def _bad(self, line: int, message: str) -> BackendError:
         return BackendError(NAME, f"{self.path}:{line}: {message}")
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    text = str(exc)
+    if "field limit" in text:
+        return f"a field longer than {MAX_FIELD:,} characters: not a metrics row"
+    if "NUL" in text:
+        return "a NUL byte: not a text CSV file"
+    return f"not CSV ({text})"
+
+
+def _increment(row: _Row) -> float:
+    return row.value if row.value is not None else float(row.total or 0)
 
 
 def _buckets(window: Window, step: timedelta) -> int:

@@ -30,6 +30,9 @@ import httpx
 
 from ..errors import InvalidInputError
 from ..plan import LoadedPlan
+from ..quoting import quote
+from ..redact import clip, display_url, env_secret, register_basic_auth, register_url
+from ..urlpolicy import check_url
 from .base import QueryFailure
 from .pool import Call
 from .querying import Fetch, NoData, Points, QueryingSource, range_times
@@ -51,21 +54,24 @@ def open_prometheus(loaded: LoadedPlan) -> PrometheusSource:
         raise InvalidInputError(
             f"{loaded.path}: the prometheus source needs a URL: set metrics.source.url or {ENV_URL}"
         )
-    if not url.startswith(("http://", "https://")):
-        raise InvalidInputError(f"prometheus URL {url!r} must start with http:// or https://")
+    register_url(url)  # a password in the URL is a secret
+    url = check_url(url, f"prometheus: metrics.source.url / {ENV_URL}")
     return PrometheusSource(loaded, url.rstrip("/"), auth_headers())
 
 
 def auth_headers() -> dict[str, str]:
+    """The credentials from the environment, each registered as a secret as it is read."""
     headers: dict[str, str] = {}
-    token = os.environ.get(ENV_TOKEN, "").strip()
+    token = env_secret(ENV_TOKEN)
     user = os.environ.get(ENV_USER, "")
     if token:
         headers["Authorization"] = f"Bearer {token}"
     elif user:
-        pair = f"{user}:{os.environ.get(ENV_PASSWORD, '')}".encode()
+        password = os.environ.get(ENV_PASSWORD, "")
+        register_basic_auth(user, password)
+        pair = f"{user}:{password}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
-    org = os.environ.get(ENV_ORG, "").strip()
+    org = env_secret(ENV_ORG)
     if org:
         headers["X-Scope-OrgID"] = org
     return headers
@@ -120,8 +126,8 @@ class PrometheusSource(QueryingSource):
         if status == 200 and isinstance(body, dict) and body.get("status") == "success":
             return _points(body.get("data"), call)
         if isinstance(body, dict) and body.get("status") == "error":
-            kind = str(body.get("errorType", "error"))
-            text = f"{status} {kind}: {body.get('error', '')}".strip()
+            kind = clip(str(body.get("errorType", "error")), 40)  # server text: scrub, then cut
+            text = f"{status} {kind}: {clip(str(body.get('error', '')), 300)}".strip()
             if status in (400, 422):
                 raise QueryFailure(
                     NAME,
@@ -139,27 +145,27 @@ class PrometheusSource(QueryingSource):
             raise QueryFailure(
                 NAME,
                 "unauthorized",
-                f"{status} from {self.url}: not authorised to query",
+                f"{status} from {display_url(self.url)}: not authorised to query",
                 hint=f"set {ENV_TOKEN}, or {ENV_USER} and {ENV_PASSWORD}, for this server",
             )
         if status == 404:
             raise QueryFailure(
                 NAME,
                 "unreachable",
-                f"404 from {self.url}{call.path}: not a Prometheus HTTP API",
+                f"404 from {display_url(self.url)}{call.path}: not a Prometheus HTTP API",
                 hint="metrics.source.url is the server's base URL, without /api/v1",
             )
         if status == 429:
             raise QueryFailure(
                 NAME,
                 "rate_limited",
-                f"429 from {self.url}: rate limited",
+                f"429 from {display_url(self.url)}: rate limited",
                 hint="lower ROLLOUT_QUERY_CONCURRENCY or try again later",
             )
         raise QueryFailure(
             NAME,
             "unreachable",
-            f"unexpected {status} answer from {self.url}{call.path}",
+            f"unexpected {status} answer from {display_url(self.url)}{call.path}",
             hint="check metrics.source.url",
         )
 
@@ -171,24 +177,76 @@ def _json(response: httpx.Response) -> Any:
         return None
 
 
+class _Malformed(Exception):
+    """An answer that does not follow the API's documented shape (said once, in _points)."""
+
+
 def _number(raw: Any) -> float:
+    """A sample value: the API sends a string ("1.5", "NaN", "+Inf"); a bare number is
+    taken too. null is missing (NaN); anything else is malformed."""
+    if raw is None:
+        return math.nan
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        raise _Malformed(f"a value {quote(raw)} that is not a number")
     try:
         return float(raw)
-    except (TypeError, ValueError):
-        return math.nan
+    except (ValueError, OverflowError):
+        raise _Malformed(f"a value {quote(raw)} that is not a number") from None
+
+
+def _time(raw: Any) -> float:
+    """A sample time: epoch seconds as a JSON number (never a string, never infinite)."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise _Malformed(f"a timestamp {quote(raw)} that is not a number of seconds")
+    value = float(raw)
+    if not math.isfinite(value):
+        raise _Malformed(f"a timestamp {quote(raw)} that is not finite")
+    return value
+
+
+def _pair(raw: Any) -> tuple[float, float]:
+    if not isinstance(raw, list | tuple) or len(raw) != 2:
+        raise _Malformed(f"a sample {quote(raw)} that is not a [time, value] pair")
+    return _time(raw[0]), _number(raw[1])
+
+
+EXPECTED_TYPES = {"/api/v1/query": ("vector", "scalar"), "/api/v1/query_range": ("matrix",)}
 
 
 def _points(data: Any, call: Call) -> Points | NoData:
+    """Read a successful answer's ``data``, strictly: the result type must be the one the
+    call asks for (an instant query gives a vector or a scalar, a range query a matrix),
+    every sample a [number, "number"] pair. Anything else is a QueryFailure (exit 3), never
+    numbers guessed from a shape we do not understand."""
+    try:
+        return _read(data, call)
+    except _Malformed as exc:
+        raise QueryFailure(
+            NAME,
+            "malformed",
+            f"malformed answer: {exc}",
+            hint="the server (or a proxy in front of it) does not answer as Prometheus's "
+            "HTTP API v1 does; check metrics.source.url",
+        ) from None
+
+
+def _read(data: Any, call: Call) -> Points | NoData:
     if not isinstance(data, dict):
-        raise QueryFailure(NAME, "unreachable", "answer without data")
+        raise _Malformed("no data object")
     kind, result = data.get("resultType"), data.get("result")
-    if kind == "scalar" and isinstance(result, list) and len(result) == 2:
-        value = _number(result[1])
-        if not math.isfinite(value):
+    expected = EXPECTED_TYPES.get(call.path, ("vector", "scalar", "matrix"))
+    if kind not in expected:
+        wanted = " or ".join(expected)
+        raise _Malformed(f"resultType {quote(kind)} where a {wanted} was asked for")
+    if kind == "scalar":
+        at, value = _pair(result)
+        if math.isnan(value):
             return NoData("the query gave NaN")
-        return Points((float(result[0]),), (value,))
+        return Points((at,), (value,))
     if not isinstance(result, list):
-        raise QueryFailure(NAME, "unreachable", f"unexpected answer (resultType {kind!r})")
+        raise _Malformed(f"a {kind} result that is not a list")
+    if not all(isinstance(item, dict) for item in result):
+        raise _Malformed(f"a {kind} result whose items are not objects")
     if not result:
         return NoData("the query matched no series")
     if len(result) > 1:
@@ -202,15 +260,15 @@ def _points(data: Any, call: Call) -> Points | NoData:
         )
     item = result[0]
     if kind == "vector":
-        at, raw = item.get("value", (math.nan, "NaN"))
-        value = _number(raw)
-        if not math.isfinite(value):
-            return NoData(f"the query gave {raw}")
-        return Points((float(at),), (value,))
-    if kind == "matrix":
-        pairs = item.get("values") or []
-        return Points(tuple(float(at) for at, _ in pairs), tuple(_number(raw) for _, raw in pairs))
-    raise QueryFailure(NAME, "unreachable", f"unexpected resultType {kind!r}")
+        at, value = _pair(item.get("value"))
+        if math.isnan(value):
+            return NoData(f"the query gave {item['value'][1]}")
+        return Points((at,), (value,))
+    pairs = item.get("values")
+    if not isinstance(pairs, list):
+        raise _Malformed("a matrix series without a list of values")
+    read = [_pair(pair) for pair in pairs]
+    return Points(tuple(at for at, _ in read), tuple(value for _, value in read))
 
 
 def _labels(metric: Any) -> str:

@@ -23,11 +23,21 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import stats
+from ..dataquality import Coverage, Kind, bad_value, first_bad_value
 from ..errors import BackendError
 from ..observations import MeanData
 from ..plan import LoadedPlan, QuerySpec
 from ..sequential import Array, MomentSeries
-from .base import Cohort, FailureKind, Need, QueryFailure, ResolvedQuery, Verb, Window
+from .base import (
+    Cohort,
+    DataProblem,
+    FailureKind,
+    Need,
+    QueryFailure,
+    ResolvedQuery,
+    Verb,
+    Window,
+)
 from .pool import Call, QueryPool
 from .templates import render
 
@@ -92,6 +102,11 @@ class QueryingSource:
     def describe_call(self, call: Call) -> dict[str, str]:
         """The parameters shown by --explain besides the query text."""
         return {k: v for k, v in call.params.items() if k != "query"}
+
+    def grid_origin(self, fetch: Fetch) -> float:
+        """Where the backend's steps start (epoch seconds): a range query's steps run from
+        its start; Datadog aligns rollup buckets to UNIX time (origin 0)."""
+        return fetch.start.timestamp() if self.anchor == "end" else 0.0
 
     # ------------------------------------------------------------ templates
 
@@ -170,8 +185,9 @@ class QueryingSource:
         response = await pool.send(call)
         return self.parse(call, response)
 
-    def _answer(self, fetch: Fetch) -> Points | None:
-        """The fetched points (None: no data); raises the failure with its context."""
+    def _answer(self, fetch: Fetch, kind: Kind = "count") -> Points | None:
+        """The fetched points (None: no data); raises the failure with its context, or a
+        DataProblem when a value cannot be true for a ``kind`` (counts are not negative)."""
         if fetch not in self._answers:
             self.misses += 1
             asyncio.run(self._fetch_alone(fetch))
@@ -180,7 +196,14 @@ class QueryingSource:
             raise self._with_context(answer, fetch)
         if isinstance(answer, NoData):
             return None
+        problem = first_bad_value(answer.values, kind)
+        if problem is not None:
+            raise self._data_problem(fetch, problem)
         return answer
+
+    def _data_problem(self, fetch: Fetch, problem: str) -> DataProblem:
+        query = f"{self.name}: {self.rendered(fetch)}"
+        return DataProblem(self.name, f"{fetch.metric} ({fetch.role}) has {problem} · {query}")
 
     async def _fetch_alone(self, fetch: Fetch) -> None:
         async with QueryPool(limit=4) as pool:
@@ -200,11 +223,18 @@ class QueryingSource:
     # ------------------------------------------------------------ the verbs
 
     def counter(self, metric: str, cohort: Cohort, window: Window) -> float | None:
-        points = self._answer(self.fetch_for(Need("counter", metric, cohort, window)))
+        fetch = self.fetch_for(Need("counter", metric, cohort, window))
+        points = self._answer(fetch)
         if points is None:
             return None
         finite = [v for v in points.values if math.isfinite(v)]
-        return float(sum(finite)) if finite else None
+        if not finite:
+            return None
+        total = float(sum(finite))
+        problem = bad_value(total, "count")
+        if problem is not None:
+            raise self._data_problem(fetch, problem)
+        return total
 
     def counter_series(
         self, metric: str, cohort: Cohort, window: Window, step: timedelta
@@ -217,7 +247,7 @@ class QueryingSource:
         return _summed(index, values, _buckets(window, step))
 
     def values(self, metric: str, cohort: Cohort, window: Window) -> MeanData | None:
-        points = self._answer(self.fetch_for(Need("values", metric, cohort, window)))
+        points = self._answer(self.fetch_for(Need("values", metric, cohort, window)), "value")
         samples = [v for v in points.values if math.isfinite(v)] if points else []
         if not samples:
             return None
@@ -228,7 +258,7 @@ class QueryingSource:
         self, metric: str, cohort: Cohort, window: Window, step: timedelta, log: bool
     ) -> MomentSeries | None:
         fetch = self.fetch_for(Need("moment_series", metric, cohort, window, step, log))
-        points = self._answer(fetch)
+        points = self._answer(fetch, "value")
         if points is None:
             return None
         index, values = self._placed(points, window, step)
@@ -252,6 +282,19 @@ class QueryingSource:
             _summed(index, values * values, size),
         )
 
+    def coverage(self, need: Need, window: Window) -> Coverage | None:
+        fetch = self.fetch_for(need)
+        if fetch.step is None:
+            return None
+        points = self._answer(fetch, "count" if need.verb == "counter_series" else "value")
+        if points is None:
+            return None
+        times = np.asarray(points.times, dtype=np.float64)
+        values = np.asarray(points.values, dtype=np.float64)
+        step = fetch.step.total_seconds()
+        starts = times[np.isfinite(values)] - (step if self.anchor == "end" else 0.0)
+        return slot_coverage(starts, self.grid_origin(fetch), fetch.step, window)
+
     def _placed(self, points: Points, window: Window, step: timedelta) -> tuple[Index, Array]:
         """The finite values, and the interval each belongs to by the time it covers:
         Prometheus's point at t covers (t - step, t], so it is placed by its last instant;
@@ -264,6 +307,23 @@ class QueryingSource:
             offset = offset - 1e-3
         index = np.floor(offset / step.total_seconds()).astype(np.int64)
         return np.clip(index, 0, _buckets(window, step) - 1), values[keep]
+
+
+def slot_coverage(starts: Array, origin: float, step: timedelta, window: Window) -> Coverage:
+    """Coverage of ``window`` by points whose steps start at ``starts`` (epoch seconds), on a
+    grid of ``step`` from ``origin``. Only whole steps inside the window count; they are
+    counted from the window's start, or from the series' first point when it begins later."""
+    size = step.total_seconds()
+    eps = 1e-6
+    slots = np.floor((starts - origin) / size + eps).astype(np.int64)
+    first = math.ceil((window.start.timestamp() - origin) / size - eps)
+    last = math.floor((window.end.timestamp() - origin) / size + eps) - 1
+    if slots.size:
+        first = max(first, int(slots.min()))
+    expected = max(0, last - first + 1)
+    seen = np.unique(slots[(slots >= first) & (slots <= last)])
+    tail = expected if seen.size == 0 else last - int(seen.max())
+    return Coverage(expected, int(seen.size), step, tail)
 
 
 def _summed(index: Index, values: Array, size: int) -> Array:

@@ -12,9 +12,11 @@ rollout (never a ``go``); it is never repaired into a plausible-looking number.
 * **Events within trials.** A ratio's events (errors) cannot outnumber its trials (requests)
   beyond the extrapolation slack of counter queries (:func:`events_exceed_trials`).
 * **Absent events.** An events counter with no data where its trials have some is read as 0
-  only while 0 is plausible: fewer than :data:`PLAUSIBLE_ZERO_EVENTS` events expected there at
-  the observed rate (Poisson: P(0) > 5%). Prometheus counters appear at their first increment,
-  so a young cohort's error counter is legitimately absent; one absent while ~30 errors were
+  only while 0 is plausible: absent all along, fewer than :data:`PLAUSIBLE_ZERO_EVENTS`
+  events expected at the other cohort's rate (Poisson: P(0) > 5%); absent in some
+  intervals, no more such gaps than intervals with no events would explain
+  (:func:`absent_events_problem`). Prometheus counters appear at their first increment, so
+  a young cohort's error counter is legitimately absent; one absent while ~30 errors were
   due is lost data, and reading it as zero would turn a regression into a ``go``.
 * **Coverage.** A series is judged on the points it has, but only while it has enough of
   them: the share of a stage's delivery steps with a point (:class:`Coverage`) must reach the
@@ -32,6 +34,7 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from scipy import special
 
 Array = npt.NDArray[np.float64]
 
@@ -99,29 +102,45 @@ def zero_is_plausible(expected: float | None) -> bool:
 
 def absent_events_problem(events: Array, trials: Array) -> str | None:
     """Why the intervals where an events counter has no point but its trials do cannot be
-    read as 0 (None: they can). Intervals before the counter's first point are its birth (a
-    Prometheus counter appears at its first increment) and count 0; gaps after it count 0
-    only while fewer than PLAUSIBLE_ZERO_EVENTS events were due there at the cohort's own
-    rate over the intervals that have both."""
+    read as 0 (None: they can).
+
+    Intervals before the counter's first point are its birth (a Prometheus counter appears
+    at its first increment) and count 0. After it, some backends leave an interval out when
+    nothing happened in it (a DogStatsD count, a file that skips zero rows), so gaps are
+    read as zero events while there are no more of them than zero-event intervals would
+    explain: under "every gap is a zero", interval i has no event with probability
+    exp(-trials_i · rate) (Poisson, at the cohort's rate with the gaps as zeros), and the
+    number of gaps is refused when a count that high has a chance below GAPS_ALPHA. A
+    series that lost every other point at a 3% error rate has 60 gaps where about 1 zero
+    interval was due; one at 0.5 events an interval has ~60% zeros, all explained."""
     present = np.isfinite(events)
     if not present.any():
         return None
     born = int(np.argmax(present))
-    gaps = ~present & np.isfinite(trials)
-    gaps[:born] = False
-    if not gaps.any():
+    counted = np.isfinite(trials) & (trials > 0)
+    counted[:born] = False
+    gaps = counted & ~present
+    found = int(gaps.sum())
+    if not found:
         return None
-    both = present & np.isfinite(trials)
-    seen = float(np.nansum(trials[both]))
-    rate = float(np.nansum(events[both])) / seen if seen > 0 else None
-    expected = expected_events(float(np.nansum(trials[gaps])), rate)
-    if zero_is_plausible(expected):
+    total_trials = float(trials[counted].sum())
+    rate = float(np.nansum(events[counted])) / total_trials
+    zero_chance = np.exp(-trials[counted] * rate)
+    due = float(zero_chance.sum())
+    chance = float(special.gammainc(found, due)) if due > 0 else 0.0  # P(Poisson(due) >= found)
+    if chance >= GAPS_ALPHA:
         return None
-    assert expected is not None
     return (
-        f"has no data in {int(gaps.sum())} intervals that have trials, where about "
-        f"{expected:.0f} events were due at its rate: the series has gaps (data lost, not zero)"
+        f"has no data in {found} of {int(counted.sum())} intervals that have trials, where "
+        f"about {due:.2g} would have had no events at its rate (chance {chance:.1g}): the "
+        "series has gaps (data lost, not zero)"
     )
+
+
+GAPS_ALPHA = 1e-3
+"""How unlikely the number of event gaps must be, if every gap were an interval with no
+events, before they are called lost data (Poisson approximation of the count: it
+overstates the spread when zeros are common, so it errs towards reading gaps as zeros)."""
 
 
 @dataclass(frozen=True)

@@ -307,7 +307,7 @@ PROMETHEUS_ROWS = [
         "regression",
         on(TREATMENT_PROM, ERRORS_PROM, path="query_range")(keep(every_other)),
         "hold",
-        "errors (treatment) has no data in 60 intervals that have trials",
+        "errors (treatment) has no data in 60 of 120 intervals that have trials",
     ),
     Row(
         "treatment request series keeps every other point",
@@ -550,7 +550,7 @@ DATADOG_ROWS = [
             )
         ),
         "hold",
-        "errors (treatment) has no data in 59 intervals that have trials",
+        "errors (treatment) has no data in 59 of 119 intervals that have trials",
     ),
     Row(
         "string point times",
@@ -715,7 +715,7 @@ FILE_ROWS: list[tuple[Row, Callable[[list[str]], list[str] | bytes], str]] = [
             "regression",
             None,
             "hold",
-            "errors (treatment) has no data in 60 intervals that have trials",
+            "errors (treatment) has no data in 60 of 120 intervals that have trials",
         ),
         without(lambda minute, row: minute % 2 == 1 and ",treatment,errors," in row),
         "",

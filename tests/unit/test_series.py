@@ -270,18 +270,19 @@ def test_gather_fills_missing_events_with_zero_where_trials_exist(tmp_path: Path
 
 
 def test_gather_holds_on_event_gaps_where_many_events_were_due(tmp_path: Path) -> None:
-    """The same gaps with a control error rate of 1%: about 18 errors were due in minutes 1
-    and 2, so their absence is lost data, not zero."""
+    """The same gaps with a control error rate of 1.6%: a minute of ~900 requests without
+    an error is then a 1-in-a-million event, so two such minutes are lost data, not zero."""
     (tmp_path / "plan.yaml").write_text(PLAN)
-    csv = GATHER_CSV.replace(",control,errors,1\n", ",control,errors,9\n")
+    csv = GATHER_CSV.replace(",control,errors,1\n", ",control,errors,15\n")
     (tmp_path / "m.csv").write_text(csv)
     loaded = load_plan(tmp_path / "plan.yaml")
     obs = engine.gather(loaded, FileMetricsSource(tmp_path / "m.csv"), STAGE, EVIDENCE)
     error_rate = obs["error_rate"]
     assert error_rate.untrustworthy
     assert error_rate.problem == (
-        "errors (control) has no data in 2 intervals that have trials, where about 18 events "
-        "were due at its rate: the series has gaps (data lost, not zero) · m.csv: "
+        "errors (control) has no data in 2 of 4 intervals that have trials, where about "
+        "0.0022 would have had no events at its rate (chance 2e-06): the series has gaps "
+        "(data lost, not zero) · m.csv: "
         "metric=errors cohort in (control, v2.3) time in "
         "[2026-11-02T10:00:00Z, 2026-11-02T10:04:00Z)"
     )

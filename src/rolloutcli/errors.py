@@ -18,10 +18,23 @@ EXIT_CONFLICT = 4
 EXIT_INTERNAL = 5
 
 
+def one_line(text: str) -> str:
+    """``text`` on one line: control characters (a newline in a server's answer or a key, a
+    tab, a line separator) shown as their escapes, so a message can never split or forge
+    lines of output."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 class RolloutError(Exception):
-    """Base of every error the CLI reports as one line instead of a traceback."""
+    """Base of every error the CLI reports as one line instead of a traceback: its text is
+    one line whatever a server or a file put into it."""
 
     exit_code = EXIT_BREACH
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class RefusedError(RolloutError):
@@ -40,8 +53,11 @@ class PlanError(InvalidInputError):
     """A plan that does not validate; carries one line per problem (file:line: key: message)."""
 
     def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("\n".join(problems))
+        self.problems = [one_line(problem) for problem in problems]
+        super().__init__("\n".join(self.problems))
+
+    def __str__(self) -> str:
+        return "\n".join(self.problems)
 
 
 class BackendError(RolloutError):

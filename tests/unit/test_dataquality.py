@@ -274,3 +274,32 @@ def test_a_series_that_lost_every_other_point_is_caught(
         events[1::2] = NAN
         caught += absent_events_problem(events, trials) is not None
     assert caught >= 1_980, caught
+
+
+# ---------------------------------------------------------------------- answers
+
+
+def test_samples_stamped_far_outside_the_range_asked_for_are_malformed() -> None:
+
+    from rolloutcli.metrics.base import QueryFailure
+    from rolloutcli.metrics.pool import Call
+    from rolloutcli.metrics.prometheus import _points
+
+    call = Call("prometheus", "http://x", "/api/v1/query", {"query": "q", "time": "1793620800"})
+    near = {"resultType": "vector", "result": [{"metric": {}, "value": [1793620800, "1"]}]}
+    assert _points(near, call).times == (1793620800.0,)  # type: ignore[union-attr]
+    far = {"resultType": "vector", "result": [{"metric": {}, "value": [1e300, "1"]}]}
+    with pytest.raises(QueryFailure) as info:
+        _points(far, call)
+    assert "malformed answer: a timestamp 1e+300 far outside the range asked for" in str(info.value)
+
+
+def test_every_error_is_one_line_whatever_a_server_put_in_it() -> None:
+    from rolloutcli.errors import BackendError, PlanError
+
+    assert str(BackendError("unleash", "no environment 'prod' (it has: \n)")) == (
+        "unleash: no environment 'prod' (it has: \\n)"
+    )
+    assert PlanError(["a.yaml:1: key\r\nforged: line"]).problems == [
+        "a.yaml:1: key\\r\\nforged: line"
+    ]

@@ -200,16 +200,17 @@ def read_all(source: QueryingSource, call: Call, body: Any) -> None:
 def test_any_prometheus_answer_reads_or_fails_cleanly(
     prometheus: PrometheusSource, body: Any
 ) -> None:
-    for path in ("/api/v1/query", "/api/v1/query_range"):
-        call = Call("prometheus", "http://127.0.0.1:9", path, {"query": "q"})
-        read_all(prometheus, call, body)
+    instant = {"query": "q", "time": "1793620800"}
+    ranged = {"query": "q", "start": "1793613660", "end": "1793620800", "step": "60"}
+    for path, params in (("/api/v1/query", instant), ("/api/v1/query_range", ranged)):
+        read_all(prometheus, Call("prometheus", "http://127.0.0.1:9", path, params), body)
 
 
 @FUZZ
 @given(body=datadog_bodies() | JSON | st.binary(max_size=64))
 def test_any_datadog_answer_reads_or_fails_cleanly(datadog: DatadogSource, body: Any) -> None:
-    call = Call("datadog", "http://127.0.0.1:9", "/api/v1/query", {"query": "q"})
-    read_all(datadog, call, body)
+    params = {"query": "q", "from": "1793613600", "to": "1793620800"}
+    read_all(datadog, Call("datadog", "http://127.0.0.1:9", "/api/v1/query", params), body)
 
 
 # --------------------------------------------------------------------------- verdicts

@@ -27,11 +27,12 @@ import httpx
 
 from ..errors import InvalidInputError
 from ..plan import LoadedPlan
+from ..quoting import quote
 from ..redact import clip, display_url, env_secret, register_url
 from ..urlpolicy import check_url
 from .base import QueryFailure
 from .pool import Call
-from .querying import Fetch, NoData, Points, QueryingSource
+from .querying import Fetch, NoData, Points, QueryingSource, stray_time
 from .templates import datadog_seconds
 
 NAME = "datadog"
@@ -96,7 +97,7 @@ class DatadogSource(QueryingSource):
                     f"query rejected: {clip(str(body.get('error') or 'status error'), 300)}",
                     hint="fix the query template in metrics.queries",
                 )
-            return _points(body)
+            return _points(body, call)
         listed = body.get("errors") if isinstance(body, dict) else None
         errors = (
             "; ".join(str(e) for e in listed) if isinstance(listed, list) else str(listed or "")
@@ -145,12 +146,19 @@ class _Malformed(Exception):
     """An answer that does not follow the API's documented shape (said once, in _points)."""
 
 
-def _points(body: dict[str, Any]) -> Points | NoData:
+def _points(body: dict[str, Any], call: Call) -> Points | NoData:
     """Read a successful answer strictly: ``series`` a list of objects, each ``pointlist`` a
-    list of ``[milliseconds, value or null]`` pairs. null is missing (NaN), never zero;
-    anything else is a QueryFailure (exit 3), never numbers guessed from an odd shape."""
+    list of ``[milliseconds, value or null]`` pairs, stamped inside the range asked for.
+    null is missing (NaN), never zero; anything else is a QueryFailure (exit 3), never
+    numbers guessed from an odd shape."""
     try:
-        return _read(body)
+        answer = _read(body)
+        if isinstance(answer, Points) and {"from", "to"} <= set(call.params):
+            start, end = float(call.params["from"]), float(call.params["to"])
+            stray = stray_time(answer, start, end)
+            if stray is not None:
+                raise _Malformed(f"a point time {quote(stray)} s far outside the range asked for")
+        return answer
     except _Malformed as exc:
         raise QueryFailure(
             NAME,
@@ -170,7 +178,7 @@ def _read(body: dict[str, Any]) -> Points | NoData:
     if not series:
         return NoData("the query matched no series")
     if len(series) > 1:
-        scopes = "; ".join(_shown(s.get("scope", "?"), quote=False) for s in series[:3])
+        scopes = "; ".join(clip(str(s.get("scope", "?")), 60) for s in series[:3])
         more = f" and {len(series) - 3} more" if len(series) > 3 else ""
         raise QueryFailure(
             NAME,
@@ -189,17 +197,12 @@ def _read(body: dict[str, Any]) -> Points | NoData:
 
 def _point(raw: Any) -> tuple[float, float]:
     if not isinstance(raw, list | tuple) or len(raw) != 2:
-        raise _Malformed(f"a point {_shown(raw)} that is not a [milliseconds, value] pair")
+        raise _Malformed(f"a point {quote(raw)} that is not a [milliseconds, value] pair")
     at, value = raw
     if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at):
-        raise _Malformed(f"a point time {_shown(at)} that is not a number of milliseconds")
+        raise _Malformed(f"a point time {quote(at)} that is not a number of milliseconds")
     if value is None:
         return float(at) / 1000.0, math.nan
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Malformed(f"a point value {_shown(value)} that is not a number")
+        raise _Malformed(f"a point value {quote(value)} that is not a number")
     return float(at) / 1000.0, float(value)
-
-
-def _shown(raw: Any, quote: bool = True) -> str:
-    text = repr(raw) if quote else str(raw)
-    return text if len(text) <= 40 else text[:39] + "…"

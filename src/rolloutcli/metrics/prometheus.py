@@ -35,7 +35,7 @@ from ..redact import clip, display_url, env_secret, register_basic_auth, registe
 from ..urlpolicy import check_url
 from .base import QueryFailure
 from .pool import Call
-from .querying import Fetch, NoData, Points, QueryingSource, range_times
+from .querying import Fetch, NoData, Points, QueryingSource, range_times, stray_time
 from .templates import prometheus_duration
 
 NAME = "prometheus"
@@ -219,7 +219,10 @@ def _points(data: Any, call: Call) -> Points | NoData:
     every sample a [number, "number"] pair. Anything else is a QueryFailure (exit 3), never
     numbers guessed from a shape we do not understand."""
     try:
-        return _read(data, call)
+        answer = _read(data, call)
+        if isinstance(answer, Points):
+            _check_times(answer, call)
+        return answer
     except _Malformed as exc:
         raise QueryFailure(
             NAME,
@@ -228,6 +231,21 @@ def _points(data: Any, call: Call) -> Points | NoData:
             hint="the server (or a proxy in front of it) does not answer as Prometheus's "
             "HTTP API v1 does; check metrics.source.url",
         ) from None
+
+
+def _check_times(points: Points, call: Call) -> None:
+    """Samples stamped far outside the time or range the call asked for are not its answer."""
+    params = call.params
+    try:
+        start = float(params.get("start", params.get("time", "nan")))
+        end = float(params.get("end", params.get("time", "nan")))
+    except ValueError:
+        return
+    if math.isnan(start) or math.isnan(end):
+        return
+    stray = stray_time(points, start, end)
+    if stray is not None:
+        raise _Malformed(f"a timestamp {quote(stray)} far outside the range asked for")
 
 
 def _read(data: Any, call: Call) -> Points | NoData:

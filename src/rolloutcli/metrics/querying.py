@@ -309,6 +309,20 @@ class QueryingSource:
         return np.clip(index, 0, _buckets(window, step) - 1), values[keep]
 
 
+TIME_SLACK = 86_400.0
+"""Seconds an answer's timestamps may stray outside the range a query asked for (clock skew,
+bucket alignment) before the answer is malformed: Prometheus stamps points inside the range,
+Datadog aligns buckets to it."""
+
+
+def stray_time(points: Points, start: float, end: float) -> float | None:
+    """The first timestamp of ``points`` outside [start, end] by more than TIME_SLACK."""
+    for at in points.times:
+        if not start - TIME_SLACK <= at <= end + TIME_SLACK:
+            return at
+    return None
+
+
 def slot_coverage(starts: Array, origin: float, step: timedelta, window: Window) -> Coverage:
     """Coverage of ``window`` by points whose steps start at ``starts`` (epoch seconds), on a
     grid of ``step`` from ``origin``. Only whole steps inside the window count; they are

@@ -303,3 +303,29 @@ def test_every_error_is_one_line_whatever_a_server_put_in_it() -> None:
     assert PlanError(["a.yaml:1: key\r\nforged: line"]).problems == [
         "a.yaml:1: key\\r\\nforged: line"
     ]
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ("2,1,-5", "sum and sum_sq must be finite, sum_sq not negative"),
+        ("0,5,5", "sum and sum_sq of no values (count 0) must be 0"),
+        ("2,10,1", "sum_sq is smaller than sum²/count: not the moments of real values"),
+        ("2.5,1,1", "count 2.5 is not a whole number >= 0"),
+        ("2,inf,1", "sum and sum_sq must be finite, sum_sq not negative"),
+    ],
+)
+def test_summary_rows_must_be_moments_of_real_values(
+    tmp_path: Path, row: str, problem: str
+) -> None:
+    from rolloutcli.errors import BackendError
+
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "time,cohort,metric,count,sum,sum_sq\n"
+        "2026-11-02T10:01:00Z,treatment,latency,3,6,14\n"
+        f"2026-11-02T10:02:00Z,treatment,latency,{row}\n"
+    )
+    with pytest.raises(BackendError) as info:
+        FileMetricsSource(path).values("latency", T, window(60))
+    assert str(info.value) == f"metrics file: {path}:3: {problem}"

@@ -25,7 +25,6 @@ from __future__ import annotations
 import codecs
 import copy
 import re
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from rolloutcli.errors import InvalidInputError, RolloutError
 from rolloutcli.plan import MAX_PROBLEMS, load_flag_address, load_plan
 from rolloutcli.yamlsource import MAX_PLAN_BYTES
 from tests.fuzzing import EXAMPLES, FUZZ
+from tests.timebound import within
 
 pytestmark = pytest.mark.fuzz
 
@@ -64,22 +64,8 @@ Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def bounded(call: Callable[[], Any]) -> Any:
-    """``call()`` in a thread; a case still running after CASE_BOUND seconds is a hang."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = call()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(CASE_BOUND)
-    assert not worker.is_alive(), f"a case took more than {CASE_BOUND} s"
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
+    """``call()``; a case still running after CASE_BOUND seconds is a hang."""
+    return within(CASE_BOUND, call)
 
 
 def assert_loads_or_one_line_errors(path: Path) -> None:

@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import codecs
 import os
-import threading
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -35,6 +32,7 @@ from rolloutcli.plan import (
     resolve_plan_path,
 )
 from rolloutcli.yamlsource import MAX_DEPTH, MAX_NODES, MAX_PLAN_BYTES, load_yaml
+from tests.timebound import within
 from tests.unit.test_plan_validation import (
     base_plan,
     invoke,
@@ -50,25 +48,6 @@ def problems_of(path: Path) -> list[str]:
     with pytest.raises(PlanError) as info:
         load_plan(path)
     return info.value.problems
-
-
-def within(seconds: float, call: Callable[[], Any]) -> Any:
-    """Run ``call`` in a thread and fail if it has not returned within ``seconds``."""
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            outcome["value"] = call()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(seconds)
-    assert not worker.is_alive(), f"still running after {seconds} s"
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
 
 
 def plan_problems_within(path: Path) -> list[str]:

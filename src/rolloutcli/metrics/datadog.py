@@ -32,7 +32,7 @@ from ..redact import clip, display_url, env_secret, register_url
 from ..urlpolicy import check_url
 from .base import QueryFailure
 from .pool import Call
-from .querying import Fetch, NoData, Points, QueryingSource, stray_time
+from .querying import Fetch, Malformed, NoData, Points, QueryingSource, read_strictly
 from .templates import datadog_seconds
 
 NAME = "datadog"
@@ -142,39 +142,27 @@ def _json(response: httpx.Response) -> Any:
         return None
 
 
-class _Malformed(Exception):
-    """An answer that does not follow the API's documented shape (said once, in _points)."""
-
-
 def _points(body: dict[str, Any], call: Call) -> Points | NoData:
     """Read a successful answer strictly: ``series`` a list of objects, each ``pointlist`` a
-    list of ``[milliseconds, value or null]`` pairs, stamped inside the range asked for.
-    null is missing (NaN), never zero; anything else is a QueryFailure (exit 3), never
-    numbers guessed from an odd shape."""
-    try:
-        answer = _read(body)
-        if isinstance(answer, Points) and {"from", "to"} <= set(call.params):
-            start, end = float(call.params["from"]), float(call.params["to"])
-            stray = stray_time(answer, start, end)
-            if stray is not None:
-                raise _Malformed(f"a point time {quote(stray)} s far outside the range asked for")
-        return answer
-    except _Malformed as exc:
-        raise QueryFailure(
-            NAME,
-            "malformed",
-            f"malformed answer: {exc}",
-            hint="the server (or a proxy in front of it) does not answer as Datadog's "
-            "metrics query API v1 does; check the site or metrics.source.url",
-        ) from None
+    list of ``[milliseconds, value or null]`` pairs stamped inside the range asked for.
+    null is missing (NaN), never zero."""
+    params = call.params
+    asked = (float(params["from"]), float(params["to"])) if {"from", "to"} <= set(params) else None
+    return read_strictly(
+        NAME,
+        lambda: _read(body),
+        asked,
+        "Datadog's metrics query API v1",
+        "the site or metrics.source.url",
+    )
 
 
 def _read(body: dict[str, Any]) -> Points | NoData:
     series = body.get("series")
     if not isinstance(series, list):
-        raise _Malformed("no series list")
+        raise Malformed("no series list")
     if not all(isinstance(s, dict) for s in series):
-        raise _Malformed("series items that are not objects")
+        raise Malformed("series items that are not objects")
     if not series:
         return NoData("the query matched no series")
     if len(series) > 1:
@@ -190,19 +178,19 @@ def _read(body: dict[str, Any]) -> Points | NoData:
     if pointlist is None:
         pointlist = []
     if not isinstance(pointlist, list):
-        raise _Malformed("a pointlist that is not a list")
+        raise Malformed("a pointlist that is not a list")
     read = [_point(p) for p in pointlist]
     return Points(tuple(at for at, _ in read), tuple(value for _, value in read))
 
 
 def _point(raw: Any) -> tuple[float, float]:
     if not isinstance(raw, list | tuple) or len(raw) != 2:
-        raise _Malformed(f"a point {quote(raw)} that is not a [milliseconds, value] pair")
+        raise Malformed(f"a point {quote(raw)} that is not a [milliseconds, value] pair")
     at, value = raw
     if isinstance(at, bool) or not isinstance(at, int | float) or not math.isfinite(at):
-        raise _Malformed(f"a point time {quote(at)} that is not a number of milliseconds")
+        raise Malformed(f"a point time {quote(at)} that is not a number of milliseconds")
     if value is None:
         return float(at) / 1000.0, math.nan
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Malformed(f"a point value {quote(value)} that is not a number")
+        raise Malformed(f"a point value {quote(value)} that is not a number")
     return float(at) / 1000.0, float(value)

@@ -328,20 +328,38 @@ class FileMetricsSource:
         value = number("value")
         if count is None and value is None:
             raise self._bad(line, "give value, or count with sum and sum_sq")
-        if count is not None and not (0 <= count <= 1e15 and count == int(count)):
-            raise self._bad(line, f"count {quote(item.get('count'))} is not a whole number >= 0")
+        total, total_sq = number("sum"), number("sum_sq")
+        if count is not None:
+            problem = _summary_problem(count, total or 0.0, total_sq or 0.0)
+            if problem is not None:
+                raise self._bad(line, problem)
         return _Row(
             at=at,
             cohort=variation_label(cohort),
             metric=metric,
             value=value,
             count=int(count) if count is not None else None,
-            total=number("sum"),
-            total_sq=number("sum_sq"),
+            total=total,
+            total_sq=total_sq,
         )
 
     def _bad(self, line: int, message: str) -> BackendError:
         return BackendError(NAME, f"{self.path}:{line}: {message}")
+
+
+def _summary_problem(count: float, total: float, total_sq: float) -> str | None:
+    """Why count, sum and sum_sq cannot be the moments of real values (None: they can):
+    a count that is not a whole number, a negative sum of squares, sums without values,
+    or sum_sq below sum²/count (Cauchy-Schwarz)."""
+    if not (0 <= count <= 1e15 and count == int(count)):
+        return f"count {quote(count)} is not a whole number >= 0"
+    if not (math.isfinite(total) and math.isfinite(total_sq)) or total_sq < 0:
+        return "sum and sum_sq must be finite, sum_sq not negative"
+    if count == 0 and (total or total_sq):
+        return "sum and sum_sq of no values (count 0) must be 0"
+    if count and total * total > count * total_sq * (1 + 1e-9) + 1e-9:
+        return "sum_sq is smaller than sum²/count: not the moments of real values"
+    return None
 
 
 def _csv_problem(exc: csv.Error) -> str:

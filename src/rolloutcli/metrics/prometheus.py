@@ -35,7 +35,15 @@ from ..redact import clip, display_url, env_secret, register_basic_auth, registe
 from ..urlpolicy import check_url
 from .base import QueryFailure
 from .pool import Call
-from .querying import Fetch, NoData, Points, QueryingSource, range_times, stray_time
+from .querying import (
+    Fetch,
+    Malformed,
+    NoData,
+    Points,
+    QueryingSource,
+    range_times,
+    read_strictly,
+)
 from .templates import prometheus_duration
 
 NAME = "prometheus"
@@ -177,36 +185,32 @@ def _json(response: httpx.Response) -> Any:
         return None
 
 
-class _Malformed(Exception):
-    """An answer that does not follow the API's documented shape (said once, in _points)."""
-
-
 def _number(raw: Any) -> float:
     """A sample value: the API sends a string ("1.5", "NaN", "+Inf"); a bare number is
     taken too. null is missing (NaN); anything else is malformed."""
     if raw is None:
         return math.nan
     if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-        raise _Malformed(f"a value {quote(raw)} that is not a number")
+        raise Malformed(f"a value {quote(raw)} that is not a number")
     try:
         return float(raw)
     except (ValueError, OverflowError):
-        raise _Malformed(f"a value {quote(raw)} that is not a number") from None
+        raise Malformed(f"a value {quote(raw)} that is not a number") from None
 
 
 def _time(raw: Any) -> float:
     """A sample time: epoch seconds as a JSON number (never a string, never infinite)."""
     if isinstance(raw, bool) or not isinstance(raw, int | float):
-        raise _Malformed(f"a timestamp {quote(raw)} that is not a number of seconds")
+        raise Malformed(f"a timestamp {quote(raw)} that is not a number of seconds")
     value = float(raw)
     if not math.isfinite(value):
-        raise _Malformed(f"a timestamp {quote(raw)} that is not finite")
+        raise Malformed(f"a timestamp {quote(raw)} that is not finite")
     return value
 
 
 def _pair(raw: Any) -> tuple[float, float]:
     if not isinstance(raw, list | tuple) or len(raw) != 2:
-        raise _Malformed(f"a sample {quote(raw)} that is not a [time, value] pair")
+        raise Malformed(f"a sample {quote(raw)} that is not a [time, value] pair")
     return _time(raw[0]), _number(raw[1])
 
 
@@ -216,55 +220,44 @@ EXPECTED_TYPES = {"/api/v1/query": ("vector", "scalar"), "/api/v1/query_range": 
 def _points(data: Any, call: Call) -> Points | NoData:
     """Read a successful answer's ``data``, strictly: the result type must be the one the
     call asks for (an instant query gives a vector or a scalar, a range query a matrix),
-    every sample a [number, "number"] pair. Anything else is a QueryFailure (exit 3), never
-    numbers guessed from a shape we do not understand."""
-    try:
-        answer = _read(data, call)
-        if isinstance(answer, Points):
-            _check_times(answer, call)
-        return answer
-    except _Malformed as exc:
-        raise QueryFailure(
-            NAME,
-            "malformed",
-            f"malformed answer: {exc}",
-            hint="the server (or a proxy in front of it) does not answer as Prometheus's "
-            "HTTP API v1 does; check metrics.source.url",
-        ) from None
+    every sample a [number, "number"] pair stamped inside the time or range asked for."""
+    return read_strictly(
+        NAME,
+        lambda: _read(data, call),
+        _asked(call),
+        "Prometheus's HTTP API v1",
+        "metrics.source.url",
+    )
 
 
-def _check_times(points: Points, call: Call) -> None:
-    """Samples stamped far outside the time or range the call asked for are not its answer."""
+def _asked(call: Call) -> tuple[float, float] | None:
+    """The time (instant query) or range (range query) a call asks for, in epoch seconds."""
     params = call.params
     try:
         start = float(params.get("start", params.get("time", "nan")))
         end = float(params.get("end", params.get("time", "nan")))
     except ValueError:
-        return
-    if math.isnan(start) or math.isnan(end):
-        return
-    stray = stray_time(points, start, end)
-    if stray is not None:
-        raise _Malformed(f"a timestamp {quote(stray)} far outside the range asked for")
+        return None
+    return None if math.isnan(start) or math.isnan(end) else (start, end)
 
 
 def _read(data: Any, call: Call) -> Points | NoData:
     if not isinstance(data, dict):
-        raise _Malformed("no data object")
+        raise Malformed("no data object")
     kind, result = data.get("resultType"), data.get("result")
     expected = EXPECTED_TYPES.get(call.path, ("vector", "scalar", "matrix"))
     if kind not in expected:
         wanted = " or ".join(expected)
-        raise _Malformed(f"resultType {quote(kind)} where a {wanted} was asked for")
+        raise Malformed(f"resultType {quote(kind)} where a {wanted} was asked for")
     if kind == "scalar":
         at, value = _pair(result)
         if math.isnan(value):
             return NoData("the query gave NaN")
         return Points((at,), (value,))
     if not isinstance(result, list):
-        raise _Malformed(f"a {kind} result that is not a list")
+        raise Malformed(f"a {kind} result that is not a list")
     if not all(isinstance(item, dict) for item in result):
-        raise _Malformed(f"a {kind} result whose items are not objects")
+        raise Malformed(f"a {kind} result whose items are not objects")
     if not result:
         return NoData("the query matched no series")
     if len(result) > 1:
@@ -284,7 +277,7 @@ def _read(data: Any, call: Call) -> Points | NoData:
         return Points((at,), (value,))
     pairs = item.get("values")
     if not isinstance(pairs, list):
-        raise _Malformed("a matrix series without a list of values")
+        raise Malformed("a matrix series without a list of values")
     read = [_pair(pair) for pair in pairs]
     return Points(tuple(at for at, _ in read), tuple(value for _, value in read))
 

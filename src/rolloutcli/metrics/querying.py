@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -27,6 +28,7 @@ from ..dataquality import Coverage, Kind, bad_value, first_bad_value
 from ..errors import BackendError
 from ..observations import MeanData
 from ..plan import LoadedPlan, QuerySpec
+from ..quoting import quote
 from ..sequential import Array, MomentSeries
 from .base import (
     Cohort,
@@ -307,6 +309,38 @@ class QueryingSource:
             offset = offset - 1e-3
         index = np.floor(offset / step.total_seconds()).astype(np.int64)
         return np.clip(index, 0, _buckets(window, step) - 1), values[keep]
+
+
+class Malformed(Exception):
+    """An answer that does not follow its API's documented shape, raised while a backend
+    reads it; :func:`read_strictly` turns it into the one QueryFailure for all backends."""
+
+
+def read_strictly(
+    backend: str,
+    read: Callable[[], Points | NoData],
+    asked: tuple[float, float] | None,
+    api: str,
+    setting: str,
+) -> Points | NoData:
+    """``read()`` an answer strictly: its shape as ``api`` documents it, and its points
+    stamped inside the range ``asked`` for (epoch seconds; None: not known). Anything else
+    is a QueryFailure (exit 3), never numbers guessed from a shape we do not understand."""
+    try:
+        answer = read()
+        if isinstance(answer, Points) and asked is not None:
+            stray = stray_time(answer, *asked)
+            if stray is not None:
+                raise Malformed(f"a timestamp {quote(stray)} far outside the range asked for")
+        return answer
+    except Malformed as exc:
+        raise QueryFailure(
+            backend,
+            "malformed",
+            f"malformed answer: {exc}",
+            hint=f"the server (or a proxy in front of it) does not answer as {api} does; "
+            f"check {setting}",
+        ) from None
 
 
 TIME_SLACK = 86_400.0

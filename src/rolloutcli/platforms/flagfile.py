@@ -428,7 +428,7 @@ def _mend_tail(fd: int) -> bytes:
         start -= len(block)
     try:
         whole = isinstance(json.loads(os.pread(fd, size - start, start)), dict)
-    except ValueError:  # also a cut multi-byte character (UnicodeDecodeError)
+    except (ValueError, RecursionError):  # also a cut multi-byte character
         whole = False
     if whole:
         return b"\n"

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import predictable_dispersion as dp  # noqa: E402
-from study import LOOK_EVERY, world  # noqa: E402
+import predictable_dispersion as dp
+from study import LOOK_EVERY, world
 
-from rolloutcli import sequential as sq  # noqa: E402
+from rolloutcli import sequential as sq
 
 
 def first(et, nt, ec, nc, direction, robust, alpha=0.05):
@@ -53,8 +53,11 @@ def run(label, runs, robust, **kw):
         f = first(et, nt, ec, nc, direction, robust)
         rejected += f is not None
         exposed.append(nt[: (f + 1) if f is not None else nt.size].sum())
-    print(f"{label:32s} tempered={robust!s:5} rejected={rejected / runs:.3f} "
-          f"exposed={np.mean(exposed):8.0f}", flush=True)
+    print(
+        f"{label:32s} tempered={robust!s:5} rejected={rejected / runs:.3f} "
+        f"exposed={np.mean(exposed):8.0f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
@@ -65,8 +68,15 @@ if __name__ == "__main__":
             run(f"null cv0.3 rpm={rpm}", runs, robust, rpm=rpm, cv=0.3)
             run(f"null cv1.0 rpm={rpm}", runs, robust, rpm=rpm, cv=1.0)
             run(f"null burst2 rpm={rpm}", runs, robust, rpm=rpm, burst=2.0)
-            run(f"null burst2 lower rpm={rpm}", runs, robust, rpm=rpm, burst=2.0, p=0.05,
-                direction=-1)
+            run(
+                f"null burst2 lower rpm={rpm}",
+                runs,
+                robust,
+                rpm=rpm,
+                burst=2.0,
+                p=0.05,
+                direction=-1,
+            )
         for rpm in (500, 2000):
             run(f"x2 indep rpm={rpm}", runs, robust, rpm=rpm, effect=2.0)
             run(f"x1.5 indep rpm={rpm}", runs, robust, rpm=rpm, effect=1.5)

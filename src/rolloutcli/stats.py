@@ -195,7 +195,8 @@ def two_proportion_test(
         trials_c * pooled,
         trials_c * (1.0 - pooled),
     )
-    if min(expected) < min_expected:
+    support = min(total_events, total_trials - total_events, trials_t, trials_c) + 1
+    if min(expected) < min_expected and support <= MAX_EXACT_SUPPORT:
         odds, p = fisher_exact(events_t, trials_t, events_c, trials_c, alternative)
         return TestResult(method="fisher-exact", statistic=_clean_stat(odds), p_value=p)
 
@@ -204,6 +205,11 @@ def two_proportion_test(
     p = _p_from_tails(float(_sps.norm.sf(z)), float(_sps.norm.cdf(z)), alternative)
     return TestResult(method="z", statistic=z, p_value=p)
 
+
+MAX_EXACT_SUPPORT = 10**7
+"""Tables the exact branch may sum over (about 80 MB of weights). Below 5 expected events
+the support stays under ``sqrt(5·N)``, so this is only reached past 2·10¹³ trials, where the
+z-test is used instead."""
 
 TIE_TOLERANCE = 1e-7
 """Two-sided Fisher: tables whose probability is within this relative distance of the
@@ -219,9 +225,9 @@ def fisher_exact(
     most ``min(events, non-events, trials_t, trials_c) + 1`` tables. Its weights are built
     from the ratio of neighbouring ones, ``(K-k)(n-k) / ((k+1)(M-n+k+1))``, in logs, and
     normalised over the whole support: no ``log C(N, n)`` (whose rounding error grows with
-    N) is ever formed. Fisher is used when an
-    expected cell is below 5, which keeps that support below ``sqrt(5·N)`` tables: about
-    2·10⁵ at 10¹⁰ trials, a few milliseconds (scipy's search took seconds at 10⁹).
+    N) is ever formed. Fisher is used when an expected cell is below 5, which keeps that
+    support below ``sqrt(5·N)`` tables: about 2·10⁵ at 10¹⁰ trials, a few milliseconds
+    (scipy's search took seconds at 10⁹).
     """
     events = events_t + events_c
     non_events = trials_t + trials_c - events

@@ -236,6 +236,11 @@ class TestFisherAtAnySize:
                 _, p = stats.fisher_exact(et, nt, ec, nc, alternative)
                 assert p == pytest.approx(want, rel=1e-9, abs=1e-15)
 
+    def test_a_support_too_large_to_hold_falls_back_to_z(self) -> None:
+        # 4 expected events in one cell, but 1.2e7 + 1 possible tables: 3e13 trials
+        res = two_proportion_test(4, 12_000_000, 12_000_000, 3 * 10**13)
+        assert res.method == "z"
+
     def test_a_ten_billion_trial_table_is_not_a_stall(self) -> None:
         # The largest support the exact branch can meet at 10¹⁰ trials is about sqrt(5·N)
         # tables; this one has 200,001. The target (50 ms) is measured in benchmarks/; the

@@ -55,6 +55,36 @@ class Assessment:
     """Information at which ``detect`` is expected to be ruled out (None without detect:)."""
     estimate: float | None
     relative: bool
+    guard: sq.Evidence | None = None
+    """Evidence that the treatment is worse than control by at least half the least
+    severe threshold judged on its point estimate (:func:`guard_factor`): what such a tier
+    must show before it acts. None without such a tier, or without a control."""
+
+
+def guarded(g: Guardrail) -> list[Threshold]:
+    """The thresholds relative to control of tiers not tested for significance: they act
+    on their point estimate once the guard (:func:`guard_factor`) is passed."""
+    return [
+        t
+        for tier, thresholds in g.tiers.items()
+        if tier not in g.significant
+        for t in thresholds
+        if t.kind is not ThresholdKind.ABSOLUTE
+    ]
+
+
+def guard_factor(g: Guardrail) -> float | None:
+    """Half the change of the least severe guarded threshold, as a factor on control
+    (``+50%`` → 1.25, ``-5%`` → 0.975, ``2x`` → 1.5); None when nothing is guarded.
+
+    Why half: a treatment no worse than control sits far from it, so noise alone cannot
+    pass the guard however often it is checked, while a treatment truly at the threshold
+    passes it once the data tell it from half-way there."""
+    factors = [t.factor for t in guarded(g)]
+    if not factors:
+        return None
+    least = min(factors, key=lambda f: abs(f - 1))
+    return 1 + (least - 1) / 2
 
 
 def _sign(direction: Direction) -> int:
@@ -113,12 +143,16 @@ def _assess_ratio(
         ruled_out = sq.rate_ratio_evidence(et, nt, ec, nc, detect, -d, detect=1.0)
         effect = abs(math.log(detect))
         needed = sq.information_needed(effect, effect, beta)
+    guard = None
+    half = guard_factor(g)
+    if half is not None and control_expected:
+        guard = sq.rate_ratio_evidence(et, nt, ec, nc, half, d, detect=2 * half - 1)
     t_events, c_events = float(et.sum()), float(ec.sum())
     t_trials, c_trials = float(nt.sum()), float(nc.sum())
     estimate = None
     if t_trials > 0 and c_trials > 0 and c_events > 0:
         estimate = (t_events / t_trials) / (c_events / c_trials) - 1
-    return Assessment(tuple(tests), ruled_out, information, needed, estimate, True)
+    return Assessment(tuple(tests), ruled_out, information, needed, estimate, True, guard)
 
 
 def ratio_bounds(g: RatioGuardrail, series: RatioSeries, alpha: float) -> Bounds:
@@ -186,7 +220,7 @@ def _assess_mean(
                 tests.append(ThresholdEvidence(tier, t, ev))
             elif control_expected:
                 delta0, factor = (math.log(t.factor), 1.0) if log else (0.0, t.factor)
-                ev, _, information = sq.mean_difference_evidence(
+                ev, _, information, _ = sq.mean_difference_evidence(
                     series.treatment, series.control, delta0, factor, d, tau
                 )
                 tests.append(ThresholdEvidence(tier, t, ev))
@@ -195,14 +229,21 @@ def _assess_mean(
     needed = None
     if detect is not None and control_expected:
         delta0, factor = (math.log(detect), 1.0) if log else (0.0, detect)
-        ruled_out, _, information = sq.mean_difference_evidence(
+        ruled_out, _, information, _ = sq.mean_difference_evidence(
             series.treatment, series.control, delta0, factor, -d, tau
         )
         effect = abs(math.log(detect)) if log else (tau or 0.0)
         if effect > 0:
             needed = sq.information_needed(effect, effect, beta)
+    guard = None
+    half = guard_factor(g)
+    if half is not None and control_expected and (half > 0 or not log):
+        delta0, factor = (math.log(half), 1.0) if log else (0.0, half)
+        guard = sq.mean_difference_evidence(
+            series.treatment, series.control, delta0, factor, d, tau
+        ).evidence
     estimate = _mean_estimate(series, log)
-    return Assessment(tuple(tests), ruled_out, information, needed, estimate, log)
+    return Assessment(tuple(tests), ruled_out, information, needed, estimate, log, guard)
 
 
 def _mean_estimate(series: MeanSeries, log: bool) -> float | None:
@@ -219,18 +260,20 @@ def mean_bounds(g: MeanGuardrail, series: MeanSeries, alpha: float) -> Bounds:
     """Always-valid bounds on the effect: geometric ratio - 1 (log) or μt - μc (linear)."""
     log = g.scale == "log"
     tau = _tau(g, series)
-    _, score, info = sq.mean_difference_evidence(series.treatment, series.control, 0.0, 1.0, 1, tau)
+    _, score, info, variance = sq.mean_difference_evidence(
+        series.treatment, series.control, 0.0, 1.0, 1, tau
+    )
     if info <= 0:
         return Bounds(None, None, log)
     scale = tau if tau else 1.0 / math.sqrt(info)
     centre = score / info
-    width = 50.0 / math.sqrt(info)
+    width = 50.0 * math.sqrt(variance) / info
 
     def against_lower(delta: float) -> float:
-        return sq.normal_log_e(score - delta * info, info, scale)
+        return sq.normal_log_e(score - delta * info, variance, scale)
 
     def against_higher(delta: float) -> float:
-        return sq.normal_log_e(-(score - delta * info), info, scale)
+        return sq.normal_log_e(-(score - delta * info), variance, scale)
 
     # 24 halvings of a range 100 standard errors wide: a bound to 1e-5 of a standard error
     lo = sq.bound(against_lower, alpha, centre - width, centre + width, False, iterations=24)

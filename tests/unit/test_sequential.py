@@ -24,8 +24,9 @@ import math
 import numpy as np
 import pytest
 from scipy import integrate, special
-from scipy.stats import norm
+from scipy.stats import chi2, norm
 
+from rolloutcli import sequential
 from rolloutcli.sequential import (
     _LOG_STEPS,
     Evidence,
@@ -36,7 +37,9 @@ from rolloutcli.sequential import (
     normal_log_e,
     one_sample_mean_evidence,
     one_sample_rate_evidence,
+    predictable_variances,
     rate_ratio_evidence,
+    running_variances,
     split_evidence,
 )
 
@@ -549,12 +552,73 @@ def normal_cohorts(shift: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return treatment, control
 
 
+def test_predictable_variances_use_only_earlier_intervals_at_an_upper_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # intervals of two values: [1, 3], [2, 6], [0, 0], [5, 5]; squared deviations 2, 8, 0, 0
+    values = np.array([[1.0, 3.0], [2.0, 6.0], [0.0, 0.0], [5.0, 5.0]])
+    series = moments_of(values)
+    ok = np.ones(4, dtype=bool)
+    assert np.isnan(predictable_variances(series, ok)).all()  # 30 dof needed by default
+    monkeypatch.setattr(sequential, "MIN_VARIANCE_DOF", 2)
+    found = predictable_variances(series, ok)
+    # nothing before the first; one degree of freedom before the second (too few, and all
+    # values so far are the same two); two before the third: (2 + 8) / 2 = 5 on 2 dof,
+    # whose 80% upper bound is 2·5 / χ²₂(0.2) and χ²₂(0.2) = -2 ln 0.8 in closed form
+    assert math.isnan(found[0]) and math.isnan(found[1])
+    assert found[2] == pytest.approx(10 / (-2 * math.log(0.8)), rel=1e-12)
+    assert found[3] == pytest.approx(10 / chi2.ppf(0.2, 3), rel=1e-12)
+    # the running variance includes the interval itself: 2/1, 10/2, 10/3, 10/4 once
+    # pooled within; before that the spread of all values so far (2 for [1, 3])
+    assert running_variances(series, ok) == pytest.approx([2.0, 5.0, 10 / 3, 2.5], rel=1e-12)
+
+
+def test_a_later_interval_never_rescores_the_past() -> None:
+    """The e-process is adapted: its value after k intervals depends on those k only, so
+    the largest value over a run equals the largest of the values each look saw. (When
+    every look re-scored the history with the latest variance, a quiet spell after a noisy
+    one re-weighted the noisy minutes and rejected a true null: issue 24.)"""
+    rng = np.random.default_rng(5)
+    sd = np.where(np.arange(40) < 15, 6.0, 2.0)[:, None]
+    treatment = rng.normal(3.0, 1.0, size=(40, 2)) * sd
+    control = rng.normal(3.0, 1.0, size=(40, 20)) * sd
+    seen = [
+        mean_difference_evidence(moments_of(treatment[:k]), moments_of(control[:k]))[0].e_value
+        for k in range(1, 41)
+    ]
+    full = mean_difference_evidence(moments_of(treatment), moments_of(control))[0]
+    assert full.max_e_value == pytest.approx(max(max(seen), 1.0), rel=1e-12)
+
+
+def test_the_issues_two_minute_case_is_no_longer_a_rollback() -> None:
+    """Issue 24's minimal case: 2 treatment and 20 control values a minute, N(3, 2²) in
+    both, 2 minutes. The treatment's tiny within-minute spread (0.067 against a true 4) used
+    to re-score both minutes: e = 48,970. A minute is scored only with a spread known before
+    it, on at least 30 degrees of freedom per cohort, so nothing is scored yet."""
+    treatment = np.array([[3.663, 3.921], [6.116, 5.668]])
+    control = np.random.default_rng(24).normal(3.0, 2.0, size=(2, 20))
+    ev = mean_difference_evidence(moments_of(treatment), moments_of(control))[0]
+    assert (ev.intervals, ev.max_e_value) == (0, 1.0)
+
+
 def test_mean_difference_rejects_a_clear_effect_and_not_none() -> None:
     treatment, control = normal_cohorts(0.5, seed=11)
-    ev, score, info = mean_difference_evidence(moments_of(treatment), moments_of(control))
+    ev, score, info, _ = mean_difference_evidence(moments_of(treatment), moments_of(control))
     assert ev.rejects(0.001)
-    assert ev.intervals == 20
-    assert score / info == pytest.approx(treatment.mean() - control.mean(), rel=1e-9)
+    assert ev.intervals == 19  # the first interval has no spread known before it
+    # the score is the difference of interval means weighted by the inverse of their
+    # variance known before each interval (pooled within, at the 80% upper bound)
+    diffs, weights = [], []
+    for i in range(1, 20):
+        dof = i * 99
+        upper = [
+            float(np.sum((x[:i] - x[:i].mean(axis=1, keepdims=True)) ** 2)) / chi2.ppf(0.2, dof)
+            for x in (treatment, control)
+        ]
+        weights.append(1 / (upper[0] / 100 + upper[1] / 100))
+        diffs.append(treatment[i].mean() - control[i].mean())
+    assert score / info == pytest.approx(np.average(diffs, weights=weights), rel=1e-9)
+    assert info == pytest.approx(sum(weights), rel=1e-9)
     # The wrong direction finds nothing.
     assert not mean_difference_evidence(moments_of(treatment), moments_of(control), direction=-1)[
         0

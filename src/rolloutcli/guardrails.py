@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 
 from . import stats
 from .dataquality import coverage_problem
-from .evidence import Assessment, bounds
+from .evidence import Assessment, bounds, guard_factor
+from .multiplicity import GUARD
 from .observations import CohortData, MeanData, Observation, RatioData, SeriesCoverage
 from .plan import TIERS, MeanGuardrail, RatioGuardrail, Statistics, Tier
 from .thresholds import Direction
@@ -150,49 +151,25 @@ def evaluate_guardrail(
 
 
 MIN_EVENTS = 5
-"""A tier judged on its point estimate alone needs this many treatment events (or expected
-events at the control rate) for a ratio, ..."""
+"""A tier judged on its point estimate needs this many treatment events expected at the
+threshold's rate for a ratio, ..."""
 MIN_VALUES = 30
 """... and this many treatment values for a mean."""
 
 
-def tier_p_values(guardrail: Guardrail, assessment: Assessment | None) -> dict[Tier, float]:
+def tier_p_values(guardrail: Guardrail, assessment: Assessment | None) -> dict[str, float]:
     """Per significant tier, the guardrail's always-valid p-value (Bonferroni over several
-    thresholds in one tier)."""
-    out: dict[Tier, float] = {}
+    thresholds in one tier); under :data:`GUARD`, the p-value of the guard that tiers
+    acting on their point estimate must pass (:func:`evidence.guard_factor`)."""
+    out: dict[str, float] = {}
     if assessment is None:
         return out
+    if assessment.guard is not None:
+        out[GUARD] = assessment.guard.p_value
     for tier in guardrail.significant:
         ps = [t.evidence.p_value for t in assessment.thresholds if t.tier == tier]
         if ps:
             out[tier] = min(1.0, len(ps) * min(ps))
-    return out
-
-
-def corrected_levels(
-    p_values: Mapping[str, float], alpha: float, correction: str
-) -> dict[str, tuple[float, bool]]:
-    """For one tier across guardrails: each guardrail's level and whether it is rejected.
-
-    Holm's step-down: sorted by p, the i-th (from 0) is compared with alpha/(k-i) and the
-    procedure stops at the first that fails. Its first rejection is Bonferroni's, so the
-    chance that any guardrail fires under the null stays at most alpha; Holm only lets a
-    second guardrail be named with less evidence.
-    """
-    k = len(p_values)
-    if k == 0:
-        return {}
-    if correction == "none":
-        return {n: (alpha, p <= alpha) for n, p in p_values.items()}
-    if correction == "bonferroni":
-        return {n: (alpha / k, p <= alpha / k) for n, p in p_values.items()}
-    out: dict[str, tuple[float, bool]] = {}
-    stopped = False
-    for i, (name, p) in enumerate(sorted(p_values.items(), key=lambda item: item[1])):
-        level = alpha / (k - i)
-        rejected = not stopped and p <= level
-        stopped = stopped or not rejected
-        out[name] = (level, rejected)
     return out
 
 
@@ -202,11 +179,15 @@ def evaluate_sequential(
     settings: Statistics,
     control_expected: bool,
     assessment: Assessment | None,
-    levels: Mapping[Tier, tuple[float, bool]],
+    levels: Mapping[str, tuple[float, bool]],
     explain: bool = True,
 ) -> Finding:
-    """Judge one guardrail with always-valid tests. ``levels`` gives, per significant tier,
-    the corrected level and whether this guardrail's evidence reached it."""
+    """Judge one guardrail with always-valid tests. ``levels`` gives, per significant tier
+    (and :data:`GUARD`), the level after the correction and whether this guardrail's
+    evidence reached it (:func:`multiplicity.familywise_levels`). A tier not tested for
+    significance acts on its point estimate, with enough data, and for a threshold relative
+    to control only once the treatment is shown worse than control by half the least
+    severe such threshold (:func:`evidence.guard_factor`)."""
     base = evaluate_guardrail(guardrail, obs, settings, control_expected, judge=False)
     if base.status in HOLDING:
         return base
@@ -274,18 +255,36 @@ def evaluate_sequential(
                 continue
             if not threshold.crossed(t_val, c_val, guardrail.direction):
                 continue
-            if not _enough_for_point_estimate(obs):
+            if not _enough_for_point_estimate(obs, threshold.limit(c_val)):
                 notes.append(
                     f"past the {tier} threshold {threshold.raw} on too few samples to act on"
                 )
                 continue
+            guard = dict(extra)
+            if threshold.needs_control:
+                level_guard, shown = levels.get(GUARD, (settings.alpha, False))
+                evidence = assessment.guard
+                if evidence is None or not shown:
+                    notes.append(
+                        f"past the {tier} threshold {threshold.raw} but not yet shown "
+                        f"{_guard_text(guardrail)} (p = "
+                        f"{'n/a' if evidence is None else format(evidence.p_value, '.3g')}, "
+                        f"alpha {level_guard:.3g})"
+                    )
+                    continue
+                guard.update(
+                    e_value=evidence.max_e_value,
+                    p_value=evidence.p_value,
+                    test=evidence.method,
+                    alpha=level_guard,
+                )
             return replace(
                 base,
                 status=tier,
                 threshold=f"{tier} {threshold.raw}",
                 limit=threshold.limit(c_val),
                 note="; ".join(notes) or None,
-                **extra,  # type: ignore[arg-type]
+                **guard,  # type: ignore[arg-type]
             )
     return replace(base, status=STATUS_OK, note="; ".join(notes) or None, **extra)  # type: ignore[arg-type]
 
@@ -319,20 +318,31 @@ def coverage_gaps(
     return None
 
 
-def _level_of(levels: Mapping[Tier, tuple[float, bool]], tier: Tier | None, alpha: float) -> float:
+def _level_of(levels: Mapping[str, tuple[float, bool]], tier: Tier | None, alpha: float) -> float:
     if tier is not None and tier in levels:
         return levels[tier][0]
     return alpha
 
 
-def _enough_for_point_estimate(obs: Observation) -> bool:
-    t, c = obs.treatment, obs.control
+def _enough_for_point_estimate(obs: Observation, limit: float | None) -> bool:
+    """Enough data for a point estimate to mean something. For a ratio, the events the
+    treatment would have *at the threshold* (its trials times the rate the threshold
+    stands at): counting the events observed would let the very noise this guards against
+    meet the guard."""
+    t = obs.treatment
     if isinstance(t, RatioData):
-        expected = t.trials * (c.value or 0.0) if isinstance(c, RatioData) else 0.0
-        return max(t.events, expected) >= MIN_EVENTS
+        return limit is not None and t.trials * limit >= MIN_EVENTS
     if isinstance(t, MeanData):
         return t.n >= MIN_VALUES
     return False
+
+
+def _guard_text(guardrail: Guardrail) -> str:
+    """The guard in words: "worse than control by +25%"."""
+    half = guard_factor(guardrail)
+    if half is None:
+        return "worse than control"
+    return f"worse than control by {(half - 1) * 100:+.3g}%"
 
 
 def _relative(treatment: float | None, control: float | None) -> float | None:

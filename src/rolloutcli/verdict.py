@@ -29,15 +29,15 @@ from .guardrails import (
     STATUS_BAD_DATA,
     STATUS_NO_DATA,
     Finding,
-    corrected_levels,
     coverage_gaps,
     doubted,
     evaluate_guardrail,
     evaluate_sequential,
     tier_p_values,
 )
+from .multiplicity import familywise_levels
 from .observations import Exposures, Observation, RatioSeries
-from .plan import Plan, Statistics, SuccessCriterion, Tier
+from .plan import Plan, Statistics, SuccessCriterion
 from .progress import Position
 from .state import FlagState
 from .thresholds import Direction, parse_bound
@@ -269,14 +269,11 @@ def _judge(
         else assess(g, obs_of(g.name), beta, control_expected)
         for g in plan.guardrails
     }
-    by_tier: dict[Tier, dict[str, float]] = {}
-    for g in plan.guardrails:
-        for tier, p in tier_p_values(g, assessments[g.name]).items():
-            by_tier.setdefault(tier, {})[g.name] = p
-    levels = {
-        tier: corrected_levels(ps, settings.alpha, settings.correction)
-        for tier, ps in by_tier.items()
-    }
+    levels = familywise_levels(
+        {g.name: tier_p_values(g, assessments[g.name]) for g in plan.guardrails},
+        settings.alpha,
+        settings.correction,
+    )
     return tuple(
         doubted(
             evaluate_sequential(
@@ -285,7 +282,7 @@ def _judge(
                 settings,
                 control_expected,
                 assessments[g.name],
-                {tier: lv[g.name] for tier, lv in levels.items() if g.name in lv},
+                levels.get(g.name, {}),
                 explain,
             ),
             obs_of(g.name),

@@ -20,7 +20,8 @@ import pytest
 from rolloutcli import sequential, stats
 from rolloutcli.errors import PlanError
 from rolloutcli.evidence import Assessment, ThresholdEvidence
-from rolloutcli.guardrails import corrected_levels, tier_p_values
+from rolloutcli.guardrails import tier_p_values
+from rolloutcli.multiplicity import familywise_levels
 from rolloutcli.observations import (
     Exposures,
     MeanData,
@@ -275,6 +276,14 @@ def test_a_global_incident_hitting_both_cohorts_does_not_roll_back() -> None:
 P3 = {"a": 0.01, "b": 0.02, "c": 0.04}
 
 
+def corrected_levels(
+    p_values: dict[str, float], alpha: float, correction: str
+) -> dict[str, tuple[float, bool]]:
+    """One rollback tier per guardrail: the graph reduces to Holm / Bonferroni / none."""
+    levels = familywise_levels({n: {"rollback": p} for n, p in p_values.items()}, alpha, correction)
+    return {n: tiers["rollback"] for n, tiers in levels.items()}
+
+
 def test_holm_steps_down_through_every_rejection() -> None:
     assert corrected_levels(P3, 0.05, "holm") == {
         "a": (0.05 / 3, True),
@@ -290,12 +299,12 @@ def test_holm_fails_the_last_when_it_is_above_alpha() -> None:
 
 
 def test_holm_stops_at_the_first_failure() -> None:
-    # b fails its level 0.025; c would pass 0.05 on its own but is not tested any more
+    # b fails its level 0.025; c would pass 0.05 on its own but only holds 0.025
     levels = corrected_levels({"a": 0.01, "b": 0.03, "c": 0.04}, 0.05, "holm")
     assert levels == {
         "a": (0.05 / 3, True),
         "b": (0.025, False),
-        "c": (0.05, False),
+        "c": (0.025, False),
     }
 
 
@@ -316,6 +325,71 @@ def test_bonferroni_and_none_levels() -> None:
     }
     assert corrected_levels({**P3, "c": 0.06}, 0.05, "none")["c"] == (0.05, False)
     assert corrected_levels({}, 0.05, "holm") == {}
+
+
+def test_tiers_on_different_guardrails_share_one_alpha() -> None:
+    # the case where per-tier families gave 2 alpha: pause tested on a and b, rollback
+    # on c and d. Now the four start at alpha/4 each.
+    levels = familywise_levels(
+        {"a": {"pause": 0.02}, "b": {"pause": 0.5}, "c": {"rollback": 0.02}, "d": {}},
+        0.05,
+        "holm",
+    )
+    assert levels == {
+        "a": {"pause": (0.05 / 3, False)},
+        "b": {"pause": (0.05 / 3, False)},
+        "c": {"rollback": (0.05 / 3, False)},
+    }
+    assert familywise_levels({"a": {"pause": 0.0125}, "b": {"rollback": 0.5}}, 0.05, "bonferroni")[
+        "a"
+    ] == {"pause": (0.025, True)}
+
+
+def test_a_guardrails_tiers_are_a_chain_that_inherits_its_share() -> None:
+    # pause must be rejected before rollback is tested; then rollback has pause's share
+    levels = familywise_levels(
+        {"a": {"pause": 0.01, "rollback": 0.02}, "b": {"rollback": 0.9}}, 0.05, "holm"
+    )
+    assert levels["a"] == {"pause": (0.025, True), "rollback": (0.025, True)}
+    # its share is all b gets once a's chain is through (Holm), and b still fails
+    assert levels["b"] == {"rollback": (0.05, False)}
+    # rollback is not tested while pause stands, however strong its own evidence;
+    # it is shown at the level it would inherit
+    blocked = familywise_levels({"a": {"pause": 0.2, "rollback": 0.001}}, 0.05, "holm")
+    assert blocked == {"a": {"pause": (0.05, False), "rollback": (0.05, False)}}
+
+
+def test_warn_pause_rollback_chain_and_holm_pass_on() -> None:
+    levels = familywise_levels(
+        {
+            "a": {"warn": 0.001, "pause": 0.002, "rollback": 0.003},
+            "b": {"pause": 0.04},
+            "c": {"pause": 0.3},
+        },
+        0.05,
+        "holm",
+    )
+    third = 0.05 / 3
+    assert levels["a"] == {"warn": (third, True), "pause": (third, True), "rollback": (third, True)}
+    # a's share passes in halves to b and c: 1/3 + 1/6 = 1/2 each
+    assert levels["b"] == {"pause": (0.025, False)}
+    assert levels["c"] == {"pause": (0.025, False)}
+    levels = familywise_levels(
+        {"a": {"warn": 0.001, "pause": 0.002, "rollback": 0.003}, "b": {"pause": 0.04}},
+        0.05,
+        "holm",
+    )
+    assert levels["b"] == {"pause": (0.05, True)}  # a's chain is through: b has it all
+
+
+def test_holm_weight_flows_down_a_partly_rejected_chain() -> None:
+    # b's pause is rejected at 1/2; a's whole chain then passes its 1/2 to b's chain,
+    # which now starts at rollback (Bretz et al. 2009, the transition update)
+    levels = familywise_levels(
+        {"a": {"rollback": 0.001}, "b": {"pause": 0.02, "rollback": 0.04}}, 0.05, "holm"
+    )
+    assert levels["a"] == {"rollback": (0.025, True)}
+    assert levels["b"] == {"pause": (0.025, True), "rollback": (0.05, True)}
 
 
 def _evidence(max_e: float) -> Evidence:

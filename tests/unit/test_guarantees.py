@@ -1,0 +1,220 @@
+"""Seeded simulations of what the statistics promise, through the real verdict engine.
+
+The references are closed forms (alpha, the stated rates) and the world in
+``tests/rollout_sim.py``, never the functions under test. Each simulation is seeded, so a
+run is reproducible; the run counts are sized to keep the whole file near a minute, and
+the fuller measurements are in ``benchmarks/README.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rolloutcli.evidence import mean_bounds
+from rolloutcli.observations import MeanSeries
+from rolloutcli.plan import MeanGuardrail, Plan, load_plan
+from rolloutcli.sequential import MomentSeries, mean_difference_evidence
+from rolloutcli.verdict import VerdictKind
+from tests.rollout_sim import World, simulate
+
+pytestmark = pytest.mark.simulation
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = sorted((REPO / "plans").glob("*.yaml"))
+
+
+def _ratio(name: str, thresholds: dict[str, str], **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "kind": "ratio",
+        "events": f"{name}_events",
+        "trials": "requests",
+        "thresholds": thresholds,
+        **extra,
+    }
+
+
+def _plan(guardrails: list[dict[str, Any]], **statistics: Any) -> Plan:
+    return Plan.model_validate(
+        {
+            "flag": "f",
+            "platform": {"kind": "flagfile", "path": "flags.json"},
+            "variations": {"treatment": True, "control": False},
+            "stages": [{"percent": p, "min_duration": "20m"} for p in (1, 5, 10, 25, 50)]
+            + [{"percent": 100}],
+            "metrics": {"source": {"kind": "file", "path": "m.csv"}, "exposures": "requests"},
+            "guardrails": guardrails,
+            "statistics": {"alpha": 0.05, **statistics},
+        }
+    )
+
+
+def _fired(plan: Plan, world: World, runs: int, seed: int) -> Counter[str]:
+    rng = np.random.default_rng(seed)
+    return Counter(simulate(plan, world, rng).kind.value for _ in range(runs))
+
+
+def test_alpha_covers_tested_pause_and_rollback_tiers_together() -> None:
+    """Issue 24's case: a tested pause tier on two guardrails and a tested rollback tier on
+    two others, every one of the four exactly on its null boundary (the treatment's rate
+    is 1.5x where pause is +50%, 2x where rollback is 2x). When each tier was its own
+    family the rate was up to 2 alpha (5.3% measured). Now alpha covers all four."""
+    plan = _plan(
+        [
+            _ratio("a", {"pause": "+50%"}, significant=["pause"]),
+            _ratio("b", {"pause": "+50%"}, significant=["pause"]),
+            _ratio("c", {"rollback": "2x"}),
+            _ratio("d", {"rollback": "2x"}),
+        ]
+    )
+    world = World(per_minute=20_000, effects={"a": 1.5, "b": 1.5, "c": 2.0, "d": 2.0})
+    runs = 400
+    outcome = _fired(plan, world, runs, seed=24)
+    fired = outcome["pause"] + outcome["rollback"]
+    assert fired <= 0.05 * runs, outcome
+    assert outcome["done"] + fired == runs, "every run ends: done, or a tier fires"
+
+
+def test_a_point_estimate_tier_on_noise_alone_does_not_pause() -> None:
+    """The issue's minute-1 canary: a 1% stage whose treatment shows +150% on two expected
+    errors. A point-estimate pause now needs the treatment shown worse than control."""
+    plan = _plan([_ratio("errors", {"pause": "+50%", "rollback": "2x"})])
+    world = World(per_minute=20_000, look_every=1, horizon_minutes=40)  # the 1% and 5% stages
+    outcome = _fired(plan, world, runs=200, seed=1)
+    assert outcome["pause"] + outcome["rollback"] <= 0.02 * 200, outcome
+
+
+@pytest.mark.parametrize(
+    ("per_minute", "look_every", "minutes"),
+    [(20_000, 5, 240), (20_000, 1, 60), (2_000, 5, 180)],
+    ids=["20k-every-5m", "20k-every-1m-first-hour", "2k-every-5m"],
+)
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_a_healthy_rollout_of_a_shipped_plan_rarely_pauses(
+    path: Path, per_minute: int, look_every: int, minutes: int
+) -> None:
+    """Healthy (no effect, independent requests): paused or rolled back in at most 2% of
+    rollouts, over their first hours, where the stages hold the least data (four hours; the
+    first hour when looking every minute, where the issue measured 24% for checkout-v2;
+    three at 2,000 a minute). Full rollouts with more runs: benchmarks/README.md."""
+    plan = load_plan(path).plan
+    runs = 50
+    world = World(per_minute=per_minute, look_every=look_every, horizon_minutes=minutes)
+    outcome = _fired(plan, world, runs, seed=15)
+    stopped = outcome[VerdictKind.PAUSE.value] + outcome[VerdictKind.ROLLBACK.value]
+    assert stopped <= 0.02 * runs, outcome
+
+
+# --------------------------------------------------------------------------- means
+
+
+def _moments(values: list[np.ndarray]) -> MomentSeries:
+    return MomentSeries.of(
+        np.array([v.size for v in values], dtype=float),
+        np.array([v.sum() for v in values]),
+        np.array([(v * v).sum() for v in values]),
+    )
+
+
+def _normal(rng: np.random.Generator, n: int) -> np.ndarray:
+    return rng.normal(3.0, 2.0, n)
+
+
+def _lognormal(rng: np.random.Generator, n: int) -> np.ndarray:
+    return rng.lognormal(0.0, 1.0, n)
+
+
+def _pareto(rng: np.random.Generator, n: int) -> np.ndarray:
+    return rng.pareto(2.5, n) + 1.0  # Pareto with tail index 2.5: a finite variance only
+
+
+Draw = Callable[[np.random.Generator, int], np.ndarray]
+
+
+def _null_runs(
+    draw: Draw, per_interval: tuple[int, int], runs: int, seed: int, spell: int = 0
+) -> list[tuple[list[np.ndarray], list[np.ndarray]]]:
+    """``runs`` null rollouts of 50 intervals: both cohorts from ``draw``; for the first
+    ``spell`` intervals both spread three times as wide around the same mean."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(runs):
+        cohorts: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+        for i in range(50):
+            for cohort, n in zip(cohorts, per_interval, strict=True):
+                values = draw(rng, n)
+                if i < spell:
+                    values = _MEANS[draw] + 3 * (values - _MEANS[draw])
+                cohort.append(values)
+        out.append(cohorts)
+    return out
+
+
+_MEANS: dict[Draw, float] = {_normal: 3.0, _lognormal: math.exp(0.5), _pareto: 2.5 / 1.5}
+
+
+@pytest.mark.parametrize("per_interval", [(1, 10), (2, 20)], ids=lambda p: f"{p[0]}/{p[1]}")
+@pytest.mark.parametrize("draw", [_normal, _lognormal, _pareto], ids=lambda d: d.__name__[1:])
+def test_the_mean_test_keeps_alpha_with_few_values_and_heavy_tails(
+    draw: Draw, per_interval: tuple[int, int]
+) -> None:
+    """Issue 15 (b): no true difference, 50 looks, 1 treatment and 10 control values an
+    interval or 2 and 20, normal, lognormal and Pareto(2.5) data: the test rejects (either
+    way) in at most alpha of runs. It was 7.6% and 9.5% with normal data."""
+    runs = 400
+    rejected = 0
+    for treatment, control in _null_runs(draw, per_interval, runs, seed=per_interval[0]):
+        for direction in (1, -1):
+            ev = mean_difference_evidence(
+                _moments(treatment), _moments(control), direction=direction
+            ).evidence
+            rejected += ev.max_e_value >= 1 / 0.025  # each side at alpha/2
+    assert rejected <= 0.05 * runs, rejected
+
+
+@pytest.mark.parametrize("per_interval", [(1, 10), (2, 20)], ids=lambda p: f"{p[0]}/{p[1]}")
+def test_a_noisy_spell_is_not_evidence_once_it_is_over(per_interval: tuple[int, int]) -> None:
+    """Issue 24: the spread triples in both cohorts for the first 15 of 50 looks, the means
+    equal throughout. Re-scoring the spell with the quieter variance that followed rejected
+    in 14.5-17.5% of runs, mostly after the spell."""
+    runs = 400
+    rejected = 0
+    for treatment, control in _null_runs(_normal, per_interval, runs, seed=7, spell=15):
+        ev = mean_difference_evidence(_moments(treatment), _moments(control)).evidence
+        rejected += ev.max_e_value >= 1 / 0.05
+    assert rejected <= 0.05 * runs, rejected
+
+
+@pytest.mark.parametrize(
+    ("draw", "per_interval"),
+    [(_lognormal, (20, 200)), (_normal, (2, 20))],
+    ids=["lognormal", "normal"],
+)
+def test_mean_bounds_cover_at_every_look(draw: Draw, per_interval: tuple[int, int]) -> None:
+    """Issue 24: the always-valid bounds shown on the linear scale (a 95% two-sided
+    sequence: 2.5% a side) contain the true difference (0) at every look, every 5 minutes
+    over 50, in all but at most 2.5% of runs per side. They missed 9.1% (lognormal, upper)
+    and 8.5% / 7.8% (normal at 2/20)."""
+    guardrail = MeanGuardrail.model_validate(
+        {"name": "m", "kind": "mean", "metric": "m", "thresholds": {"rollback": "+10%"}}
+    )
+    runs = 200
+    missed = Counter[str]()
+    for treatment, control in _null_runs(draw, per_interval, runs, seed=3):
+        sides: set[str] = set()
+        for look in range(5, 51, 5):
+            series = MeanSeries(_moments(treatment[:look]), _moments(control[:look]))
+            found = mean_bounds(guardrail, series, 0.025)
+            if found.low is not None and found.low > 0:
+                sides.add("low")
+            if found.high is not None and found.high < 0:
+                sides.add("high")
+        missed.update(sides)
+    assert missed["low"] <= 0.025 * runs and missed["high"] <= 0.025 * runs, missed

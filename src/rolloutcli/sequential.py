@@ -367,6 +367,10 @@ VARIANCE_CONFIDENCE = 0.2
 simulation (benchmarks/README.md): at 0.05 the early intervals lost a third of their
 power, at 0.5 two values an interval rejected a true null in 3.9% of 50-look runs."""
 MIN_VARIANCE_DOF = 30
+MIN_SUMMARY_DOF = 5
+"""Until the intervals hold 30 degrees of freedom within them, the spread of all earlier
+values stands in (for a p99 per step, always): from 6 values on. Waiting for 30 there
+would leave a 5-minute p99 unscored for two and a half hours."""
 """Degrees of freedom before a cohort's spread is estimated at all: with skewed values a
 spread from a handful is usually too small (the rare large value not seen yet), and at 2
 two-value intervals of lognormal data rejected a true "no lower" null in 6% of runs."""
@@ -401,7 +405,7 @@ def predictable_variances(series: MomentSeries, ok: NDArray[np.bool_]) -> Array:
         overall = np.maximum(squares - sums * sums / count, 0.0) / all_dof
     estimate = np.where(use_within, within, overall)
     dof_used = np.where(use_within, within_dof, all_dof)
-    known = dof_used >= MIN_VARIANCE_DOF
+    known = np.where(use_within, within_dof >= MIN_VARIANCE_DOF, all_dof >= MIN_SUMMARY_DOF)
     quantile = special.gammaincinv(np.where(known, dof_used, 1.0) / 2, VARIANCE_CONFIDENCE) * 2
     return np.asarray(np.where(known, estimate * dof_used / quantile, np.nan), dtype=np.float64)
 

@@ -559,8 +559,13 @@ def test_predictable_variances_use_only_earlier_intervals_at_an_upper_bound(
     values = np.array([[1.0, 3.0], [2.0, 6.0], [0.0, 0.0], [5.0, 5.0]])
     series = moments_of(values)
     ok = np.ones(4, dtype=bool)
-    assert np.isnan(predictable_variances(series, ok)).all()  # 30 dof needed by default
+    # by default: 30 dof within intervals, else the spread of all earlier values once there
+    # are 6 (5 dof): before the fourth interval, [1, 3, 2, 6, 0, 0], squares about 2 sum to 26
+    default = predictable_variances(series, ok)
+    assert np.isnan(default[:3]).all()
+    assert default[3] == pytest.approx(26 / chi2.ppf(0.2, 5), rel=1e-12)
     monkeypatch.setattr(sequential, "MIN_VARIANCE_DOF", 2)
+    monkeypatch.setattr(sequential, "MIN_SUMMARY_DOF", 100)
     found = predictable_variances(series, ok)
     # nothing before the first; one degree of freedom before the second (too few, and all
     # values so far are the same two); two before the third: (2 + 8) / 2 = 5 on 2 dof,

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 
 from . import sequential as sq
+from .dispersion import Dispersion
 from .observations import MeanSeries, Observation, RatioSeries
 from .plan import MeanGuardrail, RatioGuardrail, Tier
 from .thresholds import Direction, Threshold, ThresholdKind
@@ -59,6 +60,9 @@ class Assessment:
     """Evidence that the treatment is worse than control by at least half the least
     severe threshold judged on its point estimate (:func:`guard_factor`): what such a tier
     must show before it acts. None without such a tier, or without a control."""
+    dispersion: Dispersion | None = None
+    """How much more the split of events between the cohorts varies between intervals
+    than independent requests would (ratio guardrails with a control; None otherwise)."""
 
 
 def guarded(g: Guardrail) -> list[Threshold]:
@@ -152,7 +156,8 @@ def _assess_ratio(
     estimate = None
     if t_trials > 0 and c_trials > 0 and c_events > 0:
         estimate = (t_events / t_trials) / (c_events / c_trials) - 1
-    return Assessment(tuple(tests), ruled_out, information, needed, estimate, True, guard)
+    spread = sq.rate_dispersion(et, nt, ec, nc) if control_expected and et.size else None
+    return Assessment(tuple(tests), ruled_out, information, needed, estimate, True, guard, spread)
 
 
 def ratio_bounds(g: RatioGuardrail, series: RatioSeries, alpha: float) -> Bounds:

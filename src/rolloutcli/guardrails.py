@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from . import stats
 from .dataquality import coverage_problem
+from .dispersion import Dispersion
 from .evidence import Assessment, bounds, guard_factor
 from .multiplicity import GUARD
 from .observations import CohortData, MeanData, Observation, RatioData, SeriesCoverage
@@ -55,6 +56,7 @@ class Finding:
     detect: str | None = None
     information: float | None = None
     information_needed: float | None = None
+    dispersion: Dispersion | None = None  # ratio: how the control's rate clusters
 
 
 Guardrail = RatioGuardrail | MeanGuardrail
@@ -201,6 +203,7 @@ def evaluate_sequential(
     extra: dict[str, object] = {
         "information": assessment.information,
         "information_needed": assessment.information_needed,
+        "dispersion": assessment.dispersion,
         "detect": guardrail.detect,
         "ruled_out": (
             assessment.ruled_out.rejects(1 - settings.power)

@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from .dispersion import Dispersion
 from .durations import format_duration
 from .engine import Evaluation, Explained, Standing
 from .guardrails import Finding
@@ -113,6 +114,17 @@ def finding_json(f: Finding) -> dict[str, Any]:
         "detect_ruled_out": f.ruled_out,
         "information": f.information,
         "information_needed": f.information_needed,
+        "dispersion": None if f.dispersion is None else dispersion_json(f.dispersion),
+    }
+
+
+def dispersion_json(d: Dispersion) -> dict[str, Any]:
+    """How the requests cluster: the factor over independent requests, in words."""
+    return {
+        "factor": d.factor,
+        "interval_pairs": d.pairs,
+        "significant": d.significant,
+        "summary": d.in_words(),
     }
 
 
@@ -229,6 +241,7 @@ def print_check(console: Console, evaluation: Evaluation) -> None:
     if verdict.findings:
         console.print(_metrics_table(plan, verdict))
     _print_srm(console, verdict)
+    _print_clustering(console, verdict)
     for c in verdict.success:
         mark = "[green]met[/]" if c.met else "[yellow]not met[/]"
         console.print(
@@ -240,6 +253,20 @@ def print_check(console: Console, evaluation: Evaluation) -> None:
             f"[dim]window {format_timestamp(evaluation.window.start)} → "
             f"{format_timestamp(evaluation.window.end)}; {_statistics_line(plan)}[/]"
         )
+
+
+def _print_clustering(console: Console, verdict: Verdict) -> None:
+    """One line per ratio guardrail whose requests cluster: its p-values are optimistic."""
+    for f in verdict.findings:
+        if f.dispersion is not None and f.dispersion.significant:
+            console.print(
+                Text(
+                    f"clustering: {f.name} {f.dispersion.in_words()}; its test assumes "
+                    "independent requests, so its p-value is optimistic",
+                    style="yellow",
+                ),
+                highlight=False,
+            )
 
 
 TEST_ABBREVIATION = {

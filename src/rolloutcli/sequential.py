@@ -46,6 +46,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, special
 
+from . import dispersion
+
 Array = NDArray[np.float64]
 
 # Alternatives for rate ratios: log(θ1 / θ0) on a grid from +2% to 12 times, weighted towards
@@ -125,28 +127,39 @@ def rate_ratio_evidence(
     no trials in either cohort, is skipped (missing, not zero). ``direction=+1`` tests
     ``θ > θ0`` (higher is worse), ``-1`` tests ``θ < θ0``. ``detect`` (a ratio, e.g. 1.5)
     centres the mixture on the effect the plan wants to detect; the default centres it on
-    a +50% change.
+    a +50% change. Exact for independent requests; clustered requests are measured
+    (:func:`rate_dispersion`) but not yet allowed for.
     """
     if theta0 <= 0:
         raise ValueError("theta0 must be positive")
-    et, nt, ec, nc = (
-        _as_array(a) for a in (treatment_events, treatment_trials, control_events, control_trials)
+    et, nt, ec, nc = clean_rate_arrays(
+        treatment_events, treatment_trials, control_events, control_trials
     )
-    ok = np.isfinite(et) & np.isfinite(nt) & np.isfinite(ec) & np.isfinite(nc)
-    ok &= (nt > 0) & (nc > 0)
-    et, nt, ec, nc = et[ok], nt[ok], ec[ok], nc[ok]
     method = "seq-conditional-binomial"
     if et.size == 0:
         return Evidence(method, 1.0, 1.0, 0)
+    center = mixture_center(theta0, detect)
+    log_e = _binomial_log_e(et, nt, ec, nc, theta0, direction, center)
+    return _finish(method, log_e, int(et.size))
+
+
+def _binomial_log_e(
+    et: Array, nt: Array, ec: Array, nc: Array, theta0: float, direction: int, center: float
+) -> Array:
+    """log E at each interval of the conditional-binomial mixture (see the module notes)."""
     s = nt / (nt + nc)
     q0 = theta0 * s / (theta0 * s + 1 - s)
-    center = mixture_center(theta0, detect)
     log_w = np.log(_rate_weights(center))
     theta1 = theta0 * np.exp(direction * _LOG_STEPS)[:, None]
     q1 = theta1 * s / (theta1 * s + 1 - s)
     step = et * np.log(q1 / q0) + ec * (np.log1p(-q1) - np.log1p(-q0))
-    log_e = _logsumexp_rows(np.cumsum(step, axis=1), log_w)
-    return _finish(method, log_e, int(et.size))
+    return _logsumexp_rows(np.cumsum(step, axis=1), log_w)
+
+
+def rate_dispersion(et: Array, nt: Array, ec: Array, nc: Array) -> dispersion.Dispersion:
+    """How much more the split of events between the cohorts varies than independent
+    requests would, over the intervals a rate test uses (cleaned arrays)."""
+    return dispersion.split_dispersion(et, nt, ec, nc)
 
 
 def mixture_center(theta0: float, detect: float | None) -> float:
@@ -525,15 +538,7 @@ def log_rate_evidence_now(
     are already cleaned (:func:`clean_rate_arrays`)."""
     if et.size == 0:
         return 0.0
-    s = nt / (nt + nc)
-    q0 = theta0 * s / (theta0 * s + 1 - s)
-    theta1 = theta0 * np.exp(direction * _LOG_STEPS)[:, None]
-    q1 = theta1 * s / (theta1 * s + 1 - s)
-    step = et * np.log(q1 / q0) + ec * (np.log1p(-q1) - np.log1p(-q0))
-    totals = step.sum(axis=1)
-    log_w = np.log(_rate_weights(center))
-    top = float(np.max(totals + log_w))
-    return top + math.log(float(np.sum(np.exp(totals + log_w - top))))
+    return float(_binomial_log_e(et, nt, ec, nc, theta0, direction, center)[-1])
 
 
 def clean_rate_arrays(

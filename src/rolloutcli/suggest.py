@@ -91,6 +91,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import sequential as sq
+from .dispersion import successive_dispersion
 from .sequential import Array, MomentSeries
 from .thresholds import Direction
 
@@ -200,14 +201,9 @@ def ratio_profile(
 
 
 def dispersion(events: Array, trials: Array, rate: float, ok: BoolArray) -> float:
-    """φ on successive hours (both with data); 1 when no two successive hours have data."""
-    pair = ok[:-1] & ok[1:]
-    if not pair.any() or not 0 < rate < 1:
-        return 1.0
-    r = events / np.where(ok, trials, 1.0)
-    diff = r[:-1][pair] - r[1:][pair]
-    expected = rate * (1 - rate) * (1 / trials[:-1][pair] + 1 / trials[1:][pair])
-    return float(np.sum(diff * diff) / np.sum(expected))
+    """φ on successive hours (both with data); 1 when no two successive hours have data.
+    The same estimator the verdict applies to the control (:mod:`dispersion`)."""
+    return successive_dispersion(events, trials, rate, ok).factor
 
 
 def mean_profile(

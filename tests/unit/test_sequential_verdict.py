@@ -810,3 +810,42 @@ def test_power_gate_reason_quotes_the_bound_on_the_worse_side() -> None:
     assert _worse_bound(base, plan) == " (upper bound +70.0%)"
     assert _worse_bound(replace(base, name="conv"), plan) == " (lower bound -20.0%)"
     assert _worse_bound(replace(base, ci_high=None), plan) == ""
+
+
+# --------------------------------------------------------------------------- clustering
+
+
+def clustered_series(seed: int, minutes: int, cv: float) -> RatioSeries:
+    """1% errors whose rate, per cohort, is redrawn every minute (beta-binomial, CV ``cv``)."""
+    rng = np.random.default_rng(seed)
+    nt = rng.binomial(20_000, 0.05, minutes)
+    nc = 20_000 - nt
+    k = (1 - 0.01) / (cv * cv * 0.01) - 1
+    et = rng.binomial(nt, rng.beta(0.01 * k, 0.99 * k, minutes))
+    ec = rng.binomial(nc, rng.beta(0.01 * k, 0.99 * k, minutes))
+    return RatioSeries(et.astype(float), nt.astype(float), ec.astype(float), nc.astype(float))
+
+
+def test_clustered_requests_are_measured_and_named() -> None:
+    from rolloutcli.render import dispersion_json
+
+    series = clustered_series(3, 120, 0.5)
+    obs = {"error_rate": ratio_observation("error_rate", series)}
+    f = run(make_plan(), state(5), obs, exposures_of(series)).findings[0]
+    assert f.test == "seq-conditional-binomial"  # not yet allowed for: a warning
+    assert f.dispersion is not None and f.dispersion.significant
+    assert f.dispersion.pairs == 119
+    # per-cohort CV 0.5, ~200 events a minute, 5% share: excess 2 c^2 s (1-s) m ≈ 4.8
+    assert 3.5 < f.dispersion.factor < 9.0
+    shown = dispersion_json(f.dispersion)
+    assert shown["significant"] is True and shown["interval_pairs"] == 119
+    assert shown["summary"].startswith("varies ")
+    assert "x more between intervals than independent requests would" in shown["summary"]
+
+
+def test_independent_requests_show_no_clustering() -> None:
+    obs, exposures = healthy_at(5, seed=4)
+    f = run(make_plan(), state(5), obs, exposures).findings[0]
+    assert f.dispersion is not None and not f.dispersion.significant
+    assert f.dispersion.pairs == 119
+    assert 0.7 < f.dispersion.factor < 1.3

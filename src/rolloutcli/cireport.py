@@ -268,6 +268,7 @@ def _check_blocks(result: Result, pf: PlanFile | None) -> list[str]:
     srm = _srm_text(result.get("srm"))
     if srm:
         blocks.append(srm)
+    blocks.extend(_clustering_texts(result["metrics"] or []))
     for criterion in result.get("success") or []:
         met = "met" if criterion["met"] else "**not met**"
         note = f" ({_md(str(criterion['note']))})" if criterion.get("note") else ""
@@ -310,6 +311,19 @@ def _table(metrics: Sequence[Mapping[str, Any]], pf: PlanFile | None) -> str:
         ]
         rows.append("| " + " | ".join(_md(cell) for cell in cells) + " |")
     return "\n".join(rows)
+
+
+def _clustering_texts(metrics: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A warning per ratio guardrail whose requests cluster (``dispersion.significant``)."""
+    texts = []
+    for m in metrics:
+        found = m.get("dispersion")
+        if isinstance(found, Mapping) and found.get("significant") is True:
+            texts.append(
+                f"⚠️ clustering: {_md(str(m['name']))} {_md(str(found.get('summary', '')))}; "
+                "its test assumes independent requests, so its p-value is optimistic"
+            )
+    return texts
 
 
 def _srm_text(srm: Mapping[str, Any] | None) -> str | None:

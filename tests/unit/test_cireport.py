@@ -397,3 +397,31 @@ def test_append_step_summary(tmp_path: Path) -> None:
         f"cannot append the summary to $GITHUB_STEP_SUMMARY ({tmp_path}/missing/summary.md): "
         "No such file or directory"
     )
+
+
+def test_markdown_warns_where_requests_cluster() -> None:
+    clustered = metric(
+        "error_rate",
+        "ratio",
+        "ok",
+        dispersion={
+            "factor": 2.345,
+            "interval_pairs": 119,
+            "significant": True,
+            "summary": "varies 2.3x more between intervals than independent requests would "
+            "(119 interval pairs)",
+        },
+    )
+    calm = metric(
+        "fallbacks",
+        "ratio",
+        "ok",
+        dispersion={"factor": 1.0, "interval_pairs": 119, "significant": False, "summary": "x"},
+    )
+    report = markdown_report([dict(STARTING, metrics=[clustered, calm])])
+    warnings = [line for line in report.splitlines() if "clustering" in line]
+    assert warnings == [
+        "⚠️ clustering: error\\_rate varies 2.3x more between intervals than independent "
+        "requests would (119 interval pairs); its test assumes independent requests, so its "
+        "p-value is optimistic"
+    ]

@@ -115,42 +115,18 @@ def test_the_clustering_warning_is_whole_at_80_columns() -> None:
     from rolloutcli.guardrails import Finding
     from rolloutcli.render import _print_clustering
 
-    finding = Finding(
-        "error_rate",
-        "ratio",
-        "ok",
-        0.01,
-        0.011,
-        0.1,
-        0.4,
-        "seq-conditional-binomial",
-        None,
-        None,
-        1e5,
-        1e4,
-        None,
-        "q",
-        dispersion=Dispersion(2.345, 119),
-    )
-    calm = Finding(
-        "latency",
-        "ratio",
-        "ok",
-        0.01,
-        0.011,
-        0.1,
-        0.4,
-        "seq-conditional-binomial",
-        None,
-        None,
-        1e5,
-        1e4,
-        None,
-        "q",
-        dispersion=Dispersion(1.0, 119),
+    def finding(name: str, spread: Dispersion) -> Finding:
+        return Finding(
+            name, "ratio", "ok", 0.01, 0.011, 0.1, 0.4, "seq-conditional-binomial",
+            None, None, 1e5, 1e4, None, "q", dispersion=spread,
+        )  # fmt: skip
+
+    clustered, calm = (
+        finding("error_rate", Dispersion(2.345, 119)),
+        finding("fallbacks", Dispersion(1.0, 119)),
     )
     console = Console(width=80, record=True, color_system=None)
-    _print_clustering(console, SimpleNamespace(findings=[finding, calm]))  # type: ignore[arg-type]
+    _print_clustering(console, SimpleNamespace(findings=[clustered, calm]))  # type: ignore[arg-type]
     text = console.export_text()
     assert all(len(line) <= 80 for line in text.splitlines())
     assert " ".join(text.split()) == (

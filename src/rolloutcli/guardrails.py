@@ -56,7 +56,7 @@ class Finding:
     detect: str | None = None
     information: float | None = None
     information_needed: float | None = None
-    dispersion: Dispersion | None = None  # ratio: how the control's rate clusters
+    dispersion: Dispersion | None = None  # ratio: how the split of events clusters
 
 
 Guardrail = RatioGuardrail | MeanGuardrail

@@ -56,6 +56,11 @@ class Dispersion:
         independent requests would (40 interval pairs)"."""
         if self.pairs < 2:
             return "too few intervals yet to tell whether requests cluster"
+        if self.factor <= 1:
+            return (
+                f"varies no more than independent requests would ({self.factor:.1f}x over "
+                f"{self.pairs} interval pairs)"
+            )
         if not self.significant:
             return (
                 f"varies as independent requests would ({self.factor:.1f}x, within noise "

@@ -60,6 +60,9 @@ def test_words_a_release_engineer_reads() -> None:
     assert Dispersion(1.1, 40).in_words() == (
         "varies as independent requests would (1.1x, within noise over 40 interval pairs)"
     )
+    assert Dispersion(0.8, 40).in_words() == (
+        "varies no more than independent requests would (0.8x over 40 interval pairs)"
+    )
     assert "too few intervals" in Dispersion(1.0, 1).in_words()
 
 

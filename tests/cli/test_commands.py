@@ -364,8 +364,12 @@ def test_demo_workspace_matches_the_shipped_examples() -> None:
     """The package's demo copy and the repository's examples must not drift apart."""
     root = Path(__file__).resolve().parents[2]
     demo = root / "src" / "rolloutcli" / "demo"
+
+    def listed(folder: Path) -> list[str]:  # not the tool's own state (.rollout/)
+        return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
     for folder in ("plans", "flags", "metrics"):
-        names = sorted(p.name for p in (root / folder).iterdir())
-        assert names == sorted(p.name for p in (demo / folder).iterdir())
+        names = listed(root / folder)
+        assert names == listed(demo / folder)
         for name in names:
             assert (root / folder / name).read_bytes() == (demo / folder / name).read_bytes()

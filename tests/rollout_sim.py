@@ -23,7 +23,7 @@ reference is this file and closed forms, never the functions under test:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -42,7 +42,7 @@ from rolloutcli.progress import audience_for, locate
 from rolloutcli.sequential import MomentSeries
 from rolloutcli.state import FlagState
 from rolloutcli.thresholds import Direction
-from rolloutcli.verdict import VerdictKind, decide
+from rolloutcli.verdict import Verdict, VerdictKind, decide
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 AUDIENCE_SHARE = 0.5
@@ -75,8 +75,14 @@ def base_rate(g: RatioGuardrail) -> float:
     return 0.01 if g.direction is Direction.HIGHER_IS_WORSE else 0.10
 
 
-def simulate(plan: Plan, world: World, rng: np.random.Generator) -> Outcome:
-    """One rollout from its first stage until a verdict ends it or the horizon passes."""
+def simulate(
+    plan: Plan,
+    world: World,
+    rng: np.random.Generator,
+    on_look: Callable[[int, int, Verdict], None] | None = None,
+) -> Outcome:
+    """One rollout from its first stage until a verdict ends it or the horizon passes;
+    ``on_look(minute, stage, verdict)`` sees every verdict on the way."""
     horizon = world.horizon_minutes or _planned_minutes(plan) + 24 * 60
     columns = _Columns(horizon)
     stage, start = 0, 0
@@ -97,6 +103,8 @@ def simulate(plan: Plan, world: World, rng: np.random.Generator) -> Outcome:
             T0 + timedelta(minutes=now),
             explain=False,
         )
+        if on_look is not None:
+            on_look(now, stage, verdict)
         kind, reasons = verdict.kind, verdict.reasons
         statuses = {f.name: f.status for f in verdict.findings}
         if kind is VerdictKind.GO:

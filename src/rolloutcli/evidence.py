@@ -53,7 +53,8 @@ class Assessment:
     """Evidence against the plan's ``detect`` regression (None without detect: or data)."""
     information: float
     information_needed: float | None
-    """Information at which ``detect`` is expected to be ruled out (None without detect:)."""
+    """Information at which ``detect`` is ruled out in half of the rollouts with no true
+    effect (None without detect:)."""
     estimate: float | None
     relative: bool
     guard: sq.Evidence | None = None
@@ -144,9 +145,8 @@ def _assess_ratio(
     needed = None
     information = sq.rate_information(et, nt, ec, nc)
     if detect is not None and control_expected:
-        ruled_out = sq.rate_ratio_evidence(et, nt, ec, nc, detect, -d, detect=1.0)
-        effect = abs(math.log(detect))
-        needed = sq.information_needed(effect, effect, beta)
+        ruled_out = sq.rate_ruling_out_evidence(et, nt, ec, nc, detect)
+        needed = sq.ruling_out_information(abs(math.log(detect)), beta)
     guard = None
     half = guard_factor(g)
     if half is not None and control_expected:
@@ -249,6 +249,71 @@ def _assess_mean(
         ).evidence
     estimate = _mean_estimate(series, log)
     return Assessment(tuple(tests), ruled_out, information, needed, estimate, log, guard)
+
+
+# ------------------------------------------------------------------ the power gate's wait
+
+
+def gate_wait(g: Guardrail, obs: Observation, beta: float, recent: int) -> float | None:
+    """Intervals until ``g``'s detect: regression is ruled out at level ``beta``, the median
+    over rollouts with no true effect whose coming intervals carry what the last ``recent``
+    did (the current stage's traffic, not the smaller stages before it). None when the
+    data cannot say (no series, no detect:, nothing gathered yet)."""
+    series, detect = obs.series, _detect_factor(g)
+    if series is None or detect is None or recent <= 0:
+        return None
+    if isinstance(series, RatioSeries) and isinstance(g, RatioGuardrail):
+        return _rate_gate_wait(series, detect, beta, recent)
+    if isinstance(series, MeanSeries) and isinstance(g, MeanGuardrail):
+        return _mean_gate_wait(g, series, beta, recent)
+    return None
+
+
+def _rate_gate_wait(series: RatioSeries, detect: float, beta: float, recent: int) -> float | None:
+    """The ruling-out likelihood ratio climbs like a Brownian motion with the drift and
+    variance these intervals give it (:func:`sequential.rate_ruling_out_drift`); the wait
+    is its median first passage to ``log(1/beta)`` from where it stands now."""
+    arrays = (
+        series.treatment_events,
+        series.treatment_trials,
+        series.control_events,
+        series.control_trials,
+    )
+    now = sq.rate_ruling_out_evidence(*sq.clean_rate_arrays(*arrays), detect)
+    if now.rejects(beta):
+        return 0.0
+    last = sq.clean_rate_arrays(*(a[-recent:] for a in arrays))
+    drift, variance = sq.rate_ruling_out_drift(*last, detect)
+    steps = min(recent, len(arrays[0]))
+    level = math.log(1.0 / beta) - math.log(max(now.e_value, 1e-300))
+    wait = sq.first_passage_median(level, drift / steps, variance / steps)
+    return wait if math.isfinite(wait) else None
+
+
+def _mean_gate_wait(g: MeanGuardrail, series: MeanSeries, beta: float, recent: int) -> float | None:
+    """The information still missing, at the rate the last ``recent`` intervals added it."""
+    found = _assess_mean(g, series, beta, True)
+    needed, information = found.information_needed, found.information
+    if needed is None or information <= 0:
+        return None
+    if found.ruled_out is not None and found.ruled_out.rejects(beta):
+        return 0.0
+    length = len(series.treatment.n)
+    steps = min(recent, length)
+    before = 0.0
+    if steps < length:
+        earlier = MeanSeries(
+            _head(series.treatment, length - steps), _head(series.control, length - steps)
+        )
+        before = _assess_mean(g, earlier, beta, True).information
+    rate = (information - before) / steps
+    if rate <= 0:
+        return None
+    return max(needed - information, 0.0) / rate
+
+
+def _head(series: sq.MomentSeries, length: int) -> sq.MomentSeries:
+    return sq.MomentSeries(series.n[:length], series.total[:length], series.total_sq[:length])
 
 
 def _mean_estimate(series: MeanSeries, log: bool) -> float | None:

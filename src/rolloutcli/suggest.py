@@ -31,11 +31,13 @@ plan's numbers from it.
   are the 10th percentile of the hourly counts of values.
 
 **Windows** (``min_duration`` of each stage below 100%). The power gate holds a stage until
-the guardrail's ``detect:`` regression is ruled out at ``statistics.power``; it needs the
-information ``I = information_needed(d, d, 1 - power)`` of :mod:`sequential` (``d`` the
-detect effect: ``|ln factor|`` for ratios and log-scale means, ``|factor - 1|·μ`` for linear
-means), the very call :mod:`evidence` makes. A stage's window is the time its own split
-``s`` takes to collect ``I`` at the quiet-hour rate, for the slowest guardrail::
+the guardrail's ``detect:`` regression is ruled out at ``statistics.power``; in half of
+healthy rollouts that takes the information ``I`` of :mod:`sequential`'s
+``ruling_out_information(d, 1 - power)`` for ratios and
+``information_needed(d, d, 1 - power)`` for means (``d`` the detect effect: ``|ln factor|``
+for ratios and log-scale means, ``|factor - 1|·μ`` for linear means), the very calls
+:mod:`evidence` makes. A stage's window is the time its own split ``s`` takes to collect
+``I`` at the quiet-hour rate, for the slowest guardrail::
 
     ratio:        hours = I / (quiet trials/h · p · s(1-s))           (Σ e·s(1-s), per hour)
     mean, log:    hours = I · (V/s + V/(1-s)) / values per hour
@@ -264,8 +266,11 @@ def detect_effect(g: GuardrailInput) -> float:
 
 def information_needed(g: GuardrailInput, power: float) -> float:
     """The information at which the power gate expects to rule out ``detect`` (the same
-    call :func:`rolloutcli.evidence.assess` makes: mixture scale = the effect itself)."""
+    call :func:`rolloutcli.evidence.assess` makes: for rates the point likelihood ratio's
+    median, for means the mixture with scale = the effect itself)."""
     effect = detect_effect(g)
+    if g.kind == "ratio":
+        return sq.ruling_out_information(effect, 1 - power)
     return sq.information_needed(effect, effect, 1 - power)
 
 

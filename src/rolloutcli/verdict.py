@@ -24,7 +24,7 @@ from enum import StrEnum
 
 from . import sequential, stats
 from .durations import format_duration
-from .evidence import assess
+from .evidence import assess, gate_wait
 from .guardrails import (
     STATUS_BAD_DATA,
     STATUS_NO_DATA,
@@ -36,7 +36,7 @@ from .guardrails import (
     tier_p_values,
 )
 from .multiplicity import familywise_levels
-from .observations import Exposures, Observation, RatioSeries
+from .observations import Exposures, Observation
 from .plan import Plan, Statistics, SuccessCriterion
 from .progress import Position
 from .state import FlagState
@@ -212,9 +212,8 @@ def decide(
         )
 
     if position.index is not None and plan.power_gated(position.index) and control_expected:
-        step = plan.statistics.step
         pending = [
-            (f, _eta(f, observations.get(f.name), step)) for f in findings if f.ruled_out is False
+            (f, _eta(plan, f, observations, elapsed)) for f in findings if f.ruled_out is False
         ]
         if pending:
             reasons = [
@@ -293,21 +292,20 @@ def _judge(
     )
 
 
-def _eta(f: Finding, obs: Observation | None, step: timedelta) -> timedelta | None:
-    """Time until the information to rule out ``detect`` is expected, at the rate so far."""
-    if f.information_needed is None or not f.information or obs is None or obs.series is None:
+def _eta(
+    plan: Plan, f: Finding, observations: dict[str, Observation], elapsed: timedelta | None
+) -> timedelta | None:
+    """Median time until ``f``'s detect: regression is ruled out with no true effect, at the
+    traffic of the current stage (:func:`evidence.gate_wait`)."""
+    guardrail, obs = plan.guardrail(f.name), observations.get(f.name)
+    step = plan.statistics.step
+    if guardrail is None or obs is None:
         return None
-    series = obs.series
-    length = (
-        len(series.treatment_trials) if isinstance(series, RatioSeries) else len(series.treatment.n)
-    )
-    if length <= 0:
+    recent = max(1, math.ceil(elapsed / step)) if elapsed is not None else 10**9
+    wait = gate_wait(guardrail, obs, 1 - plan.statistics.power, recent)
+    if wait is None:
         return None
-    rate = f.information / (length * step.total_seconds())
-    missing = f.information_needed - f.information
-    if rate <= 0 or not math.isfinite(missing):
-        return None
-    return timedelta(seconds=max(missing, 0.0) / rate) or step
+    return timedelta(seconds=math.ceil(wait) * step.total_seconds()) or step
 
 
 def _worse_bound(f: Finding, plan: Plan) -> str:

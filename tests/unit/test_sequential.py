@@ -32,6 +32,7 @@ from rolloutcli.sequential import (
     Evidence,
     MomentSeries,
     bound,
+    first_passage_median,
     information_needed,
     mean_difference_evidence,
     normal_log_e,
@@ -39,6 +40,8 @@ from rolloutcli.sequential import (
     one_sample_rate_evidence,
     predictable_variances,
     rate_ratio_evidence,
+    rate_ruling_out_drift,
+    rate_ruling_out_evidence,
     running_variances,
     split_evidence,
 )
@@ -331,6 +334,96 @@ def test_rate_ratio_power_for_a_doubled_error_rate() -> None:
     et = rng.binomial(nt, 2 * RATE)
     ec = rng.binomial(nc, RATE)
     assert rejection_rate(et, nt, ec, nc, ALPHA / 3) >= 0.9
+
+
+# --------------------------------------------------------------------------- ruling out
+
+
+def test_ruling_out_is_the_point_likelihood_ratio_by_hand() -> None:
+    # 3 intervals; under θ0 = 1.5 an event lands in treatment with q0 = 1.5s/(1.5s + 1 - s),
+    # under no effect with s; the e-value is Π (s/q0)^et ((1-s)/(1-q0))^ec
+    et, nt, ec, nc = [2.0, 0.0, 1.0], [500.0, 480.0, 520.0], [3.0, 4.0, 2.0], [500.0, 520.0, 480.0]
+    path, product = [], 1.0
+    for a, b, c, d in zip(et, nt, ec, nc, strict=True):
+        share = b / (b + d)
+        q0 = 1.5 * share / (1.5 * share + 1 - share)
+        product *= (share / q0) ** a * ((1 - share) / (1 - q0)) ** c
+        path.append(product)
+    ev = rate_ruling_out_evidence(*(np.array(x) for x in (et, nt, ec, nc)), 1.5)
+    assert ev.intervals == 3
+    assert ev.e_value == pytest.approx(path[-1], rel=1e-12)
+    assert ev.max_e_value == pytest.approx(max(1.0, *path), rel=1e-12)
+
+
+@pytest.mark.parametrize(("theta0", "truth"), [(1.5, 1.5), (1.5, 2.0), (0.9, 0.9), (0.9, 0.8)])
+def test_ruling_out_keeps_beta_at_the_regression_and_beyond(theta0: float, truth: float) -> None:
+    # the null is "θ0 or worse": at θ0 and past it, ruling out over 50 looks happens at most
+    # beta of the time (Ville); 10% of traffic in treatment, 1% / 10% base rates
+    rng = np.random.default_rng(int(theta0 * 100 + truth * 10))
+    base = 0.01 if theta0 > 1 else 0.10
+    nt = rng.binomial(REQUESTS, 0.1, size=(RUNS, LOOKS)).astype(float)
+    nc = REQUESTS - nt
+    et = rng.binomial(nt.astype(int), base * truth).astype(float)
+    ec = rng.binomial(nc.astype(int), base).astype(float)
+    beta = 0.1
+    hits = sum(
+        rate_ruling_out_evidence(et[r], nt[r], ec[r], nc[r], theta0).rejects(beta)
+        for r in range(RUNS)
+    )
+    assert hits / RUNS <= beta
+
+
+def test_ruling_out_happens_with_no_effect() -> None:
+    rng = np.random.default_rng(31)
+    nt = rng.binomial(REQUESTS, 0.5, size=(RUNS, LOOKS)).astype(float)
+    nc = REQUESTS - nt
+    et = rng.binomial(nt.astype(int), RATE).astype(float)
+    ec = rng.binomial(nc.astype(int), RATE).astype(float)
+    ruled = [
+        rate_ruling_out_evidence(et[r], nt[r], ec[r], nc[r], 1.5).rejects(0.1) for r in range(RUNS)
+    ]
+    assert np.mean(ruled) >= 0.95  # 50 looks of 10 errors per cohort: 500 each
+
+
+@pytest.mark.parametrize(
+    ("level", "drift", "variance"), [(2.3, 0.04, 0.08), (3.0, 0.5, 1.0), (2.3, 0.006, 0.012)]
+)
+def test_first_passage_median_matches_a_gaussian_walk(
+    level: float, drift: float, variance: float
+) -> None:
+    # a seeded Gaussian random walk, one step per unit of time: the median of the step at
+    # which it first reaches the level, against the corrected diffusion approximation
+    rng = np.random.default_rng(7)
+    runs, horizon = 4000, int(20 * level / drift)
+    walks = np.cumsum(rng.normal(drift, math.sqrt(variance), (runs, horizon)), axis=1)
+    crossed = walks >= level
+    first = np.where(crossed.any(axis=1), crossed.argmax(axis=1) + 1, horizon)
+    median = float(np.median(first))
+    # within 4%, or one step where the walk crosses in a handful of steps
+    assert first_passage_median(level, drift, variance) == pytest.approx(median, rel=0.04, abs=1)
+    # without the overshoot, continuous time: shorter than the walk's
+    assert first_passage_median(level, drift, variance, stepped=False) < median
+
+
+def test_first_passage_median_edges() -> None:
+    assert first_passage_median(0.0, 1.0, 1.0) == 0.0
+    assert first_passage_median(1.0, 0.0, 1.0) == math.inf
+    assert first_passage_median(2.0, 0.5, 0.0) == 4.0
+
+
+def test_ruling_out_drift_by_hand() -> None:
+    et, nt, ec, nc = (np.array(x) for x in ([3.0, 1.0], [100.0, 300.0], [5.0, 7.0], [300.0, 100.0]))
+    drift, variance = rate_ruling_out_drift(et, nt, ec, nc, 2.0)
+    expected_mean = expected_var = 0.0
+    for events, share in ((8.0, 0.25), (8.0, 0.75)):
+        q0 = 2 * share / (2 * share + 1 - share)
+        hit, miss = math.log(share / q0), math.log((1 - share) / (1 - q0))
+        mean = share * hit + (1 - share) * miss
+        second = share * hit**2 + (1 - share) * miss**2  # E[X²]: Poisson count, var = E[e]·E[X²]
+        expected_mean += events * mean
+        expected_var += events * second
+    assert drift == pytest.approx(expected_mean, rel=1e-12)
+    assert variance == pytest.approx(expected_var, rel=1e-12)
 
 
 def test_mean_difference_false_positive_rate_over_fifty_looks() -> None:

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy import optimize
+from scipy.stats import norm
 
 from rolloutcli import sequential, stats
 from rolloutcli.errors import PlanError
@@ -474,21 +476,49 @@ def test_power_gate_holds_until_detect_is_ruled_out() -> None:
     assert f.detect == "+50%"
     assert f.ruled_out is False
     assert f.information is not None and f.information_needed is not None
-    assert f.information_needed == pytest.approx(
-        sequential.information_needed(math.log(1.5), math.log(1.5), 0.1)
-    )
+    # the median information at which a point likelihood ratio (no effect against +50%)
+    # reaches 1/0.1: an inverse Gaussian first passage of log 10, drift d²/2, variance d²
+    d, level = math.log(1.5), math.log(10)
+    assert f.information_needed == pytest.approx(_inverse_gaussian_median(level, d * d / 2, d * d))
     assert 0 < f.information < f.information_needed
     assert v.reasons[0].startswith(
         "error_rate: a +50% regression is not ruled out yet at 90% confidence (upper bound +"
     )
     assert "more at this traffic" in v.reasons[0]
     assert v.reasons[1].startswith("this stage is power-gated")
-    # the ETA: the information still missing, at the rate gathered over the 90 minutes
-    rate = f.information / (90 * 60)
-    expected = (f.information_needed - f.information) / rate
+    # the ETA: where the log likelihood ratio stands, and the first passage to log 10 of a
+    # walk with the drift and variance these 90 intervals give it, the level raised by
+    # Siegmund's overshoot; rounded up to whole minutes
+    series = obs["error_rate"].series
+    assert isinstance(series, RatioSeries)
+    et, nt = series.treatment_events, series.treatment_trials
+    ec, nc = series.control_events, series.control_trials
+    s = nt / (nt + nc)
+    q0 = 1.5 * s / (1.5 * s + 1 - s)
+    hit, miss = np.log(s / q0), np.log((1 - s) / (1 - q0))
+    now = float(np.sum(et * hit + ec * miss))
+    mean = s * hit + (1 - s) * miss
+    drift = float(np.sum((et + ec) * mean)) / 90
+    var = float(np.sum((et + ec) * (s * (1 - s) * (hit - miss) ** 2 + mean**2))) / 90
+    wait = _inverse_gaussian_median(level - now + 0.5826 * math.sqrt(var), drift, var)
     assert v.look_again_at is not None
-    assert (v.look_again_at - NOW).total_seconds() == pytest.approx(expected, abs=1e-3)
+    assert (v.look_again_at - NOW).total_seconds() == 60 * math.ceil(wait)
     assert v.to_percent is None
+
+
+def _inverse_gaussian_median(level: float, drift: float, variance: float) -> float:
+    """Median first-passage time of a Brownian motion: the inverse Gaussian law with mean
+    level/drift and shape level²/variance, whose CDF is solved here (Chhikara & Folks)."""
+    mean, shape = level / drift, level * level / variance
+
+    def cdf(t: float) -> float:
+        root = math.sqrt(shape / t)
+        return float(
+            norm.cdf(root * (t / mean - 1))
+            + math.exp(2 * shape / mean + norm.logcdf(-root * (t / mean + 1)))
+        )
+
+    return float(optimize.brentq(lambda t: cdf(t) - 0.5, 1e-9, 100 * mean))
 
 
 def test_power_gate_opens_with_plenty_of_healthy_data() -> None:

@@ -69,6 +69,25 @@ NAN = math.nan
 # --------------------------------------------------------------------------- references
 
 
+def point_information(effect: float, beta: float) -> float:
+    """The median information at which a point likelihood ratio (no effect against a log
+    ratio ``effect``) first reaches ``1/beta``: its log gains effect²/2 per unit of
+    information with variance effect², so the passage time is inverse Gaussian (mean
+    ``m = a/(effect²/2)``, shape ``λ = a²/effect²``, ``a = log(1/beta)``), whose CDF
+    ``Φ(√(λ/t)(t/m - 1)) + e^(2λ/m) Φ(-√(λ/t)(t/m + 1))`` is solved for 1/2 by brentq."""
+    a = math.log(1 / beta)
+    m, lam = a / (effect * effect / 2), a * a / (effect * effect)
+
+    def excess(t: float) -> float:
+        root = math.sqrt(lam / t)
+        cdf = norm.cdf(root * (t / m - 1)) + math.exp(
+            2 * lam / m + norm.logcdf(-root * (t / m + 1))
+        )
+        return float(cdf) - 0.5
+
+    return float(optimize.brentq(excess, 1e-9, 100 * m, xtol=1e-12, rtol=1e-14))
+
+
 def mixture_information(effect: float, beta: float) -> float:
     """The information at which the half-normal mixture e-value (scale τ = effect) with
     score ``effect·I`` reaches ``1/beta``, from its closed form
@@ -194,13 +213,13 @@ def test_mean_history_problems() -> None:
 def test_information_is_the_power_gates() -> None:
     for detect, power in ((1.2, 0.9), (1.5, 0.8), (0.9, 0.95)):
         g = ratio_input(detect=detect)
-        expected = mixture_information(abs(math.log(detect)), 1 - power)
+        expected = point_information(abs(math.log(detect)), 1 - power)
         assert information_needed(g, power) == pytest.approx(expected, rel=1e-9)
 
 
 def test_ratio_hours_and_noise() -> None:
     g = ratio_input(detect=1.2, quiet=10_000, rate=0.02, phi=1.5)
-    info = mixture_information(math.log(1.2), 0.1)
+    info = point_information(math.log(1.2), 0.1)
     # at 10%: 10,000 requests/h · 2% errors · 0.1 · 0.9 = 18 information per hour
     assert hours_needed(g, 0.10, 0.9) == pytest.approx(info / 18, rel=1e-9)
     assert hours_needed(g, 0.50, 0.9) == pytest.approx(info / 50, rel=1e-9)
@@ -332,27 +351,27 @@ def test_warn_band_in_both_directions() -> None:
 
 
 def test_suggest_stages_and_thresholds() -> None:
-    g = ratio_input(detect=1.2, quiet=10_000, rate=0.02, phi=1.5)
+    g = ratio_input(detect=1.2, quiet=10_000, rate=0.02, phi=1.0)
     result = suggest([g], [10, 50, 100], 0.9, exposures_quiet_rate=10_000)
-    info = mixture_information(math.log(1.2), 0.1)  # 182.105
+    info = point_information(math.log(1.2), 0.1)  # 97.707
     ten, fifty, hundred = result.stages
-    # 10%: 182.105 / 18 per hour = 10.12h → whole hours → 11h
-    assert 10 < info / 18 < 11
+    # 10%: 97.707 / 18 per hour = 5.43h → 30-minute grain → 5h 30m
+    assert 5 < info / 18 < 5.5
     assert ten.hours == pytest.approx(info / 18, rel=1e-9)
-    assert ten.min_duration == timedelta(hours=11)
-    # min_samples: the smaller cohort's requests over 10.12h: 0.1 · 10,000 · 10.12 = 10,117
-    # → 10,200 (three significant digits, up)
-    assert 10_100 < 0.1 * 10_000 * info / 18 < 10_200
-    assert ten.min_samples == 10_200
-    # 50%: 182.105 / 50 = 3.64h → 30-minute grain → 4h
-    assert 3.5 < info / 50 < 4
-    assert fifty.min_duration == timedelta(hours=4)
+    assert ten.min_duration == timedelta(hours=5, minutes=30)
+    # min_samples: the smaller cohort's requests over 5.43h: 0.1 · 10,000 · 5.43 = 5,428
+    # → 5,430 (three significant digits, up)
+    assert 5_420 < 0.1 * 10_000 * info / 18 < 5_430
+    assert ten.min_samples == 5_430
+    # 50%: 97.707 / 50 = 1.95h → 30-minute grain → 2h
+    assert 1.5 < info / 50 < 2
+    assert fifty.min_duration == timedelta(hours=2)
     assert fifty.min_samples == round_count_up(0.5 * 10_000 * info / 50)
     assert not ten.floored and not fifty.floored
     assert hundred.min_duration == timedelta(days=1) and hundred.min_samples is None
-    # sd at each window end: 10% for 11h, 50% for 4h; the noisier sets the band
-    s10 = math.sqrt(1.5 / (18 * 11))
-    s50 = math.sqrt(1.5 / (50 * 4))
+    # sd at each window end: 10% for 5.5h, 50% for 2h; the noisier sets the band
+    s10 = math.sqrt(1.0 / (18 * 5.5))
+    s50 = math.sqrt(1.0 / (50 * 2))
     found = result.guardrails[0]
     assert found.sigma == pytest.approx(max(s10, s50), rel=1e-12)
     assert found.sigma_percent == (10 if s10 > s50 else 50)
@@ -400,22 +419,22 @@ def small_case() -> tuple[PlanDraft, Provenance, GuardrailInput]:
         alpha=0.05,
     )
     provenance = Provenance("file", timedelta(days=14), datetime(2026, 3, 1, tzinfo=UTC), "false")
-    g = GuardrailInput("error_rate", UP, 1.5, RatioProfile(336, 10_000, 12_000, 0.02, 1.0, 0.8))
+    g = GuardrailInput("error_rate", UP, 1.5, RatioProfile(336, 6_000, 12_000, 0.02, 1.0, 0.8))
     return draft, provenance, g
 
 
 def test_render_exact_text_for_a_small_case() -> None:
     draft, provenance, g = small_case()
-    text = render_plan(draft, suggest([g], [50, 100], 0.9, 10_000), provenance)
-    # derived: I = 36.82 for +50% at power 0.9; at 50%: 10,000 · 2% · 0.25 = 50 per hour →
-    # 0.736h = 44.2 minutes → 45m; min_samples 0.5 · 10,000 · 0.736 = 3,682 → 3,690;
-    # sd after 45m = √(1 / 37.5) = 16.3%; warn e^(1.645 · 0.1633) - 1 = 30.8% → +31%
-    info = mixture_information(math.log(1.5), 0.1)
-    assert info / 50 * 60 == pytest.approx(44.18, abs=0.01)
-    sigma = math.sqrt(1 / 37.5)
-    assert 100 * (math.exp(Z95 * sigma) - 1) == pytest.approx(30.8, abs=0.05)
-    healthy = norm.sf(math.log(1.31) / sigma)  # 4.9%
-    caught = norm.cdf((math.log(1.5) - math.log(1.31)) / sigma)  # 80%
+    text = render_plan(draft, suggest([g], [50, 100], 0.9, 6_000), provenance)
+    # derived: I = 19.76 for +50% at power 0.9; at 50%: 6,000 · 2% · 0.25 = 30 per hour →
+    # 0.659h = 39.5 minutes → 45m; min_samples 0.5 · 6,000 · 0.659 = 1,976 → 1,980;
+    # sd after 45m = √(1 / 22.5) = 21.1%; warn e^(1.645 · 0.2108) - 1 = 41.4% → +42%
+    info = point_information(math.log(1.5), 0.1)
+    assert info / 30 * 60 == pytest.approx(39.51, abs=0.01)
+    sigma = math.sqrt(1 / 22.5)
+    assert 100 * (math.exp(Z95 * sigma) - 1) == pytest.approx(41.4, abs=0.05)
+    healthy = norm.sf(math.log(1.42) / sigma)  # 4.8%
+    caught = norm.cdf((math.log(1.5) - math.log(1.42)) / sigma)  # 60%
     assert text == (
         "# Suggested by `rollout plan suggest` from 14d of file history, hour by hour, up to\n"
         "# 2026-03-01T00:00:00Z. Before a rollout nobody is served the treatment, so the history"
@@ -446,9 +465,9 @@ def test_render_exact_text_for_a_small_case() -> None:
         " quiet hour in\n"
         "  # that time.\n"
         "  - percent: 50                   # --stages\n"
-        "    min_duration: 45m             # error_rate: 10,000 requests/h x 2.00% at 50% → 45m"
+        "    min_duration: 45m             # error_rate: 6,000 requests/h x 2.00% at 50% → 40m"
         " to rule out +50% at power 0.9\n"
-        "    min_samples: 3690             # requests: 50% of 10,000/h (quiet hour) for 45m\n"
+        "    min_samples: 1980             # requests: 50% of 6,000/h (quiet hour) for 40m\n"
         "  - percent: 100                  # --stages\n"
         "    min_duration: 1d              # a full daily cycle on everyone before done"
         " (a convention: no control left)\n"
@@ -464,7 +483,7 @@ def test_render_exact_text_for_a_small_case() -> None:
         "    events: errors\n"
         "    trials: requests\n"
         "    direction: higher_is_worse\n"
-        "    # history: errors 2.00% of requests, 12,000 requests/h on average, 10,000/h at the"
+        "    # history: errors 2.00% of requests, 12,000 requests/h on average, 6,000/h at the"
         " quiet\n"
         "    # hour, over 336h; hour-to-hour variance 1.00x binomial (overdispersion: the"
         " thresholds\n"
@@ -472,10 +491,10 @@ def test_render_exact_text_for_a_small_case() -> None:
         '    detect: "+50%"                # --detect: each stage below 100% can rule it out at'
         " power 0.9\n"
         "    thresholds:\n"
-        f'      warn: "+31%"                # healthy noise crosses it {100 * healthy:.1f}% of'
-        " the time (<= 5%) at a stage's end (sd 16.3% at the 50% stage); a +50% regression:"
+        f'      warn: "+42%"                # healthy noise crosses it {100 * healthy:.1f}% of'
+        " the time (<= 5%) at a stage's end (sd 21.1% at the 50% stage); a +50% regression:"
         f" {100 * caught:.0f}%\n"
-        '      pause: "+31%"               # significance-tested: pauses on evidence the'
+        '      pause: "+42%"               # significance-tested: pauses on evidence the'
         " treatment is beyond healthy noise\n"
         '      rollback: "+50%"            # significance-tested: rolls back on evidence of a'
         " regression beyond detect\n"
@@ -490,7 +509,7 @@ def test_render_exact_text_for_a_small_case() -> None:
         "  power: 0.9                      # --power: the 50% stage holds until each detect:"
         " regression is ruled out\n"
     )
-    assert f"{100 * healthy:.1f}" == "4.9" and f"{100 * caught:.0f}" == "80"
+    assert f"{100 * healthy:.1f}" == "4.8" and f"{100 * caught:.0f}" == "60"
 
 
 def test_rendered_plan_round_trips_through_load_plan(tmp_path: Path) -> None:

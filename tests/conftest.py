@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from rolloutcli.demo import DEMO_NOW, write_workspace
-from rolloutcli.timeutil import format_timestamp, parse_timestamp
+from rolloutcli.app.demo import DEMO_NOW, write_workspace
+from rolloutcli.support.timeutil import format_timestamp, parse_timestamp
 
 # The environment that changes what a command does beyond its arguments: where records go,
 # who acts, extra webhooks, and CI detection (a suite run on GitHub Actions must not have
@@ -38,7 +38,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def _forget_secrets() -> Iterator[None]:
     """The secrets registry (redact.py) is process-wide: a token one test registers (e.g.
     PROMETHEUS_USERNAME=alice) must not be scrubbed from the next test's output."""
-    from rolloutcli import redact
+    from rolloutcli.support import redact
 
     redact.reset()
     yield

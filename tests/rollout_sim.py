@@ -29,7 +29,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from rolloutcli.observations import (
+from rolloutcli.judge.flagstate import FlagState
+from rolloutcli.judge.observations import (
     Exposures,
     MeanData,
     MeanSeries,
@@ -37,12 +38,11 @@ from rolloutcli.observations import (
     RatioData,
     RatioSeries,
 )
-from rolloutcli.plan import MeanGuardrail, Plan, RatioGuardrail
-from rolloutcli.progress import audience_for, locate
-from rolloutcli.sequential import MomentSeries
-from rolloutcli.state import FlagState
-from rolloutcli.thresholds import Direction
-from rolloutcli.verdict import Verdict, VerdictKind, decide
+from rolloutcli.judge.position import audience_for, locate
+from rolloutcli.judge.verdict import Verdict, VerdictKind, decide
+from rolloutcli.plan.model import MeanGuardrail, Plan, RatioGuardrail
+from rolloutcli.plan.thresholds import Direction
+from rolloutcli.stats.sequential import MomentSeries
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 AUDIENCE_SHARE = 0.5

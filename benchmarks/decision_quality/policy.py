@@ -7,7 +7,7 @@
 The policy translates a look into what the engine gets from a platform and a metrics
 source in real use — the live split and when the stage began (``FlagState``), per-guardrail
 observations with per-minute series since the rollout began, and the stage's exposures —
-and asks :func:`rolloutcli.verdict.decide` with the plan in ``plan.yaml``. ``go``/``done``
+and asks :func:`rolloutcli.judge.verdict.decide` with the plan in ``plan.yaml``. ``go``/``done``
 mean advance, ``rollback`` rolls back, anything else holds. Nothing here decides.
 
 ``explain=False`` skips only the always-valid confidence bounds the CLI displays; the
@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from rolloutcli.observations import (
+from rolloutcli.judge.flagstate import FlagState
+from rolloutcli.judge.observations import (
     Exposures,
     MeanData,
     MeanSeries,
@@ -32,11 +33,10 @@ from rolloutcli.observations import (
     RatioData,
     RatioSeries,
 )
-from rolloutcli.plan import MeanGuardrail, load_plan
-from rolloutcli.progress import locate
-from rolloutcli.sequential import MomentSeries
-from rolloutcli.state import FlagState
-from rolloutcli.verdict import VerdictKind, decide
+from rolloutcli.judge.position import locate
+from rolloutcli.judge.verdict import VerdictKind, decide
+from rolloutcli.plan.model import MeanGuardrail, load_plan
+from rolloutcli.stats.sequential import MomentSeries
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PLAN_PATH = Path(os.environ.get("ROLLOUTCLI_BENCH_PLAN") or Path(__file__).with_name("plan.yaml"))

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.rollout_sim import World, simulate  # noqa: E402
 
-from rolloutcli.plan import load_plan  # noqa: E402
+from rolloutcli.plan.model import load_plan  # noqa: E402
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:

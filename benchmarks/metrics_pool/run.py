@@ -34,7 +34,7 @@ from tests.integration.prometheus_server import (  # noqa: E402
     stop_prometheus,
 )
 
-from rolloutcli.timeutil import format_timestamp  # noqa: E402
+from rolloutcli.support.timeutil import format_timestamp  # noqa: E402
 
 SOURCE_FLAG = "healthy"  # every plan queries the healthy rollout's series
 GUARDRAILS = """guardrails:

@@ -33,7 +33,7 @@ import numpy as np
 import study  # type: ignore[import-not-found]  # the sibling study script
 from scipy import stats
 
-from rolloutcli import sequential as sq
+from rolloutcli.stats import sequential as sq
 
 ALPHA = 0.05
 

@@ -50,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.unit.test_guarantees import _clustered_rollout  # noqa: E402
 
-from rolloutcli import sequential as sq  # noqa: E402
+from rolloutcli.stats import sequential as sq  # noqa: E402
 
 LEVEL = math.log(20)  # alpha 0.05
 KAPPA_CAP = 1.0

@@ -38,7 +38,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from rolloutcli import sequential as sq
+from rolloutcli.stats import sequential as sq
 
 Array = np.ndarray
 STAGES = (1, 5, 10, 25, 50)

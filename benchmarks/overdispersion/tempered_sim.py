@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import predictable_dispersion as dp
 from study import LOOK_EVERY, world
 
-from rolloutcli import sequential as sq
+from rolloutcli.stats import sequential as sq
 
 
 def first(et, nt, ec, nc, direction, robust, alpha=0.05):

@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.rollout_sim import T0, World, simulate  # noqa: E402
 
-from rolloutcli.plan import Plan  # noqa: E402
-from rolloutcli.verdict import Verdict, VerdictKind  # noqa: E402
+from rolloutcli.judge.verdict import Verdict, VerdictKind  # noqa: E402
+from rolloutcli.plan.model import Plan  # noqa: E402
 
 GUARDRAILS = {
     "errors": ("higher_is_worse", "+50%", 1.5),

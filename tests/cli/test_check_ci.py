@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from rolloutcli.cli import app
+from rolloutcli.cli.main import app
 from tests.integration.cli_helpers import start_stage, write_flag_file
 
 runner = CliRunner()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rolloutcli import cli
-from rolloutcli.cli import app
+from rolloutcli.cli import main as cli
+from rolloutcli.cli.main import app
 from rolloutcli.platforms.flagfile import FlagFilePlatform
 from tests.conftest import read_flag
 
@@ -337,7 +337,7 @@ def test_help_and_kill_do_not_import_scipy(workspace: Path, args: list[str]) -> 
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
-        "from rolloutcli.cli import app\n"
+        "from rolloutcli.cli.main import app\n"
         f"result = CliRunner().invoke(app, {args!r})\n"
         "assert result.exit_code == 0, result.output\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('scipy', 'ldclient'))\n"

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from rolloutcli.journal.store import read
 from rolloutcli.platforms.flagfile import FlagFilePlatform
-from rolloutcli.records import read
-from rolloutcli.timeutil import format_timestamp
+from rolloutcli.support.timeutil import format_timestamp
 from tests import watch_world
 from tests.integration.cli_helpers import invoke, write_flag_file
 from tests.integration.webhook_receiver import WebhookReceiver
@@ -236,6 +236,6 @@ def test_history_reads_past_a_write_cut_off_by_a_crash(tmp_path: Path) -> None:
 def runner_with_stderr(*args: str) -> Any:
     from typer.testing import CliRunner
 
-    from rolloutcli.cli import app
+    from rolloutcli.cli.main import app
 
     return CliRunner().invoke(app, list(args))

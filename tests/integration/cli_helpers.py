@@ -9,9 +9,9 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from rolloutcli.cli import app
+from rolloutcli.cli.main import app
+from rolloutcli.judge.flagstate import RolloutChange
 from rolloutcli.platforms.flagfile import FlagFilePlatform
-from rolloutcli.state import RolloutChange
 
 runner = CliRunner()
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rolloutcli.timeutil import format_timestamp
+from rolloutcli.support.timeutil import format_timestamp
 from tests.integration.cli_helpers import invoke, start_stage, write_flag_file
 from tests.integration.datadog_fake import DatadogFake
 from tests.integration.prometheus_data import END, END_TIME

@@ -24,8 +24,8 @@ from openfeature.contrib.provider.flagd.config import ResolverType
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.flag_evaluation import FlagEvaluationDetails, Reason
 
+from rolloutcli.judge.flagstate import FlagState, RolloutChange
 from rolloutcli.platforms.flagfile import FlagFilePlatform
-from rolloutcli.state import FlagState, RolloutChange
 
 pytestmark = [pytest.mark.integration, pytest.mark.flagd]
 

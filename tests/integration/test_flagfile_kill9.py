@@ -35,8 +35,8 @@ from typing import Any
 
 import pytest
 
+from rolloutcli.journal.store import append, read
 from rolloutcli.platforms.flagfile import FlagFilePlatform
-from rolloutcli.records import append, read
 
 pytestmark = pytest.mark.integration
 
@@ -50,8 +50,8 @@ import json, random, sys
 from pathlib import Path
 
 from rolloutcli.platforms.flagfile import FlagFilePlatform
-from rolloutcli.records import append
-from rolloutcli.state import RolloutChange
+from rolloutcli.journal.store import append
+from rolloutcli.judge.flagstate import RolloutChange
 
 path, log, round_no = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 rng = random.Random(round_no)

@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from rolloutcli.errors import ConflictError
+from rolloutcli.judge.flagstate import ChangeRecord, FlagState, PauseMark, RolloutChange
 from rolloutcli.platforms.launchdarkly import API_VERSION, SEMANTIC_PATCH, LaunchDarklyPlatform
-from rolloutcli.state import ChangeRecord, FlagState, PauseMark, RolloutChange
+from rolloutcli.support.errors import ConflictError
 from tests.integration.launchdarkly_fake import FakeLaunchDarkly
 
 pytestmark = [pytest.mark.integration, pytest.mark.launchdarkly]

@@ -24,10 +24,10 @@ import pytest
 from ldclient import Context, LDClient
 from ldclient.config import Config
 
-from rolloutcli.errors import BackendError, ConflictError
-from rolloutcli.httpclient import HttpBackend
+from rolloutcli.judge.flagstate import RolloutChange
 from rolloutcli.platforms.launchdarkly import API_VERSION, LaunchDarklyPlatform
-from rolloutcli.state import RolloutChange
+from rolloutcli.support.errors import BackendError, ConflictError
+from rolloutcli.support.http import HttpBackend
 from tests.integration.cli_helpers import STAGES_NOW, fresh_metrics, invoke, write_plan
 from tests.integration.launchdarkly_fake import FakeLaunchDarkly
 
@@ -419,7 +419,7 @@ def test_kill_does_not_import_the_sdk_or_scipy(ld: FakeLaunchDarkly, workspace: 
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
-        "from rolloutcli.cli import app\n"
+        "from rolloutcli.cli.main import app\n"
         "result = CliRunner().invoke(app, ['kill', 'ranker-launchdarkly', '--yes'])\n"
         "assert result.exit_code == 0, result.output\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('scipy', 'ldclient'))\n"

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from rolloutcli.platforms.flagfile import FlagFilePlatform
-from rolloutcli.timeutil import format_timestamp
+from rolloutcli.support.timeutil import format_timestamp
 from tests.integration.answer_proxy import Answer, AnswerProxy, Request, answer_proxy
 from tests.integration.cli_helpers import invoke, start_stage, write_flag_file
 from tests.integration.datadog_fake import DatadogFake

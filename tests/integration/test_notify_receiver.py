@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import pytest
 
 from rolloutcli import __version__
-from rolloutcli.notify import (
+from rolloutcli.journal.notify import (
     Event,
     Target,
     json_payload,
@@ -23,7 +23,7 @@ from rolloutcli.notify import (
     slack_payload,
     targets,
 )
-from rolloutcli.plan import Webhook
+from rolloutcli.plan.model import Webhook
 from tests.integration.webhook_receiver import Reply, WebhookReceiver, refused_url
 
 pytestmark = pytest.mark.integration

@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rolloutcli import sequential
-from rolloutcli.durations import parse_duration
-from rolloutcli.plan import MeanGuardrail, RatioGuardrail, load_plan
-from rolloutcli.suggest import round_count_up, round_window
-from rolloutcli.suggest_yaml import plan_duration
-from rolloutcli.timeutil import format_timestamp
+from rolloutcli.plan.model import MeanGuardrail, RatioGuardrail, load_plan
+from rolloutcli.render.plan_yaml import plan_duration
+from rolloutcli.stats import sequential
+from rolloutcli.stats.sizing import round_count_up, round_window
+from rolloutcli.support.durations import parse_duration
+from rolloutcli.support.timeutil import format_timestamp
 from tests.integration.cli_helpers import invoke
 from tests.integration.prometheus_server import (
     Sample,

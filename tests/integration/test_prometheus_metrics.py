@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from rolloutcli.timeutil import format_timestamp
+from rolloutcli.support.timeutil import format_timestamp
 from tests.integration.cli_helpers import invoke, start_stage, write_flag_file
 from tests.integration.prometheus_data import END_TIME, QUERIES
 

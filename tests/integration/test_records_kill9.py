@@ -2,7 +2,7 @@
 
 A child Python process appends large records (1-3 M characters, some of them multi-byte, so
 one ``write()`` spans hundreds of pages and a tear may split a character) to a real log file
-through ``rolloutcli.records.append`` and acknowledges each on stdout. The parent SIGKILLs it,
+through ``rolloutcli.journal.store.append`` and acknowledges each on stdout. The parent SIGKILLs it,
 appends a small record of its own, and checks the whole log against a model of what must be
 there.
 
@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from rolloutcli.records import append, read
+from rolloutcli.journal.store import append, read
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +60,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rolloutcli.records import append
+from rolloutcli.journal.store import append
 """
     + textwrap.dedent(inspect.getsource(big_record))
     + """

@@ -54,7 +54,7 @@ from urllib.parse import quote
 import pytest
 
 from rolloutcli.platforms.flagfile import FlagFilePlatform
-from rolloutcli.redact import MARKER
+from rolloutcli.support.redact import MARKER
 from tests.integration.cli_helpers import start_stage, write_flag_file
 from tests.integration.echo_server import MODES, EchoServer
 
@@ -264,7 +264,7 @@ def rollout_command() -> list[str]:
     script = Path(sys.executable).parent / "rollout"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from rolloutcli.cli import main; main()"]
+    return [sys.executable, "-c", "from rolloutcli.cli.main import main; main()"]
 
 
 KILL, CHECK = ["kill", "{p}", "--yes"], ["check", "{p}"]

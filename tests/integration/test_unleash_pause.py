@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
-from rolloutcli.errors import ConflictError
+from rolloutcli.judge.flagstate import FlagState, RolloutChange
 from rolloutcli.platforms.unleash import TAG_TYPE, UnleashPlatform, pause_tag
-from rolloutcli.state import FlagState, RolloutChange
-from rolloutcli.timeutil import parse_timestamp
+from rolloutcli.support.errors import ConflictError
+from rolloutcli.support.timeutil import parse_timestamp
 from tests.integration.unleash_server import UnleashServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.unleash]

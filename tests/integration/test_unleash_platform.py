@@ -23,11 +23,11 @@ import pytest
 from UnleashClient import UnleashClient
 from UnleashClient.utils import InstanceAllowType
 
-from rolloutcli.errors import ConflictError
-from rolloutcli.plan import load_plan
+from rolloutcli.judge.flagstate import RolloutChange
+from rolloutcli.plan.model import load_plan
 from rolloutcli.platforms import open_platform
 from rolloutcli.platforms.unleash import UnleashPlatform
-from rolloutcli.state import RolloutChange
+from rolloutcli.support.errors import ConflictError
 from tests.integration.cli_helpers import STAGES_NOW, fresh_metrics, invoke, write_plan
 from tests.integration.unleash_server import UnleashServer
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from rolloutcli.journal.store import read
 from rolloutcli.platforms.flagfile import FlagFilePlatform
-from rolloutcli.records import read
-from rolloutcli.timeutil import format_timestamp
+from rolloutcli.support.timeutil import format_timestamp
 from tests import watch_world
 from tests.integration.cli_helpers import invoke, write_flag_file
 from tests.integration.prometheus_data import WATCH_T0

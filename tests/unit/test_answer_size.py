@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from rolloutcli.errors import BackendError
-from rolloutcli.httpclient import MAX_ANSWER_BYTES, HttpBackend
 from rolloutcli.metrics.pool import Call, QueryPool
+from rolloutcli.support.errors import BackendError
+from rolloutcli.support.http import MAX_ANSWER_BYTES, HttpBackend
 
 BOMB = gzip.compress(b"0" * (MAX_ANSWER_BYTES + 1024), compresslevel=9)
 SMALL = gzip.compress(json.dumps({"status": "success", "data": [1, 2, 3]}).encode())

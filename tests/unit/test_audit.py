@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rolloutcli import __version__
-from rolloutcli.audit import Subject, merge_history, plan_digest, record
-from rolloutcli.state import ChangeRecord
+from rolloutcli.journal.record import Subject, merge_history, plan_digest, record
+from rolloutcli.judge.flagstate import ChangeRecord
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 

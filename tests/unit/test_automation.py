@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from rolloutcli.automation import Act, Decision, decide_action, last_rollout_change, time_left
-from rolloutcli.plan import Plan
-from rolloutcli.progress import locate
-from rolloutcli.state import ChangeRecord, FlagState, PauseMark
-from rolloutcli.verdict import VerdictKind
+from rolloutcli.judge.automation import Act, Decision, decide_action, last_rollout_change, time_left
+from rolloutcli.judge.flagstate import ChangeRecord, FlagState, PauseMark
+from rolloutcli.judge.position import locate
+from rolloutcli.judge.verdict import VerdictKind
+from rolloutcli.plan.model import Plan
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 GO, HOLD, PAUSE, ROLLBACK, DONE = (

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from rolloutcli.cifiles import append_step_summary, read_plan_file
-from rolloutcli.cireport import (
+from rolloutcli.app.cifiles import append_step_summary, read_plan_file
+from rolloutcli.plan.model import load_plan
+from rolloutcli.plan.yamlsource import load_yaml
+from rolloutcli.render.markdown import (
     GithubContext,
     PlanFile,
     annotation_path,
@@ -23,8 +25,6 @@ from rolloutcli.cireport import (
     plan_file,
     workflow_command,
 )
-from rolloutcli.plan import load_plan
-from rolloutcli.yamlsource import load_yaml
 
 
 def metric(name: str, kind: str, status: str, **values: Any) -> dict[str, Any]:

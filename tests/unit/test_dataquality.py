@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rolloutcli.dataquality import (
+from rolloutcli.judge.dataquality import (
     Coverage,
     absent_events_problem,
     bad_value,
@@ -20,12 +20,12 @@ from rolloutcli.dataquality import (
     first_bad_value,
     zero_is_plausible,
 )
-from rolloutcli.guardrails import STATUS_BAD_DATA, Finding, doubted
+from rolloutcli.judge.findings import STATUS_BAD_DATA, Finding, doubted
+from rolloutcli.judge.observations import Observation, RatioData, SeriesCoverage
 from rolloutcli.metrics.base import Cohort, DataProblem, Need, Window
 from rolloutcli.metrics.file import FileMetricsSource
 from rolloutcli.metrics.querying import slot_coverage
-from rolloutcli.observations import Observation, RatioData, SeriesCoverage
-from rolloutcli.plan import Statistics
+from rolloutcli.plan.model import Statistics
 
 NAN = math.nan
 START = datetime(2026, 11, 2, 10, tzinfo=UTC)
@@ -295,7 +295,7 @@ def test_samples_stamped_far_outside_the_range_asked_for_are_malformed() -> None
 
 
 def test_every_error_is_one_line_whatever_a_server_put_in_it() -> None:
-    from rolloutcli.errors import BackendError, PlanError
+    from rolloutcli.support.errors import BackendError, PlanError
 
     assert str(BackendError("unleash", "no environment 'prod' (it has: \n)")) == (
         "unleash: no environment 'prod' (it has: \\n)"
@@ -318,7 +318,7 @@ def test_every_error_is_one_line_whatever_a_server_put_in_it() -> None:
 def test_summary_rows_must_be_moments_of_real_values(
     tmp_path: Path, row: str, problem: str
 ) -> None:
-    from rolloutcli.errors import BackendError
+    from rolloutcli.support.errors import BackendError
 
     path = tmp_path / "m.csv"
     path.write_text(

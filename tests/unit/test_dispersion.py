@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from rolloutcli.dispersion import (
+from rolloutcli.stats.dispersion import (
     Dispersion,
     split_dispersion,
     split_residuals,
@@ -115,8 +115,8 @@ def test_the_clustering_warning_is_whole_at_80_columns() -> None:
 
     from rich.console import Console
 
-    from rolloutcli.guardrails import Finding
-    from rolloutcli.render import _print_clustering
+    from rolloutcli.judge.findings import Finding
+    from rolloutcli.render.console import _print_clustering
 
     def finding(name: str, spread: Dispersion) -> Finding:
         return Finding(

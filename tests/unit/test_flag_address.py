@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rolloutcli.cli import app
-from rolloutcli.errors import InvalidInputError, PlanError
-from rolloutcli.killswitch import find_target
-from rolloutcli.plan import flag_key_hint, load_flag_address, load_plan
-from rolloutcli.yamlsource import keep_top_level
+from rolloutcli.app.killswitch import find_target
+from rolloutcli.cli.main import app
+from rolloutcli.plan.model import flag_key_hint, load_flag_address, load_plan
+from rolloutcli.plan.yamlsource import keep_top_level
+from rolloutcli.support.errors import InvalidInputError, PlanError
 from tests.conftest import read_flag
 from tests.unit.test_plan_limits import HANG, alias_bomb, within
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from rolloutcli import deadlines
-from rolloutcli.errors import BackendError, ConflictError
+from rolloutcli.judge.flagstate import RolloutChange
 from rolloutcli.platforms.flagfile import FlagFilePlatform
-from rolloutcli.state import RolloutChange
+from rolloutcli.support import deadlines
+from rolloutcli.support.errors import BackendError, ConflictError
 
 AT = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rolloutcli.errors import RolloutError
+from rolloutcli.judge.flagstate import RolloutChange
 from rolloutcli.platforms.flagfile import FlagFilePlatform
-from rolloutcli.state import RolloutChange
+from rolloutcli.support.errors import RolloutError
 from tests.fuzzing import FUZZ
 
 pytestmark = pytest.mark.fuzz

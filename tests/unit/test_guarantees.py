@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rolloutcli.dispersion import split_dispersion
-from rolloutcli.evidence import mean_bounds
-from rolloutcli.observations import MeanSeries
-from rolloutcli.plan import MeanGuardrail, Plan, load_plan
-from rolloutcli.sequential import MomentSeries, mean_difference_evidence, rate_ratio_evidence
-from rolloutcli.verdict import VerdictKind
+from rolloutcli.judge.evidence import mean_bounds
+from rolloutcli.judge.observations import MeanSeries
+from rolloutcli.judge.verdict import VerdictKind
+from rolloutcli.plan.model import MeanGuardrail, Plan, load_plan
+from rolloutcli.stats.dispersion import split_dispersion
+from rolloutcli.stats.sequential import MomentSeries, mean_difference_evidence, rate_ratio_evidence
 from tests.rollout_sim import T0, World, simulate
 
 pytestmark = pytest.mark.simulation

@@ -19,11 +19,11 @@ from typing import Any
 import httpx
 import pytest
 
-from rolloutcli import deadlines
-from rolloutcli.deadlines import Attempt, default_deadline, parse_deadline
-from rolloutcli.errors import BackendError, InvalidInputError
-from rolloutcli.httpclient import HttpBackend
 from rolloutcli.metrics.pool import Call, QueryPool
+from rolloutcli.support import deadlines
+from rolloutcli.support.deadlines import Attempt, default_deadline, parse_deadline
+from rolloutcli.support.errors import BackendError, InvalidInputError
+from rolloutcli.support.http import HttpBackend
 from tests.fault_http import Fault, FaultServer, fault_server
 
 DEADLINE = 2.0

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from rolloutcli.errors import BackendError
-from rolloutcli.httpclient import HttpBackend
+from rolloutcli.support.errors import BackendError
+from rolloutcli.support.http import HttpBackend
 
 BACKOFF = (0.01, 0.02, 0.03)
 SHORT = httpx.Timeout(0.2)

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from rolloutcli.identity import actor
+from rolloutcli.journal.identity import actor
 
 
 @pytest.mark.parametrize(

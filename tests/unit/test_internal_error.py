@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rolloutcli import engine, redact
-from rolloutcli.cli import app
-from rolloutcli.errors import EXIT_INTERNAL
+from rolloutcli.app import evaluate as engine
+from rolloutcli.cli.main import app
+from rolloutcli.support import redact
+from rolloutcli.support.errors import EXIT_INTERNAL
 
 
 def explode(*args: object, **kwargs: object) -> None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from rolloutcli.engine import _ratio, gather, record_needs
+from rolloutcli.app.evaluate import _ratio, gather, record_needs
+from rolloutcli.judge.observations import RatioData
 from rolloutcli.metrics import open_source
 from rolloutcli.metrics.base import Cohort, Need, Window
-from rolloutcli.observations import RatioData
-from rolloutcli.plan import LoadedPlan, RatioGuardrail, load_plan
+from rolloutcli.plan.model import LoadedPlan, RatioGuardrail, load_plan
 
 T = Cohort("treatment", True)
 C = Cohort("control", False)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rolloutcli.errors import BackendError
 from rolloutcli.metrics.base import Cohort, Window
 from rolloutcli.metrics.file import FileMetricsSource
+from rolloutcli.support.errors import BackendError
 
 T = Cohort("treatment", "v2.4")
 C = Cohort("control", "v2.3")

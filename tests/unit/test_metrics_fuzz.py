@@ -33,16 +33,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rolloutcli import engine
-from rolloutcli.errors import BackendError, RolloutError
+from rolloutcli.app import evaluate as engine
+from rolloutcli.judge.verdict import VerdictKind
 from rolloutcli.metrics.base import Cohort, DataProblem, Need, QueryFailure, Window
 from rolloutcli.metrics.datadog import DatadogSource
 from rolloutcli.metrics.file import FileMetricsSource
 from rolloutcli.metrics.pool import Call
 from rolloutcli.metrics.prometheus import PrometheusSource
 from rolloutcli.metrics.querying import NoData, Points, QueryingSource
-from rolloutcli.plan import LoadedPlan, load_plan
-from rolloutcli.verdict import VerdictKind
+from rolloutcli.plan.model import LoadedPlan, load_plan
+from rolloutcli.support.errors import BackendError, RolloutError
 from tests.fuzzing import FUZZ
 
 pytestmark = pytest.mark.fuzz

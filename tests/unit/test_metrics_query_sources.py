@@ -19,15 +19,15 @@ import httpx
 import numpy as np
 import pytest
 
-from rolloutcli.engine import _ratio, _values
-from rolloutcli.errors import BackendError, InvalidInputError
+from rolloutcli.app.evaluate import _ratio, _values
 from rolloutcli.metrics import open_source
 from rolloutcli.metrics.base import Cohort, Need, QueryFailure, ResolvedQuery, Window
 from rolloutcli.metrics.datadog import DatadogSource
 from rolloutcli.metrics.pool import Call
 from rolloutcli.metrics.prometheus import PrometheusSource
 from rolloutcli.metrics.querying import Fetch, NoData, Points
-from rolloutcli.plan import LoadedPlan, MeanGuardrail, RatioGuardrail, load_plan
+from rolloutcli.plan.model import LoadedPlan, MeanGuardrail, RatioGuardrail, load_plan
+from rolloutcli.support.errors import BackendError, InvalidInputError
 
 T = Cohort("treatment", True)
 C = Cohort("control", False)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from rolloutcli import __version__
-from rolloutcli.notify import (
+from rolloutcli.journal.notify import (
     SLACK_FIELD_MAX,
     SLACK_HEADER_MAX,
     SLACK_SECTION_MAX,
@@ -23,7 +23,7 @@ from rolloutcli.notify import (
     slack_payload,
     targets,
 )
-from rolloutcli.plan import Webhook
+from rolloutcli.plan.model import Webhook
 
 AT = datetime(2026, 11, 2, 10, 0, 0, tzinfo=UTC)
 REASON = "error_rate breached rollback +50%: treatment 0.024 vs control 0.01 (+140%), p = 0.0003"
@@ -490,7 +490,7 @@ def test_delivery_describe_when_delivered() -> None:
 
 
 def test_the_journal_knows_the_environment_webhooks() -> None:
-    from rolloutcli.actions import ENVIRONMENT_WEBHOOKS
-    from rolloutcli.notify import ENV_JSON_WEBHOOK, ENV_SLACK_WEBHOOK
+    from rolloutcli.app.apply import ENVIRONMENT_WEBHOOKS
+    from rolloutcli.journal.notify import ENV_JSON_WEBHOOK, ENV_SLACK_WEBHOOK
 
     assert set(ENVIRONMENT_WEBHOOKS) == {ENV_JSON_WEBHOOK, ENV_SLACK_WEBHOOK}

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from rolloutcli.errors import PlanError
-from rolloutcli.plan import load_plan
+from rolloutcli.plan.model import load_plan
+from rolloutcli.support.errors import PlanError
 
 BASE = """\
 flag: demo

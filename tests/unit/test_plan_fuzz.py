@@ -35,11 +35,11 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from rolloutcli.cli import app
-from rolloutcli.demo import write_workspace
-from rolloutcli.errors import InvalidInputError, RolloutError
-from rolloutcli.plan import MAX_PROBLEMS, load_flag_address, load_plan
-from rolloutcli.yamlsource import MAX_PLAN_BYTES
+from rolloutcli.app.demo import write_workspace
+from rolloutcli.cli.main import app
+from rolloutcli.plan.model import MAX_PROBLEMS, load_flag_address, load_plan
+from rolloutcli.plan.yamlsource import MAX_PLAN_BYTES
+from rolloutcli.support.errors import InvalidInputError, RolloutError
 from tests.fuzzing import EXAMPLES, FUZZ
 from tests.timebound import within
 

@@ -16,9 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from rolloutcli.durations import parse_duration
-from rolloutcli.errors import InvalidInputError, PlanError
-from rolloutcli.plan import (
+from rolloutcli.plan.model import (
     MAX_APPROVE,
     MAX_AUDIENCE_KEYS,
     MAX_GUARDRAILS,
@@ -31,7 +29,9 @@ from rolloutcli.plan import (
     load_plan,
     resolve_plan_path,
 )
-from rolloutcli.yamlsource import MAX_DEPTH, MAX_NODES, MAX_PLAN_BYTES, load_yaml
+from rolloutcli.plan.yamlsource import MAX_DEPTH, MAX_NODES, MAX_PLAN_BYTES, load_yaml
+from rolloutcli.support.durations import parse_duration
+from rolloutcli.support.errors import InvalidInputError, PlanError
 from tests.timebound import within
 from tests.unit.test_plan_validation import (
     base_plan,

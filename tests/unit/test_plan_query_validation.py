@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rolloutcli.cli import app
-from rolloutcli.errors import PlanError
-from rolloutcli.plan import QuerySpec, load_plan
+from rolloutcli.cli.main import app
+from rolloutcli.plan.model import QuerySpec, load_plan
+from rolloutcli.support.errors import PlanError
 
 BASE_PLAN = """\
 flag: demo

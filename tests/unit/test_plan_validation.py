@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from rolloutcli.cli import app
-from rolloutcli.errors import PlanError
-from rolloutcli.plan import load_plan
+from rolloutcli.cli.main import app
+from rolloutcli.plan.model import load_plan
+from rolloutcli.support.errors import PlanError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_PLANS = sorted((REPO_ROOT / "plans").glob("*.yaml"))

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rolloutcli.errors import RolloutError
 from rolloutcli.platforms.launchdarkly import LaunchDarklyPlatform
 from rolloutcli.platforms.unleash import UnleashPlatform
+from rolloutcli.support.errors import RolloutError
 from tests.fuzzing import FUZZ
 
 pytestmark = pytest.mark.fuzz

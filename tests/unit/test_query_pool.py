@@ -1,6 +1,6 @@
 """``QueryPool.send`` against a real HTTP server on 127.0.0.1: the concurrency limit, what is
 retried, rate-limit waits, and the circuit breaker for an unreachable backend. Also the
-rate-limit arithmetic of :func:`rolloutcli.httpclient.rate_limit_wait` and ``retry_delay``.
+rate-limit arithmetic of :func:`rolloutcli.support.http.rate_limit_wait` and ``retry_delay``.
 
 The server is the standard library's ``ThreadingHTTPServer`` answering from a script (status,
 headers, delay per request), recording every request and the most requests it ever had in
@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 import pytest
 
-from rolloutcli.errors import BackendError
-from rolloutcli.httpclient import rate_limit_wait, retry_delay
 from rolloutcli.metrics.pool import Call, QueryPool
+from rolloutcli.support.errors import BackendError
+from rolloutcli.support.http import rate_limit_wait, retry_delay
 
 FAST = (0.01, 0.01, 0.01)
 NOW = 1_700_000_000.0

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from rolloutcli.errors import EXIT_BACKEND, BackendError
-from rolloutcli.records import (
+from rolloutcli.journal.store import (
     DEFAULT_NAME,
     Records,
     RecordsError,
@@ -24,6 +23,7 @@ from rolloutcli.records import (
     read,
     records_path,
 )
+from rolloutcli.support.errors import EXIT_BACKEND, BackendError
 
 HINT = "(hint: set ROLLOUT_RECORDS to a file you can write, or fix the permissions)"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from rolloutcli.errors import EXIT_BACKEND
-from rolloutcli.records import RecordsError, append, read
+from rolloutcli.journal.store import RecordsError, append, read
+from rolloutcli.support.errors import EXIT_BACKEND
 
 HINT = "(hint: point ROLLOUT_RECORDS at the real file, or replace the link by the file itself)"
 

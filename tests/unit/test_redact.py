@@ -14,14 +14,14 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from rolloutcli import redact
-from rolloutcli.cireport import markdown_report, workflow_command
-from rolloutcli.jsonsafe import json_safe
-from rolloutcli.notify import Event, scrubbed
+from rolloutcli.journal.notify import Event, scrubbed
+from rolloutcli.journal.store import decode, encode
 from rolloutcli.platforms import launchdarkly, unleash
 from rolloutcli.platforms.changenote import NOTE_LIMIT, format_title, note_text
-from rolloutcli.records import decode, encode
-from rolloutcli.redact import (
+from rolloutcli.render.markdown import markdown_report, workflow_command
+from rolloutcli.support import redact
+from rolloutcli.support.jsonsafe import json_safe
+from rolloutcli.support.redact import (
     MARKER,
     ScrubbingStream,
     clip,
@@ -322,7 +322,7 @@ def test_the_stream_reports_the_wrapped_streams_terminal_and_encoding() -> None:
 def test_install_scrubs_stdout_and_stderr_of_the_process() -> None:
     code = (
         "import sys\n"
-        "from rolloutcli import redact\n"
+        "from rolloutcli.support import redact\n"
         f"redact.register({TOKEN!r})\n"
         "redact.install_output_scrubbing()\n"
         "redact.install_output_scrubbing()\n"  # twice: still one wrapper
@@ -414,7 +414,7 @@ def test_launchdarkly_errors_scrub_before_cutting() -> None:
 
 
 def test_a_notification_delivery_error_never_holds_the_secret() -> None:
-    from rolloutcli.notify import _status_text
+    from rolloutcli.journal.notify import _status_text
 
     register(TOKEN)
     url = "https://hooks.example/services/T/B/abcdefghijklmnopqrstuvwx"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rolloutcli.cli import app
+from rolloutcli.cli.main import app
 
 PLAN = "p[bold]x:100:"
 FLAG = "chk[/]:100:"

@@ -1,4 +1,4 @@
-"""Unit tests for rolloutcli.sequential, checked against independent reference computations.
+"""Unit tests for rolloutcli.stats.sequential, checked against independent reference computations.
 
 None of the expected values comes from the module's own helpers:
 
@@ -26,8 +26,8 @@ import pytest
 from scipy import integrate, special
 from scipy.stats import chi2, norm
 
-from rolloutcli import sequential
-from rolloutcli.sequential import (
+from rolloutcli.stats import sequential
+from rolloutcli.stats.sequential import (
     _LOG_STEPS,
     Evidence,
     MomentSeries,

@@ -4,7 +4,7 @@ Every series is drawn from a seeded ``numpy`` generator: per minute, ``N`` reque
 split binomially between the cohorts at the planned share and each cohort's errors are
 binomial at its error rate. The observations carry both the totals (what the display and
 the point-estimate tiers read) and the per-interval series (what the always-valid tests
-read), as :func:`rolloutcli.engine.gather` builds them.
+read), as :func:`rolloutcli.app.evaluate.gather` builds them.
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ import pytest
 from scipy import optimize
 from scipy.stats import norm
 
-from rolloutcli import sequential, stats
-from rolloutcli.errors import PlanError
-from rolloutcli.evidence import Assessment, ThresholdEvidence
-from rolloutcli.guardrails import tier_p_values
-from rolloutcli.multiplicity import familywise_levels
-from rolloutcli.observations import (
+from rolloutcli.judge.evidence import Assessment, ThresholdEvidence
+from rolloutcli.judge.findings import tier_p_values
+from rolloutcli.judge.flagstate import FlagState
+from rolloutcli.judge.multiplicity import familywise_levels
+from rolloutcli.judge.observations import (
     Exposures,
     MeanData,
     MeanSeries,
@@ -32,11 +31,13 @@ from rolloutcli.observations import (
     RatioData,
     RatioSeries,
 )
-from rolloutcli.plan import Plan, RatioGuardrail, load_plan
-from rolloutcli.progress import locate
-from rolloutcli.sequential import Evidence, MomentSeries
-from rolloutcli.state import FlagState
-from rolloutcli.verdict import Verdict, VerdictKind, decide
+from rolloutcli.judge.position import locate
+from rolloutcli.judge.verdict import Verdict, VerdictKind, decide
+from rolloutcli.plan.model import Plan, RatioGuardrail, load_plan
+from rolloutcli.stats import fixed as stats
+from rolloutcli.stats import sequential
+from rolloutcli.stats.sequential import Evidence, MomentSeries
+from rolloutcli.support.errors import PlanError
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
@@ -788,8 +789,8 @@ def test_an_unparseable_interval_is_rejected(tmp_path: Path) -> None:
 def test_power_gate_reason_quotes_the_bound_on_the_worse_side() -> None:
     from dataclasses import replace
 
-    from rolloutcli.guardrails import Finding
-    from rolloutcli.verdict import _worse_bound
+    from rolloutcli.judge.findings import Finding
+    from rolloutcli.judge.verdict import _worse_bound
 
     plan = Plan.model_validate(
         {
@@ -857,7 +858,7 @@ def clustered_series(seed: int, minutes: int, cv: float) -> RatioSeries:
 
 
 def test_clustered_requests_are_measured_and_named() -> None:
-    from rolloutcli.render import dispersion_json
+    from rolloutcli.render.console import dispersion_json
 
     series = clustered_series(3, 120, 0.5)
     obs = {"error_rate": ratio_observation("error_rate", series)}

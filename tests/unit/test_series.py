@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rolloutcli import engine
-from rolloutcli.errors import BackendError
+from rolloutcli.app import evaluate as engine
+from rolloutcli.judge.flagstate import ChangeRecord, FlagState
+from rolloutcli.judge.observations import MeanData, MeanSeries, Observation, RatioData, RatioSeries
+from rolloutcli.judge.position import rollout_started_at
 from rolloutcli.metrics.base import Cohort, Window
 from rolloutcli.metrics.file import FileMetricsSource
-from rolloutcli.observations import MeanData, MeanSeries, Observation, RatioData, RatioSeries
-from rolloutcli.plan import load_plan
-from rolloutcli.progress import rollout_started_at
-from rolloutcli.state import ChangeRecord, FlagState
+from rolloutcli.plan.model import load_plan
+from rolloutcli.support.errors import BackendError
 
 T = Cohort("treatment", "v2.4")
 C = Cohort("control", "v2.3")

@@ -1,4 +1,4 @@
-"""Unit tests for rolloutcli.stats against independently computed reference values.
+"""Unit tests for rolloutcli.stats.fixed against independently computed reference values.
 
 Every expected value is a literal number. The comment next to it says how it was
 derived; where the derivation is a short pure-``math`` computation (normal tail via
@@ -19,8 +19,8 @@ from fractions import Fraction
 
 import pytest
 
-from rolloutcli import stats
-from rolloutcli.stats import (
+from rolloutcli.stats import fixed as stats
+from rolloutcli.stats.fixed import (
     SRM_THRESHOLD,
     Summary,
     combine_summaries,

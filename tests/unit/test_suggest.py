@@ -1,5 +1,5 @@
-"""`rollout plan suggest`: the math of rolloutcli.suggest on handcrafted series, the YAML
-text of rolloutcli.suggest_yaml, the round trip through load_plan, and the command on the
+"""`rollout plan suggest`: the math of rolloutcli.stats.sizing on handcrafted series, the YAML
+text of rolloutcli.render.plan_yaml, the round trip through load_plan, and the command on the
 embedded file source (no server).
 
 Expected values are derived here, not taken from the module: the information the power gate
@@ -22,18 +22,27 @@ from scipy import optimize
 from scipy.stats import norm
 from typer.testing import CliRunner
 
-from rolloutcli.cli import app
-from rolloutcli.errors import InvalidInputError
-from rolloutcli.evidence import assess
-from rolloutcli.observations import Observation, RatioData, RatioSeries
-from rolloutcli.plan import (
+from rolloutcli.app.suggest import SuggestOptions, build_request
+from rolloutcli.cli.main import app
+from rolloutcli.judge.evidence import assess
+from rolloutcli.judge.observations import Observation, RatioData, RatioSeries
+from rolloutcli.plan.model import (
     MetricsSourceSpec,
     PlatformSpec,
     RatioGuardrail,
     load_plan,
 )
-from rolloutcli.sequential import MomentSeries
-from rolloutcli.suggest import (
+from rolloutcli.plan.thresholds import Direction
+from rolloutcli.render.plan_yaml import (
+    GuardrailDraft,
+    PlanDraft,
+    Provenance,
+    plan_duration,
+    render_plan,
+    scalar,
+)
+from rolloutcli.stats.sequential import MomentSeries
+from rolloutcli.stats.sizing import (
     GuardrailInput,
     HistoryProblem,
     MeanProfile,
@@ -50,16 +59,7 @@ from rolloutcli.suggest import (
     round_window,
     suggest,
 )
-from rolloutcli.suggest_plan import SuggestOptions, build_request
-from rolloutcli.suggest_yaml import (
-    GuardrailDraft,
-    PlanDraft,
-    Provenance,
-    plan_duration,
-    render_plan,
-    scalar,
-)
-from rolloutcli.thresholds import Direction
+from rolloutcli.support.errors import InvalidInputError
 
 UP = Direction.HIGHER_IS_WORSE
 DOWN = Direction.LOWER_IS_WORSE

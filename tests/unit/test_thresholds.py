@@ -7,8 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from rolloutcli.durations import format_duration, parse_duration
-from rolloutcli.thresholds import (
+from rolloutcli.plan.thresholds import (
     Direction,
     Threshold,
     ThresholdKind,
@@ -16,6 +15,7 @@ from rolloutcli.thresholds import (
     parse_threshold,
     severity_key,
 )
+from rolloutcli.support.durations import format_duration, parse_duration
 
 UP = Direction.HIGHER_IS_WORSE
 DOWN = Direction.LOWER_IS_WORSE

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from rolloutcli.errors import BackendError, InvalidInputError, PlanError
-from rolloutcli.plan import PlatformSpec, load_plan
+from rolloutcli.judge.flagstate import ChangeRecord
+from rolloutcli.plan.model import PlatformSpec, load_plan
 from rolloutcli.platforms.unleash import (
     Title,
     UnleashPlatform,
@@ -36,7 +36,7 @@ from rolloutcli.platforms.unleash import (
     rollout_value,
     strategy_percent,
 )
-from rolloutcli.state import ChangeRecord
+from rolloutcli.support.errors import BackendError, InvalidInputError, PlanError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from rolloutcli.errors import InvalidInputError
+from rolloutcli.journal.notify import targets
 from rolloutcli.metrics import open_source
-from rolloutcli.notify import targets
-from rolloutcli.plan import PlatformSpec
+from rolloutcli.plan.model import PlatformSpec
 from rolloutcli.platforms.launchdarkly import open_launchdarkly
 from rolloutcli.platforms.unleash import open_unleash
-from rolloutcli.urlpolicy import (
+from rolloutcli.support.errors import InvalidInputError
+from rolloutcli.support.urlpolicy import (
     ENV_ALLOW,
     blocked_host,
     check_url,

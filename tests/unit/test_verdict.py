@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from rolloutcli.observations import Exposures, MeanData, Observation, RatioData
-from rolloutcli.plan import Plan
-from rolloutcli.progress import audience_for, locate
-from rolloutcli.state import FlagState
-from rolloutcli.verdict import Verdict, VerdictKind, decide
+from rolloutcli.judge.flagstate import FlagState
+from rolloutcli.judge.observations import Exposures, MeanData, Observation, RatioData
+from rolloutcli.judge.position import audience_for, locate
+from rolloutcli.judge.verdict import Verdict, VerdictKind, decide
+from rolloutcli.plan.model import Plan
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 

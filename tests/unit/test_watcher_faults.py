@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from rolloutcli import watcher
-from rolloutcli.actions import Journal
-from rolloutcli.automation import Act, Decision
-from rolloutcli.errors import EXIT_INTERNAL, BackendError
-from rolloutcli.plan import LoadedPlan
+from rolloutcli.app import watch as watcher
+from rolloutcli.app.apply import Journal
+from rolloutcli.judge.automation import Act, Decision
+from rolloutcli.plan.model import LoadedPlan
+from rolloutcli.support.errors import EXIT_INTERNAL, BackendError
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 PLANS = ["checkout-v2", "search-ranking", "recommender-model"]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidInputError
+from rolloutcli.support.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from ..plan import LoadedPlan
+    from rolloutcli.plan.model import LoadedPlan
+
     from .base import MetricsSource
 
 # kind → "module:factory"; adding a backend is one file and one line here.

@@ -9,7 +9,7 @@ No data is ``None`` (the verdict holds and names the metric); a query that canno
 numbers (rejected, ambiguous, malformed, backend unreachable) raises :class:`QueryFailure`
 (exit 3); numbers that cannot be true (a negative count, infinity, 1e308) raise
 :class:`DataProblem`, which holds the rollout and names what to look at. Every backend applies
-the same rules (:mod:`rolloutcli.dataquality`) at the same place: the verbs.
+the same rules (:mod:`rolloutcli.judge.dataquality`) at the same place: the verbs.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from ..dataquality import Coverage
-from ..errors import BackendError
-from ..observations import MeanData
-from ..sequential import Array, MomentSeries
+from rolloutcli.judge.dataquality import Coverage
+from rolloutcli.judge.observations import MeanData
+from rolloutcli.stats.sequential import Array, MomentSeries
+from rolloutcli.support.errors import BackendError
 
 if TYPE_CHECKING:
     from .pool import QueryPool

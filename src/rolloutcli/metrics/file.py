@@ -30,18 +30,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .. import stats
-from ..dataquality import Coverage, Kind, first_bad_value
-from ..durations import format_duration
-from ..errors import BackendError
-from ..observations import MeanData
-from ..quoting import quote
-from ..sequential import Array, MomentSeries
-from ..timeutil import format_timestamp, parse_timestamp
+from rolloutcli.judge.dataquality import Coverage, Kind, first_bad_value
+from rolloutcli.judge.observations import MeanData
+from rolloutcli.stats import fixed as stats
+from rolloutcli.stats.sequential import Array, MomentSeries
+from rolloutcli.support.durations import format_duration
+from rolloutcli.support.errors import BackendError
+from rolloutcli.support.quoting import quote
+from rolloutcli.support.timeutil import format_timestamp, parse_timestamp
+
 from .base import Cohort, DataProblem, Need, ResolvedQuery, Verb, Window, variation_label
 
 if TYPE_CHECKING:
-    from ..plan import LoadedPlan
+    from rolloutcli.plan.model import LoadedPlan
+
     from .pool import QueryPool
 
 NAME = "metrics file"

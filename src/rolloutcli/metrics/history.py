@@ -4,7 +4,7 @@ sizes a plan from.
 Nothing new is asked of the backends: the history is the same per-interval verbs a check
 uses (``counter_series`` for counters, ``moment_series`` for values), over the lookback, one
 interval per hour, for one cohort. Every query runs at once over one bounded pool first, as
-a check's do. Backends still only fetch: what the numbers mean is :mod:`rolloutcli.suggest`'s.
+a check's do. Backends still only fetch: what the numbers mean is :mod:`rolloutcli.stats.sizing`'s.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ..sequential import Array, MomentSeries
+from rolloutcli.stats.sequential import Array, MomentSeries
+
 from .base import Cohort, MetricsSource, Need, Window
 from .pool import QueryPool, default_limit
 

@@ -2,7 +2,7 @@
 
 A CI job that checks 50 plans sends all their queries through one ``QueryPool``: at most
 ``limit`` in flight at once, over one connection pool, with the retry policy every HTTP call
-of the tool follows (:func:`rolloutcli.httpclient.retry_delay`). Once a backend is found
+of the tool follows (:func:`rolloutcli.support.http.retry_delay`). Once a backend is found
 unreachable, later queries to it fail at once instead of each waiting out its own retries.
 
 Every query ends by its total deadline (``ROLLOUT_HTTP_DEADLINE``, 20 s), counted from when
@@ -24,9 +24,9 @@ from urllib.parse import urlencode
 
 import httpx
 
-from ..deadlines import default_deadline
-from ..errors import BackendError, InvalidInputError
-from ..httpclient import (
+from rolloutcli.support.deadlines import default_deadline
+from rolloutcli.support.errors import BackendError, InvalidInputError
+from rolloutcli.support.http import (
     BACKOFF,
     MAX_ANSWER_BYTES,
     MAX_RATE_LIMIT_WAIT,

@@ -28,11 +28,18 @@ from typing import Any
 
 import httpx
 
-from ..errors import InvalidInputError
-from ..plan import LoadedPlan
-from ..quoting import quote
-from ..redact import clip, display_url, env_secret, register_basic_auth, register_url
-from ..urlpolicy import check_url
+from rolloutcli.plan.model import LoadedPlan
+from rolloutcli.support.errors import InvalidInputError
+from rolloutcli.support.quoting import quote
+from rolloutcli.support.redact import (
+    clip,
+    display_url,
+    env_secret,
+    register_basic_auth,
+    register_url,
+)
+from rolloutcli.support.urlpolicy import check_url
+
 from .base import QueryFailure
 from .pool import Call
 from .querying import (

@@ -23,13 +23,14 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from .. import stats
-from ..dataquality import Coverage, Kind, bad_value, first_bad_value
-from ..errors import BackendError
-from ..observations import MeanData
-from ..plan import LoadedPlan, QuerySpec
-from ..quoting import quote
-from ..sequential import Array, MomentSeries
+from rolloutcli.judge.dataquality import Coverage, Kind, bad_value, first_bad_value
+from rolloutcli.judge.observations import MeanData
+from rolloutcli.plan.model import LoadedPlan, QuerySpec
+from rolloutcli.stats import fixed as stats
+from rolloutcli.stats.sequential import Array, MomentSeries
+from rolloutcli.support.errors import BackendError
+from rolloutcli.support.quoting import quote
+
 from .base import (
     Cohort,
     DataProblem,
@@ -120,7 +121,7 @@ class QueryingSource:
 
     def value_step(self, metric: str) -> timedelta:
         step = self.spec(metric).step
-        from ..durations import parse_duration
+        from rolloutcli.support.durations import parse_duration
 
         return parse_duration(step) if step else self.default_step
 

@@ -9,10 +9,11 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import InvalidInputError
+from rolloutcli.support.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from ..plan import PlatformSpec
+    from rolloutcli.plan.model import PlatformSpec
+
     from .base import Platform
 
 # kind → "module:factory"; adding a platform is one file and one line here.

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from ..errors import BackendError
-from ..state import ChangeRecord, FlagState, RolloutChange
+from rolloutcli.judge.flagstate import ChangeRecord, FlagState, RolloutChange
+from rolloutcli.support.errors import BackendError
 
 VERBS = (
     "read_state",

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..redact import scrub
+from rolloutcli.support.redact import scrub
 
 NOTE_LIMIT = 500
 _NOTE = re.compile(

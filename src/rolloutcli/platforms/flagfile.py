@@ -39,11 +39,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .. import deadlines
-from ..errors import BackendError, ConflictError
-from ..plan import PlatformSpec
-from ..state import ChangeRecord, FlagState, PauseMark, RolloutChange
-from ..timeutil import format_timestamp, parse_timestamp
+from rolloutcli.judge.flagstate import ChangeRecord, FlagState, PauseMark, RolloutChange
+from rolloutcli.plan.model import PlatformSpec
+from rolloutcli.support import deadlines
+from rolloutcli.support.errors import BackendError, ConflictError
+from rolloutcli.support.timeutil import format_timestamp, parse_timestamp
+
 from .base import answers_checked
 from .changenote import note_text
 

@@ -44,12 +44,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..errors import BackendError, ConflictError, InvalidInputError, RefusedError
-from ..httpclient import HttpBackend, rate_limit_wait
-from ..plan import PlatformSpec
-from ..redact import clip, display_url, env_secret, register_url
-from ..state import ChangeRecord, FlagState, PauseMark, RolloutChange
-from ..urlpolicy import check_url
+from rolloutcli.judge.flagstate import ChangeRecord, FlagState, PauseMark, RolloutChange
+from rolloutcli.plan.model import PlatformSpec
+from rolloutcli.support.errors import BackendError, ConflictError, InvalidInputError, RefusedError
+from rolloutcli.support.http import HttpBackend, rate_limit_wait
+from rolloutcli.support.redact import clip, display_url, env_secret, register_url
+from rolloutcli.support.urlpolicy import check_url
+
 from .base import answers_checked
 from .changenote import format_title, parse_title, plan_token
 

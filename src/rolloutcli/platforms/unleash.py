@@ -47,13 +47,14 @@ from urllib.parse import quote
 
 import httpx
 
-from ..errors import BackendError, ConflictError, InvalidInputError
-from ..httpclient import Answer, HttpBackend
-from ..plan import PlatformSpec
-from ..redact import clip, display_url, env_secret, register_url
-from ..state import ChangeRecord, FlagState, PauseMark, RolloutChange
-from ..timeutil import parse_timestamp
-from ..urlpolicy import check_url
+from rolloutcli.judge.flagstate import ChangeRecord, FlagState, PauseMark, RolloutChange
+from rolloutcli.plan.model import PlatformSpec
+from rolloutcli.support.errors import BackendError, ConflictError, InvalidInputError
+from rolloutcli.support.http import Answer, HttpBackend
+from rolloutcli.support.redact import clip, display_url, env_secret, register_url
+from rolloutcli.support.timeutil import parse_timestamp
+from rolloutcli.support.urlpolicy import check_url
+
 from .base import SHAPE_ERRORS, answers_checked
 from .changenote import Title, format_title, parse_title, plan_token
 

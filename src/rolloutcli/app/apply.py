@@ -1,0 +1,293 @@
+"""Every change the tool makes, with its decision record and its notifications.
+
+The order is fixed and matters: apply the change first, then write the record, then post the
+notifications. A record that cannot be written or a webhook that does not answer is
+reported as a warning; neither ever blocks, delays beyond its deadline, or undoes a change
+(above all a rollback or a kill). A change that fails is recorded too, then re-raised.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rolloutcli.journal import record as audit
+from rolloutcli.journal import store as records
+from rolloutcli.judge.flagstate import FlagState, RolloutChange
+from rolloutcli.plan.model import NotifyEvent, Webhook
+from rolloutcli.support.errors import RolloutError
+
+if TYPE_CHECKING:
+    from rolloutcli.app.evaluate import Standing
+    from rolloutcli.journal.notify import Delivery
+    from rolloutcli.platforms.base import Platform
+
+
+ENVIRONMENT_WEBHOOKS = ("ROLLOUT_WEBHOOK_URL", "ROLLOUT_SLACK_WEBHOOK_URL")
+"""notify.ENV_JSON_WEBHOOK and ENV_SLACK_WEBHOOK, named here so a command with nothing to
+notify never imports notify (and httpx)."""
+
+
+@dataclass
+class Journal:
+    """Where one command leaves its traces: the decision log, the webhooks, and the
+    warnings to show the person (never errors: the change is what matters)."""
+
+    path: Path
+    who: str
+    command: str
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    warnings: list[str] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    send: Callable[..., list[Delivery]] | None = None
+
+    def write(self, item: Mapping[str, Any]) -> None:
+        try:
+            records.append(self.path, item)
+        except RolloutError as exc:
+            self.warnings.append(f"decision record not written: {exc}")
+
+    def notify(
+        self,
+        kind: NotifyEvent,
+        subject: audit.Subject,
+        hooks: Sequence[Webhook],
+        at: datetime,
+        **details: Any,
+    ) -> None:
+        """Post the event to the plan's and the environment's webhooks; a failed delivery is
+        a warning and a decision record (event ``notify``), never an error."""
+        if not any(kind in hook.events for hook in hooks) and not any(
+            self.environ.get(name) for name in ENVIRONMENT_WEBHOOKS
+        ):
+            return  # nobody to tell: keep `kill` from loading the HTTP client
+        from rolloutcli.journal import notify
+
+        targets = notify.targets(list(hooks), self.environ)
+        if not any(kind in t.on for t in targets):
+            return
+        event = notify.Event(
+            kind=kind,
+            plan=subject.plan or subject.flag,
+            flag=subject.flag,
+            environment=subject.environment,
+            platform=subject.where,
+            at=at,
+            who=self.who,
+            **details,
+        )
+        sent = (self.send or notify.send)(event, targets)
+        self.deliveries.extend(sent)
+        failed = [d for d in sent if not d.ok]
+        for delivery in failed:
+            self.warnings.append(f"notification not delivered: {delivery.describe()}")
+        if failed:
+            self.write(
+                audit.record(
+                    event="notify",
+                    subject=subject,
+                    who=self.who,
+                    at=at,
+                    command=self.command,
+                    result="failed",
+                    error="; ".join(d.describe() for d in failed),
+                    extra={"notification": kind},
+                )
+            )
+
+
+def subject_of(standing: Standing) -> audit.Subject:
+    loaded = standing.loaded
+    return audit.Subject(
+        plan=loaded.name,
+        plan_file=loaded.path,
+        flag=loaded.plan.flag,
+        platform=loaded.plan.platform.kind,
+        where=standing.platform.describe(),
+        environment=loaded.plan.platform.environment,
+    )
+
+
+def _stage_label(standing: Standing) -> str | None:
+    index = standing.position.index
+    return standing.loaded.plan.stages[index].label if index is not None else None
+
+
+def apply_recorded(
+    journal: Journal,
+    standing: Standing,
+    change: RolloutChange,
+    at: datetime,
+    *,
+    verdict: Mapping[str, Any] | None = None,
+    decision: Mapping[str, Any] | None = None,
+) -> FlagState:
+    """Apply an advance or a rollback, record it (or its failure), and notify."""
+    from rolloutcli.app.evaluate import apply_change
+
+    subject = subject_of(standing)
+    before = audit.state_json(standing.state, _stage_label(standing))
+    common: dict[str, Any] = {
+        "subject": subject,
+        "who": journal.who,
+        "at": at,
+        "command": journal.command,
+        "verdict": verdict,
+        "decision": decision,
+        "change": audit.change_json(change),
+        "before": before,
+    }
+    try:
+        after = apply_change(standing, change, at)
+    except RolloutError as exc:
+        journal.write(audit.record(event=change.action, result="failed", error=str(exc), **common))
+        raise
+    journal.write(
+        audit.record(
+            event=change.action,
+            result="applied",
+            after=audit.state_json(after, change.stage),
+            **common,
+        )
+    )
+    plan = standing.loaded.plan
+    reasons = tuple(verdict.get("reasons") or ()) if verdict else ()
+    kind: NotifyEvent | None = None
+    if change.action == "rollback":
+        kind = "rollback"
+    elif change.action == "advance":
+        last = plan.stages[-1]
+        kind = "done" if abs(change.percent - last.percent) < 1e-9 else "advance"
+    if kind is not None:
+        journal.notify(
+            kind,
+            subject,
+            plan.notifications.webhooks,
+            at,
+            stage_before=_stage_label(standing),
+            stage_after=change.stage,
+            percent_before=standing.state.percent,
+            percent_after=after.percent,
+            verdict=verdict.get("verdict") if verdict else None,
+            reasons=reasons,
+        )
+    return after
+
+
+def pause_recorded(
+    journal: Journal,
+    standing: Standing,
+    paused: bool,
+    reason: str,
+    at: datetime,
+    *,
+    verdict: Mapping[str, Any] | None = None,
+    decision: Mapping[str, Any] | None = None,
+) -> bool:
+    """Set or clear the pause mark on the platform, record it and notify. Returns False
+    when it already was so (recorded as ``unchanged``, not notified)."""
+    subject = subject_of(standing)
+    event: NotifyEvent = "pause" if paused else "resume"
+    common: dict[str, Any] = {
+        "subject": subject,
+        "who": journal.who,
+        "at": at,
+        "command": journal.command,
+        "verdict": verdict,
+        "decision": decision,
+        "before": audit.state_json(standing.state, _stage_label(standing)),
+        "extra": {"reason": reason},
+    }
+    try:
+        changed = standing.platform.set_paused(
+            paused, standing.loaded.name, journal.who, reason, at
+        )
+    except RolloutError as exc:
+        journal.write(audit.record(event=event, result="failed", error=str(exc), **common))
+        raise
+    journal.write(audit.record(event=event, result="applied" if changed else "unchanged", **common))
+    if changed:
+        journal.notify(
+            event,
+            subject,
+            standing.loaded.plan.notifications.webhooks,
+            at,
+            stage_before=_stage_label(standing),
+            percent_before=standing.state.percent,
+            percent_after=standing.state.percent,
+            verdict=verdict.get("verdict") if verdict else None,
+            reasons=(reason,),
+        )
+    return changed
+
+
+def kill_recorded(
+    journal: Journal,
+    platform: Platform,
+    plan: str | None,
+    plan_file: Path | None,
+    flag: str,
+    kind: str,
+    hooks: Sequence[Webhook],
+    comment: str,
+    at: datetime,
+    *,
+    environment: str | None = None,
+    turned_off: Callable[[bool], None] | None = None,
+) -> bool:
+    """Turn the flag off first; then record and notify (both best effort).
+
+    ``environment`` names where, for the record and the notifications, when the platform's
+    own is not the one to show (a flag file has none). ``turned_off(changed)`` runs as soon
+    as the platform confirmed, before the record and the notifications: on-call hears
+    "OFF" without waiting for a slow webhook."""
+    subject = audit.Subject(
+        plan=plan,
+        plan_file=plan_file,
+        flag=flag,
+        platform=kind,
+        where=platform.describe(),
+        environment=environment if environment is not None else platform.environment,
+    )
+    common: dict[str, Any] = {
+        "subject": subject,
+        "who": journal.who,
+        "at": at,
+        "command": journal.command,
+        "extra": {"reason": comment},
+    }
+    try:
+        changed = platform.turn_off(plan, comment, at)
+    except RolloutError as exc:
+        journal.write(audit.record(event="kill", result="failed", error=str(exc), **common))
+        raise
+    if turned_off is not None:
+        turned_off(changed)
+    journal.write(
+        audit.record(event="kill", result="applied" if changed else "unchanged", **common)
+    )
+    if changed:
+        journal.notify("kill", subject, hooks, at, reasons=(comment,), percent_after=None)
+    return changed
+
+
+def lenient_hooks(path: Path | None) -> list[Webhook]:
+    """The plan's webhooks read on their own, for kill on a plan that may not validate: a
+    broken notifications section gives none (the environment's webhooks still fire)."""
+    if path is None:
+        return []
+    try:
+        from rolloutcli.plan.model import Notifications
+        from rolloutcli.plan.yamlsource import load_yaml
+
+        data = load_yaml(path).data
+        section = data.get("notifications") if isinstance(data, dict) else None
+        if not isinstance(section, dict):
+            return []
+        return list(Notifications.model_validate(section).webhooks)
+    except Exception:  # on-call's kill must not fail on a broken section
+        return []

@@ -1,0 +1,628 @@
+"""The thin layer between the CLI and the pure core: read the platform, fetch the metrics,
+ask the verdict engine, and apply a change. It decides nothing itself."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from rolloutcli.judge import dataquality
+from rolloutcli.judge.dataquality import (
+    Coverage,
+    events_exceed_trials,
+    expected_events,
+    zero_is_plausible,
+)
+from rolloutcli.judge.flagstate import FlagState, RolloutChange
+from rolloutcli.judge.observations import (
+    Exposures,
+    MeanData,
+    MeanSeries,
+    Observation,
+    RatioData,
+    RatioSeries,
+    SeriesCoverage,
+)
+from rolloutcli.judge.position import Position, audience_for, locate, rollout_started_at
+from rolloutcli.judge.verdict import Verdict, VerdictKind, decide
+from rolloutcli.metrics import open_source
+from rolloutcli.metrics.base import (
+    Cohort,
+    DataProblem,
+    MetricsSource,
+    Need,
+    ResolvedQuery,
+    Verb,
+    Window,
+)
+from rolloutcli.metrics.pool import QueryPool, default_limit
+from rolloutcli.plan.model import LoadedPlan, MeanGuardrail, RatioGuardrail
+from rolloutcli.platforms import open_platform
+from rolloutcli.platforms.base import Platform
+from rolloutcli.stats.sequential import Array, MomentSeries
+from rolloutcli.support.errors import InternalError, RefusedError, RolloutError
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a rollout stands: the platform, its live state, and the matching plan stage."""
+
+    loaded: LoadedPlan
+    platform: Platform
+    state: FlagState
+    position: Position
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    standing: Standing
+    verdict: Verdict
+    now: datetime
+    window: Window | None
+    source: MetricsSource | None = None
+    needs: tuple[Need, ...] = ()
+
+    def resolved_queries(self) -> tuple[tuple[Need, tuple[ResolvedQuery, ...]], ...]:
+        """Every metrics call behind the verdict, as sent (for decision records)."""
+        if self.source is None:
+            return ()
+        return tuple((need, tuple(self.source.resolve(need))) for need in self.needs)
+
+
+def read_standing(loaded: LoadedPlan) -> Standing:
+    plan = loaded.plan
+    platform = open_platform(plan.platform, plan.flag, loaded.base_dir, loaded.name)
+    state = platform.read_state(plan.variations.treatment, plan.variations.control)
+    return Standing(loaded, platform, state, locate(plan, state))
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A plan read and ready to be measured: its standing, the windows, and every metrics
+    call the verdict will make (``needs``), not yet run."""
+
+    standing: Standing
+    now: datetime
+    window: Window | None
+    evidence: Window | None
+    source: MetricsSource | None
+    needs: tuple[Need, ...]
+
+
+def prepare(loaded: LoadedPlan, now: datetime) -> Prepared:
+    """Read the platform and work out the windows and the metrics calls; query nothing."""
+    standing = read_standing(loaded)
+    state, position = standing.state, standing.position
+    if not state.on or position.not_started:
+        return Prepared(standing, now, None, None, None, ())
+    start = state.changed_at or now
+    window = Window(start=min(start, now), end=now)
+    evidence = window
+    if loaded.plan.statistics.scope == "rollout":
+        began = rollout_started_at(standing.platform.history(), state) or start
+        evidence = Window(start=min(began, window.start), end=now)
+    source = open_source(loaded)
+    return Prepared(standing, now, window, evidence, source, record_needs(loaded, window, evidence))
+
+
+def conclude(prepared: Prepared) -> Evaluation:
+    """Read the (prefetched) metrics and decide. Raises QueryFailure (exit 3) when a query
+    could not give numbers; no data is a `hold`, never an error."""
+    standing = prepared.standing
+    loaded = standing.loaded
+    observations: dict[str, Observation] = {}
+    exposures: Exposures | None = None
+    exposures_problem: str | None = None
+    if prepared.source is not None and prepared.window is not None:
+        observations = gather(loaded, prepared.source, prepared.window, prepared.evidence)
+        exposures, exposures_problem = count_exposures(loaded, prepared.source, prepared.window)
+    verdict = decide(
+        loaded.plan,
+        standing.state,
+        standing.position,
+        observations,
+        exposures,
+        prepared.now,
+        exposures_problem,
+    )
+    return Evaluation(
+        standing, verdict, prepared.now, prepared.window, prepared.source, prepared.needs
+    )
+
+
+async def _prefetch(prepared: list[Prepared], limit: int | None) -> None:
+    async with QueryPool(limit=limit or default_limit()) as pool:
+        await asyncio.gather(
+            *(p.source.prefetch(list(p.needs), pool) for p in prepared if p.source is not None)
+        )
+
+
+def prefetch(prepared: list[Prepared], limit: int | None = None) -> None:
+    """Run every plan's metrics queries at once, over one bounded pool."""
+    if any(p.source is not None and p.needs for p in prepared):
+        asyncio.run(_prefetch(prepared, limit))
+
+
+def evaluate_many(
+    plans: list[LoadedPlan], now: datetime, limit: int | None = None
+) -> list[Evaluation | RolloutError]:
+    """Each plan's verdict, or the error that stopped it: one plan's broken query or
+    unreachable platform never hides the others' verdicts."""
+    prepared: list[Prepared | RolloutError] = []
+    for loaded in plans:
+        try:
+            prepared.append(prepare(loaded, now))
+        except RolloutError as exc:
+            prepared.append(exc)
+        except Exception as exc:  # a bug in one plan's path must not hide the others
+            prepared.append(_internal(exc, f"reading plan {loaded.name}"))
+    try:
+        prefetch([p for p in prepared if isinstance(p, Prepared)], limit)
+    except RolloutError:
+        raise  # a bad concurrency setting: the whole command's input
+    except Exception as exc:  # each source keeps its own failures; this is a bug
+        raise _internal(exc, "fetching metrics") from exc
+    results: list[Evaluation | RolloutError] = []
+    for item in prepared:
+        if isinstance(item, RolloutError):
+            results.append(item)
+            continue
+        try:
+            results.append(conclude(item))
+        except RolloutError as exc:
+            results.append(exc)
+        except Exception as exc:
+            results.append(_internal(exc, f"checking plan {item.standing.loaded.name}"))
+    return results
+
+
+def _internal(exc: Exception, where: str) -> InternalError:
+    if os.environ.get("ROLLOUT_DEBUG"):
+        raise exc
+    return InternalError.of(exc, where)
+
+
+def evaluate(loaded: LoadedPlan, now: datetime) -> Evaluation:
+    prepared = prepare(loaded, now)
+    prefetch([prepared])
+    return conclude(prepared)
+
+
+@dataclass(frozen=True)
+class Explained:
+    """``check --explain``: every metrics call of a check, resolved and not run."""
+
+    prepared: Prepared
+    queries: tuple[tuple[Need, tuple[ResolvedQuery, ...]], ...]
+
+
+def explain_queries(loaded: LoadedPlan, now: datetime) -> Explained:
+    prepared = prepare(loaded, now)
+    source = prepared.source
+    rows = tuple((need, tuple(source.resolve(need))) for need in prepared.needs) if source else ()
+    return Explained(prepared, rows)
+
+
+def record_needs(loaded: LoadedPlan, window: Window, evidence: Window) -> tuple[Need, ...]:
+    """Every call :func:`gather` and :func:`count_exposures` make on a source when all
+    data is present (a superset of what they make otherwise), found by running them on a
+    source that records calls and answers with placeholder numbers. One code path decides
+    what is fetched, so prefetching can never drift from what the verdict reads."""
+    recorder = _RecordingSource()
+    gather(loaded, recorder, window, evidence)
+    count_exposures(loaded, recorder, window)
+    return tuple(dict.fromkeys(recorder.needs))
+
+
+class _RecordingSource:
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.needs: list[Need] = []
+
+    def describe(self, metric: str, cohort: Cohort, window: Window, verb: Verb = "counter") -> str:
+        return ""
+
+    def resolve(self, need: Need) -> list[ResolvedQuery]:
+        return []
+
+    async def prefetch(self, needs: list[Need], pool: QueryPool) -> None:
+        return None
+
+    def counter(self, metric: str, cohort: Cohort, window: Window) -> float | None:
+        self.needs.append(Need("counter", metric, cohort, window))
+        return 1.0
+
+    def values(self, metric: str, cohort: Cohort, window: Window) -> MeanData | None:
+        self.needs.append(Need("values", metric, cohort, window))
+        return MeanData(1, 1.0, 0.0)
+
+    def counter_series(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta
+    ) -> Array | None:
+        self.needs.append(Need("counter_series", metric, cohort, window, step))
+        return np.ones(max(1, math.ceil(window.length / step)))
+
+    def moment_series(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta, log: bool
+    ) -> MomentSeries | None:
+        self.needs.append(Need("moment_series", metric, cohort, window, step, log))
+        size = max(1, math.ceil(window.length / step))
+        return MomentSeries(np.ones(size), np.ones(size), np.ones(size))
+
+    def coverage(self, need: Need, window: Window) -> Coverage | None:
+        return None  # read from the series already fetched: no call of its own
+
+
+def _cohorts(loaded: LoadedPlan) -> tuple[Cohort, Cohort]:
+    v = loaded.plan.variations
+    return Cohort("treatment", v.treatment), Cohort("control", v.control)
+
+
+def gather(
+    loaded: LoadedPlan, source: MetricsSource, window: Window, evidence: Window | None = None
+) -> dict[str, Observation]:
+    """Each guardrail's data: totals over the stage ``window`` and, for the sequential
+    tests, per-interval series over the ``evidence`` window (the rollout so far). Numbers
+    that cannot be true hold that guardrail (a DataProblem names them); they never stop
+    the others from being read."""
+    treatment, control = _cohorts(loaded)
+    out: dict[str, Observation] = {}
+    for guardrail in loaded.plan.guardrails:
+        try:
+            obs = _observe(guardrail, loaded, source, (treatment, control), window, evidence)
+        except DataProblem as exc:
+            obs = Observation(guardrail.name, None, None, problem=exc.detail, untrustworthy=True)
+        out[guardrail.name] = obs
+    return out
+
+
+def _observe(
+    guardrail: RatioGuardrail | MeanGuardrail,
+    loaded: LoadedPlan,
+    source: MetricsSource,
+    cohorts: tuple[Cohort, Cohort],
+    window: Window,
+    evidence: Window | None,
+) -> Observation:
+    treatment, control = cohorts
+    settings = loaded.plan.statistics
+    sequential = settings.method == "sequential"
+    span = evidence or window
+    if isinstance(guardrail, RatioGuardrail):
+        obs = _ratio(guardrail, source, treatment, control, window)
+        if sequential and not obs.problem:
+            series, problem = _ratio_series(
+                guardrail, source, treatment, control, span, settings.step
+            )
+            needs = [
+                Need("counter_series", guardrail.trials, c, span, settings.step) for c in cohorts
+            ]
+            obs = replace(
+                obs,
+                series=series,
+                problem=problem,
+                untrustworthy=problem is not None,
+                coverage=_coverage(source, needs, window),
+            )
+        return obs
+    obs = _values(guardrail, source, treatment, control, window)
+    if sequential and not obs.problem:
+        moments = _mean_series(guardrail, source, treatment, control, span, settings.step)
+        log = guardrail.scale == "log"
+        needs = [
+            Need("moment_series", guardrail.metric, c, span, settings.step, log) for c in cohorts
+        ]
+        obs = replace(obs, series=moments, coverage=_coverage(source, needs, window))
+        if log and moments is not None:
+            obs = replace(
+                obs,
+                treatment=_geometric(moments.treatment, span, window, settings.step),
+                control=_geometric(moments.control, span, window, settings.step),
+            )
+    return obs
+
+
+def _coverage(
+    source: MetricsSource, needs: list[Need], stage: Window
+) -> tuple[SeriesCoverage, ...]:
+    """How complete each need's series is over the stage, where the source can tell."""
+    out: list[SeriesCoverage] = []
+    for need in needs:
+        found = source.coverage(need, stage)
+        if found is not None:
+            verb: Verb = "counter" if need.verb == "counter_series" else "values"
+            query = source.describe(need.metric, need.cohort, stage, verb)
+            out.append(SeriesCoverage(need.metric, need.cohort.role, found, query))
+    return tuple(out)
+
+
+def _ratio_series(
+    g: RatioGuardrail, source: MetricsSource, t: Cohort, c: Cohort, window: Window, step: timedelta
+) -> tuple[RatioSeries | None, str | None]:
+    """Both cohorts' events and trials per interval. Events absent in an interval that has
+    trials count 0 there only while that is plausible (see
+    :func:`~rolloutcli.judge.dataquality.absent_events_problem`);
+    otherwise the problem names the gap and the verdict holds."""
+    arrays: list[tuple[Array, Array]] = []
+    problem: str | None = None
+    for cohort in (t, c):
+        trials = source.counter_series(g.trials, cohort, window, step)
+        events = source.counter_series(g.events, cohort, window, step)
+        if trials is None:
+            if cohort.role == "treatment":
+                return None, None
+            trials = np.full(len(arrays[0][1]), np.nan)  # no control (at 100%): all missing
+        if events is None:  # absent all along: the totals rule has judged it
+            events = np.where(np.isfinite(trials), 0.0, np.nan)
+        else:
+            gap = dataquality.absent_events_problem(events, trials)
+            if gap is not None and problem is None:
+                query = source.describe(g.events, cohort, window, "counter_series")
+                problem = f"{g.events} ({cohort.role}) {gap} · {query}"
+            events = np.where(np.isnan(events) & np.isfinite(trials), 0.0, events)
+        arrays.append((events, trials))
+    (te, tn), (ce, cn) = arrays
+    return RatioSeries(te, tn, ce, cn), problem
+
+
+def _mean_series(
+    g: MeanGuardrail, source: MetricsSource, t: Cohort, c: Cohort, window: Window, step: timedelta
+) -> MeanSeries | None:
+    log = g.scale == "log"
+    treatment = source.moment_series(g.metric, t, window, step, log)
+    control = source.moment_series(g.metric, c, window, step, log)
+    if treatment is None:
+        return None
+    if control is None:  # no control (at 100%): every interval missing
+        empty = np.full(len(treatment.n), np.nan)
+        control = MomentSeries(empty, empty.copy(), empty.copy())
+    return MeanSeries(treatment, control)
+
+
+def _geometric(
+    series: MomentSeries, evidence: Window, stage: Window, step: timedelta
+) -> MeanData | None:
+    """For scale: log, a cohort's stage value is its geometric mean (sd is of ln values)."""
+    first = int((stage.start - evidence.start) // step)
+    n, total, total_sq = (
+        np.nan_to_num(a[first:]) for a in (series.n, series.total, series.total_sq)
+    )
+    count = float(n.sum())
+    if count < 1:
+        return None
+    mean = float(total.sum()) / count
+    var = max(float(total_sq.sum()) - count * mean * mean, 0.0) / (count - 1) if count > 1 else 0.0
+    return MeanData(int(count), math.exp(mean), math.sqrt(var))
+
+
+def _ratio(
+    g: RatioGuardrail, source: MetricsSource, t: Cohort, c: Cohort, window: Window
+) -> Observation:
+    query = " / ".join(source.describe(m, t, window) for m in (g.events, g.trials))
+    counts = {
+        cohort.role: (
+            source.counter(g.events, cohort, window),
+            source.counter(g.trials, cohort, window),
+        )
+        for cohort in (t, c)
+    }
+    if counts["treatment"][1] is None:
+        return Observation(g.name, None, None, query, _no_data(source, g.trials, t, window))
+    if all(events is None or trials is None for events, trials in counts.values()):
+        # a misspelt query must not read as "zero errors": hold and say so
+        silent = (
+            _no_data(source, g.events, t, window) + " (nor in control); if it is simply zero "
+            "so far, make the query return 0 (PromQL: append `or vector(0)`)"
+        )
+        return Observation(g.name, None, None, query, silent)
+    data: dict[str, RatioData | None] = {}
+    problem: str | None = None
+    for cohort, other in ((t, c), (c, t)):
+        events, trials = counts[cohort.role]
+        if trials is None:
+            data[cohort.role] = None
+            continue
+        if events is None:
+            problem = problem or _absent_events(
+                g, source, cohort, window, trials, counts[other.role]
+            )
+            events = 0.0
+        elif events_exceed_trials(events, trials):
+            problem = problem or (
+                f"{g.events} ({cohort.role}) counts {events:,.0f}, more than its trials "
+                f"{g.trials} ({trials:,.0f}): the two queries count different things · "
+                + source.describe(g.events, cohort, window)
+            )
+        data[cohort.role] = RatioData(events, trials)
+    return Observation(
+        g.name, data["treatment"], data["control"], query, problem, untrustworthy=bool(problem)
+    )
+
+
+def _absent_events(
+    g: RatioGuardrail,
+    source: MetricsSource,
+    cohort: Cohort,
+    window: Window,
+    trials: float,
+    other: tuple[float | None, float | None],
+) -> str | None:
+    """An events counter with no data in a cohort that has trials, where the other cohort
+    has events: 0 while that is plausible at the other cohort's rate (a Prometheus counter
+    appears at its first increment), else a problem: the data is missing, not zero."""
+    other_events, other_trials = other
+    rate = other_events / other_trials if other_events is not None and other_trials else None
+    expected = expected_events(trials, rate)
+    if zero_is_plausible(expected):
+        return None
+    return (
+        f"{g.events} ({cohort.role}) has no data in the window although about {expected:.0f} "
+        f"were due in its {trials:,.0f} {g.trials} at the other cohort's rate: the data is "
+        "missing, not zero (if zero is right, make the query say 0: PromQL `or vector(0)`) · "
+        + source.describe(g.events, cohort, window)
+    )
+
+
+def _values(
+    g: MeanGuardrail, source: MetricsSource, t: Cohort, c: Cohort, window: Window
+) -> Observation:
+    query = source.describe(g.metric, t, window, "values")
+    treatment = source.values(g.metric, t, window)
+    control = source.values(g.metric, c, window)
+    problem = None if treatment is not None else _no_data(source, g.metric, t, window, "values")
+    return Observation(g.name, treatment, control, query, problem)
+
+
+def _no_data(
+    source: MetricsSource, metric: str, cohort: Cohort, window: Window, verb: Verb = "counter"
+) -> str:
+    """Names the metric, the backend and the query, so the hold says what to look at."""
+    query = source.describe(metric, cohort, window, verb)
+    return f"{metric} ({cohort.role}) has no data in the window · {query}"
+
+
+def count_exposures(
+    loaded: LoadedPlan, source: MetricsSource, window: Window
+) -> tuple[Exposures | None, str | None]:
+    """Exposures per cohort over the stage, or the reason (a whole hold reason) why none
+    can be used."""
+    metric = loaded.plan.exposure_metric
+    if metric is None:
+        return None, "no exposure counts: the plan names no exposures counter"
+    treatment, control = _cohorts(loaded)
+    try:
+        t = source.counter(metric, treatment, window)
+        c = source.counter(metric, control, window)
+        if t is None:
+            return None, "no exposure counts: " + _no_data(source, metric, treatment, window)
+        exposures = Exposures(treatment=t, control=c or 0.0, metric=metric)
+        if loaded.plan.statistics.method == "sequential":
+            step = loaded.plan.statistics.step
+            ts = source.counter_series(metric, treatment, window, step)
+            cs = source.counter_series(metric, control, window, step)
+            if ts is not None and cs is not None:
+                needs = [
+                    Need("counter_series", metric, k, window, step) for k in (treatment, control)
+                ]
+                exposures = replace(
+                    exposures,
+                    treatment_series=ts,
+                    control_series=cs,
+                    coverage=_coverage(source, needs, window),
+                )
+    except DataProblem as exc:
+        return None, f"exposure counts cannot be trusted: {exc.detail}"
+    return exposures, None
+
+
+# ---------------------------------------------------------------------- changes
+
+
+def advance_change(evaluation: Evaluation) -> RolloutChange:
+    """The change a `go` makes: the next stage's split and audience."""
+    verdict = evaluation.verdict
+    if verdict.kind is not VerdictKind.GO or verdict.position.next_index is None:
+        raise RefusedError(f"verdict is {verdict.kind.value}: nothing to advance")
+    paused = evaluation.standing.state.paused
+    if paused is not None:
+        by = f" by {paused.by}" if paused.by else ""
+        raise RefusedError(
+            f"the rollout is paused{by}"
+            + (f" ({paused.reason})" if paused.reason else "")
+            + f": rollout resume {evaluation.standing.loaded.name} first"
+        )
+    loaded = evaluation.standing.loaded
+    index = verdict.position.next_index
+    stage = loaded.plan.stages[index]
+    keys, segment = audience_for(loaded.plan, index)
+    return RolloutChange(
+        percent=stage.percent,
+        audience_keys=keys,
+        audience_segment=segment,
+        plan=loaded.name,
+        stage=stage.label,
+        action="advance",
+        comment=f"rolloutcli: plan {loaded.name} → stage {stage.label} "
+        f"({stage.percent:g}%), verdict go: {verdict.reasons[0]}",
+        turn_on=not evaluation.standing.state.on,
+    )
+
+
+def rollback_change(standing: Standing, reason: str) -> RolloutChange:
+    """Treatment share to 0 for everyone (the flag stays on, serving control)."""
+    return RolloutChange(
+        percent=0.0,
+        audience_keys=(),
+        audience_segment=None,
+        plan=standing.loaded.name,
+        stage=None,
+        action="rollback",
+        comment=f"rolloutcli: plan {standing.loaded.name} rolled back to 0%: {reason}",
+    )
+
+
+def apply_change(standing: Standing, change: RolloutChange, at: datetime) -> FlagState:
+    """Write ``change`` only if the flag is still as read (else ConflictError, exit 4)."""
+    v = standing.loaded.plan.variations
+    return standing.platform.set_rollout(change, v.treatment, v.control, standing.state, at=at)
+
+
+def validate_change(standing: Standing, change: RolloutChange) -> str | None:
+    """Have the platform validate ``change`` without saving it, where it can (LaunchDarkly's
+    ``dryRun``). Returns the platform's name when it did, None when it cannot."""
+    validate = getattr(standing.platform, "validate_change", None)
+    if validate is None:
+        return None
+    v = standing.loaded.plan.variations
+    validate(change, v.treatment, v.control, standing.state)
+    return str(standing.platform.name)
+
+
+@dataclass(frozen=True)
+class ServingCheck:
+    """What the platform's own SDK serves, against the stage's percentage."""
+
+    served: int
+    total: int
+    expected_percent: float
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.served / self.total if self.total else 0.0
+
+    @property
+    def tolerance(self) -> float:
+        """Four binomial standard errors, in points, plus 0.1 for rounding."""
+        p = min(max(self.expected_percent / 100, 0.0), 1.0)
+        return 400.0 * math.sqrt(p * (1 - p) / max(self.total, 1)) + 0.1
+
+    @property
+    def ok(self) -> bool:
+        return abs(self.percent - self.expected_percent) <= self.tolerance
+
+
+def serving_check(standing: Standing, sample: int) -> ServingCheck | None:
+    """Evaluate ``sample`` synthetic contexts with the platform's SDK over the flag as it is
+    now; None when the platform cannot evaluate offline."""
+    evaluate = getattr(standing.platform, "serving_sample", None)
+    if evaluate is None:
+        return None
+    v = standing.loaded.plan.variations
+    served, total = evaluate(v.treatment, v.control, sample)
+    expected = standing.state.percent if standing.state.on else 0.0
+    return ServingCheck(int(served), int(total), expected)
+
+
+def explain_serving(standing: Standing, key: str) -> tuple[object, str] | None:
+    explain = getattr(standing.platform, "explain", None)
+    if explain is None:
+        return None
+    v = standing.loaded.plan.variations
+    value, why = explain(v.treatment, v.control, key)
+    return value, str(why)

@@ -1,0 +1,168 @@
+"""One round of `rollout watch`: check every plan, and with ``--auto`` act on each verdict as
+the plan's automation policy allows (at most one change per plan per round).
+
+Stateless: every round starts from the platform's state, so a stopped and restarted watch,
+or a scheduled ``watch --auto --once`` job on a fresh runner, continues where the rollout
+stands. What a round did is in the decision records and the platform's history.
+
+One plan never stops the round: a plan that cannot be loaded, checked or acted on — a
+``RolloutError``, or any exception nobody expected (reported with its type and message as
+an ``InternalError``) — is that plan's error, and every other plan still gets its verdict
+and its automatic action. ``run_round`` itself never raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from rolloutcli.app.apply import Journal, apply_recorded, pause_recorded
+from rolloutcli.app.evaluate import Evaluation, advance_change, evaluate_many, rollback_change
+from rolloutcli.judge.automation import Act, Decision, decide_action, last_rollout_change
+from rolloutcli.plan.model import LoadedPlan, load_plan, resolve_plan_path
+from rolloutcli.render.console import decision_json
+from rolloutcli.support.errors import InternalError, PlanError, RolloutError
+
+
+@dataclass(frozen=True)
+class PlanRound:
+    """What one round found and did for one plan."""
+
+    ref: str
+    evaluation: Evaluation | None = None
+    error: str | None = None
+    exit_code: int = 0
+    decision: Decision | None = None
+    applied: str | None = None
+    action_error: str | None = None
+    action_exit_code: int = 0
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+def run_round(
+    refs: list[str],
+    plans_dir: Path | None,
+    now: datetime,
+    *,
+    auto: bool,
+    journal_for: Callable[[LoadedPlan], Journal],
+    concurrency: int | None = None,
+) -> list[PlanRound]:
+    loaded = [_load(ref, plans_dir) for ref in refs]
+    good = [item for item in loaded if isinstance(item, LoadedPlan)]
+    evaluations = iter(_evaluate(good, now, concurrency))
+    rounds: list[PlanRound] = []
+    for ref, item in zip(refs, loaded, strict=True):
+        outcome = item if isinstance(item, RolloutError) else next(evaluations)
+        if isinstance(outcome, RolloutError):
+            rounds.append(_failed(ref, outcome))
+            continue
+        try:
+            rounds.append(_act(ref, outcome, now, auto, journal_for))
+        except Exception as exc:  # deciding (not acting) failed: a bug, this plan's alone
+            error = InternalError.of(exc, f"deciding for plan {ref}")
+            rounds.append(PlanRound(ref, outcome, error=str(error), exit_code=error.exit_code))
+    return rounds
+
+
+def _load(ref: str, plans_dir: Path | None) -> LoadedPlan | RolloutError:
+    try:
+        return load_plan(resolve_plan_path(ref, plans_dir))
+    except RolloutError as exc:
+        return exc
+    except Exception as exc:
+        return InternalError.of(exc, f"loading plan {ref}")
+
+
+def _evaluate(
+    plans: list[LoadedPlan], now: datetime, concurrency: int | None
+) -> list[Evaluation | RolloutError]:
+    """Every plan's evaluation together (one pool of queries); should that fail as a whole,
+    each plan on its own, so one plan's failure stays that plan's."""
+    try:
+        results = evaluate_many(plans, now, concurrency)
+        if len(results) == len(plans):
+            return results
+    except Exception:  # retried plan by plan below, where each failure is reported
+        pass
+    return [_evaluate_one(plan, now, concurrency) for plan in plans]
+
+
+def _evaluate_one(
+    plan: LoadedPlan, now: datetime, concurrency: int | None
+) -> Evaluation | RolloutError:
+    try:
+        (result,) = evaluate_many([plan], now, concurrency)
+        return result
+    except RolloutError as exc:
+        return exc
+    except Exception as exc:
+        return InternalError.of(exc, f"checking plan {plan.name}")
+
+
+def _failed(ref: str, error: RolloutError) -> PlanRound:
+    text = "; ".join(error.problems) if isinstance(error, PlanError) else str(error)
+    return PlanRound(ref, error=text, exit_code=error.exit_code)
+
+
+def _act(
+    ref: str,
+    evaluation: Evaluation,
+    now: datetime,
+    auto: bool,
+    journal_for: Callable[[LoadedPlan], Journal],
+) -> PlanRound:
+    standing, verdict = evaluation.standing, evaluation.verdict
+    loaded = standing.loaded
+    last = None
+    if standing.position.not_started and verdict.kind.value == "go":
+        try:
+            last = last_rollout_change(standing.platform.history())
+        except RolloutError as exc:
+            return PlanRound(ref, evaluation, error=str(exc), exit_code=exc.exit_code)
+    decision = decide_action(
+        loaded.plan, loaded.name, verdict.kind, standing.state, standing.position, last
+    )
+    if not auto or decision.action is Act.NONE:
+        return PlanRound(ref, evaluation, decision=decision)
+    journal: Journal | None = None
+    try:
+        journal = journal_for(loaded)
+        applied = _apply(journal, evaluation, decision, now)
+    except Exception as exc:
+        error = exc if isinstance(exc, RolloutError) else InternalError.of(exc, f"acting on {ref}")
+        return PlanRound(
+            ref,
+            evaluation,
+            decision=decision,
+            action_error=str(error),
+            action_exit_code=error.exit_code,
+            warnings=tuple(journal.warnings) if journal is not None else (),
+        )
+    return PlanRound(
+        ref, evaluation, decision=decision, applied=applied, warnings=tuple(journal.warnings)
+    )
+
+
+def _apply(journal: Journal, evaluation: Evaluation, decision: Decision, now: datetime) -> str:
+    """Carry out ``decision`` (never NONE); what was done, in a few words."""
+    standing, verdict = evaluation.standing, evaluation.verdict
+    document = decision_json(evaluation)
+    chosen = {"action": decision.action.value, "reason": decision.reason, "policy": "auto"}
+    if decision.action is Act.ADVANCE:
+        change = advance_change(evaluation)
+        after = apply_recorded(journal, standing, change, now, verdict=document, decision=chosen)
+        return f"advanced {standing.state.percent:g}% → {after.percent:g}% ({change.stage})"
+    if decision.action is Act.ROLLBACK:
+        change = rollback_change(standing, f"verdict rollback: {_first(verdict.reasons)}")
+        after = apply_recorded(journal, standing, change, now, verdict=document, decision=chosen)
+        return f"rolled back {standing.state.percent:g}% → {after.percent:g}%"
+    reason = f"pause verdict: {_first(verdict.reasons)}"
+    pause_recorded(journal, standing, True, reason, now, verdict=document, decision=chosen)
+    return "paused: automatic advancing stops until rollout resume"
+
+
+def _first(reasons: tuple[str, ...]) -> str:
+    return reasons[0] if reasons else "no reason given"

@@ -1,0 +1,1 @@
+"""Decision records (what the tool did and why), notifications, who is acting."""

@@ -1,0 +1,244 @@
+"""Decision records: what goes in each line of the append-only log (``records.py`` stores it).
+
+One record per action and per verdict that led to one: when, which tool version, who, which
+plan (name, file and a hash of its content, so an auditor can tell which version of the plan
+decided), where the flag lives, the stage, the verdict with every metric's queries, values,
+test, p-value and threshold (the ``check --json`` document plus the resolved queries), the
+change applied (before → after) and its result. Secrets never appear: tokens are never part
+of a plan, a state or a verdict, and whatever a server echoed into an error message is
+scrubbed of every registered secret when the record is encoded (``records.encode``). The
+history read back from a platform is scrubbed the same way before it is shown.
+
+Stdlib only at import: `rollout kill` writes a record too and must stay light.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rolloutcli import __version__
+from rolloutcli.judge.flagstate import ChangeRecord, FlagState, RolloutChange
+from rolloutcli.support.redact import scrub
+from rolloutcli.support.timeutil import format_timestamp
+
+SCHEMA = "rolloutcli.decision/v1"
+
+
+def plan_digest(path: Path) -> str | None:
+    """``sha256:<hex>`` of the plan file's bytes, or None when it cannot be read."""
+    try:
+        return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The rollout a record is about."""
+
+    plan: str | None
+    plan_file: Path | None
+    flag: str
+    platform: str
+    where: str
+    environment: str
+
+
+def state_json(state: FlagState | None, stage: str | None = None) -> dict[str, Any] | None:
+    if state is None:
+        return None
+    return {
+        "on": state.on,
+        "percent": state.percent,
+        "stage": stage if stage is not None else state.recorded_stage,
+        "audience_keys": len(state.audience_keys),
+        "audience_segment": state.audience_segment,
+        "paused": state.paused is not None,
+    }
+
+
+def change_json(change: RolloutChange) -> dict[str, Any]:
+    return {
+        "action": change.action,
+        "percent": change.percent,
+        "stage": change.stage,
+        "audience_keys": len(change.audience_keys),
+        "audience_segment": change.audience_segment,
+        "turn_on": change.turn_on,
+        "comment": change.comment,
+    }
+
+
+def record(
+    *,
+    event: str,
+    subject: Subject,
+    who: str,
+    at: datetime,
+    command: str,
+    verdict: Mapping[str, Any] | None = None,
+    decision: Mapping[str, Any] | None = None,
+    change: Mapping[str, Any] | None = None,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    result: str,
+    error: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One decision record.
+
+    ``event``: advance, rollback, pause, resume, kill, notify, or ``verdict`` (a verdict that
+    called for an action the policy left to a person). ``result``: applied, unchanged (already
+    so), failed, refused, dry-run."""
+    item: dict[str, Any] = {
+        "schema": SCHEMA,
+        "time": format_timestamp(at),
+        "tool": f"rolloutcli {__version__}",
+        "who": who,
+        "command": command,
+        "event": event,
+        "plan": subject.plan,
+        "plan_file": str(subject.plan_file) if subject.plan_file else None,
+        "plan_sha256": plan_digest(subject.plan_file) if subject.plan_file else None,
+        "flag": subject.flag,
+        "platform": subject.platform,
+        "where": subject.where,
+        "environment": subject.environment,
+        "verdict": dict(verdict) if verdict is not None else None,
+        "decision": dict(decision) if decision is not None else None,
+        "change": dict(change) if change is not None else None,
+        "before": dict(before) if before is not None else None,
+        "after": dict(after) if after is not None else None,
+        "result": result,
+        "error": error,
+    }
+    if extra:
+        item.update(extra)
+    return item
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of `rollout history`: a decision record or a platform change, merged."""
+
+    at: datetime
+    source: str  # "record" or "platform"
+    event: str
+    who: str | None
+    stage: str | None
+    percent_before: float | None
+    percent_after: float | None
+    verdict: str | None
+    result: str | None
+    detail: str
+    raw: Mapping[str, Any] | None = None
+
+
+def merge_history(
+    records: Sequence[Mapping[str, Any]],
+    platform: Sequence[ChangeRecord],
+    plan: str | None,
+    flag: str,
+) -> list[HistoryEntry]:
+    """The plan's decision records and the flag's platform history, newest first. Records
+    are matched by plan name (or, for a kill by flag key, by flag)."""
+    from rolloutcli.support.timeutil import parse_timestamp
+
+    entries: list[HistoryEntry] = []
+    for item in records:
+        at = parse_timestamp(item.get("time"))
+        if at is None:
+            continue
+        mine = (plan is not None and item.get("plan") == plan) or (
+            item.get("plan") is None and item.get("flag") == flag
+        )
+        if not mine:
+            continue
+        entries.append(_from_record(item, at))
+    for change in platform:
+        twin = next((e for e in entries if e.source == "record" and _same(e, change)), None)
+        if twin is not None:
+            # the platform's own entry for a change the tool recorded: one line, both sources
+            entries[entries.index(twin)] = replace(twin, source="record+platform")
+            continue
+        entries.append(
+            HistoryEntry(
+                at=change.at,
+                source="platform",
+                event=change.action,
+                who=None,
+                stage=change.stage,
+                percent_before=change.percent_before,
+                percent_after=change.percent_after,
+                verdict=None,
+                result=None,
+                detail=scrub(change.comment),
+            )
+        )
+    entries.sort(key=lambda e: (e.at, e.source != "platform"), reverse=True)
+    return entries
+
+
+PAIRING = timedelta(minutes=2)
+"""How far apart the tool's clock and the platform's may stamp the same change."""
+
+
+def _same(entry: HistoryEntry, change: ChangeRecord) -> bool:
+    """Whether a platform change is the one a record describes: same action, applied,
+    the same resulting share (when both say), stamped within ``PAIRING``."""
+    if entry.event != change.action or entry.result != "applied":
+        return False
+    if abs(entry.at - change.at) > PAIRING:
+        return False
+    if entry.percent_after is not None and change.percent_after is not None:
+        return abs(entry.percent_after - change.percent_after) < 1e-9
+    return True
+
+
+def _from_record(item: Mapping[str, Any], at: datetime) -> HistoryEntry:
+    verdict = item.get("verdict") if isinstance(item.get("verdict"), Mapping) else None
+    before = item.get("before") if isinstance(item.get("before"), Mapping) else None
+    after = item.get("after") if isinstance(item.get("after"), Mapping) else None
+    change = item.get("change") if isinstance(item.get("change"), Mapping) else None
+    decision = item.get("decision") if isinstance(item.get("decision"), Mapping) else None
+    reasons = verdict.get("reasons") if verdict else None
+    detail_parts: list[str] = []
+    if decision and decision.get("reason"):
+        detail_parts.append(str(decision["reason"]))
+    if isinstance(reasons, list) and reasons:
+        detail_parts.append(str(reasons[0]))
+    if item.get("error"):
+        detail_parts.append(f"error: {item['error']}")
+    if item.get("reason"):
+        detail_parts.append(str(item["reason"]))
+    if not detail_parts and change and change.get("comment"):
+        detail_parts.append(str(change["comment"]))
+    stage = None
+    if change and change.get("stage"):
+        stage = str(change["stage"])
+    elif verdict and isinstance(verdict.get("stage"), Mapping):
+        stage = str(verdict["stage"].get("name"))
+    return HistoryEntry(
+        at=at,
+        source="record",
+        event=str(item.get("event", "")),
+        who=str(item["who"]) if item.get("who") else None,
+        stage=stage,
+        percent_before=_number(before.get("percent")) if before else None,
+        percent_after=_number(after.get("percent"))
+        if after
+        else (_number(change.get("percent")) if change else None),
+        verdict=str(verdict["verdict"]) if verdict and verdict.get("verdict") else None,
+        result=str(item["result"]) if item.get("result") else None,
+        detail=scrub(" · ".join(detail_parts)),
+        raw=item,
+    )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -1,0 +1,163 @@
+"""What `rollout watch --auto` does with a verdict, under the plan's automation policy. Pure.
+
+The verdict says what the data supports; this says what the tool may do about it on its
+own. Rules, in order:
+
+1. the flag is off (killed) → nothing: a person turns it back on, and kill always wins;
+2. ``rollback`` → roll back (policy ``rollback: auto``), unless nothing is served to roll
+   back; a pause mark never stops a rollback;
+3. ``pause`` → mark the rollout paused on the platform (policy ``pause: auto``), once;
+4. ``go`` →
+   - paused (by a person or an earlier pause verdict) → nothing until ``rollout resume``;
+   - off-plan (a percentage set by hand) → nothing: a person decides;
+   - not started → nothing if the last change was a rollback or kill (a person restarts
+     it), else enter the first stage only with ``start: auto``;
+   - the next stage needs approval (``advance: manual``, above ``advance_up_to``, or in
+     ``approve``) → nothing, waiting for ``rollout advance``;
+   - else advance one stage (never more: the next check starts the new stage's window);
+5. ``hold`` and ``done`` → nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from rolloutcli.judge.flagstate import ChangeRecord, FlagState
+from rolloutcli.judge.position import Position
+from rolloutcli.judge.verdict import VerdictKind
+from rolloutcli.plan.model import Plan
+from rolloutcli.support.timeutil import format_timestamp
+
+
+class Act(StrEnum):
+    NONE = "none"
+    ADVANCE = "advance"
+    ROLLBACK = "rollback"
+    PAUSE = "pause"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The action to take, and why; ``waiting`` when a person must act for it to go on."""
+
+    action: Act
+    reason: str
+    waiting: bool = False
+
+
+# The platform changes after which a rollout at 0% is stopped, not merely unstarted.
+STOPPING_ACTIONS = frozenset({"rollback", "kill"})
+
+
+def decide_action(
+    plan: Plan,
+    name: str,
+    kind: VerdictKind,
+    state: FlagState,
+    position: Position,
+    last_change: ChangeRecord | None = None,
+) -> Decision:
+    """The action `watch --auto` takes for this verdict. ``last_change`` is the latest
+    rollout change (advance, rollback or kill) in the platform's history, needed only to
+    tell a rolled-back rollout from one that never started."""
+    policy = plan.automation
+    if not state.on:
+        return Decision(Act.NONE, "the flag is off (killed): a person turns it back on")
+    if kind is VerdictKind.ROLLBACK:
+        if state.percent == 0 and not state.audience_keys and not state.audience_segment:
+            return Decision(Act.NONE, "nothing is served to the treatment: nothing to roll back")
+        if policy.rollback == "auto":
+            return Decision(Act.ROLLBACK, "rollback verdict; the policy rolls back automatically")
+        return Decision(
+            Act.NONE,
+            f"rollback verdict; the policy leaves it to a person: rollout rollback {name}",
+            waiting=True,
+        )
+    if kind is VerdictKind.PAUSE:
+        if state.paused is not None:
+            return Decision(Act.NONE, f"already paused{_since(state)}", waiting=True)
+        if policy.pause == "auto":
+            return Decision(Act.PAUSE, "pause verdict; automatic advancing stops until resumed")
+        return Decision(Act.NONE, "pause verdict; the policy only reports it", waiting=True)
+    if kind is not VerdictKind.GO:
+        return Decision(Act.NONE, f"verdict {kind.value}: nothing to do")
+    if state.paused is not None:
+        return Decision(
+            Act.NONE,
+            f"paused{_since(state)}: rollout resume {name} lets it advance",
+            waiting=True,
+        )
+    return _advance(plan, name, state, position, last_change)
+
+
+def _advance(
+    plan: Plan,
+    name: str,
+    state: FlagState,
+    position: Position,
+    last_change: ChangeRecord | None,
+) -> Decision:
+    policy = plan.automation
+    if position.off_plan:
+        return Decision(
+            Act.NONE,
+            f"{state.percent:g}% was set by hand (off-plan): rollout advance {name} moves it on",
+            waiting=True,
+        )
+    if position.next_index is None:
+        return Decision(Act.NONE, "at the last stage")
+    target = plan.stages[position.next_index]
+    if position.not_started:
+        if last_change is not None and last_change.action in STOPPING_ACTIONS:
+            return Decision(
+                Act.NONE,
+                f"{_past(last_change.action)} at {format_timestamp(last_change.at)}: "
+                f"a person restarts it with rollout advance {name}",
+                waiting=True,
+            )
+        if policy.start != "auto":
+            return Decision(
+                Act.NONE,
+                f"not started; the policy leaves the start to a person: rollout advance {name}",
+                waiting=True,
+            )
+    if policy.needs_approval(target):
+        return Decision(
+            Act.NONE,
+            f"stage {target.label} needs approval: rollout advance {name}",
+            waiting=True,
+        )
+    return Decision(Act.ADVANCE, f"go; the policy advances to {target.label} automatically")
+
+
+def _since(state: FlagState) -> str:
+    mark = state.paused
+    if mark is None:
+        return ""
+    parts = []
+    if mark.by:
+        parts.append(f"by {mark.by}")
+    if mark.at:
+        parts.append(f"at {format_timestamp(mark.at)}")
+    text = (" " + " ".join(parts)) if parts else ""
+    return text + (f" ({mark.reason})" if mark.reason else "")
+
+
+def _past(action: str) -> str:
+    return {"rollback": "rolled back", "kill": "killed"}.get(action, action)
+
+
+def last_rollout_change(history: list[ChangeRecord]) -> ChangeRecord | None:
+    """The latest change that moved the rollout (not a pause or resume mark)."""
+    moves = [r for r in history if r.action not in ("pause", "resume")]
+    return max(moves, key=lambda r: r.at) if moves else None
+
+
+def time_left(plan: Plan, state: FlagState, position: Position, now: datetime) -> timedelta | None:
+    """What remains of the stage's minimum window, or None when elapsed or unknown."""
+    if position.index is None or state.changed_at is None:
+        return None
+    left = plan.stages[position.index].window - (now - state.changed_at)
+    return left if left.total_seconds() > 0 else None

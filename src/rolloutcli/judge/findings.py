@@ -1,0 +1,415 @@
+"""One guardrail's finding: its values, its test, and the tier it reached (pure).
+
+A tier is reached when the treatment crosses one of its thresholds; for a tier listed under
+the guardrail's ``significant:``, the difference must also be significant at the plan's
+alpha: for thresholds relative to control, the one-sided test that treatment is worse than
+control; for absolute limits, the one-sided test that treatment is beyond the limit.
+Tiers are checked from the most severe down, so a rollback breach that is not significant
+can still be a pause or a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from rolloutcli.judge.dataquality import coverage_problem
+from rolloutcli.judge.evidence import Assessment, bounds, guard_factor
+from rolloutcli.judge.multiplicity import GUARD
+from rolloutcli.judge.observations import (
+    CohortData,
+    MeanData,
+    Observation,
+    RatioData,
+    SeriesCoverage,
+)
+from rolloutcli.plan.model import TIERS, MeanGuardrail, RatioGuardrail, Statistics, Tier
+from rolloutcli.plan.thresholds import Direction
+from rolloutcli.stats import fixed as stats
+from rolloutcli.stats.dispersion import Dispersion
+
+STATUS_OK = "ok"
+STATUS_NO_DATA = "no_data"
+STATUS_BAD_DATA = "bad_data"
+HOLDING = (STATUS_NO_DATA, STATUS_BAD_DATA)
+"""Statuses that hold the rollout (when blocking): data missing, or data not to be trusted."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str
+    kind: str
+    status: str  # ok | warn | pause | rollback | no_data | bad_data
+    control: float | None
+    treatment: float | None
+    relative_change: float | None
+    p_value: float | None
+    test: str | None
+    threshold: str | None  # the threshold reached, or every tier's thresholds
+    limit: float | None  # the value the reached threshold stands at
+    control_size: float | None
+    treatment_size: float | None
+    note: str | None
+    query: str
+    blocking: bool = True  # no_data that does not hold the rollout (no control at 100%)
+    # sequential method only:
+    e_value: float | None = None  # largest evidence against the reached (or nearest) tier
+    alpha: float | None = None  # the level that evidence was held to, after correction
+    ci_low: float | None = None  # always-valid bounds on the effect at that level
+    ci_high: float | None = None
+    ci_relative: bool = True  # bounds are relative changes (else differences in metric units)
+    ruled_out: bool | None = None  # the detect: regression is ruled out (None: no detect:)
+    detect: str | None = None
+    information: float | None = None
+    information_needed: float | None = None
+    dispersion: Dispersion | None = None  # ratio: how the split of events clusters
+
+
+Guardrail = RatioGuardrail | MeanGuardrail
+
+
+def evaluate_guardrail(
+    guardrail: Guardrail,
+    obs: Observation,
+    settings: Statistics,
+    control_expected: bool,
+    judge: bool = True,
+) -> Finding:
+    """Judge one guardrail with the fixed-horizon tests. ``control_expected`` is False at
+    100%, where nobody is in control. With ``judge=False`` only the values and the no-data
+    checks are filled in (the sequential path judges on its own)."""
+    all_thresholds = " · ".join(
+        f"{tier} {t.raw}" for tier, ts in guardrail.tiers.items() for t in ts
+    )
+    treat, ctrl = obs.treatment, obs.control
+    t_val = treat.value if treat is not None else None
+    c_val = ctrl.value if ctrl is not None else None
+
+    def finding(status: str, note: str | None, **extra: object) -> Finding:
+        values: dict[str, object] = {
+            "name": guardrail.name,
+            "kind": guardrail.kind,
+            "status": status,
+            "control": c_val,
+            "treatment": t_val,
+            "relative_change": _relative(t_val, c_val),
+            "p_value": None,
+            "test": None,
+            "threshold": all_thresholds,
+            "limit": None,
+            "control_size": ctrl.size if ctrl is not None else None,
+            "treatment_size": treat.size if treat is not None else None,
+            "note": note,
+            "query": obs.query,
+        }
+        values.update(extra)
+        return Finding(**values)  # type: ignore[arg-type]
+
+    if obs.problem:
+        return finding(STATUS_BAD_DATA if obs.untrustworthy else STATUS_NO_DATA, obs.problem)
+    if t_val is None:
+        return finding(STATUS_NO_DATA, "no treatment data in the window")
+    if c_val is None and guardrail.compares_to_control:
+        if not control_expected:
+            if not _has_absolute(guardrail):
+                return finding(
+                    STATUS_NO_DATA,
+                    "no control cohort at 100%: nothing to compare to",
+                    blocking=False,
+                )
+        else:
+            return finding(STATUS_NO_DATA, "no control data in the window")
+
+    if not judge:
+        return finding(STATUS_OK, None)
+    comparison = _compare(guardrail, treat, ctrl) if c_val is not None else None
+    p_value = comparison.p_value if comparison else None
+    test = comparison.method if comparison else None
+    significant_tiers = set(guardrail.significant)
+    notes: list[str] = []
+
+    for tier in reversed(TIERS):
+        for threshold in guardrail.tiers.get(tier, []):
+            if c_val is None and threshold.needs_control:
+                continue
+            assert t_val is not None
+            if not threshold.crossed(t_val, c_val, guardrail.direction):
+                continue
+            limit = threshold.limit(c_val)
+            if tier in significant_tiers:
+                p = p_value if threshold.needs_control else _absolute_p(guardrail, treat, limit)
+                if p is None or p >= settings.alpha:
+                    shown = "n/a" if p is None else f"{p:.3g}"
+                    notes.append(
+                        f"past the {tier} threshold {threshold.raw} but not significant "
+                        f"(p = {shown}, alpha {settings.alpha:g})"
+                    )
+                    continue
+                if not threshold.needs_control:
+                    p_value, test = p, _absolute_test_name(guardrail)
+            return finding(
+                tier,
+                "; ".join(notes) or None,
+                p_value=p_value,
+                test=test,
+                threshold=f"{tier} {threshold.raw}",
+                limit=limit,
+            )
+    return finding(STATUS_OK, "; ".join(notes) or None, p_value=p_value, test=test)
+
+
+MIN_EVENTS = 5
+"""A tier judged on its point estimate needs this many treatment events expected at the
+threshold's rate for a ratio, ..."""
+MIN_VALUES = 30
+"""... and this many treatment values for a mean."""
+
+
+def tier_p_values(guardrail: Guardrail, assessment: Assessment | None) -> dict[str, float]:
+    """Per significant tier, the guardrail's always-valid p-value (Bonferroni over several
+    thresholds in one tier); under :data:`GUARD`, the p-value of the guard that tiers
+    acting on their point estimate must pass (:func:`evidence.guard_factor`)."""
+    out: dict[str, float] = {}
+    if assessment is None:
+        return out
+    if assessment.guard is not None:
+        out[GUARD] = assessment.guard.p_value
+    for tier in guardrail.significant:
+        ps = [t.evidence.p_value for t in assessment.thresholds if t.tier == tier]
+        if ps:
+            out[tier] = min(1.0, len(ps) * min(ps))
+    return out
+
+
+def evaluate_sequential(
+    guardrail: Guardrail,
+    obs: Observation,
+    settings: Statistics,
+    control_expected: bool,
+    assessment: Assessment | None,
+    levels: Mapping[str, tuple[float, bool]],
+    explain: bool = True,
+) -> Finding:
+    """Judge one guardrail with always-valid tests. ``levels`` gives, per significant tier
+    (and :data:`GUARD`), the level after the correction and whether this guardrail's
+    evidence reached it (:func:`multiplicity.familywise_levels`). A tier not tested for
+    significance acts on its point estimate, with enough data, and for a threshold relative
+    to control only once the treatment is shown worse than control by half the least
+    severe such threshold (:func:`evidence.guard_factor`)."""
+    base = evaluate_guardrail(guardrail, obs, settings, control_expected, judge=False)
+    if base.status in HOLDING:
+        return base
+    if assessment is None:
+        return replace(
+            base,
+            status=STATUS_NO_DATA,
+            note="no per-interval data for the sequential test (the metrics source gave none)",
+        )
+    c_val, t_val = base.control, base.treatment
+    extra: dict[str, object] = {
+        "information": assessment.information,
+        "information_needed": assessment.information_needed,
+        "dispersion": assessment.dispersion,
+        "detect": guardrail.detect,
+        "ruled_out": (
+            assessment.ruled_out.rejects(1 - settings.power)
+            if assessment.ruled_out is not None
+            else None
+        ),
+    }
+    tests = {id(t.threshold): t for t in assessment.thresholds}
+    best = max(assessment.thresholds, key=lambda t: t.evidence.max_e_value, default=None)
+    level = _level_of(levels, best.tier if best else None, settings.alpha)
+    if best is not None:
+        extra.update(
+            e_value=best.evidence.max_e_value,
+            p_value=best.evidence.p_value,
+            test=best.evidence.method,
+            alpha=level,
+        )
+    if explain and obs.series is not None:
+        found = bounds(guardrail, obs, level)
+        if found is not None:
+            extra.update(ci_low=found.low, ci_high=found.high, ci_relative=found.relative)
+    significant = set(guardrail.significant)
+    notes: list[str] = []
+    for tier in reversed(TIERS):
+        for threshold in guardrail.tiers.get(tier, []):
+            if tier in significant:
+                if tests.get(id(threshold)) is None:
+                    continue
+                level_tier, rejected = levels.get(tier, (settings.alpha, False))
+                if not rejected:
+                    continue
+                # name the threshold whose evidence is strongest in this tier
+                tested = max(
+                    (t for t in assessment.thresholds if t.tier == tier),
+                    key=lambda t: t.evidence.max_e_value,
+                )
+                threshold = tested.threshold
+                return replace(
+                    base,
+                    status=tier,
+                    threshold=f"{tier} {threshold.raw}",
+                    limit=threshold.limit(c_val),
+                    **{
+                        **extra,
+                        "e_value": tested.evidence.max_e_value,
+                        "p_value": tested.evidence.p_value,
+                        "test": tested.evidence.method,
+                        "alpha": level_tier,
+                    },  # type: ignore[arg-type]
+                )
+            if t_val is None or (c_val is None and threshold.needs_control):
+                continue
+            if not threshold.crossed(t_val, c_val, guardrail.direction):
+                continue
+            if not _enough_for_point_estimate(obs, threshold.limit(c_val)):
+                notes.append(
+                    f"past the {tier} threshold {threshold.raw} on too few samples to act on"
+                )
+                continue
+            guard = dict(extra)
+            if threshold.needs_control:
+                level_guard, shown = levels.get(GUARD, (settings.alpha, False))
+                evidence = assessment.guard
+                if evidence is None or not shown:
+                    notes.append(
+                        f"past the {tier} threshold {threshold.raw} but not yet shown "
+                        f"{_guard_text(guardrail)} (p = "
+                        f"{'n/a' if evidence is None else format(evidence.p_value, '.3g')}, "
+                        f"alpha {level_guard:.3g})"
+                    )
+                    continue
+                guard.update(
+                    e_value=evidence.max_e_value,
+                    p_value=evidence.p_value,
+                    test=evidence.method,
+                    alpha=level_guard,
+                )
+            return replace(
+                base,
+                status=tier,
+                threshold=f"{tier} {threshold.raw}",
+                limit=threshold.limit(c_val),
+                note="; ".join(notes) or None,
+                **guard,  # type: ignore[arg-type]
+            )
+    return replace(base, status=STATUS_OK, note="; ".join(notes) or None, **extra)  # type: ignore[arg-type]
+
+
+def doubted(
+    finding: Finding, obs: Observation, settings: Statistics, control_expected: bool
+) -> Finding:
+    """A finding whose series has too many gaps to vouch for it (see
+    :func:`coverage_gaps`) is ``bad_data`` instead of ``ok`` or ``warn``: the points it has
+    do not show the whole stage, so it cannot let the rollout go. A pause or rollback it
+    reached stands: the evidence in the points it has is real."""
+    if finding.status not in (STATUS_OK, "warn"):
+        return finding
+    gaps = coverage_gaps(obs.coverage, settings.min_coverage, control_expected)
+    if gaps is None:
+        return finding
+    return replace(finding, status=STATUS_BAD_DATA, note=gaps)
+
+
+def coverage_gaps(
+    items: Iterable[SeriesCoverage], min_share: float, control_expected: bool
+) -> str | None:
+    """The first cohort series too incomplete to judge (the control only while there is
+    one), named with its metric and query."""
+    for item in items:
+        if item.role == "control" and not control_expected:
+            continue
+        problem = coverage_problem(item.coverage, min_share)
+        if problem is not None:
+            return f"{item.metric} ({item.role}) has {problem} · {item.query}"
+    return None
+
+
+def _level_of(levels: Mapping[str, tuple[float, bool]], tier: Tier | None, alpha: float) -> float:
+    if tier is not None and tier in levels:
+        return levels[tier][0]
+    return alpha
+
+
+def _enough_for_point_estimate(obs: Observation, limit: float | None) -> bool:
+    """Enough data for a point estimate to mean something. For a ratio, the events the
+    treatment would have *at the threshold* (its trials times the rate the threshold
+    stands at): counting the events observed would let the very noise this guards against
+    meet the guard."""
+    t = obs.treatment
+    if isinstance(t, RatioData):
+        return limit is not None and t.trials * limit >= MIN_EVENTS
+    if isinstance(t, MeanData):
+        return t.n >= MIN_VALUES
+    return False
+
+
+def _guard_text(guardrail: Guardrail) -> str:
+    """The guard in words: "worse than control by +25%"."""
+    half = guard_factor(guardrail)
+    if half is None:
+        return "worse than control"
+    return f"worse than control by {(half - 1) * 100:+.3g}%"
+
+
+def _relative(treatment: float | None, control: float | None) -> float | None:
+    if treatment is None or control is None or control == 0:
+        return None
+    return treatment / control - 1
+
+
+def _has_absolute(guardrail: Guardrail) -> bool:
+    return any(not t.needs_control for ts in guardrail.tiers.values() for t in ts)
+
+
+def _alternative(direction: Direction) -> stats.Alternative:
+    return "greater" if direction is Direction.HIGHER_IS_WORSE else "less"
+
+
+def _compare(
+    guardrail: Guardrail, treat: CohortData | None, ctrl: CohortData | None
+) -> stats.TestResult | None:
+    """The one-sided test that treatment is worse than control (None when it can't run)."""
+    alternative = _alternative(guardrail.direction)
+    if isinstance(treat, RatioData) and isinstance(ctrl, RatioData):
+        if treat.trials <= 0 or ctrl.trials <= 0:
+            return None
+        return stats.two_proportion_test(
+            int(treat.events), int(treat.trials), int(ctrl.events), int(ctrl.trials), alternative
+        )
+    if isinstance(treat, MeanData) and isinstance(ctrl, MeanData):
+        assert isinstance(guardrail, MeanGuardrail)
+        use_mw = guardrail.test == "mann_whitney" or (
+            guardrail.test == "auto" and treat.samples is not None and ctrl.samples is not None
+        )
+        if use_mw and treat.samples and ctrl.samples:
+            return stats.mann_whitney_u(treat.samples, ctrl.samples, alternative)
+        if treat.n >= 2 and ctrl.n >= 2:
+            return stats.welch_t_test(
+                treat.mean, treat.sd, treat.n, ctrl.mean, ctrl.sd, ctrl.n, alternative
+            )
+    return None
+
+
+def _absolute_p(
+    guardrail: Guardrail, treat: CohortData | None, limit: float | None
+) -> float | None:
+    """One-sided p-value that the treatment is beyond an absolute limit."""
+    if treat is None or limit is None:
+        return None
+    alternative = _alternative(guardrail.direction)
+    if isinstance(treat, RatioData):
+        if treat.trials <= 0 or not 0 < limit < 1:
+            return None
+        return stats.one_sample_proportion_test(
+            int(treat.events), int(treat.trials), limit, alternative
+        ).p_value
+    if treat.n < 2:
+        return None
+    return stats.one_sample_t_test(treat.mean, treat.sd, treat.n, limit, alternative).p_value
+
+
+def _absolute_test_name(guardrail: Guardrail) -> str:
+    return "binomial-exact" if guardrail.is_ratio else "one-sample-t"

@@ -1,0 +1,113 @@
+"""Metric observations per cohort, as the verdict engine consumes them (pure data)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rolloutcli.judge.dataquality import Coverage
+from rolloutcli.stats.sequential import Array, MomentSeries
+
+
+@dataclass(frozen=True)
+class RatioData:
+    """events / trials for one cohort (errors / requests)."""
+
+    events: float
+    trials: float
+
+    @property
+    def value(self) -> float | None:
+        return self.events / self.trials if self.trials > 0 else None
+
+    @property
+    def size(self) -> float:
+        return self.trials
+
+
+@dataclass(frozen=True)
+class MeanData:
+    """Values for one cohort: summary statistics, and the raw samples when the source has them."""
+
+    n: int
+    mean: float
+    sd: float
+    samples: tuple[float, ...] | None = None
+
+    @property
+    def value(self) -> float | None:
+        return self.mean if self.n > 0 else None
+
+    @property
+    def size(self) -> float:
+        return float(self.n)
+
+
+CohortData = RatioData | MeanData
+
+
+@dataclass(frozen=True)
+class RatioSeries:
+    """Per-interval events and trials of both cohorts over the evidence window (NaN = no
+    data for that interval: missing, not zero)."""
+
+    treatment_events: Array
+    treatment_trials: Array
+    control_events: Array
+    control_trials: Array
+
+
+@dataclass(frozen=True)
+class MeanSeries:
+    """Per-interval moments of both cohorts' values over the evidence window."""
+
+    treatment: MomentSeries
+    control: MomentSeries
+
+
+Series = RatioSeries | MeanSeries
+
+
+@dataclass(frozen=True)
+class SeriesCoverage:
+    """How complete one cohort's series of one metric is over the stage (see
+    :mod:`rolloutcli.judge.dataquality`), with the query that gave it, to name in a hold."""
+
+    metric: str
+    role: str
+    coverage: Coverage
+    query: str = ""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One guardrail's data for the window: treatment and control, or why it is missing."""
+
+    name: str
+    treatment: CohortData | None
+    control: CohortData | None
+    query: str = ""
+    problem: str | None = None
+    series: Series | None = None
+    """Per-interval data since the evidence began (the rollout's start, or the stage's),
+    for sequential tests. None when the source gave none (the fixed method needs none)."""
+    untrustworthy: bool = False
+    """The ``problem`` is data that cannot be true (not merely absent): it holds as such."""
+    coverage: tuple[SeriesCoverage, ...] = ()
+    """Per cohort, how complete the series behind ``series`` is over the stage."""
+
+
+@dataclass(frozen=True)
+class Exposures:
+    """Units assigned to each cohort in the window (for sample sizes and the SRM check)."""
+
+    treatment: float
+    control: float
+    metric: str
+    treatment_series: Array = field(default_factory=lambda: np.zeros(0))
+    control_series: Array = field(default_factory=lambda: np.zeros(0))
+    """Per-interval exposures in the current stage (NaN = missing), for the sequential
+    sample-ratio check; empty when the source gave none."""
+    coverage: tuple[SeriesCoverage, ...] = ()
+    """Per cohort, how complete the exposure series is over the stage."""

@@ -1,0 +1,586 @@
+"""Output: rich tables that show every value behind a verdict, and the JSON contract.
+
+Strings from a plan, a platform or a server (flag keys, environments, plan and stage names,
+reasons, notes, comments, server messages) never become markup: they are escaped where they
+meet the tool's own markup, or passed as plain ``Text``; consoles are made with emoji codes
+off (``:100:`` stays text)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from rolloutcli.app.evaluate import Evaluation, Explained, Standing
+from rolloutcli.judge.findings import Finding
+from rolloutcli.judge.flagstate import FlagState, RolloutChange
+from rolloutcli.judge.verdict import Verdict
+from rolloutcli.plan.model import TIERS, Plan
+from rolloutcli.stats.dispersion import Dispersion
+from rolloutcli.support.durations import format_duration
+from rolloutcli.support.jsonsafe import json_safe
+from rolloutcli.support.timeutil import format_timestamp
+
+VERDICT_STYLE = {
+    "go": "bold green",
+    "done": "bold green",
+    "hold": "bold yellow",
+    "pause": "bold dark_orange",
+    "rollback": "bold red",
+}
+STATUS_STYLE = {
+    "ok": "green",
+    "warn": "yellow",
+    "pause": "dark_orange",
+    "rollback": "bold red",
+    "no_data": "dim",
+    "bad_data": "yellow",
+}
+
+
+# ---------------------------------------------------------------------- JSON
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(json_safe(value), indent=2, ensure_ascii=False)
+
+
+def stage_json(standing: Standing) -> dict[str, Any] | None:
+    index = standing.position.index
+    if index is None:
+        return None
+    stage = standing.loaded.plan.stages[index]
+    return {
+        "index": index,
+        "name": stage.label,
+        "percent": stage.percent,
+        "started_at": standing.state.changed_at,
+    }
+
+
+def status_json(standing: Standing) -> dict[str, Any]:
+    plan, state, position = standing.loaded.plan, standing.state, standing.position
+    nxt = plan.stages[position.next_index] if position.next_index is not None else None
+    return {
+        "plan": standing.loaded.name,
+        "flag": plan.flag,
+        "platform": plan.platform.kind,
+        "environment": plan.platform.environment,
+        "on": state.on,
+        "percent": state.percent,
+        "stage": stage_json(standing),
+        "stages": len(plan.stages),
+        "off_plan": position.off_plan,
+        "not_started": position.not_started,
+        "audience": {"keys": list(state.audience_keys), "segment": state.audience_segment}
+        if state.audience_keys or state.audience_segment
+        else None,
+        "next_stage": {"index": position.next_index, "name": nxt.label, "percent": nxt.percent}
+        if nxt is not None
+        else None,
+        "changed_at": state.changed_at,
+        "last_comment": state.comment,
+        "notes": list(state.notes),
+    }
+
+
+def finding_json(f: Finding) -> dict[str, Any]:
+    return {
+        "name": f.name,
+        "kind": f.kind,
+        "status": f.status,
+        "control": f.control,
+        "treatment": f.treatment,
+        "relative_change": f.relative_change,
+        "p_value": f.p_value,
+        "test": f.test,
+        "threshold": f.threshold,
+        "limit": f.limit,
+        "control_n": f.control_size,
+        "treatment_n": f.treatment_size,
+        "note": f.note,
+        "query": f.query,
+        "e_value": f.e_value,
+        "alpha": f.alpha,
+        "bounds": None
+        if f.ci_low is None and f.ci_high is None
+        else {"low": f.ci_low, "high": f.ci_high, "relative": f.ci_relative},
+        "detect": f.detect,
+        "detect_ruled_out": f.ruled_out,
+        "information": f.information,
+        "information_needed": f.information_needed,
+        "dispersion": None if f.dispersion is None else dispersion_json(f.dispersion),
+    }
+
+
+def dispersion_json(d: Dispersion) -> dict[str, Any]:
+    """How the requests cluster: the factor over independent requests, in words."""
+    return {
+        "factor": d.factor,
+        "interval_pairs": d.pairs,
+        "significant": d.significant,
+        "summary": d.in_words(),
+    }
+
+
+def check_json(evaluation: Evaluation) -> dict[str, Any]:
+    standing, verdict = evaluation.standing, evaluation.verdict
+    srm = verdict.srm
+    return {
+        "plan": standing.loaded.name,
+        "flag": standing.loaded.plan.flag,
+        "platform": standing.loaded.plan.platform.kind,
+        "environment": standing.loaded.plan.platform.environment,
+        "verdict": verdict.kind.value,
+        "reasons": list(verdict.reasons),
+        "percent": verdict.from_percent,
+        "next_percent": verdict.to_percent,
+        "stage": stage_json(standing),
+        "evaluated_at": evaluation.now,
+        "window_start": evaluation.window.start if evaluation.window else None,
+        "look_again_at": verdict.look_again_at,
+        "metrics": [finding_json(f) for f in verdict.findings],
+        "srm": {
+            "checked": srm.checked,
+            "treatment": srm.treatment,
+            "control": srm.control,
+            "expected_share": srm.expected_share,
+            "observed_share": srm.observed_share,
+            "p_value": srm.p_value,
+            "mismatch": srm.mismatch,
+            "note": srm.note,
+        },
+        "success": [
+            {"metric": c.metric, "requirement": c.requirement, "met": c.met, "note": c.note}
+            for c in verdict.success
+        ],
+    }
+
+
+# ---------------------------------------------------------------------- terminal
+
+
+def _value(value: float | None, kind: str, unit: str | None) -> str:
+    if value is None:
+        return "—"
+    if kind == "ratio" or unit in ("ratio",):
+        return f"{value:.3%}"
+    suffix = {"ms": " ms", "s": " s", "percent": "%"}.get(unit or "", "")
+    return f"{value:.4g}{suffix}"
+
+
+def _size(size: float | None) -> str:
+    return "" if size is None else f"\n[dim]n={size:,.0f}[/]"
+
+
+def _where(standing: Standing) -> str:
+    plan, state, position = standing.loaded.plan, standing.state, standing.position
+    if not state.on:
+        stage = "OFF (killed)"
+    elif position.index is not None:
+        label = plan.stages[position.index].label
+        stage = f"stage {label} ({position.index + 1} of {len(plan.stages)})"
+    elif position.not_started:
+        stage = "not started (0%)"
+    else:
+        stage = f"{state.percent:g}% (off-plan)"
+    return (
+        f"[bold]{escape(standing.loaded.name)}[/] · flag [bold]{escape(plan.flag)}[/] · "
+        f"{escape(plan.platform.kind)} {escape(plan.platform.environment)} · {escape(stage)}"
+    )
+
+
+def _stage_name(label: str, percent: float) -> str:
+    return label if label == f"{percent:g}%" else f"{label} ({percent:g}%)"
+
+
+def print_status(console: Console, standing: Standing, now: datetime) -> None:
+    plan, state, position = standing.loaded.plan, standing.state, standing.position
+    console.print(_where(standing), highlight=False)
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="dim")
+    table.add_column()
+    table.add_row("flag", "on" if state.on else "[red]off[/]")
+    table.add_row("treatment share", f"{state.percent:g}%")
+    if state.audience_keys:
+        table.add_row("audience", f"{len(state.audience_keys)} allowlisted keys")
+    if state.audience_segment:
+        table.add_row("audience", Text(f"segment {state.audience_segment}"))
+    if state.changed_at:
+        since = format_duration(now - state.changed_at)
+        table.add_row("since", f"{format_timestamp(state.changed_at)} ({since} ago)")
+    if position.index is not None:
+        stage = plan.stages[position.index]
+        table.add_row("window", Text(f"{stage.min_duration}, min {stage.min_samples:,} per cohort"))
+    if position.next_index is not None:
+        nxt = plan.stages[position.next_index]
+        table.add_row("next", Text(_stage_name(nxt.label, nxt.percent)))
+    if state.comment:
+        table.add_row("last change", Text(state.comment))
+    for note in state.notes:
+        table.add_row("note", Text(note, style="yellow"))
+    console.print(table)
+
+
+def print_check(console: Console, evaluation: Evaluation) -> None:
+    standing, verdict = evaluation.standing, evaluation.verdict
+    plan = standing.loaded.plan
+    console.print(_where(standing), highlight=False)
+    headline = Text("verdict ", style="bold")
+    headline.append(verdict.kind.value.upper(), style=VERDICT_STYLE[verdict.kind.value])
+    if verdict.to_percent is not None:
+        headline.append(f"  {verdict.from_percent:g}% → {verdict.to_percent:g}%")
+    console.print(headline)
+    for reason in verdict.reasons:
+        console.print(Text(f"  • {reason}"), highlight=False)
+    if verdict.findings:
+        console.print(_metrics_table(plan, verdict))
+    _print_srm(console, verdict)
+    _print_clustering(console, verdict)
+    for c in verdict.success:
+        mark = "[green]met[/]" if c.met else "[yellow]not met[/]"
+        console.print(
+            f"success: {escape(c.metric)} {escape(c.requirement)}: {mark} ({escape(str(c.note))})",
+            highlight=False,
+        )
+    if evaluation.window is not None:
+        console.print(
+            f"[dim]window {format_timestamp(evaluation.window.start)} → "
+            f"{format_timestamp(evaluation.window.end)}; {_statistics_line(plan)}[/]"
+        )
+
+
+def _print_clustering(console: Console, verdict: Verdict) -> None:
+    """One line per ratio guardrail whose requests cluster: its p-values are optimistic."""
+    for f in verdict.findings:
+        if f.dispersion is not None and f.dispersion.significant:
+            console.print(
+                Text(
+                    f"clustering: {f.name} {f.dispersion.in_words()}; its test assumes "
+                    "independent requests, so its p-value is optimistic",
+                    style="yellow",
+                ),
+                highlight=False,
+            )
+
+
+TEST_ABBREVIATION = {
+    "z": "z",
+    "fisher-exact": "fisher",
+    "welch-t": "welch",
+    "mann-whitney": "MW",
+    "binomial-exact": "binom",
+    "one-sample-t": "t",
+    "seq-conditional-binomial": "seq",
+    "seq-binomial": "seq",
+    "seq-normal": "seq",
+}
+
+
+def _tiers(plan: Plan, name: str) -> str:
+    guardrail = plan.guardrail(name)
+    if guardrail is None:
+        return ""
+    texts = dict(guardrail.thresholds.items())
+    return " / ".join(",".join(texts[t]) if t in texts else "-" for t in TIERS)
+
+
+def _metrics_table(plan: Plan, verdict: Verdict) -> Table:
+    table = Table(header_style="bold")
+    table.add_column("metric", no_wrap=True)
+    table.add_column("control", no_wrap=True)
+    table.add_column("treatment", no_wrap=True)
+    table.add_column("change [bounds]", justify="right", no_wrap=True)
+    table.add_column("warn / pause / rollback")
+    table.add_column("p-value", justify="right", no_wrap=True)
+    table.add_column("status")
+    for f in verdict.findings:
+        guardrail = plan.guardrail(f.name)
+        unit = guardrail.unit if guardrail else None
+        change = f"{f.relative_change:+.1%}" if f.relative_change is not None else "—"
+        if f.ci_low is not None or f.ci_high is not None:
+            change += "\n" + _bounds(f, unit)
+        p = "—" if f.p_value is None else f"{f.p_value:.3g}"
+        if f.test:
+            p += f" {TEST_ABBREVIATION.get(f.test, f.test)}"
+        status = Text(f.status, style=STATUS_STYLE.get(f.status, ""))
+        if f.status in ("warn", "pause", "rollback") and f.threshold:
+            status.append(f" ({f.threshold.split(' ', 1)[-1]})")
+        if f.note:
+            status.append(f"\n{f.note}", style="dim")
+        table.add_row(
+            Text(f.name),
+            _value(f.control, f.kind, unit) + _size(f.control_size),
+            _value(f.treatment, f.kind, unit) + _size(f.treatment_size),
+            Text(change),
+            Text(_tiers(plan, f.name)),
+            Text(p),
+            status,
+        )
+    return table
+
+
+def _bounds(f: Finding, unit: str | None) -> str:
+    """Always-valid bounds on the effect, e.g. ``[-2.1%, +14%]`` (relative) or in units."""
+
+    def one(value: float | None) -> str:
+        if value is None:
+            return "…"
+        if f.ci_relative:
+            return f"{value:+.1%}"
+        suffix = f" {unit}" if unit in ("ms", "s") else ""
+        return f"{value:+.3g}{suffix}"
+
+    return f"[{one(f.ci_low)}, {one(f.ci_high)}]"
+
+
+def _statistics_line(plan: Plan) -> str:
+    s = plan.statistics
+    if s.method == "fixed":
+        return f"alpha {s.alpha:g} per test and look, method fixed"
+    covers = "the whole rollout" if s.scope == "rollout" else "each stage"
+    correction = {"holm": "Holm", "bonferroni": "Bonferroni", "none": "no correction"}
+    return (
+        f"alpha {s.alpha:g} over {covers}, {correction[s.correction]} across guardrails; "
+        f"sequential (always-valid) tests, bounds at each guardrail's level"
+    )
+
+
+def _print_srm(console: Console, verdict: Verdict) -> None:
+    srm = verdict.srm
+    if srm.checked and srm.observed_share is not None and srm.expected_share is not None:
+        style = "bold red" if srm.mismatch else "green"
+        word = "MISMATCH" if srm.mismatch else "ok"
+        console.print(
+            f"sample ratio: treatment {srm.observed_share:.3%} of "
+            f"{(srm.treatment or 0) + (srm.control or 0):,.0f} exposures, planned "
+            f"{srm.expected_share:.3%} (p = {srm.p_value:.3g}) [{style}]{word}[/]",
+            highlight=False,
+        )
+    elif srm.note:
+        console.print(f"[dim]sample ratio: {escape(srm.note)}[/]", highlight=False)
+
+
+def print_change(
+    console: Console, plan: Plan, state: FlagState, change: RolloutChange, where: str
+) -> None:
+    audience = ""
+    if change.audience_keys:
+        audience = f" + {len(change.audience_keys)} allowlisted keys"
+    elif change.audience_segment:
+        audience = f" + segment {escape(change.audience_segment)}"
+    console.print(
+        f"change: flag [bold]{escape(plan.flag)}[/] in "
+        f"[bold]{escape(plan.platform.environment)}[/] "
+        f"({escape(where)}): treatment [bold]{state.percent:g}% → {change.percent:g}%[/]{audience}"
+        + (f", stage {escape(change.stage)}" if change.stage else "")
+        + (", and turns the flag [bold]ON[/]" if change.turn_on else ""),
+        highlight=False,
+    )
+
+
+# ---------------------------------------------------------------------- explain
+
+_VERB_TEXT = {
+    "counter": "total",
+    "values": "values",
+    "counter_series": "per interval",
+    "moment_series": "per interval",
+}
+
+
+def explain_json(explained: Explained) -> dict[str, Any]:
+    prepared = explained.prepared
+    standing = prepared.standing
+    source = prepared.source
+    return {
+        "plan": standing.loaded.name,
+        "flag": standing.state.flag,
+        "at": format_timestamp(prepared.now),
+        "source": source.name if source else standing.loaded.plan.metrics.source.kind,
+        "window": _window_json(prepared.window),
+        "evidence_window": _window_json(prepared.evidence),
+        "queries": queries_json(explained.queries),
+    }
+
+
+def queries_json(rows: Any) -> list[dict[str, Any]]:
+    """Metrics calls and their resolved queries (``check --explain``, decision records)."""
+    return [
+        {
+            "metric": need.metric,
+            "cohort": need.cohort.role,
+            "variation": need.cohort.variation,
+            "verb": need.verb,
+            "window": _window_json(need.window),
+            "interval": format_duration(need.step) if need.step else None,
+            "requests": [{"query": q.text, "params": q.params} for q in resolved],
+        }
+        for need, resolved in rows
+    ]
+
+
+def decision_json(evaluation: Evaluation) -> dict[str, Any]:
+    """What a decision record keeps of a verdict: the ``check --json`` document plus every
+    metrics query as it was sent."""
+    document = check_json(evaluation)
+    document["queries"] = queries_json(evaluation.resolved_queries())
+    return document
+
+
+def _window_json(window: Any) -> dict[str, str] | None:
+    if window is None:
+        return None
+    return {"start": format_timestamp(window.start), "end": format_timestamp(window.end)}
+
+
+def print_explain(console: Console, explained: Explained) -> None:
+    prepared = explained.prepared
+    standing = prepared.standing
+    name = standing.loaded.name
+    if prepared.window is None or prepared.source is None:
+        console.print(
+            f"[bold]{escape(name)}[/]: the rollout is not running, so a check queries no "
+            "metrics yet (they cover the window since the current stage began).",
+            highlight=False,
+        )
+        return
+    source = prepared.source
+    console.print(
+        f"[bold]{escape(name)}[/]: {len(explained.queries)} metrics calls to {source.name}, "
+        f"stage window {format_timestamp(prepared.window.start)} → "
+        f"{format_timestamp(prepared.window.end)}",
+        highlight=False,
+    )
+    if prepared.evidence is not None and prepared.evidence != prepared.window:
+        console.print(
+            f"evidence window (rollout so far) from {format_timestamp(prepared.evidence.start)}",
+            highlight=False,
+        )
+    for need, resolved in explained.queries:
+        what = _VERB_TEXT[need.verb]
+        span = "stage" if need.window == prepared.window else "rollout"
+        every = f" every {format_duration(need.step)}" if need.step else ""
+        console.print(
+            f"\n[cyan]{escape(need.metric)}[/] {need.cohort.role} "
+            f"({escape(repr(need.cohort.variation))}): {what} over the {span}{every}",
+            highlight=False,
+        )
+        for query in resolved:
+            params = " ".join(f"{k}={v}" for k, v in query.params.items())
+            console.print(f"  {escape(query.text)}", highlight=False, soft_wrap=True)
+            if params:
+                console.print(f"  [dim]{escape(params)}[/]", highlight=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------------- watch
+
+
+def watch_view(rounds: list[Any], now: datetime, footer: str) -> Group:
+    """The live view of `rollout watch`: per plan where it stands, how long in the stage and
+    how long left, the verdict, what the automation did or waits for, and the metrics."""
+    from rich.rule import Rule
+
+    from rolloutcli.judge.automation import time_left
+
+    parts: list[Any] = []
+    for index, item in enumerate(rounds):
+        if index:
+            parts.append(Rule(style="dim"))
+        evaluation = item.evaluation
+        if evaluation is None:
+            parts.append(Text(f"{item.ref}: error: {item.error}", style="red"))
+            continue
+        standing, verdict = evaluation.standing, evaluation.verdict
+        state, position, plan = standing.state, standing.position, standing.loaded.plan
+        parts.append(Text.from_markup(_where(standing), emoji=False))
+        line = Text("verdict ", style="bold")
+        line.append(verdict.kind.value.upper(), style=VERDICT_STYLE[verdict.kind.value])
+        if state.changed_at is not None and state.on and not position.not_started:
+            line.append(f" · in stage {format_duration(now - state.changed_at)}")
+            left = time_left(plan, state, position, now)
+            line.append(f" · {format_duration(left)} left" if left else " · window elapsed")
+        if state.paused is not None:
+            who = f" by {state.paused.by}" if state.paused.by else ""  # Text: never markup
+            line.append(f" · PAUSED{who}", style="bold dark_orange")
+        parts.append(line)
+        for reason in verdict.reasons[:3]:
+            parts.append(Text(f"  • {reason}"))
+        if item.applied:
+            parts.append(Text(f"  → {item.applied}", style="bold"))
+        elif item.action_error:
+            parts.append(Text(f"  ✗ action failed: {item.action_error}", style="bold red"))
+        elif item.decision is not None and item.decision.waiting:
+            parts.append(Text(f"  … {item.decision.reason}", style="yellow"))
+        elif item.error:
+            parts.append(Text(f"  error: {item.error}", style="red"))
+        for warning in item.warnings:
+            parts.append(Text(f"  warning: {warning}", style="yellow"))
+        if verdict.findings:
+            parts.append(_metrics_table(plan, verdict))
+    parts.append(Text(footer, style="dim"))
+    return Group(*parts)
+
+
+# ---------------------------------------------------------------------- history
+
+
+def history_json(entries: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "at": e.at,
+            "source": e.source,
+            "event": e.event,
+            "who": e.who,
+            "stage": e.stage,
+            "percent_before": e.percent_before,
+            "percent_after": e.percent_after,
+            "verdict": e.verdict,
+            "result": e.result,
+            "detail": e.detail,
+            "record": dict(e.raw) if e.raw is not None else None,
+        }
+        for e in entries
+    ]
+
+
+def print_history(console: Console, plan: str, flag: str, log: Any, entries: list[Any]) -> None:
+    console.print(
+        f"[bold]{escape(plan)}[/] · flag [bold]{escape(flag)}[/] · records {escape(str(log))} "
+        "and the platform's history, newest first",
+        highlight=False,
+    )
+    if not entries:
+        console.print("nothing recorded yet")
+        return
+    table = Table(header_style="bold")
+    table.add_column("time (UTC)", no_wrap=True)
+    table.add_column("from", no_wrap=True)
+    table.add_column("event", no_wrap=True)
+    table.add_column("change", no_wrap=True)
+    table.add_column("verdict / result")
+    table.add_column("who")
+    table.add_column("detail")
+    for e in entries:
+        before = "" if e.percent_before is None else f"{e.percent_before:g}%"
+        after = "" if e.percent_after is None else f"{e.percent_after:g}%"
+        change = f"{before} → {after}" if before or after else ""
+        if e.stage:
+            change += f" ({e.stage})"
+        outcome = " / ".join(x for x in (e.verdict, e.result) if x)
+        style = "red" if e.result == "failed" else ""
+        table.add_row(
+            format_timestamp(e.at),
+            Text(e.source),
+            Text(e.event, style=VERDICT_STYLE.get(e.event, "")),
+            Text(change),
+            Text(outcome, style=style),
+            Text(e.who or ""),
+            Text(e.detail),
+        )
+    console.print(table)

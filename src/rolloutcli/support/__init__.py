@@ -1,0 +1,1 @@
+"""Shared plumbing: errors, HTTP with deadlines, time, JSON-safe values, redaction, quoting."""

@@ -1,0 +1,44 @@
+"""Quoting what a user wrote inside an error message: short, on one line, never a file's body.
+
+A plan's keys and values end up in messages (``bad duration '3x'``). Whatever a file holds
+must not turn a message into a dump of that file: a value is clipped, escaped onto one line
+by ``repr``, and a key is named only when it looks like a key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+MAX_QUOTED = 40
+"""Characters of a value shown in a message; longer values end in an ellipsis."""
+
+KEY_LIKE = re.compile(r"^[A-Za-z0-9_\[][A-Za-z0-9_.\-\[\]]{0,63}$")
+"""What a key must look like to be named in a message: letters, digits and ``_ . - [ ]``,
+at most 64 characters. Anything else (a line of some other file, a secret) stays unnamed."""
+
+
+def looks_like_key(key: object) -> bool:
+    return isinstance(key, str) and KEY_LIKE.match(key) is not None
+
+
+def quote(value: Any, limit: int = MAX_QUOTED) -> str:
+    """``value`` for a message: a string clipped to ``limit`` characters and quoted on one
+    line, a number as written (a huge one by its size), anything else by its type."""
+    if isinstance(value, str):
+        from rolloutcli.support.redact import (
+            scrub,  # a server may echo a token: scrub before clipping it
+        )
+
+        value = scrub(value)
+        shown = value if len(value) <= limit else value[: limit - 1] + "…"
+        return repr(shown)
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int):
+        if value.bit_length() > 3 * limit:  # ~ limit decimal digits
+            return f"a number of about {int(value.bit_length() * 0.30103) + 1} digits"
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return f"a {type(value).__name__}"

@@ -41,7 +41,7 @@ from rolloutcli.judge.observations import (
 from rolloutcli.judge.position import audience_for, locate
 from rolloutcli.judge.verdict import Verdict, VerdictKind, decide
 from rolloutcli.plan.model import MeanGuardrail, Plan, RatioGuardrail
-from rolloutcli.plan.thresholds import Direction
+from rolloutcli.stats.direction import Direction
 from rolloutcli.stats.sequential import MomentSeries
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from rolloutcli.plan.model import MeanGuardrail, RatioGuardrail, load_plan
-from rolloutcli.render.plan_yaml import plan_duration
+from rolloutcli.plan.writer import plan_duration
 from rolloutcli.stats import sequential
 from rolloutcli.stats.sizing import round_count_up, round_window
 from rolloutcli.support.durations import parse_duration
@@ -165,8 +166,19 @@ def true_quiet_rate() -> float:
 
 
 def information(detect: float) -> float:
+    """The mean test's: where its normal mixture (scale = the effect) reaches 1/(1 - power)."""
     effect = math.log(detect)
     return sequential.information_needed(effect, effect, 1 - POWER)
+
+
+def point_information(detect: float) -> float:
+    """The rate test's: the median information at which the likelihood ratio of no effect
+    against ``detect`` first reaches 1/(1 - power). Its log climbs d²/2 per unit of
+    information with variance d², so the passage is inverse Gaussian (mean a/(d²/2), shape
+    a²/d², a = log(1/(1 - power))), whose median scipy gives."""
+    d, a = math.log(detect), math.log(1 / (1 - POWER))
+    mean, shape = a / (d * d / 2), a * a / (d * d)
+    return float(stats.invgauss.median(mean / shape, scale=shape))
 
 
 def true_hours(share: float) -> dict[str, float]:
@@ -174,7 +186,7 @@ def true_hours(share: float) -> dict[str, float]:
     s = share
     quiet = true_quiet_rate()
     return {
-        "error_rate": information(DETECT_ERRORS) / (quiet * ERROR_RATE * s * (1 - s)),
+        "error_rate": point_information(DETECT_ERRORS) / (quiet * ERROR_RATE * s * (1 - s)),
         "p99_latency": information(DETECT_LATENCY) * LOG_SD**2 / (12 * s * (1 - s)),
     }
 
@@ -253,17 +265,17 @@ def test_stage_windows_and_samples_match_the_power_calculation(
         # estimate may sit anywhere within the tolerance of the true requirement
         low, high = round_window(slowest * (1 - tol)), round_window(slowest * (1 + tol))
         assert low <= stage.window <= high, (stage.percent, stage.window, slowest)
-        # min_samples: the smaller cohort's requests over those hours at the quiet rate; for a
-        # ratio-bound stage that is I / (p · max(s, 1-s)): the quiet rate cancels
+        # min_samples: the smaller cohort's requests over those hours at the quiet rate
         expected = min(s, 1 - s) * true_quiet_rate() * slowest
         assert stage.min_samples == pytest.approx(expected, rel=tol + 0.01), stage.percent
         assert stage.min_samples == round_count_up(stage.min_samples)
     # the numbers exercise each rounding rule: the 30m floor, 15m, 30m and 1h grains; the
-    # true requirements (11.5h, 2.4h, 1.27h, 37m, 28m) round to the same windows
+    # true requirements (10.2h, 2.1h, 1.13h, 32m, 24m: p99 latency's, the slower guardrail
+    # at every stage) round to the same windows
     truth = [plan_duration(round_window(max(true_hours(p / 100).values()))) for p in STAGES]
-    assert truth == ["12h", "2h30m", "1h30m", "45m", "30m"]
+    assert truth == ["11h", "2h30m", "1h30m", "45m", "30m"]
     assert [stage.min_duration for stage in plan.stages] == [
-        "12h",
+        "11h",
         "2h30m",
         "1h30m",
         "45m",

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rolloutcli.app.cifiles import append_step_summary, read_plan_file
+from rolloutcli.cli.cifiles import append_step_summary, read_plan_file
 from rolloutcli.plan.model import load_plan
 from rolloutcli.plan.yamlsource import load_yaml
 from rolloutcli.render.markdown import (

@@ -1,5 +1,5 @@
 """`rollout plan suggest`: the math of rolloutcli.stats.sizing on handcrafted series, the YAML
-text of rolloutcli.render.plan_yaml, the round trip through load_plan, and the command on the
+text of rolloutcli.plan.writer, the round trip through load_plan, and the command on the
 embedded file source (no server).
 
 Expected values are derived here, not taken from the module: the information the power gate
@@ -32,8 +32,7 @@ from rolloutcli.plan.model import (
     RatioGuardrail,
     load_plan,
 )
-from rolloutcli.plan.thresholds import Direction
-from rolloutcli.render.plan_yaml import (
+from rolloutcli.plan.writer import (
     GuardrailDraft,
     PlanDraft,
     Provenance,
@@ -41,6 +40,7 @@ from rolloutcli.render.plan_yaml import (
     render_plan,
     scalar,
 )
+from rolloutcli.stats.direction import Direction
 from rolloutcli.stats.sequential import MomentSeries
 from rolloutcli.stats.sizing import (
     GuardrailInput,

@@ -8,13 +8,13 @@ from datetime import timedelta
 import pytest
 
 from rolloutcli.plan.thresholds import (
-    Direction,
     Threshold,
     ThresholdKind,
     parse_bound,
     parse_threshold,
     severity_key,
 )
+from rolloutcli.stats.direction import Direction
 from rolloutcli.support.durations import format_duration, parse_duration
 
 UP = Direction.HIGHER_IS_WORSE

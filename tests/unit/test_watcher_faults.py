@@ -18,6 +18,7 @@ from rolloutcli.app import watch as watcher
 from rolloutcli.app.apply import Journal
 from rolloutcli.judge.automation import Act, Decision
 from rolloutcli.plan.model import LoadedPlan
+from rolloutcli.render.console import decision_json
 from rolloutcli.support.errors import EXIT_INTERNAL, BackendError
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -30,7 +31,13 @@ def journal_for(loaded: LoadedPlan) -> Journal:
 
 def run(auto: bool = False) -> list[watcher.PlanRound]:
     return watcher.run_round(
-        PLANS, Path("plans"), NOW, auto=auto, journal_for=journal_for, concurrency=2
+        PLANS,
+        Path("plans"),
+        NOW,
+        auto=auto,
+        journal_for=journal_for,
+        describe=decision_json,
+        concurrency=2,
     )
 
 
@@ -128,7 +135,9 @@ def test_a_journal_that_cannot_be_made_is_that_plans_action_error(
         raise OSError("No space left on device")
 
     monkeypatch.setattr(watcher, "decide_action", decide)
-    rounds = watcher.run_round(PLANS[:1], Path("plans"), NOW, auto=True, journal_for=broken_journal)
+    rounds = watcher.run_round(
+        PLANS[:1], Path("plans"), NOW, auto=True, journal_for=broken_journal, describe=decision_json
+    )
     [only] = rounds
     assert only.evaluation is not None and only.action_exit_code == EXIT_INTERNAL
     assert only.action_error is not None and "OSError: No space left on device" in (

@@ -1,9 +1,9 @@
 """``rollout plan suggest``: from the command's options to a validated plan text.
 
 The thin layer between the CLI and the pure parts: it reads the options into a
-:class:`~rolloutcli.render.plan_yaml.PlanDraft`, reads the history of every metric through the
+:class:`~rolloutcli.plan.writer.PlanDraft`, reads the history of every metric through the
 plan's own metrics source (:mod:`rolloutcli.metrics.history`), has :mod:`rolloutcli.stats.sizing`
-work out the numbers and :mod:`rolloutcli.render.plan_yaml` write them, and checks that the text
+work out the numbers and :mod:`rolloutcli.plan.writer` write them, and checks that the text
 loads as a plan before anyone saves it. It decides nothing itself.
 """
 
@@ -32,14 +32,15 @@ from rolloutcli.plan.model import (
     Variations,
     load_plan,
 )
-from rolloutcli.plan.thresholds import Direction, ThresholdKind, parse_threshold
-from rolloutcli.render.plan_yaml import (
+from rolloutcli.plan.thresholds import ThresholdKind, parse_threshold
+from rolloutcli.plan.writer import (
     GuardrailDraft,
     PlanDraft,
     Provenance,
     plan_duration,
     render_plan,
 )
+from rolloutcli.stats.direction import Direction
 from rolloutcli.stats.sizing import (
     DEFAULT_MIN_WINDOW,
     MIN_HISTORY_HOURS,

@@ -17,13 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from rolloutcli.app.apply import Journal, apply_recorded, pause_recorded
 from rolloutcli.app.evaluate import Evaluation, advance_change, evaluate_many, rollback_change
 from rolloutcli.judge.automation import Act, Decision, decide_action, last_rollout_change
 from rolloutcli.plan.model import LoadedPlan, load_plan, resolve_plan_path
-from rolloutcli.render.console import decision_json
 from rolloutcli.support.errors import InternalError, PlanError, RolloutError
+
+Describe = Callable[[Evaluation], dict[str, Any]]
+"""What a decision record keeps of an evaluation's verdict."""
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,12 @@ def run_round(
     *,
     auto: bool,
     journal_for: Callable[[LoadedPlan], Journal],
+    describe: Describe,
     concurrency: int | None = None,
 ) -> list[PlanRound]:
+    """Evaluate ``refs`` together, then decide (and with ``auto`` act) plan by plan.
+    ``describe`` turns an evaluation into what a decision record keeps of the verdict (the
+    JSON contract, which lives with the renderers)."""
     loaded = [_load(ref, plans_dir) for ref in refs]
     good = [item for item in loaded if isinstance(item, LoadedPlan)]
     evaluations = iter(_evaluate(good, now, concurrency))
@@ -60,7 +67,7 @@ def run_round(
             rounds.append(_failed(ref, outcome))
             continue
         try:
-            rounds.append(_act(ref, outcome, now, auto, journal_for))
+            rounds.append(_act(ref, outcome, now, auto, journal_for, describe))
         except Exception as exc:  # deciding (not acting) failed: a bug, this plan's alone
             error = InternalError.of(exc, f"deciding for plan {ref}")
             rounds.append(PlanRound(ref, outcome, error=str(error), exit_code=error.exit_code))
@@ -113,6 +120,7 @@ def _act(
     now: datetime,
     auto: bool,
     journal_for: Callable[[LoadedPlan], Journal],
+    describe: Describe,
 ) -> PlanRound:
     standing, verdict = evaluation.standing, evaluation.verdict
     loaded = standing.loaded
@@ -130,7 +138,7 @@ def _act(
     journal: Journal | None = None
     try:
         journal = journal_for(loaded)
-        applied = _apply(journal, evaluation, decision, now)
+        applied = _apply(journal, evaluation, decision, now, describe(evaluation))
     except Exception as exc:
         error = exc if isinstance(exc, RolloutError) else InternalError.of(exc, f"acting on {ref}")
         return PlanRound(
@@ -146,10 +154,15 @@ def _act(
     )
 
 
-def _apply(journal: Journal, evaluation: Evaluation, decision: Decision, now: datetime) -> str:
+def _apply(
+    journal: Journal,
+    evaluation: Evaluation,
+    decision: Decision,
+    now: datetime,
+    document: dict[str, Any],
+) -> str:
     """Carry out ``decision`` (never NONE); what was done, in a few words."""
     standing, verdict = evaluation.standing, evaluation.verdict
-    document = decision_json(evaluation)
     chosen = {"action": decision.action.value, "reason": decision.reason, "policy": "auto"}
     if decision.action is Act.ADVANCE:
         change = advance_change(evaluation)

@@ -336,7 +336,7 @@ def check(
     if explain:
         _explain(loaded, plans, now, fmt is CheckOutput.JSON)
         return
-    from rolloutcli.app.cifiles import append_step_summary, read_plan_file
+    from rolloutcli.cli.cifiles import append_step_summary, read_plan_file
     from rolloutcli.render.console import check_json, dumps, print_check
     from rolloutcli.render.markdown import (
         PlanFile,
@@ -814,7 +814,7 @@ def watch(
     from rich.live import Live
 
     from rolloutcli.app.watch import run_round
-    from rolloutcli.render.console import watch_view
+    from rolloutcli.render.console import decision_json, watch_view
     from rolloutcli.support.durations import parse_duration
 
     try:
@@ -850,7 +850,13 @@ def watch(
             return journals[loaded.base_dir]
 
         return run_round(
-            plans, plans_dir, now, auto=auto, journal_for=journal_for, concurrency=concurrency
+            plans,
+            plans_dir,
+            now,
+            auto=auto,
+            journal_for=journal_for,
+            describe=decision_json,
+            concurrency=concurrency,
         ), now
 
     def footer(now: datetime) -> str:
@@ -1026,9 +1032,31 @@ def demo(
     ] = None,
 ) -> None:
     """Run a whole rollout step on the embedded default (local flag file + local metrics)."""
-    from rolloutcli.app.demo import run_demo
+    _run_demo(out(), directory)
 
-    run_demo(out(), directory)
+
+def _run_demo(console: Console, directory: Path | None) -> None:
+    from rolloutcli.app.demo import DEMO_NOW, DEMO_PLAN, write_workspace
+    from rolloutcli.app.evaluate import evaluate, read_standing
+    from rolloutcli.plan.model import load_plan
+    from rolloutcli.render.console import print_status
+
+    workspace = write_workspace(directory)
+    plan_path = workspace / "plans" / f"{DEMO_PLAN}.yaml"
+    console.rule("[bold]rollout demo[/]: the embedded default (flagd file + metrics file)")
+    console.print(f"workspace: {workspace}  (clock fixed at {DEMO_NOW:%Y-%m-%d %H:%M} UTC)\n")
+    console.rule(f"rollout status {DEMO_PLAN}")
+    print_status(console, read_standing(load_plan(plan_path)), DEMO_NOW)
+    console.print()
+    console.rule(f"rollout advance {DEMO_PLAN} --yes")
+    run_advance(evaluate(load_plan(plan_path), DEMO_NOW), True, False, DEMO_NOW)
+    console.print()
+    console.rule(f"rollout status {DEMO_PLAN}  (after)")
+    print_status(console, read_standing(load_plan(plan_path)), DEMO_NOW)
+    console.print(
+        f"\ntry: cd {workspace} && rollout check {DEMO_PLAN} && "
+        f"rollout check recommender-model --fail-on-breach"
+    )
 
 
 @plan_app.command("schema")

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 from rolloutcli.judge.observations import MeanSeries, Observation, RatioSeries
 from rolloutcli.plan.model import MeanGuardrail, RatioGuardrail, Tier
-from rolloutcli.plan.thresholds import Direction, Threshold, ThresholdKind
+from rolloutcli.plan.thresholds import Threshold, ThresholdKind
 from rolloutcli.stats import sequential as sq
+from rolloutcli.stats.direction import Direction
 from rolloutcli.stats.dispersion import Dispersion
 
 Guardrail = RatioGuardrail | MeanGuardrail

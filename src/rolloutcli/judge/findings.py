@@ -24,8 +24,8 @@ from rolloutcli.judge.observations import (
     SeriesCoverage,
 )
 from rolloutcli.plan.model import TIERS, MeanGuardrail, RatioGuardrail, Statistics, Tier
-from rolloutcli.plan.thresholds import Direction
 from rolloutcli.stats import fixed as stats
+from rolloutcli.stats.direction import Direction
 from rolloutcli.stats.dispersion import Dispersion
 
 STATUS_OK = "ok"

@@ -38,9 +38,10 @@ from rolloutcli.judge.multiplicity import familywise_levels
 from rolloutcli.judge.observations import Exposures, Observation
 from rolloutcli.judge.position import Position
 from rolloutcli.plan.model import Plan, Statistics, SuccessCriterion
-from rolloutcli.plan.thresholds import Direction, parse_bound
+from rolloutcli.plan.thresholds import parse_bound
 from rolloutcli.stats import fixed as stats
 from rolloutcli.stats import sequential
+from rolloutcli.stats.direction import Direction
 from rolloutcli.support.durations import format_duration
 
 

@@ -32,7 +32,6 @@ from pydantic import (
 )
 
 from rolloutcli.plan.thresholds import (
-    Direction,
     Threshold,
     parse_bound,
     parse_threshold,
@@ -48,6 +47,7 @@ from rolloutcli.plan.yamlsource import (
     parse_yaml,
     read_plan_bytes,
 )
+from rolloutcli.stats.direction import Direction
 from rolloutcli.support.durations import parse_duration
 from rolloutcli.support.errors import InvalidInputError, PlanError
 from rolloutcli.support.quoting import looks_like_key, quote

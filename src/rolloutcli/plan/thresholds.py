@@ -19,12 +19,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from rolloutcli.stats.direction import Direction
 from rolloutcli.support.quoting import quote
-
-
-class Direction(StrEnum):
-    HIGHER_IS_WORSE = "higher_is_worse"
-    LOWER_IS_WORSE = "lower_is_worse"
 
 
 class ThresholdKind(StrEnum):

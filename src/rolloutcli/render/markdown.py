@@ -5,7 +5,7 @@ Pure: the renderers work on the dicts ``rollout check`` builds (``render.check_j
 verdict, ``{"plan": ..., "error": ...}`` for a plan that could not be checked), plus, per
 result, a :class:`PlanFile` with what those dicts do not carry (the plan file as annotations
 name it, the line of each guardrail and tier, units, the stages). Reading the plan file and
-writing the step summary live in :mod:`rolloutcli.app.cifiles`; the environment is passed in.
+writing the step summary live in :mod:`rolloutcli.cli.cifiles`; the environment is passed in.
 Registered secrets (redact.py) are scrubbed from every text before it is escaped for
 markdown or for a workflow command: escaping first would hide a secret from the scrub.
 (No ``from __future__ import annotations`` here: it would clash with :func:`annotations`.)

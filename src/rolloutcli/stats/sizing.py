@@ -92,8 +92,8 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from rolloutcli.plan.thresholds import Direction
 from rolloutcli.stats import sequential as sq
+from rolloutcli.stats.direction import Direction
 from rolloutcli.stats.dispersion import successive_dispersion
 from rolloutcli.stats.sequential import Array, MomentSeries
 

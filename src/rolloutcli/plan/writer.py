@@ -18,7 +18,7 @@ from typing import Literal
 import yaml
 
 from rolloutcli.plan.model import MetricsSourceSpec, PlatformSpec, QuerySpec, Variation
-from rolloutcli.plan.thresholds import Direction
+from rolloutcli.stats.direction import Direction
 from rolloutcli.stats.sizing import (
     TRAFFIC_QUANTILE,
     WARN_NOISE,

@@ -7,11 +7,13 @@ from typing import Any
 
 import pytest
 
+from rolloutcli.judge.findings import Status
 from rolloutcli.judge.flagstate import FlagState
 from rolloutcli.judge.observations import Exposures, MeanData, Observation, RatioData
 from rolloutcli.judge.position import audience_for, locate
 from rolloutcli.judge.verdict import Verdict, VerdictKind, decide
 from rolloutcli.plan.model import Plan
+from rolloutcli.plan.thresholds import ThresholdKind
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
@@ -109,8 +111,11 @@ def test_significant_rollback_tier_breach_rolls_back() -> None:
     v = run(make_plan(), state(10), obs)
     assert v.kind is VerdictKind.ROLLBACK
     er = v.findings[0]
-    assert er.status == "rollback"
+    assert er.status is Status.ROLLBACK
     assert er.threshold == "rollback 2x"
+    # the reached threshold itself, typed: no string to split back
+    assert er.reached is not None and er.reached.raw == "2x"
+    assert er.reached.kind is ThresholdKind.MULTIPLE and er.reached.factor == 2.0
     assert er.limit == pytest.approx(0.02)
     assert er.relative_change == pytest.approx(2.0)
     assert er.p_value is not None and er.p_value < 1e-10
@@ -126,7 +131,7 @@ def test_rollback_tier_without_significance_falls_to_pause() -> None:
     er = v.findings[0]
     assert er.test == "fisher-exact"
     assert er.p_value is not None and 0.05 < er.p_value < 0.1
-    assert er.status == "pause"
+    assert er.status is Status.PAUSE and er.reached is not None and er.reached.raw == "+50%"
     assert "past the rollback threshold 2x but not significant" in (er.note or "")
     assert v.kind is VerdictKind.PAUSE
 
@@ -135,9 +140,11 @@ def test_warn_is_reported_but_does_not_block() -> None:
     obs = healthy()
     obs["latency"] = Observation("latency", MeanData(50, 225.0, 20.0), MeanData(50, 200.0, 20.0))
     v = run(make_plan(), state(10), obs)
-    assert v.findings[1].status == "warn"
+    assert v.findings[1].status is Status.WARN
+    reached = v.findings[1].reached
+    assert reached is not None
     assert v.kind is VerdictKind.GO
-    assert any(r.startswith("warning: latency +12.5% vs control") for r in v.reasons)
+    assert f"warning: latency +12.5% vs control is past warn {reached.raw}" in v.reasons
 
 
 def test_absolute_ceiling_needs_significance_by_default() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from enum import StrEnum
 
 from rolloutcli.judge.dataquality import coverage_problem
 from rolloutcli.judge.evidence import Assessment, bounds, guard_factor
@@ -24,14 +25,31 @@ from rolloutcli.judge.observations import (
     SeriesCoverage,
 )
 from rolloutcli.plan.model import TIERS, MeanGuardrail, RatioGuardrail, Statistics, Tier
+from rolloutcli.plan.thresholds import Threshold
 from rolloutcli.stats import fixed as stats
 from rolloutcli.stats.direction import Direction
 from rolloutcli.stats.dispersion import Dispersion
 
-STATUS_OK = "ok"
-STATUS_NO_DATA = "no_data"
-STATUS_BAD_DATA = "bad_data"
-HOLDING = (STATUS_NO_DATA, STATUS_BAD_DATA)
+
+class Status(StrEnum):
+    """What a guardrail's finding says: healthy, a tier reached, or no data to judge."""
+
+    OK = "ok"
+    WARN = "warn"
+    PAUSE = "pause"
+    ROLLBACK = "rollback"
+    NO_DATA = "no_data"
+    BAD_DATA = "bad_data"
+
+    @staticmethod
+    def of(tier: Tier) -> Status:
+        return Status(tier)
+
+
+STATUS_OK = Status.OK
+STATUS_NO_DATA = Status.NO_DATA
+STATUS_BAD_DATA = Status.BAD_DATA
+HOLDING = (Status.NO_DATA, Status.BAD_DATA)
 """Statuses that hold the rollout (when blocking): data missing, or data not to be trusted."""
 
 
@@ -39,13 +57,13 @@ HOLDING = (STATUS_NO_DATA, STATUS_BAD_DATA)
 class Finding:
     name: str
     kind: str
-    status: str  # ok | warn | pause | rollback | no_data | bad_data
+    status: Status
     control: float | None
     treatment: float | None
     relative_change: float | None
     p_value: float | None
     test: str | None
-    threshold: str | None  # the threshold reached, or every tier's thresholds
+    threshold: str | None  # as written: the threshold reached with its tier, or every tier's
     limit: float | None  # the value the reached threshold stands at
     control_size: float | None
     treatment_size: float | None
@@ -63,6 +81,7 @@ class Finding:
     information: float | None = None
     information_needed: float | None = None
     dispersion: Dispersion | None = None  # ratio: how the split of events clusters
+    reached: Threshold | None = None  # the threshold whose tier is the status, if one is
 
 
 Guardrail = RatioGuardrail | MeanGuardrail
@@ -85,7 +104,7 @@ def evaluate_guardrail(
     t_val = treat.value if treat is not None else None
     c_val = ctrl.value if ctrl is not None else None
 
-    def finding(status: str, note: str | None, **extra: object) -> Finding:
+    def finding(status: Status, note: str | None, **extra: object) -> Finding:
         values: dict[str, object] = {
             "name": guardrail.name,
             "kind": guardrail.kind,
@@ -148,11 +167,12 @@ def evaluate_guardrail(
                 if not threshold.needs_control:
                     p_value, test = p, _absolute_test_name(guardrail)
             return finding(
-                tier,
+                Status.of(tier),
                 "; ".join(notes) or None,
                 p_value=p_value,
                 test=test,
                 threshold=f"{tier} {threshold.raw}",
+                reached=threshold,
                 limit=limit,
             )
     return finding(STATUS_OK, "; ".join(notes) or None, p_value=p_value, test=test)
@@ -249,8 +269,9 @@ def evaluate_sequential(
                 threshold = tested.threshold
                 return replace(
                     base,
-                    status=tier,
+                    status=Status.of(tier),
                     threshold=f"{tier} {threshold.raw}",
+                    reached=threshold,
                     limit=threshold.limit(c_val),
                     **{
                         **extra,
@@ -289,8 +310,9 @@ def evaluate_sequential(
                 )
             return replace(
                 base,
-                status=tier,
+                status=Status.of(tier),
                 threshold=f"{tier} {threshold.raw}",
+                reached=threshold,
                 limit=threshold.limit(c_val),
                 note="; ".join(notes) or None,
                 **guard,  # type: ignore[arg-type]
@@ -305,12 +327,12 @@ def doubted(
     :func:`coverage_gaps`) is ``bad_data`` instead of ``ok`` or ``warn``: the points it has
     do not show the whole stage, so it cannot let the rollout go. A pause or rollback it
     reached stands: the evidence in the points it has is real."""
-    if finding.status not in (STATUS_OK, "warn"):
+    if finding.status not in (Status.OK, Status.WARN):
         return finding
     gaps = coverage_gaps(obs.coverage, settings.min_coverage, control_expected)
     if gaps is None:
         return finding
-    return replace(finding, status=STATUS_BAD_DATA, note=gaps)
+    return replace(finding, status=Status.BAD_DATA, note=gaps, reached=None)
 
 
 def coverage_gaps(

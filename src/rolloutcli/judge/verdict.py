@@ -27,6 +27,7 @@ from rolloutcli.judge.findings import (
     STATUS_BAD_DATA,
     STATUS_NO_DATA,
     Finding,
+    Status,
     coverage_gaps,
     doubted,
     evaluate_guardrail,
@@ -115,9 +116,9 @@ def decide(
         success: tuple[CriterionFinding, ...] = (),
     ) -> Verdict:
         warnings = [
-            f"warning: {f.name} {_describe(f)} is past warn {f.threshold.split(' ', 1)[-1]}"
+            f"warning: {f.name} {_describe(f)} is past warn {f.reached.raw}"
             for f in findings
-            if f.status == "warn" and f.threshold
+            if f.status is Status.WARN and f.reached is not None
         ]
         return Verdict(
             kind=kind,

@@ -309,8 +309,8 @@ def _metrics_table(plan: Plan, verdict: Verdict) -> Table:
         if f.test:
             p += f" {TEST_ABBREVIATION.get(f.test, f.test)}"
         status = Text(f.status, style=STATUS_STYLE.get(f.status, ""))
-        if f.status in ("warn", "pause", "rollback") and f.threshold:
-            status.append(f" ({f.threshold.split(' ', 1)[-1]})")
+        if f.reached is not None:
+            status.append(f" ({f.reached.raw})")
         if f.note:
             status.append(f"\n{f.note}", style="dim")
         table.add_row(

@@ -42,7 +42,7 @@ from rolloutcli.judge.position import audience_for, locate
 from rolloutcli.judge.verdict import Verdict, VerdictKind, decide
 from rolloutcli.plan.model import MeanGuardrail, Plan, RatioGuardrail
 from rolloutcli.stats.direction import Direction
-from rolloutcli.stats.sequential import MomentSeries
+from rolloutcli.stats.moments import MomentSeries
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 AUDIENCE_SHARE = 0.5

@@ -36,7 +36,7 @@ from rolloutcli.judge.observations import (
 from rolloutcli.judge.position import locate
 from rolloutcli.judge.verdict import VerdictKind, decide
 from rolloutcli.plan.model import MeanGuardrail, load_plan
-from rolloutcli.stats.sequential import MomentSeries
+from rolloutcli.stats.moments import MomentSeries
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PLAN_PATH = Path(os.environ.get("ROLLOUTCLI_BENCH_PLAN") or Path(__file__).with_name("plan.yaml"))

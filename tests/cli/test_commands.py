@@ -331,9 +331,11 @@ def test_kill_missing_flag_file_is_exit_3(workspace: Path) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["--help"], ["kill", "checkout-v2", "--yes"], ["kill", "--help"]],
+    [["--help"], ["kill", "checkout-v2", "--yes"], ["kill", "--help"], ["status", "checkout-v2"]],
 )
-def test_help_and_kill_do_not_import_scipy(workspace: Path, args: list[str]) -> None:
+def test_help_kill_and_status_do_not_import_scipy(workspace: Path, args: list[str]) -> None:
+    """The light paths: no statistics (scipy) and no LaunchDarkly SDK; `status` reads the
+    platform and the plan, nothing more."""
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"

@@ -23,7 +23,8 @@ from rolloutcli.judge.observations import MeanSeries
 from rolloutcli.judge.verdict import VerdictKind
 from rolloutcli.plan.model import MeanGuardrail, Plan, load_plan
 from rolloutcli.stats.dispersion import split_dispersion
-from rolloutcli.stats.sequential import MomentSeries, mean_difference_evidence, rate_ratio_evidence
+from rolloutcli.stats.moments import MomentSeries
+from rolloutcli.stats.sequential import mean_difference_evidence, rate_ratio_evidence
 from tests.rollout_sim import T0, World, simulate
 
 pytestmark = pytest.mark.simulation

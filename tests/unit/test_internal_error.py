@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rolloutcli.app import evaluate as engine
+from rolloutcli.app import evaluate, standing
 from rolloutcli.cli.main import app
 from rolloutcli.support import redact
 from rolloutcli.support.errors import EXIT_INTERNAL
+
+# evaluate binds read_standing when first imported: import it before any test patches that
+assert evaluate.read_standing is standing.read_standing
 
 
 def explode(*args: object, **kwargs: object) -> None:
@@ -21,7 +24,7 @@ def explode(*args: object, **kwargs: object) -> None:
 def test_an_unexpected_exception_is_one_line_and_exit_5(
     workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine, "read_standing", explode)
+    monkeypatch.setattr(standing, "read_standing", explode)
     monkeypatch.delenv("ROLLOUT_DEBUG", raising=False)
     redact.register("tok-0123456789abcdef")
     result = CliRunner().invoke(app, ["status", "checkout-v2"], env={"COLUMNS": "300"})
@@ -36,7 +39,7 @@ def test_an_unexpected_exception_is_one_line_and_exit_5(
 def test_rollout_debug_shows_the_traceback(
     workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine, "read_standing", explode)
+    monkeypatch.setattr(standing, "read_standing", explode)
     monkeypatch.setenv("ROLLOUT_DEBUG", "1")
     result = CliRunner().invoke(app, ["status", "checkout-v2"])
     assert isinstance(result.exception, KeyError)

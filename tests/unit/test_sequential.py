@@ -27,10 +27,10 @@ from scipy import integrate, special
 from scipy.stats import chi2, norm
 
 from rolloutcli.stats import sequential
+from rolloutcli.stats.moments import MomentSeries
 from rolloutcli.stats.sequential import (
     _LOG_STEPS,
     Evidence,
-    MomentSeries,
     bound,
     first_passage_median,
     information_needed,

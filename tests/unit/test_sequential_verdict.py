@@ -36,7 +36,8 @@ from rolloutcli.judge.verdict import Verdict, VerdictKind, decide
 from rolloutcli.plan.model import Plan, RatioGuardrail, load_plan
 from rolloutcli.stats import fixed as stats
 from rolloutcli.stats import sequential
-from rolloutcli.stats.sequential import Evidence, MomentSeries
+from rolloutcli.stats.moments import MomentSeries
+from rolloutcli.stats.sequential import Evidence
 from rolloutcli.support.errors import PlanError
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)

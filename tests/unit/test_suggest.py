@@ -41,7 +41,7 @@ from rolloutcli.plan.writer import (
     scalar,
 )
 from rolloutcli.stats.direction import Direction
-from rolloutcli.stats.sequential import MomentSeries
+from rolloutcli.stats.moments import MomentSeries
 from rolloutcli.stats.sizing import (
     GuardrailInput,
     HistoryProblem,

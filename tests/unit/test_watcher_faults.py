@@ -100,7 +100,9 @@ def test_one_plan_failing_to_act_never_stops_the_others_actions(
     def decide(plan: Any, name: str, *rest: Any) -> Decision:
         return Decision(Act.ROLLBACK, "test: act on every plan")
 
-    def apply(journal: Journal, evaluation: Any, decision: Decision, now: datetime) -> str:
+    def apply(
+        journal: Journal, evaluation: Any, decision: Decision, now: datetime, document: Any
+    ) -> str:
         name = evaluation.standing.loaded.name
         if name == "checkout-v2":
             raise KeyError("treatment")

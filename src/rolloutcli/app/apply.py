@@ -22,7 +22,7 @@ from rolloutcli.plan.model import NotifyEvent, Webhook
 from rolloutcli.support.errors import RolloutError
 
 if TYPE_CHECKING:
-    from rolloutcli.app.evaluate import Standing
+    from rolloutcli.app.standing import Standing
     from rolloutcli.journal.notify import Delivery
     from rolloutcli.platforms.base import Platform
 
@@ -127,7 +127,7 @@ def apply_recorded(
     decision: Mapping[str, Any] | None = None,
 ) -> FlagState:
     """Apply an advance or a rollback, record it (or its failure), and notify."""
-    from rolloutcli.app.evaluate import apply_change
+    from rolloutcli.app.standing import apply_change
 
     subject = subject_of(standing)
     before = audit.state_json(standing.state, _stage_label(standing))

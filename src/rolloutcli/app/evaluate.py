@@ -8,9 +8,11 @@ import math
 import os
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rolloutcli.app.standing import Standing, read_standing
 from rolloutcli.judge import dataquality
 from rolloutcli.judge.dataquality import (
     Coverage,
@@ -18,7 +20,7 @@ from rolloutcli.judge.dataquality import (
     expected_events,
     zero_is_plausible,
 )
-from rolloutcli.judge.flagstate import FlagState, RolloutChange
+from rolloutcli.judge.flagstate import RolloutChange
 from rolloutcli.judge.observations import (
     Exposures,
     MeanData,
@@ -28,8 +30,7 @@ from rolloutcli.judge.observations import (
     RatioSeries,
     SeriesCoverage,
 )
-from rolloutcli.judge.position import Position, audience_for, locate, rollout_started_at
-from rolloutcli.judge.verdict import Verdict, VerdictKind, decide
+from rolloutcli.judge.position import audience_for, rollout_started_at
 from rolloutcli.metrics import open_source
 from rolloutcli.metrics.base import (
     Cohort,
@@ -42,20 +43,11 @@ from rolloutcli.metrics.base import (
 )
 from rolloutcli.metrics.pool import QueryPool, default_limit
 from rolloutcli.plan.model import LoadedPlan, MeanGuardrail, RatioGuardrail
-from rolloutcli.platforms import open_platform
-from rolloutcli.platforms.base import Platform
-from rolloutcli.stats.sequential import Array, MomentSeries
+from rolloutcli.stats.moments import Array, MomentSeries
 from rolloutcli.support.errors import InternalError, RefusedError, RolloutError
 
-
-@dataclass(frozen=True)
-class Standing:
-    """Where a rollout stands: the platform, its live state, and the matching plan stage."""
-
-    loaded: LoadedPlan
-    platform: Platform
-    state: FlagState
-    position: Position
+if TYPE_CHECKING:
+    from rolloutcli.judge.verdict import Verdict
 
 
 @dataclass(frozen=True)
@@ -72,13 +64,6 @@ class Evaluation:
         if self.source is None:
             return ()
         return tuple((need, tuple(self.source.resolve(need))) for need in self.needs)
-
-
-def read_standing(loaded: LoadedPlan) -> Standing:
-    plan = loaded.plan
-    platform = open_platform(plan.platform, plan.flag, loaded.base_dir, loaded.name)
-    state = platform.read_state(plan.variations.treatment, plan.variations.control)
-    return Standing(loaded, platform, state, locate(plan, state))
 
 
 @dataclass(frozen=True)
@@ -121,6 +106,8 @@ def conclude(prepared: Prepared) -> Evaluation:
     if prepared.source is not None and prepared.window is not None:
         observations = gather(loaded, prepared.source, prepared.window, prepared.evidence)
         exposures, exposures_problem = count_exposures(loaded, prepared.source, prepared.window)
+    from rolloutcli.judge.verdict import decide  # the statistics: not for status or kill
+
     verdict = decide(
         loaded.plan,
         standing.state,
@@ -526,6 +513,8 @@ def count_exposures(
 
 def advance_change(evaluation: Evaluation) -> RolloutChange:
     """The change a `go` makes: the next stage's split and audience."""
+    from rolloutcli.judge.verdict import VerdictKind
+
     verdict = evaluation.verdict
     if verdict.kind is not VerdictKind.GO or verdict.position.next_index is None:
         raise RefusedError(f"verdict is {verdict.kind.value}: nothing to advance")
@@ -552,77 +541,3 @@ def advance_change(evaluation: Evaluation) -> RolloutChange:
         f"({stage.percent:g}%), verdict go: {verdict.reasons[0]}",
         turn_on=not evaluation.standing.state.on,
     )
-
-
-def rollback_change(standing: Standing, reason: str) -> RolloutChange:
-    """Treatment share to 0 for everyone (the flag stays on, serving control)."""
-    return RolloutChange(
-        percent=0.0,
-        audience_keys=(),
-        audience_segment=None,
-        plan=standing.loaded.name,
-        stage=None,
-        action="rollback",
-        comment=f"rolloutcli: plan {standing.loaded.name} rolled back to 0%: {reason}",
-    )
-
-
-def apply_change(standing: Standing, change: RolloutChange, at: datetime) -> FlagState:
-    """Write ``change`` only if the flag is still as read (else ConflictError, exit 4)."""
-    v = standing.loaded.plan.variations
-    return standing.platform.set_rollout(change, v.treatment, v.control, standing.state, at=at)
-
-
-def validate_change(standing: Standing, change: RolloutChange) -> str | None:
-    """Have the platform validate ``change`` without saving it, where it can (LaunchDarkly's
-    ``dryRun``). Returns the platform's name when it did, None when it cannot."""
-    validate = getattr(standing.platform, "validate_change", None)
-    if validate is None:
-        return None
-    v = standing.loaded.plan.variations
-    validate(change, v.treatment, v.control, standing.state)
-    return str(standing.platform.name)
-
-
-@dataclass(frozen=True)
-class ServingCheck:
-    """What the platform's own SDK serves, against the stage's percentage."""
-
-    served: int
-    total: int
-    expected_percent: float
-
-    @property
-    def percent(self) -> float:
-        return 100.0 * self.served / self.total if self.total else 0.0
-
-    @property
-    def tolerance(self) -> float:
-        """Four binomial standard errors, in points, plus 0.1 for rounding."""
-        p = min(max(self.expected_percent / 100, 0.0), 1.0)
-        return 400.0 * math.sqrt(p * (1 - p) / max(self.total, 1)) + 0.1
-
-    @property
-    def ok(self) -> bool:
-        return abs(self.percent - self.expected_percent) <= self.tolerance
-
-
-def serving_check(standing: Standing, sample: int) -> ServingCheck | None:
-    """Evaluate ``sample`` synthetic contexts with the platform's SDK over the flag as it is
-    now; None when the platform cannot evaluate offline."""
-    evaluate = getattr(standing.platform, "serving_sample", None)
-    if evaluate is None:
-        return None
-    v = standing.loaded.plan.variations
-    served, total = evaluate(v.treatment, v.control, sample)
-    expected = standing.state.percent if standing.state.on else 0.0
-    return ServingCheck(int(served), int(total), expected)
-
-
-def explain_serving(standing: Standing, key: str) -> tuple[object, str] | None:
-    explain = getattr(standing.platform, "explain", None)
-    if explain is None:
-        return None
-    v = standing.loaded.plan.variations
-    value, why = explain(v.treatment, v.control, key)
-    return value, str(why)

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from rolloutcli.app.apply import Journal, apply_recorded, pause_recorded
-from rolloutcli.app.evaluate import Evaluation, advance_change, evaluate_many, rollback_change
+from rolloutcli.app.evaluate import Evaluation, advance_change, evaluate_many
+from rolloutcli.app.standing import rollback_change
 from rolloutcli.judge.automation import Act, Decision, decide_action, last_rollout_change
 from rolloutcli.plan.model import LoadedPlan, load_plan, resolve_plan_path
 from rolloutcli.support.errors import InternalError, PlanError, RolloutError

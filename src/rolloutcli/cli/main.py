@@ -34,7 +34,8 @@ from rolloutcli.support.redact import scrub
 
 if TYPE_CHECKING:
     from rolloutcli.app.apply import Journal
-    from rolloutcli.app.evaluate import Evaluation, Standing
+    from rolloutcli.app.evaluate import Evaluation
+    from rolloutcli.app.standing import Standing
     from rolloutcli.judge.flagstate import RolloutChange
     from rolloutcli.plan.model import LoadedPlan
 
@@ -235,7 +236,7 @@ def status(
     plans_dir: PlansDir = None,
 ) -> None:
     """Where the rollout stands, read from the flag platform."""
-    from rolloutcli.app.evaluate import read_standing
+    from rolloutcli.app.standing import read_standing
     from rolloutcli.render.console import dumps, print_status, status_json
 
     standing = read_standing(_load(plan, plans_dir))
@@ -464,7 +465,8 @@ def run_advance(
 ) -> None:
     """Show the verdict; on `go` show the change, confirm, apply. Exit 1 on rollback."""
     from rolloutcli.app.apply import apply_recorded
-    from rolloutcli.app.evaluate import advance_change, apply_change
+    from rolloutcli.app.evaluate import advance_change
+    from rolloutcli.app.standing import apply_change
     from rolloutcli.render.console import decision_json, print_change, print_check
 
     console = out()
@@ -504,7 +506,7 @@ def run_advance(
 
 def _report_serving(console: Console, standing: Standing, sample: int = 10_000) -> bool:
     """Where the platform's SDK can evaluate the flag offline, say what it serves now."""
-    from rolloutcli.app.evaluate import serving_check
+    from rolloutcli.app.standing import serving_check
 
     check = serving_check(standing, sample)
     if check is None:
@@ -525,7 +527,7 @@ def _report_serving(console: Console, standing: Standing, sample: int = 10_000) 
 
 def _dry_run(console: Console, standing: Standing, change: RolloutChange) -> None:
     """Nothing is written; where the platform can validate a change unsaved, it does."""
-    from rolloutcli.app.evaluate import validate_change
+    from rolloutcli.app.standing import validate_change
 
     where = validate_change(standing, change)
     console.print(
@@ -548,7 +550,7 @@ def rollback(
 ) -> None:
     """Treatment share to 0% for everyone; the flag stays on, serving control."""
     from rolloutcli.app.apply import apply_recorded
-    from rolloutcli.app.evaluate import read_standing, rollback_change
+    from rolloutcli.app.standing import read_standing, rollback_change
     from rolloutcli.render.console import print_change
 
     loaded = _load(plan, plans_dir)
@@ -590,7 +592,7 @@ def verify(
     plans_dir: PlansDir = None,
 ) -> None:
     """What the platform's own SDK serves now, against the stage: exit 1 on a mismatch."""
-    from rolloutcli.app.evaluate import read_standing
+    from rolloutcli.app.standing import read_standing
 
     standing = read_standing(_load(plan, plans_dir))
     if not _supports(standing, "serving_sample"):
@@ -610,7 +612,7 @@ def who(
     plans_dir: PlansDir = None,
 ) -> None:
     """Which variation one context gets, and why (target, rule, rollout bucket)."""
-    from rolloutcli.app.evaluate import explain_serving, read_standing
+    from rolloutcli.app.standing import explain_serving, read_standing
 
     standing = read_standing(_load(plan, plans_dir))
     if not _supports(standing, "explain"):
@@ -905,7 +907,7 @@ def _set_pause(
     plan: str, paused: bool, reason: str, yes: bool, plans_dir: Path | None, records: Path | None
 ) -> None:
     from rolloutcli.app.apply import pause_recorded
-    from rolloutcli.app.evaluate import read_standing
+    from rolloutcli.app.standing import read_standing
 
     loaded = _load(plan, plans_dir)
     standing = read_standing(loaded)
@@ -1037,7 +1039,8 @@ def demo(
 
 def _run_demo(console: Console, directory: Path | None) -> None:
     from rolloutcli.app.demo import DEMO_NOW, DEMO_PLAN, write_workspace
-    from rolloutcli.app.evaluate import evaluate, read_standing
+    from rolloutcli.app.evaluate import evaluate
+    from rolloutcli.app.standing import read_standing
     from rolloutcli.plan.model import load_plan
     from rolloutcli.render.console import print_status
 

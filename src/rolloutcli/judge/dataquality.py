@@ -34,7 +34,6 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special
 
 Array = npt.NDArray[np.float64]
 
@@ -127,6 +126,8 @@ def absent_events_problem(events: Array, trials: Array) -> str | None:
     rate = float(np.nansum(events[counted])) / total_trials
     zero_chance = np.exp(-trials[counted] * rate)
     due = float(zero_chance.sum())
+    from scipy import special  # only here: reading observations should not import scipy
+
     chance = float(special.gammainc(found, due)) if due > 0 else 0.0  # P(Poisson(due) >= found)
     if chance >= GAPS_ALPHA:
         return None

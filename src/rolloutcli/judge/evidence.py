@@ -25,6 +25,7 @@ from rolloutcli.plan.thresholds import Threshold, ThresholdKind
 from rolloutcli.stats import sequential as sq
 from rolloutcli.stats.direction import Direction
 from rolloutcli.stats.dispersion import Dispersion
+from rolloutcli.stats.moments import MomentSeries
 
 Guardrail = RatioGuardrail | MeanGuardrail
 
@@ -313,8 +314,8 @@ def _mean_gate_wait(g: MeanGuardrail, series: MeanSeries, beta: float, recent: i
     return max(needed - information, 0.0) / rate
 
 
-def _head(series: sq.MomentSeries, length: int) -> sq.MomentSeries:
-    return sq.MomentSeries(series.n[:length], series.total[:length], series.total_sq[:length])
+def _head(series: MomentSeries, length: int) -> MomentSeries:
+    return MomentSeries(series.n[:length], series.total[:length], series.total_sq[:length])
 
 
 def _mean_estimate(series: MeanSeries, log: bool) -> float | None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rolloutcli.judge.dataquality import Coverage
-from rolloutcli.stats.sequential import Array, MomentSeries
+from rolloutcli.stats.moments import Array, MomentSeries
 
 
 @dataclass(frozen=True)

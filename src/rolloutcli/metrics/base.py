@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from rolloutcli.judge.dataquality import Coverage
 from rolloutcli.judge.observations import MeanData
-from rolloutcli.stats.sequential import Array, MomentSeries
+from rolloutcli.stats.moments import Array, MomentSeries
 from rolloutcli.support.errors import BackendError
 
 if TYPE_CHECKING:

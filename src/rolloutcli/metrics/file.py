@@ -33,7 +33,7 @@ import numpy as np
 from rolloutcli.judge.dataquality import Coverage, Kind, first_bad_value
 from rolloutcli.judge.observations import MeanData
 from rolloutcli.stats import fixed as stats
-from rolloutcli.stats.sequential import Array, MomentSeries
+from rolloutcli.stats.moments import Array, MomentSeries
 from rolloutcli.support.durations import format_duration
 from rolloutcli.support.errors import BackendError
 from rolloutcli.support.quoting import quote

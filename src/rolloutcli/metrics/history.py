@@ -13,7 +13,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
-from rolloutcli.stats.sequential import Array, MomentSeries
+from rolloutcli.stats.moments import Array, MomentSeries
 
 from .base import Cohort, MetricsSource, Need, Window
 from .pool import QueryPool, default_limit

@@ -27,7 +27,7 @@ from rolloutcli.judge.dataquality import Coverage, Kind, bad_value, first_bad_va
 from rolloutcli.judge.observations import MeanData
 from rolloutcli.plan.model import LoadedPlan, QuerySpec
 from rolloutcli.stats import fixed as stats
-from rolloutcli.stats.sequential import Array, MomentSeries
+from rolloutcli.stats.moments import Array, MomentSeries
 from rolloutcli.support.errors import BackendError
 from rolloutcli.support.quoting import quote
 

@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from rolloutcli.app.evaluate import Evaluation, Explained, Standing
-from rolloutcli.judge.findings import Finding
 from rolloutcli.judge.flagstate import FlagState, RolloutChange
-from rolloutcli.judge.verdict import Verdict
 from rolloutcli.plan.model import TIERS, Plan
-from rolloutcli.stats.dispersion import Dispersion
 from rolloutcli.support.durations import format_duration
 from rolloutcli.support.jsonsafe import json_safe
 from rolloutcli.support.timeutil import format_timestamp
+
+if TYPE_CHECKING:  # types only: `status` renders without importing the statistics
+    from rolloutcli.app.evaluate import Evaluation, Explained
+    from rolloutcli.app.standing import Standing
+    from rolloutcli.judge.findings import Finding
+    from rolloutcli.judge.verdict import Verdict
+    from rolloutcli.stats.dispersion import Dispersion
 
 VERDICT_STYLE = {
     "go": "bold green",

@@ -45,11 +45,9 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, special
-from scipy.stats import invgauss as stats_invgauss
 
 from rolloutcli.stats import dispersion
-
-Array = NDArray[np.float64]
+from rolloutcli.stats.moments import Array, MomentSeries
 
 # Alternatives for rate ratios: log(θ1 / θ0) on a grid from +2% to 12 times, weighted towards
 # the effects a rollout cares about. Each grid point is a test martingale; their weighted
@@ -218,8 +216,10 @@ def first_passage_median(
         return level / drift
     if stepped:
         level += SIEGMUND_OVERSHOOT * math.sqrt(variance)
+    from scipy.stats import invgauss  # scipy.stats costs a second to import: only here
+
     mean, shape = level / drift, level * level / variance
-    return float(stats_invgauss.median(mean / shape, scale=shape))
+    return float(invgauss.median(mean / shape, scale=shape))
 
 
 SIEGMUND_OVERSHOOT = 0.5826
@@ -300,35 +300,6 @@ def _normal_mixture_log_e(s: Array, info: Array, tau: float) -> Array:
         math.log(2.0) - 0.5 * np.log(denom) + 0.5 * z * z + special.log_ndtr(z),
         dtype=np.float64,
     )
-
-
-@dataclass(frozen=True)
-class MomentSeries:
-    """Per-interval moments of one cohort's values: count, sum, sum of squares (NaN = missing)."""
-
-    n: Array
-    total: Array
-    total_sq: Array
-
-    @staticmethod
-    def of(n: ArrayLike, total: ArrayLike, total_sq: ArrayLike) -> MomentSeries:
-        return MomentSeries(_as_array(n), _as_array(total), _as_array(total_sq))
-
-    def pooled_variance(self) -> float | None:
-        """Within-interval variance pooled over intervals (None with fewer than 2 values)."""
-        ok = np.isfinite(self.n) & (self.n >= 2)
-        n = self.n[ok]
-        dof = float(np.sum(n - 1))
-        if dof < 1:
-            ok_any = np.isfinite(self.n) & (self.n >= 1)
-            n_all = float(np.sum(self.n[ok_any]))
-            if n_all < 2:
-                return None
-            s = float(np.sum(self.total[ok_any]))
-            ss = float(np.sum(self.total_sq[ok_any]))
-            return max((ss - s * s / n_all) / (n_all - 1), 0.0)
-        dev = self.total_sq[ok] - self.total[ok] ** 2 / n
-        return max(float(np.sum(dev)) / dof, 0.0)
 
 
 class MeanEvidence(NamedTuple):

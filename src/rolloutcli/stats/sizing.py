@@ -95,7 +95,7 @@ from numpy.typing import ArrayLike, NDArray
 from rolloutcli.stats import sequential as sq
 from rolloutcli.stats.direction import Direction
 from rolloutcli.stats.dispersion import successive_dispersion
-from rolloutcli.stats.sequential import Array, MomentSeries
+from rolloutcli.stats.moments import Array, MomentSeries
 
 TRAFFIC_QUANTILE = 0.10
 """The hour of traffic stages are sized on: the 10th percentile of hourly counts."""

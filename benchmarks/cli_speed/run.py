@@ -1,0 +1,73 @@
+"""How fast the edges are: each command's wall time as a ratio to the import floor.
+
+    .venv/bin/python benchmarks/cli_speed/run.py [--runs 9]
+
+The floor is ``python -c "import typer, rich, httpx, yaml"``: what any command of this tool
+must pay before it does anything. Each command runs in turn with the floor, interleaved
+(floor, command, floor, command, ...), after one warm-up, so a drift in the machine's speed
+moves both; the ratio is the median of the pairwise ratios. Commands run in a fresh demo
+workspace (``rollout demo --dir``), from its folder, as a user would type them; ``kill``
+runs on a fresh copy each time (it turns the flag off). Issue 16's targets: ``--help`` at
+most 1.3x, ``kill`` 1.5x, ``status`` on the embedded default 2x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+FLOOR = [sys.executable, "-c", "import typer, rich, httpx, yaml"]
+COMMANDS = {
+    "--help": ["--help"],
+    "kill": ["kill", "checkout-v2", "--yes"],
+    "status": ["status", "checkout-v2"],
+    "check": ["check", "checkout-v2", "--json"],
+}
+
+
+def _wall(argv: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=9)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="rollout-speed-"))
+    pristine = root / "pristine"
+    subprocess.run(
+        [BIN / "rollout", "demo", "--dir", str(pristine)], check=True, stdout=subprocess.DEVNULL
+    )
+    print(f"| command | median wall | floor | ratio (median of {args.runs} pairs) |")
+    print("|---|---|---|---|")
+    for name, tail in COMMANDS.items():
+        ratios, walls, floors = [], [], []
+        for run in range(args.runs + 1):
+            workspace = root / f"{name.strip('-')}-{run}"
+            shutil.copytree(pristine, workspace)
+            floor = _wall(FLOOR, workspace)
+            wall = _wall([str(BIN / "rollout"), *tail], workspace)
+            if run == 0:
+                continue  # warm-up
+            ratios.append(wall / floor)
+            walls.append(wall)
+            floors.append(floor)
+        print(
+            f"| `rollout {' '.join(tail)}` | {statistics.median(walls) * 1000:.0f} ms | "
+            f"{statistics.median(floors) * 1000:.0f} ms | {statistics.median(ratios):.2f}x |",
+            flush=True,
+        )
+    shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Where a rollout stands, read from its platform, and the changes the tool makes to it.
+
+No metrics and no statistics: `status`, `pause`, `resume` and the change half of `advance`
+and `rollback` need only this.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from rolloutcli.judge.flagstate import FlagState, RolloutChange
+from rolloutcli.judge.position import Position, locate
+from rolloutcli.plan.model import LoadedPlan
+from rolloutcli.platforms import open_platform
+from rolloutcli.platforms.base import Platform
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a rollout stands: the platform, its live state, and the matching plan stage."""
+
+    loaded: LoadedPlan
+    platform: Platform
+    state: FlagState
+    position: Position
+
+
+def read_standing(loaded: LoadedPlan) -> Standing:
+    plan = loaded.plan
+    platform = open_platform(plan.platform, plan.flag, loaded.base_dir, loaded.name)
+    state = platform.read_state(plan.variations.treatment, plan.variations.control)
+    return Standing(loaded, platform, state, locate(plan, state))
+
+
+def rollback_change(standing: Standing, reason: str) -> RolloutChange:
+    """Treatment share to 0 for everyone (the flag stays on, serving control)."""
+    return RolloutChange(
+        percent=0.0,
+        audience_keys=(),
+        audience_segment=None,
+        plan=standing.loaded.name,
+        stage=None,
+        action="rollback",
+        comment=f"rolloutcli: plan {standing.loaded.name} rolled back to 0%: {reason}",
+    )
+
+
+def apply_change(standing: Standing, change: RolloutChange, at: datetime) -> FlagState:
+    """Write ``change`` only if the flag is still as read (else ConflictError, exit 4)."""
+    v = standing.loaded.plan.variations
+    return standing.platform.set_rollout(change, v.treatment, v.control, standing.state, at=at)
+
+
+def validate_change(standing: Standing, change: RolloutChange) -> str | None:
+    """Have the platform validate ``change`` without saving it, where it can (LaunchDarkly's
+    ``dryRun``). Returns the platform's name when it did, None when it cannot."""
+    validate = getattr(standing.platform, "validate_change", None)
+    if validate is None:
+        return None
+    v = standing.loaded.plan.variations
+    validate(change, v.treatment, v.control, standing.state)
+    return str(standing.platform.name)
+
+
+@dataclass(frozen=True)
+class ServingCheck:
+    """What the platform's own SDK serves, against the stage's percentage."""
+
+    served: int
+    total: int
+    expected_percent: float
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.served / self.total if self.total else 0.0
+
+    @property
+    def tolerance(self) -> float:
+        """Four binomial standard errors, in points, plus 0.1 for rounding."""
+        p = min(max(self.expected_percent / 100, 0.0), 1.0)
+        return 400.0 * math.sqrt(p * (1 - p) / max(self.total, 1)) + 0.1
+
+    @property
+    def ok(self) -> bool:
+        return abs(self.percent - self.expected_percent) <= self.tolerance
+
+
+def serving_check(standing: Standing, sample: int) -> ServingCheck | None:
+    """Evaluate ``sample`` synthetic contexts with the platform's SDK over the flag as it is
+    now; None when the platform cannot evaluate offline."""
+    evaluate = getattr(standing.platform, "serving_sample", None)
+    if evaluate is None:
+        return None
+    v = standing.loaded.plan.variations
+    served, total = evaluate(v.treatment, v.control, sample)
+    expected = standing.state.percent if standing.state.on else 0.0
+    return ServingCheck(int(served), int(total), expected)
+
+
+def explain_serving(standing: Standing, key: str) -> tuple[object, str] | None:
+    explain = getattr(standing.platform, "explain", None)
+    if explain is None:
+        return None
+    v = standing.loaded.plan.variations
+    value, why = explain(v.treatment, v.control, key)
+    return value, str(why)

@@ -32,44 +32,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.rollout_sim import T0, World, simulate  # noqa: E402
+from tests.unit.test_guarantees import GATED, _gated_plan  # noqa: E402
 
 from rolloutcli.judge.verdict import Verdict, VerdictKind  # noqa: E402
 from rolloutcli.plan.model import Plan  # noqa: E402
-
-GUARDRAILS = {
-    "errors": ("higher_is_worse", "+50%", 1.5),
-    "conversion": ("lower_is_worse", "-10%", 0.9),
-}
-
-
-def plan_for(name: str, power: float) -> Plan:
-    direction, detect, _ = GUARDRAILS[name]
-    rollback = "+0%" if direction == "higher_is_worse" else "-0%"
-    return Plan.model_validate(
-        {
-            "flag": "f",
-            "platform": {"kind": "flagfile", "path": "flags.json"},
-            "variations": {"treatment": True, "control": False},
-            "stages": [
-                {"percent": 1, "min_duration": "30m"},
-                {"percent": 50, "min_duration": "30m"},
-                {"percent": 100},
-            ],
-            "metrics": {"source": {"kind": "file", "path": "m.csv"}, "exposures": "requests"},
-            "guardrails": [
-                {
-                    "name": name,
-                    "kind": "ratio",
-                    "events": f"{name}_events",
-                    "trials": "requests",
-                    "direction": direction,
-                    "thresholds": {"rollback": rollback},
-                    "detect": detect,
-                }
-            ],
-            "statistics": {"alpha": 0.05, "power": power, "scope": "rollout", "interval": "1m"},
-        }
-    )
 
 
 def eta_run(plan: Plan, world: World, rng: np.random.Generator) -> tuple[float, float] | None:
@@ -101,8 +67,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     args = parser.parse_args()
     horizon = 48 * 60
-    for name, (_, detect, factor) in GUARDRAILS.items():
-        plan = plan_for(name, args.power)
+    for name, (_, detect, factor) in GATED.items():
+        plan = _gated_plan(name, args.power)
         rng = np.random.default_rng(args.seed)
         healthy = World(args.per_minute, 1, horizon_minutes=horizon)
         pairs = [p for p in (eta_run(plan, healthy, rng) for _ in range(args.runs)) if p]

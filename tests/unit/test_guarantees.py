@@ -333,8 +333,9 @@ def test_clustering_is_shown_where_the_rate_test_is_optimistic() -> None:
 GATED = {"errors": ("higher_is_worse", "+50%", 1.5), "conversion": ("lower_is_worse", "-10%", 0.9)}
 
 
-def _gated_plan(name: str) -> Plan:
-    """One ratio guardrail, 1% then a power-gated 50% stage, 30-minute windows, power 0.9."""
+def _gated_plan(name: str, power: float = 0.9) -> Plan:
+    """One ratio guardrail, 1% then a power-gated 50% stage, 30-minute windows, evidence
+    pooled over the rollout (also benchmarks/power_gate/run.py's plan)."""
     direction, detect, _ = GATED[name]
     return Plan.model_validate(
         {
@@ -355,7 +356,7 @@ def _gated_plan(name: str) -> Plan:
                     detect=detect,
                 )
             ],
-            "statistics": {"alpha": 0.05, "power": 0.9, "interval": "1m"},
+            "statistics": {"alpha": 0.05, "power": power, "scope": "rollout", "interval": "1m"},
         }
     )
 

@@ -1,1 +1,1 @@
-"""Output from typed results: rich tables, the JSON contract, markdown for CI, plan YAML."""
+"""Output from typed results: rich tables, the JSON contract, markdown for CI."""

@@ -1,23 +1,29 @@
 """The decision: (plan, rollout state, metric observations, now) → Verdict. Pure, no I/O.
 
-Rules, in order:
-1. the flag is off → ``hold`` (a killed rollout is resumed by a person, not by the tool);
-2. not started (0%, no audience) → ``go`` to the first stage;
+The verdict is the first of :data:`RULES`, in order, that has something to say:
+
+1. ``_not_started``: 0%, no audience → ``go`` to the first stage (even on a flag that is
+   off: starting turns it on);
+2. ``_flag_off``: the flag is off → ``hold`` (a killed rollout is resumed by a person, not
+   by the tool);
 3. a rollback tier breached → ``rollback``;
 4. a pause tier breached → ``pause``;
-5. sample-ratio mismatch, missing or untrustworthy data (impossible values, series with
-   gaps: :mod:`dataquality`) or too few samples → ``hold`` (never ``go``);
-6. the stage's minimum window not elapsed → ``hold``, saying when to look again;
-7. success criteria not met → ``hold``;
-8. a power-gated stage whose guardrails cannot yet rule out their ``detect:`` regression →
-   ``hold``, with the expected time at the observed traffic;
-9. otherwise ``go`` to the next stage, or ``done`` at the last one.
+5. ``_untrusted``: sample-ratio mismatch, missing or untrustworthy data (impossible values,
+   series with gaps: :mod:`dataquality`) or too few samples → ``hold`` (never ``go``);
+6. ``_window``: the stage's minimum window not elapsed → ``hold``, saying when to look again;
+7. ``_success_criteria`` not met → ``hold``;
+8. ``_power_gate``: a power-gated stage whose guardrails cannot yet rule out their
+   ``detect:`` regression → ``hold``, with the expected time at the observed traffic;
+9. ``_advance``: otherwise ``go`` to the next stage, or ``done`` at the last one.
+
 A warn-tier breach never blocks on its own: it is reported with the verdict.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -38,7 +44,7 @@ from rolloutcli.judge.flagstate import FlagState
 from rolloutcli.judge.multiplicity import familywise_levels
 from rolloutcli.judge.observations import Exposures, Observation
 from rolloutcli.judge.position import Position
-from rolloutcli.plan.model import Plan, Statistics, SuccessCriterion
+from rolloutcli.plan.model import Plan, Stage, Statistics, SuccessCriterion
 from rolloutcli.plan.thresholds import parse_bound
 from rolloutcli.stats import fixed as stats
 from rolloutcli.stats import sequential
@@ -98,157 +104,236 @@ def decide(
     exposures_problem: str | None = None,
     explain: bool = True,
 ) -> Verdict:
-    """The verdict. ``explain=False`` skips what only the display needs (the always-valid
-    confidence bounds); the decision is the same."""
+    """The verdict: the first of :data:`RULES` that has something to say. ``explain=False``
+    skips what only the display needs (the always-valid confidence bounds); the decision is
+    the same."""
     stages = plan.stages
-    elapsed = now - state.changed_at if state.changed_at else None
-    next_percent = stages[position.next_index].percent if position.next_index is not None else None
-    stage = stages[position.index] if position.index is not None else None
     control_expected = state.percent < 100
-
     findings = _judge(plan, observations, control_expected, explain)
-    srm = _srm(state, exposures, exposures_problem, plan.statistics)
+    facts = _Facts(
+        plan=plan,
+        state=state,
+        position=position,
+        observations=observations,
+        exposures=exposures,
+        exposures_problem=exposures_problem,
+        now=now,
+        findings=findings,
+        srm=_srm(state, exposures, exposures_problem, plan.statistics),
+        elapsed=now - state.changed_at if state.changed_at else None,
+        stage=stages[position.index] if position.index is not None else None,
+        next_percent=(
+            stages[position.next_index].percent if position.next_index is not None else None
+        ),
+        control_expected=control_expected,
+    )
+    outcome = next(found for rule in RULES if (found := rule(facts)) is not None)
+    warnings = [
+        f"warning: {f.name} {_describe(f)} is past warn {f.reached.raw}"
+        for f in findings
+        if f.status is Status.WARN and f.reached is not None
+    ]
+    return Verdict(
+        kind=outcome.kind,
+        reasons=tuple(outcome.reasons + warnings),
+        findings=findings,
+        srm=facts.srm,
+        success=outcome.success,
+        position=position,
+        from_percent=state.percent,
+        to_percent=facts.next_percent if outcome.kind is VerdictKind.GO else None,
+        look_again_at=outcome.look,
+        elapsed=facts.elapsed,
+    )
 
-    def verdict(
-        kind: VerdictKind,
-        reasons: list[str],
-        look: datetime | None = None,
-        success: tuple[CriterionFinding, ...] = (),
-    ) -> Verdict:
-        warnings = [
-            f"warning: {f.name} {_describe(f)} is past warn {f.reached.raw}"
-            for f in findings
-            if f.status is Status.WARN and f.reached is not None
+
+@dataclass(frozen=True)
+class _Facts:
+    """Everything a rule may read: the inputs, and the findings and SRM judged from them."""
+
+    plan: Plan
+    state: FlagState
+    position: Position
+    observations: dict[str, Observation]
+    exposures: Exposures | None
+    exposures_problem: str | None
+    now: datetime
+    findings: tuple[Finding, ...]
+    srm: SrmFinding
+    elapsed: timedelta | None
+    stage: Stage | None
+    next_percent: float | None
+    control_expected: bool
+
+    def off_plan(self) -> list[str]:
+        if not self.position.off_plan:
+            return []
+        nxt = self.next_percent
+        return [
+            f"{self.state.percent:g}% is off-plan (set by hand?): no stage has it"
+            + (f"; a go moves to {nxt:g}%" if nxt is not None else "")
         ]
-        return Verdict(
-            kind=kind,
-            reasons=tuple(reasons + warnings),
-            findings=findings,
-            srm=srm,
-            success=success,
-            position=position,
-            from_percent=state.percent,
-            to_percent=next_percent if kind is VerdictKind.GO else None,
-            look_again_at=look,
-            elapsed=elapsed,
+
+    @functools.cached_property
+    def success(self) -> tuple[CriterionFinding, ...]:
+        return tuple(
+            _criterion(c, self.plan, self.observations, self.control_expected)
+            for c in self.plan.success
         )
 
-    if position.not_started:
-        # Nobody is served the treatment, so starting is safe even on a flag that is off
-        # (a new Unleash flag is off in its environments): the change turns it on.
-        return verdict(
-            VerdictKind.GO,
-            [
-                f"rollout not started: the first stage is {stages[0].label}"
-                + ("" if state.on else " (the flag is off: starting turns it on)")
-            ],
-        )
-    if not state.on:
-        return verdict(
-            VerdictKind.HOLD,
-            ["the flag is off (killed): nothing to advance; turn it back on deliberately"],
-        )
 
-    breached = {tier: [f for f in findings if f.status == tier] for tier in ("rollback", "pause")}
-    if breached["rollback"]:
-        return verdict(VerdictKind.ROLLBACK, [_breach_reason(f) for f in breached["rollback"]])
-    if breached["pause"]:
-        return verdict(VerdictKind.PAUSE, [_breach_reason(f) for f in breached["pause"]])
+@dataclass(frozen=True)
+class _Outcome:
+    kind: VerdictKind
+    reasons: list[str]
+    look: datetime | None = None
+    success: tuple[CriterionFinding, ...] = ()
 
-    off_plan: list[str] = []
-    if position.off_plan:
-        off_plan.append(
-            f"{state.percent:g}% is off-plan (set by hand?): no stage has it"
-            + (f"; a go moves to {next_percent:g}%" if next_percent is not None else "")
-        )
+
+def _not_started(f: _Facts) -> _Outcome | None:
+    """Nobody is served the treatment, so starting is safe even on a flag that is off (a
+    new Unleash flag is off in its environments): the change turns it on."""
+    if not f.position.not_started:
+        return None
+    first = f.plan.stages[0].label
+    off = "" if f.state.on else " (the flag is off: starting turns it on)"
+    return _Outcome(VerdictKind.GO, [f"rollout not started: the first stage is {first}{off}"])
+
+
+def _flag_off(f: _Facts) -> _Outcome | None:
+    if f.state.on:
+        return None
+    reason = "the flag is off (killed): nothing to advance; turn it back on deliberately"
+    return _Outcome(VerdictKind.HOLD, [reason])
+
+
+def _breached(tier: str, kind: VerdictKind) -> Rule:
+    def rule(f: _Facts) -> _Outcome | None:
+        found = [x for x in f.findings if x.status == tier]
+        return _Outcome(kind, [_breach_reason(x) for x in found]) if found else None
+
+    rule.__name__ = f"_{tier}_tier"
+    return rule
+
+
+def _untrusted(f: _Facts) -> _Outcome | None:
+    """Sample-ratio mismatch, missing or untrustworthy data, too few samples: hold."""
     holds: list[str] = []
+    srm = f.srm
     if srm.mismatch:
         holds.append(
             f"sample-ratio mismatch: treatment has {srm.observed_share:.3%} of exposures, "
             f"planned {srm.expected_share:.3%} (p = {srm.p_value:.2g}); the split or the "
             "metrics are broken, so the comparison cannot be trusted"
         )
-    for f in findings:
-        if f.status == STATUS_NO_DATA and f.blocking:
-            holds.append(f"no data for {f.name}: {f.note}")
-        elif f.status == STATUS_BAD_DATA:
-            holds.append(f"untrustworthy data for {f.name}: {f.note}")
-    if exposures_problem:
-        holds.append(exposures_problem)
+    for x in f.findings:
+        if x.status == STATUS_NO_DATA and x.blocking:
+            holds.append(f"no data for {x.name}: {x.note}")
+        elif x.status == STATUS_BAD_DATA:
+            holds.append(f"untrustworthy data for {x.name}: {x.note}")
+    holds += _exposure_holds(f)
+    return _Outcome(VerdictKind.HOLD, holds + f.off_plan()) if holds else None
+
+
+def _exposure_holds(f: _Facts) -> list[str]:
+    exposures = f.exposures
+    holds: list[str] = []
+    if f.exposures_problem:
+        holds.append(f.exposures_problem)
     elif exposures is not None:
-        gaps = coverage_gaps(exposures.coverage, plan.statistics.min_coverage, control_expected)
+        settings = f.plan.statistics
+        gaps = coverage_gaps(exposures.coverage, settings.min_coverage, f.control_expected)
         if gaps:
             holds.append(f"exposure counts cannot be trusted: {gaps}")
-    min_samples = stage.min_samples if stage else 0
-    if exposures is not None and min_samples:
-        short = [
-            (name, size)
-            for name, size in (("treatment", exposures.treatment), ("control", exposures.control))
-            if size < min_samples and not (name == "control" and not control_expected)
-        ]
-        if short:
-            listing = ", ".join(f"{name} {size:,.0f}" for name, size in short)
-            holds.append(f"too few samples: {listing} of {min_samples:,} needed per cohort")
-    if holds:
-        return verdict(VerdictKind.HOLD, holds + off_plan)
-
-    window = stage.window if stage else timedelta(0)
-    if elapsed is not None and elapsed < window:
-        left = window - elapsed
-        look = now + left
-        return verdict(
-            VerdictKind.HOLD,
-            [
-                f"observation window: {format_duration(elapsed)} of {format_duration(window)} "
-                f"elapsed; look again in {format_duration(left)}"
-            ],
-            look,
-        )
-
-    success = tuple(_criterion(c, plan, observations, control_expected) for c in plan.success)
-    unmet = [c for c in success if not c.met]
-    if unmet:
-        return verdict(
-            VerdictKind.HOLD,
-            [f"success criterion not met: {c.metric} {c.requirement} ({c.note})" for c in unmet],
-            success=success,
-        )
-
-    if position.index is not None and plan.power_gated(position.index) and control_expected:
-        pending = [
-            (f, _eta(plan, f, observations, elapsed)) for f in findings if f.ruled_out is False
-        ]
-        if pending:
-            reasons = [
-                f"{f.name}: a {f.detect} regression is not ruled out yet at "
-                f"{plan.statistics.power:.0%} confidence"
-                + _worse_bound(f, plan)
-                + (f"; about {format_duration(eta)} more at this traffic" if eta else "")
-                for f, eta in pending
-            ]
-            etas = [eta for _, eta in pending if eta is not None]
-            gate_look = now + max(etas) if etas and len(etas) == len(pending) else None
-            reasons.append(
-                "this stage is power-gated: the rollout moves on once it could have "
-                "detected each guardrail's detect: regression"
-            )
-            return verdict(VerdictKind.HOLD, reasons, gate_look, success=success)
-
-    if position.at_last_stage:
-        return verdict(
-            VerdictKind.DONE,
-            [
-                f"at the last stage ({stage.label if stage else ''}) "
-                "and healthy: the rollout is complete"
-            ],
-            success=success,
-        )
-    assert next_percent is not None
-    reasons = [
-        f"all guardrails within thresholds; window and samples met: advance "
-        f"{state.percent:g}% → {next_percent:g}%"
+    if exposures is None:
+        return holds
+    needed = f.stage.min_samples if f.stage else 0
+    short = [
+        (name, size)
+        for name, size in (("treatment", exposures.treatment), ("control", exposures.control))
+        if needed and size < needed and not (name == "control" and not f.control_expected)
     ]
-    return verdict(VerdictKind.GO, reasons + off_plan, success=success)
+    if short:
+        listing = ", ".join(f"{name} {size:,.0f}" for name, size in short)
+        holds.append(f"too few samples: {listing} of {needed:,} needed per cohort")
+    return holds
+
+
+def _window(f: _Facts) -> _Outcome | None:
+    window = f.stage.window if f.stage else timedelta(0)
+    if f.elapsed is None or f.elapsed >= window:
+        return None
+    left = window - f.elapsed
+    reason = (
+        f"observation window: {format_duration(f.elapsed)} of {format_duration(window)} "
+        f"elapsed; look again in {format_duration(left)}"
+    )
+    return _Outcome(VerdictKind.HOLD, [reason], f.now + left)
+
+
+def _success_criteria(f: _Facts) -> _Outcome | None:
+    success = f.success
+    unmet = [c for c in success if not c.met]
+    if not unmet:
+        return None
+    reasons = [f"success criterion not met: {c.metric} {c.requirement} ({c.note})" for c in unmet]
+    return _Outcome(VerdictKind.HOLD, reasons, success=success)
+
+
+def _power_gate(f: _Facts) -> _Outcome | None:
+    """The last stage with a control holds until every detect: regression is ruled out."""
+    plan, index = f.plan, f.position.index
+    if index is None or not plan.power_gated(index) or not f.control_expected:
+        return None
+    pending = [
+        (x, _eta(plan, x, f.observations, f.elapsed)) for x in f.findings if x.ruled_out is False
+    ]
+    if not pending:
+        return None
+    reasons = [
+        f"{x.name}: a {x.detect} regression is not ruled out yet at "
+        f"{plan.statistics.power:.0%} confidence"
+        + _worse_bound(x, plan)
+        + (f"; about {format_duration(eta)} more at this traffic" if eta else "")
+        for x, eta in pending
+    ]
+    etas = [eta for _, eta in pending if eta is not None]
+    look = f.now + max(etas) if etas and len(etas) == len(pending) else None
+    reasons.append(
+        "this stage is power-gated: the rollout moves on once it could have "
+        "detected each guardrail's detect: regression"
+    )
+    return _Outcome(VerdictKind.HOLD, reasons, look, success=f.success)
+
+
+def _advance(f: _Facts) -> _Outcome | None:
+    if f.position.at_last_stage:
+        label = f.stage.label if f.stage else ""
+        reason = f"at the last stage ({label}) and healthy: the rollout is complete"
+        return _Outcome(VerdictKind.DONE, [reason], success=f.success)
+    assert f.next_percent is not None
+    reason = (
+        f"all guardrails within thresholds; window and samples met: advance "
+        f"{f.state.percent:g}% → {f.next_percent:g}%"
+    )
+    return _Outcome(VerdictKind.GO, [reason, *f.off_plan()], success=f.success)
+
+
+Rule = Callable[[_Facts], "_Outcome | None"]
+
+RULES: tuple[Rule, ...] = (
+    _not_started,
+    _flag_off,
+    _breached("rollback", VerdictKind.ROLLBACK),
+    _breached("pause", VerdictKind.PAUSE),
+    _untrusted,
+    _window,
+    _success_criteria,
+    _power_gate,
+    _advance,
+)
+"""The verdict's rules, in order (the module notes say each in words); the last always
+answers."""
 
 
 def _judge(

@@ -19,6 +19,7 @@ import pytest
 from scipy import optimize
 from scipy.stats import norm
 
+from rolloutcli.judge import verdict as verdict_module
 from rolloutcli.judge.evidence import Assessment, ThresholdEvidence
 from rolloutcli.judge.findings import tier_p_values
 from rolloutcli.judge.flagstate import FlagState
@@ -521,6 +522,21 @@ def _inverse_gaussian_median(level: float, drift: float, variance: float) -> flo
         )
 
     return float(optimize.brentq(lambda t: cdf(t) - 0.5, 1e-9, 100 * mean))
+
+
+@pytest.mark.parametrize("wait", [1e15, math.inf, math.nan])
+def test_a_wait_beyond_any_horizon_shows_no_eta(
+    wait: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a trickle of traffic can put the median wait past what a timedelta holds: the hold
+    # stands, with no ETA, never an OverflowError
+    monkeypatch.setattr(verdict_module, "gate_wait", lambda *args: wait)
+    obs, exposures = healthy_at(10, seed=4, minutes=90, per_minute=60)
+    v = run(gated_plan(), state(10, started=timedelta(minutes=90)), obs, exposures)
+    assert v.kind is VerdictKind.HOLD
+    assert v.look_again_at is None
+    assert "more at this traffic" not in v.reasons[0]
+    assert v.reasons[0].startswith("error_rate: a +50% regression is not ruled out yet")
 
 
 def test_power_gate_opens_with_plenty_of_healthy_data() -> None:

@@ -6,8 +6,8 @@ The verdict is the first of :data:`RULES`, in order, that has something to say:
    off: starting turns it on);
 2. ``_flag_off``: the flag is off → ``hold`` (a killed rollout is resumed by a person, not
    by the tool);
-3. a rollback tier breached → ``rollback``;
-4. a pause tier breached → ``pause``;
+3. ``_rollback_tier``: a rollback tier breached → ``rollback``;
+4. ``_pause_tier``: a pause tier breached → ``pause``;
 5. ``_untrusted``: sample-ratio mismatch, missing or untrustworthy data (impossible values,
    series with gaps: :mod:`dataquality`) or too few samples → ``hold`` (never ``go``);
 6. ``_window``: the stage's minimum window not elapsed → ``hold``, saying when to look again;
@@ -207,13 +207,17 @@ def _flag_off(f: _Facts) -> _Outcome | None:
     return _Outcome(VerdictKind.HOLD, [reason])
 
 
-def _breached(tier: str, kind: VerdictKind) -> Rule:
-    def rule(f: _Facts) -> _Outcome | None:
-        found = [x for x in f.findings if x.status == tier]
-        return _Outcome(kind, [_breach_reason(x) for x in found]) if found else None
+def _rollback_tier(f: _Facts) -> _Outcome | None:
+    return _tier_reached(f, Status.ROLLBACK, VerdictKind.ROLLBACK)
 
-    rule.__name__ = f"_{tier}_tier"
-    return rule
+
+def _pause_tier(f: _Facts) -> _Outcome | None:
+    return _tier_reached(f, Status.PAUSE, VerdictKind.PAUSE)
+
+
+def _tier_reached(f: _Facts, status: Status, kind: VerdictKind) -> _Outcome | None:
+    found = [x for x in f.findings if x.status is status]
+    return _Outcome(kind, [_breach_reason(x) for x in found]) if found else None
 
 
 def _untrusted(f: _Facts) -> _Outcome | None:
@@ -324,8 +328,8 @@ Rule = Callable[[_Facts], "_Outcome | None"]
 RULES: tuple[Rule, ...] = (
     _not_started,
     _flag_off,
-    _breached("rollback", VerdictKind.ROLLBACK),
-    _breached("pause", VerdictKind.PAUSE),
+    _rollback_tier,
+    _pause_tier,
     _untrusted,
     _window,
     _success_criteria,
@@ -391,9 +395,16 @@ def _eta(
         return None
     recent = max(1, math.ceil(elapsed / step)) if elapsed is not None else 10**9
     wait = gate_wait(guardrail, obs, 1 - plan.statistics.power, recent)
-    if wait is None:
+    if wait is None or not math.isfinite(wait):
         return None
-    return timedelta(seconds=math.ceil(wait) * step.total_seconds()) or step
+    seconds = math.ceil(wait) * step.total_seconds()
+    if seconds > LONGEST_ETA.total_seconds():
+        return None  # a trickle of traffic: no time worth showing (nor a timedelta overflow)
+    return timedelta(seconds=seconds) or step
+
+
+LONGEST_ETA = timedelta(days=3650)
+"""Beyond this the power gate's hold shows no ETA: it is not a time anyone will wait."""
 
 
 def _worse_bound(f: Finding, plan: Plan) -> str:

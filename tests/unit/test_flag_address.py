@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from rolloutcli.app.killswitch import find_target
 from rolloutcli.cli.main import app
-from rolloutcli.plan.model import flag_key_hint, load_flag_address, load_plan
+from rolloutcli.plan.address import flag_key_hint, load_flag_address
+from rolloutcli.plan.model import load_plan
 from rolloutcli.plan.yamlsource import keep_top_level
 from rolloutcli.support.errors import InvalidInputError, PlanError
 from tests.conftest import read_flag
@@ -152,7 +153,8 @@ def test_an_invalid_platform_section_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(PlanError) as info:
         load_flag_address(path)
     assert info.value.problems == [
-        f"{path}:5: platform.kind: Input should be 'flagfile', 'unleash' or 'launchdarkly'"
+        f"{path}:5: platform.kind: 'flagfyle' is not a platform kind: use flagfile (local "
+        "flagd JSON), unleash (Admin API) or launchdarkly (REST API v2)"
     ]
 
 

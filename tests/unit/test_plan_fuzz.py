@@ -37,7 +37,8 @@ from typer.testing import CliRunner
 
 from rolloutcli.app.demo import write_workspace
 from rolloutcli.cli.main import app
-from rolloutcli.plan.model import MAX_PROBLEMS, load_flag_address, load_plan
+from rolloutcli.plan.address import load_flag_address
+from rolloutcli.plan.model import MAX_PROBLEMS, load_plan
 from rolloutcli.plan.yamlsource import MAX_PLAN_BYTES
 from rolloutcli.support.errors import InvalidInputError, RolloutError
 from tests.fuzzing import EXAMPLES, FUZZ

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from rolloutcli.plan.locate import resolve_plan_path
 from rolloutcli.plan.model import (
     MAX_APPROVE,
     MAX_AUDIENCE_KEYS,
@@ -27,7 +28,6 @@ from rolloutcli.plan.model import (
     MAX_SUCCESS,
     MAX_WEBHOOKS,
     load_plan,
-    resolve_plan_path,
 )
 from rolloutcli.plan.yamlsource import MAX_DEPTH, MAX_NODES, MAX_PLAN_BYTES, load_yaml
 from rolloutcli.support.durations import parse_duration

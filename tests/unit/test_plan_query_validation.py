@@ -14,7 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from rolloutcli.cli.main import app
-from rolloutcli.plan.model import QuerySpec, load_plan
+from rolloutcli.plan.model import load_plan
+from rolloutcli.plan.source_specs import QuerySpec
 from rolloutcli.support.errors import PlanError
 
 BASE_PLAN = """\
@@ -280,7 +281,7 @@ def test_a_prometheus_source_with_a_path_is_refused(tmp_path: Path) -> None:
     )
     path, problems = problems_of(tmp_path, text)
     assert problems == [
-        at(path, text, "    path: m.csv") + "metrics.source.path: a prometheus source has no path:"
+        at(path, text, "    path: m.csv") + "metrics.source.path: is for file, not prometheus"
     ]
 
 
@@ -289,7 +290,7 @@ def test_a_datadog_source_with_a_path_is_refused(tmp_path: Path) -> None:
     text = replace_line(text, "    url: http://127.0.0.1:9", "")
     path, problems = problems_of(tmp_path, text)
     assert problems == [
-        at(path, text, "    path: m.csv") + "metrics.source.path: a datadog source has no path:"
+        at(path, text, "    path: m.csv") + "metrics.source.path: is for file, not datadog"
     ]
 
 
@@ -298,7 +299,10 @@ def test_an_unknown_source_kind_is_refused(tmp_path: Path) -> None:
     path, problems = problems_of(tmp_path, text)
     assert len(problems) == 1
     assert problems[0].startswith(at(path, text, "    kind: influxdb") + "metrics.source.kind: ")
-    assert "'file', 'prometheus' or 'datadog'" in problems[0]
+    assert problems[0].endswith(
+        "'influxdb' is not a metrics source kind: use file (local CSV or JSON lines), "
+        "prometheus (HTTP API v1) or datadog (metrics query API v1)"
+    )
 
 
 @pytest.mark.parametrize("timeout", ["0", "-1", "301"])

@@ -27,11 +27,11 @@ from rolloutcli.cli.main import app
 from rolloutcli.judge.evidence import assess
 from rolloutcli.judge.observations import Observation, RatioData, RatioSeries
 from rolloutcli.plan.model import (
-    MetricsSourceSpec,
-    PlatformSpec,
     RatioGuardrail,
     load_plan,
 )
+from rolloutcli.plan.platform_specs import FlagfileSpec
+from rolloutcli.plan.source_specs import FileSourceSpec
 from rolloutcli.plan.writer import (
     GuardrailDraft,
     PlanDraft,
@@ -409,10 +409,10 @@ def test_the_band_never_exceeds_detect_for_rollback() -> None:
 def small_case() -> tuple[PlanDraft, Provenance, GuardrailInput]:
     draft = PlanDraft(
         flag="checkout",
-        platform=PlatformSpec(kind="flagfile", path="flags.json", environment="production"),
+        platform=FlagfileSpec(kind="flagfile", path="flags.json", environment="production"),
         treatment=True,
         control=False,
-        source=MetricsSourceSpec(kind="file", path="metrics.csv"),
+        source=FileSourceSpec(kind="file", path="metrics.csv"),
         queries={},
         exposures="requests",
         guardrails=(GuardrailDraft("error_rate", "ratio", UP, "+50%", 1.5, "errors", "requests"),),

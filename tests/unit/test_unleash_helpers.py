@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from rolloutcli.judge.flagstate import ChangeRecord
-from rolloutcli.plan.model import PlatformSpec, load_plan
+from rolloutcli.plan.model import load_plan
+from rolloutcli.plan.platform_specs import UnleashSpec
 from rolloutcli.platforms.unleash import (
     Title,
     UnleashPlatform,
@@ -374,8 +375,8 @@ def no_unleash_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-def spec(**fields: Any) -> PlatformSpec:
-    return PlatformSpec(kind="unleash", **fields)
+def spec(**fields: Any) -> UnleashSpec:
+    return UnleashSpec(kind="unleash", **fields)
 
 
 def test_open_unleash_without_a_url_is_invalid_input(no_unleash_env: pytest.MonkeyPatch) -> None:
@@ -728,8 +729,7 @@ def test_an_unleash_plan_refuses_a_path(tmp_path: Path) -> None:
     text = plan_text(("  kind: unleash\n", "  kind: unleash\n  path: flags.json\n"))
     path, problems = problems_of(tmp_path, text)
     assert problems == [
-        f"{path}:{line_of(text, '  path: flags.json')}: platform.path: "
-        "path: is for flagfile; unleash takes url:"
+        f"{path}:{line_of(text, '  path: flags.json')}: platform.path: is for flagfile, not unleash"
     ]
 
 

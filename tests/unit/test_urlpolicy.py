@@ -10,7 +10,7 @@ import pytest
 
 from rolloutcli.journal.notify import targets
 from rolloutcli.metrics import open_source
-from rolloutcli.plan.model import PlatformSpec
+from rolloutcli.plan.platform_specs import LaunchDarklySpec, UnleashSpec
 from rolloutcli.platforms.launchdarkly import open_launchdarkly
 from rolloutcli.platforms.unleash import open_unleash
 from rolloutcli.support.errors import InvalidInputError
@@ -149,11 +149,11 @@ def test_unleash_refuses_a_metadata_url(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("UNLEASH_API_TOKEN", "tok-unleash")
     monkeypatch.delenv(ENV_ALLOW, raising=False)
     with pytest.raises(InvalidInputError) as info:
-        open_unleash(PlatformSpec(kind="unleash", url="http://169.254.169.254"), "f", Path("."))
+        open_unleash(UnleashSpec(kind="unleash", url="http://169.254.169.254"), "f", Path("."))
     assert str(info.value) == f"unleash: UNLEASH_URL / platform.url: {REFUSED}"
     monkeypatch.setenv(ENV_ALLOW, "1")
     platform = open_unleash(
-        PlatformSpec(kind="unleash", url="http://169.254.169.254"), "f", Path(".")
+        UnleashSpec(kind="unleash", url="http://169.254.169.254"), "f", Path(".")
     )
     platform._http.close()
 
@@ -162,7 +162,7 @@ def test_launchdarkly_refuses_a_metadata_url(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("LD_API_TOKEN", "api-token")
     monkeypatch.setenv("LD_BASE_URL", "http://[fd00:ec2::254]")
     monkeypatch.delenv(ENV_ALLOW, raising=False)
-    spec = PlatformSpec(kind="launchdarkly", project="default", environment="production")
+    spec = LaunchDarklySpec(kind="launchdarkly", project="default", environment="production")
     with pytest.raises(InvalidInputError) as info:
         open_launchdarkly(spec, "f", Path("."))
     assert str(info.value) == (
@@ -174,7 +174,7 @@ def test_launchdarkly_refuses_a_metadata_url(monkeypatch: pytest.MonkeyPatch) ->
 def test_launchdarkly_shows_its_url_without_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LD_API_TOKEN", "api-token")
     monkeypatch.setenv("LD_BASE_URL", "https://me:hunter22@ld.example")
-    spec = PlatformSpec(kind="launchdarkly", project="default", environment="production")
+    spec = LaunchDarklySpec(kind="launchdarkly", project="default", environment="production")
     platform = open_launchdarkly(spec, "f", Path("."))
     assert platform.describe() == "LaunchDarkly https://ld.example, project default"
 

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 from rolloutcli.journal import record as audit
 from rolloutcli.journal import store as records
 from rolloutcli.judge.flagstate import FlagState, RolloutChange
-from rolloutcli.plan.model import NotifyEvent, Webhook
 from rolloutcli.support.errors import RolloutError
 
 if TYPE_CHECKING:
     from rolloutcli.app.standing import Standing
     from rolloutcli.journal.notify import Delivery
+    from rolloutcli.plan.model import NotifyEvent, Webhook
     from rolloutcli.platforms.base import Platform
 
 
@@ -281,13 +281,14 @@ def lenient_hooks(path: Path | None) -> list[Webhook]:
     if path is None:
         return []
     try:
-        from rolloutcli.plan.model import Notifications
         from rolloutcli.plan.yamlsource import load_yaml
 
         data = load_yaml(path).data
         section = data.get("notifications") if isinstance(data, dict) else None
-        if not isinstance(section, dict):
-            return []
+        if not isinstance(section, dict) or not section.get("webhooks"):
+            return []  # nothing to read: no need for the plan model (and pydantic)
+        from rolloutcli.plan.model import Notifications
+
         return list(Notifications.model_validate(section).webhooks)
     except Exception:  # on-call's kill must not fail on a broken section
         return []

@@ -10,13 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from rolloutcli.plan.model import (
-    PLAN_SUFFIXES,
-    default_plans_dir,
-    flag_key_hint,
-    load_flag_address,
-    resolve_plan_path,
-)
+from rolloutcli.plan.address import flag_key_hint, load_flag_address
+from rolloutcli.plan.locate import PLAN_SUFFIXES, default_plans_dir, resolve_plan_path
 from rolloutcli.platforms import open_platform
 from rolloutcli.platforms.base import Platform
 from rolloutcli.support.errors import InvalidInputError, RolloutError

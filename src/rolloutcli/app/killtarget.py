@@ -22,7 +22,8 @@ from rolloutcli.platforms.base import Platform
 from rolloutcli.support.deadlines import Budget
 from rolloutcli.support.errors import InvalidInputError
 
-KINDS = ("flagfile", "unleash", "launchdarkly")
+DEFAULT_KIND = "flagfile"
+"""What `kill --flag-file` opens with no --platform: the embedded default."""
 KILL_BACKOFF = (0.25, 0.5, 1.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0)
 """Seconds before each retry of a kill's calls: up to 12 attempts, the deadline permitting
 (a kill is worth more patience than a read)."""
@@ -104,13 +105,16 @@ def find(ref: str | None, address: Address, plans_dir: Path | None) -> Target:
 
 def _plan_less(ref: str | None, address: Address) -> Target:
     flag = _flag_key(ref, address.flag)
-    kind = address.platform or "flagfile"
-    if kind not in KINDS:
+    kind = address.platform or DEFAULT_KIND
+    if kind == DEFAULT_KIND:
+        return _flag_file(flag, address)  # the embedded default: no pydantic, no network
+    from rolloutcli.plan.platform_specs import PLATFORM_SPECS, platform_kinds_text, platform_spec
+    from rolloutcli.platforms import open_platform
+
+    if kind not in PLATFORM_SPECS:
         raise InvalidInputError(
-            f"--platform {kind!r} is not a platform: use flagfile, unleash or launchdarkly"
+            f"--platform {kind!r} is not a platform: use {platform_kinds_text()}"
         )
-    if kind == "flagfile":
-        return _flag_file(flag, address)
     if address.flag_file is not None:
         raise InvalidInputError(f"--flag-file is for --platform flagfile, not {kind}")
     if not address.environment:
@@ -121,20 +125,14 @@ def _plan_less(ref: str | None, address: Address) -> Target:
         raise InvalidInputError(
             "--project is required with --platform launchdarkly (the project key)"
         )
-    from pydantic import ValidationError
-
-    from rolloutcli.plan.model import PlatformSpec
-    from rolloutcli.platforms import open_platform
-
-    given = {"url": address.url, "project": address.project}
-    try:
-        spec = PlatformSpec.model_validate(
-            {"kind": kind, "environment": address.environment}
-            | {k: v for k, v in given.items() if v is not None}
-        )
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise InvalidInputError(f"--{first['loc'][0]}: {first['msg']}") from None
+    spec = platform_spec(
+        {
+            "kind": kind,
+            "environment": address.environment,
+            "url": address.url,
+            "project": address.project,
+        }
+    )
     platform = open_platform(spec, flag, Path("."), None)
     return Target(flag, None, platform, kind, None, address.environment)
 

@@ -14,7 +14,7 @@ from rolloutcli.judge.flagstate import FlagState, RolloutChange
 from rolloutcli.judge.position import Position, locate
 from rolloutcli.plan.model import LoadedPlan
 from rolloutcli.platforms import open_platform
-from rolloutcli.platforms.base import Platform
+from rolloutcli.platforms.base import EvaluatesOffline, Platform, ValidatesChanges
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,10 @@ def apply_change(standing: Standing, change: RolloutChange, at: datetime) -> Fla
 def validate_change(standing: Standing, change: RolloutChange) -> str | None:
     """Have the platform validate ``change`` without saving it, where it can (LaunchDarkly's
     ``dryRun``). Returns the platform's name when it did, None when it cannot."""
-    validate = getattr(standing.platform, "validate_change", None)
-    if validate is None:
+    if not isinstance(standing.platform, ValidatesChanges):
         return None
     v = standing.loaded.plan.variations
-    validate(change, v.treatment, v.control, standing.state)
+    standing.platform.validate_change(change, v.treatment, v.control, standing.state)
     return str(standing.platform.name)
 
 
@@ -90,19 +89,22 @@ class ServingCheck:
 def serving_check(standing: Standing, sample: int) -> ServingCheck | None:
     """Evaluate ``sample`` synthetic contexts with the platform's SDK over the flag as it is
     now; None when the platform cannot evaluate offline."""
-    evaluate = getattr(standing.platform, "serving_sample", None)
-    if evaluate is None:
+    if not isinstance(standing.platform, EvaluatesOffline):
         return None
     v = standing.loaded.plan.variations
-    served, total = evaluate(v.treatment, v.control, sample)
+    served, total = standing.platform.serving_sample(v.treatment, v.control, sample)
     expected = standing.state.percent if standing.state.on else 0.0
     return ServingCheck(int(served), int(total), expected)
 
 
 def explain_serving(standing: Standing, key: str) -> tuple[object, str] | None:
-    explain = getattr(standing.platform, "explain", None)
-    if explain is None:
+    if not isinstance(standing.platform, EvaluatesOffline):
         return None
     v = standing.loaded.plan.variations
-    value, why = explain(v.treatment, v.control, key)
+    value, why = standing.platform.explain(v.treatment, v.control, key)
     return value, str(why)
+
+
+def evaluates_offline(standing: Standing) -> bool:
+    """Whether the platform's SDK can say what is served (``verify``, ``who``)."""
+    return isinstance(standing.platform, EvaluatesOffline)

@@ -13,24 +13,40 @@ import itertools
 import math
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+from pydantic import BaseModel
+
 from rolloutcli.metrics.base import Cohort, Need, Window, variation_label
 from rolloutcli.metrics.prometheus import ENV_URL
+from rolloutcli.plan.fields import Variation
 from rolloutcli.plan.model import (
     LoadedPlan,
-    MetricsSourceSpec,
     MetricsSpec,
     Plan,
-    PlatformSpec,
-    QuerySpec,
     Stage,
-    Variation,
     Variations,
     load_plan,
+)
+from rolloutcli.plan.platform_specs import (
+    PLATFORM_SPECS,
+    AnyPlatformSpec,
+    platform_kinds_text,
+    platform_spec,
+)
+from rolloutcli.plan.source_specs import (
+    SOURCE_SPECS,
+    AnySourceSpec,
+    FileSourceSpec,
+    PrometheusSourceSpec,
+    QuerySpec,
+    query_kinds_text,
+    source_kinds_text,
+    source_spec,
 )
 from rolloutcli.plan.thresholds import ThresholdKind, parse_threshold
 from rolloutcli.plan.writer import (
@@ -55,6 +71,7 @@ from rolloutcli.stats.sizing import (
 )
 from rolloutcli.support.durations import parse_duration
 from rolloutcli.support.errors import BackendError, InvalidInputError, PlanError
+from rolloutcli.support.quoting import choices
 
 DEFAULT_STAGES = "1,5,10,25,50,100"
 DEFAULT_LOOKBACK = "14d"
@@ -174,45 +191,50 @@ def _detect(text: str, direction: Direction, name: str) -> tuple[str, float]:
     return found.raw, found.factor
 
 
-def _source(options: SuggestOptions) -> MetricsSourceSpec:
+def _source(options: SuggestOptions) -> AnySourceSpec:
     kind = options.metrics_source.strip().lower()
-    if kind not in ("prometheus", "datadog", "file"):
+    spec_class = SOURCE_SPECS.get(kind)
+    if spec_class is None:
         raise InvalidInputError(
-            f"--metrics-source {options.metrics_source!r}: use prometheus, datadog or file"
+            f"--metrics-source {options.metrics_source!r}: use {source_kinds_text()}"
         )
-    if kind == "file":
+    if spec_class is FileSourceSpec:
         if not options.metrics_file:
             raise InvalidInputError("--metrics-source file needs --metrics-file PATH")
         if options.queries:
             raise InvalidInputError(
-                "--query is for prometheus and datadog; the file source reads metrics by name"
+                f"--query is for {query_kinds_text('and')}; the file source reads metrics by name"
             )
-        return MetricsSourceSpec(kind="file", path=options.metrics_file)
+        return source_spec({"kind": kind, "path": options.metrics_file})
     if options.metrics_file:
         raise InvalidInputError(f"--metrics-file is for the file source, not {kind}")
-    if kind == "prometheus" and options.site:
-        raise InvalidInputError("--site is for datadog")
-    if kind == "prometheus" and not (options.url or os.environ.get(ENV_URL, "").strip()):
+    if options.site and "site" not in spec_class.model_fields:
+        raise InvalidInputError(f"--site is for {_owners(SOURCE_SPECS, 'site')}")
+    if spec_class is PrometheusSourceSpec and not (
+        options.url or os.environ.get(ENV_URL, "").strip()
+    ):
         raise InvalidInputError(
             f"--url URL (or {ENV_URL}): the Prometheus server to read the history from"
         )
-    return MetricsSourceSpec(kind=kind, url=options.url, site=options.site)
+    return source_spec({"kind": kind, "url": options.url, "site": options.site})
 
 
-def _platform(options: SuggestOptions) -> PlatformSpec:
+def _owners(specs: Mapping[str, type[BaseModel]], key: str) -> str:
+    return choices([kind for kind, spec_class in specs.items() if key in spec_class.model_fields])
+
+
+def _platform(options: SuggestOptions) -> AnyPlatformSpec:
     kind = options.platform.strip().lower()
-    if kind not in ("flagfile", "unleash", "launchdarkly"):
-        raise InvalidInputError(
-            f"--platform {options.platform!r}: use flagfile, unleash or launchdarkly"
-        )
+    if kind not in PLATFORM_SPECS:
+        raise InvalidInputError(f"--platform {options.platform!r}: use {platform_kinds_text()}")
     if kind == "flagfile":
         if not options.flag_file:
             raise InvalidInputError(
                 "--platform flagfile needs --flag-file PATH (the flagd file, as the plan will "
                 "name it: relative to where you save the plan)"
             )
-        return PlatformSpec(
-            kind="flagfile", path=options.flag_file, environment=options.environment
+        return platform_spec(
+            {"kind": kind, "path": options.flag_file, "environment": options.environment}
         )
     if options.flag_file:
         raise InvalidInputError(f"--flag-file is for the flagfile platform, not {kind}")
@@ -221,11 +243,13 @@ def _platform(options: SuggestOptions) -> PlatformSpec:
         project = project or "default"
     elif not project:
         raise InvalidInputError("--platform launchdarkly needs --project KEY")
-    return PlatformSpec(
-        kind=kind,
-        url=options.platform_url,
-        project=project,
-        environment=options.environment,
+    return platform_spec(
+        {
+            "kind": kind,
+            "url": options.platform_url,
+            "project": project,
+            "environment": options.environment,
+        }
     )
 
 
@@ -291,7 +315,9 @@ def _guardrails(
     return tuple(drafts), reads
 
 
-def _queries(options: SuggestOptions, reads: dict[str, str], kind: str) -> dict[str, QuerySpec]:
+def _queries(
+    options: SuggestOptions, reads: dict[str, str], source: AnySourceSpec
+) -> dict[str, QuerySpec]:
     templates: dict[str, str] = {}
     for item in options.queries:
         name, value = _pair("--query", item)
@@ -304,9 +330,9 @@ def _queries(options: SuggestOptions, reads: dict[str, str], kind: str) -> dict[
         if _duration(f"--step {name}", value).total_seconds() <= 0:
             raise InvalidInputError(f"--step {name}: the step must be positive (e.g. 5m)")
         steps[name] = value
-    if kind == "file":
+    if not source.reads_queries:
         if steps:
-            raise InvalidInputError("--step is for prometheus and datadog queries")
+            raise InvalidInputError(f"--step is for {query_kinds_text('and')} queries")
         return {}
     missing = [f"{m} (read by {by})" for m, by in reads.items() if m not in templates]
     if missing:
@@ -343,7 +369,7 @@ def build_request(options: SuggestOptions, end: datetime) -> SuggestRequest:
             "gives one)"
         )
     reads.setdefault(exposures, "exposures")
-    queries = _queries(options, reads, source.kind)
+    queries = _queries(options, reads, source)
     lookback = _duration("--lookback", options.lookback)
     if lookback < timedelta(hours=MIN_HISTORY_HOURS):
         raise InvalidInputError(

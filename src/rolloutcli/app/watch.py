@@ -23,7 +23,8 @@ from rolloutcli.app.apply import Journal, apply_recorded, pause_recorded
 from rolloutcli.app.evaluate import Evaluation, advance_change, evaluate_many
 from rolloutcli.app.standing import rollback_change
 from rolloutcli.judge.automation import Act, Decision, decide_action, last_rollout_change
-from rolloutcli.plan.model import LoadedPlan, load_plan, resolve_plan_path
+from rolloutcli.plan.locate import resolve_plan_path
+from rolloutcli.plan.model import LoadedPlan, load_plan
 from rolloutcli.support.errors import InternalError, PlanError, RolloutError
 
 Describe = Callable[[Evaluation], dict[str, Any]]

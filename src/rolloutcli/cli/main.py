@@ -167,7 +167,8 @@ def _now(at: str | None) -> datetime:
 
 
 def _load(ref: str, plans_dir: Path | None) -> LoadedPlan:
-    from rolloutcli.plan.model import load_plan, resolve_plan_path
+    from rolloutcli.plan.locate import resolve_plan_path
+    from rolloutcli.plan.model import load_plan
 
     return load_plan(resolve_plan_path(ref, plans_dir))
 
@@ -205,7 +206,8 @@ def validate(
     plans_dir: PlansDir = None,
 ) -> None:
     """Validate plans: exit 0 if all are valid, 2 otherwise (each problem as file:line: key)."""
-    from rolloutcli.plan.model import load_plan, resolve_plan_path
+    from rolloutcli.plan.locate import resolve_plan_path
+    from rolloutcli.plan.model import load_plan
 
     failed = False
     for ref in plans:
@@ -711,7 +713,7 @@ def kill(
     and neither can stop or delay the kill beyond its own short deadline."""
     from rolloutcli.app import killtarget
     from rolloutcli.app.apply import kill_recorded, lenient_hooks
-    from rolloutcli.plan.model import default_plans_dir
+    from rolloutcli.plan.locate import default_plans_dir
     from rolloutcli.support import deadlines
 
     if deadline is not None:
@@ -991,7 +993,8 @@ def history(
 
     from rolloutcli.journal.record import merge_history
     from rolloutcli.journal.store import read, records_path
-    from rolloutcli.plan.model import load_flag_address, resolve_plan_path
+    from rolloutcli.plan.address import load_flag_address
+    from rolloutcli.plan.locate import resolve_plan_path
     from rolloutcli.platforms import open_platform
     from rolloutcli.render.console import dumps, history_json, print_history
 

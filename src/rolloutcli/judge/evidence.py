@@ -20,7 +20,8 @@ import math
 from dataclasses import dataclass
 
 from rolloutcli.judge.observations import MeanSeries, Observation, RatioSeries
-from rolloutcli.plan.model import MeanGuardrail, RatioGuardrail, Tier
+from rolloutcli.plan.fields import Tier
+from rolloutcli.plan.model import MeanGuardrail, RatioGuardrail
 from rolloutcli.plan.thresholds import Threshold, ThresholdKind
 from rolloutcli.stats import sequential as sq
 from rolloutcli.stats.direction import Direction

@@ -24,7 +24,8 @@ from rolloutcli.judge.observations import (
     RatioData,
     SeriesCoverage,
 )
-from rolloutcli.plan.model import TIERS, MeanGuardrail, RatioGuardrail, Statistics, Tier
+from rolloutcli.plan.fields import TIERS, Tier
+from rolloutcli.plan.model import MeanGuardrail, RatioGuardrail, Statistics
 from rolloutcli.plan.thresholds import Threshold
 from rolloutcli.stats import fixed as stats
 from rolloutcli.stats.direction import Direction

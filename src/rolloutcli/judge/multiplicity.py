@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from fractions import Fraction
 
-from rolloutcli.plan.model import TIERS
+from rolloutcli.plan.fields import TIERS
 
 GUARD = "guard"
 """The chain's head for point-estimate tiers: the treatment is less than half-way to the

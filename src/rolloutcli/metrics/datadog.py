@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from rolloutcli.plan.model import LoadedPlan
+from rolloutcli.plan.source_specs import DatadogSourceSpec
 from rolloutcli.support.errors import InvalidInputError
 from rolloutcli.support.quoting import quote
 from rolloutcli.support.redact import clip, display_url, env_secret, register_url
@@ -45,6 +46,7 @@ DEFAULT_SITE = "datadoghq.com"
 
 def open_datadog(loaded: LoadedPlan) -> DatadogSource:
     spec = loaded.plan.metrics.source
+    assert isinstance(spec, DatadogSourceSpec)  # the registry opens this adapter for this kind
     site = (spec.site or os.environ.get(ENV_SITE, "")).strip() or DEFAULT_SITE
     url = (spec.url or f"https://api.{site}").rstrip("/")
     register_url(url)  # a password in the URL is a secret

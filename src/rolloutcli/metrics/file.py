@@ -32,6 +32,7 @@ import numpy as np
 
 from rolloutcli.judge.dataquality import Coverage, Kind, first_bad_value
 from rolloutcli.judge.observations import MeanData
+from rolloutcli.plan.source_specs import FileSourceSpec
 from rolloutcli.stats import fixed as stats
 from rolloutcli.stats.moments import Array, MomentSeries
 from rolloutcli.support.durations import format_duration
@@ -66,6 +67,7 @@ class _Row:
 
 def open_file_source(loaded: LoadedPlan) -> FileMetricsSource:
     spec = loaded.plan.metrics.source
+    assert isinstance(spec, FileSourceSpec)  # the registry opens this adapter for this kind
     assert spec.path is not None  # guaranteed by plan validation
     return FileMetricsSource(loaded.resolve(spec.path))
 

@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from rolloutcli.plan.model import LoadedPlan
+from rolloutcli.plan.source_specs import PrometheusSourceSpec
 from rolloutcli.support.errors import InvalidInputError
 from rolloutcli.support.quoting import quote
 from rolloutcli.support.redact import (
@@ -64,6 +65,7 @@ MAX_POINTS = 10_000  # per range request; the server's own limit is 11,000
 
 def open_prometheus(loaded: LoadedPlan) -> PrometheusSource:
     spec = loaded.plan.metrics.source
+    assert isinstance(spec, PrometheusSourceSpec)  # the registry opens this adapter for this kind
     url = (spec.url or os.environ.get(ENV_URL, "")).strip()
     if not url:
         raise InvalidInputError(

@@ -10,8 +10,6 @@ from __future__ import annotations
 import difflib
 import itertools
 import os
-import re
-import stat
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -19,7 +17,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -31,6 +28,29 @@ from pydantic import (
     field_validator,
 )
 
+from rolloutcli.plan.fields import (
+    TIERS,
+    Count,
+    Key,
+    Name,
+    Percent,
+    PlanModel,
+    QueryText,
+    Short,
+    Text,
+    Tier,
+    Variation,
+    strip_percent,
+)
+from rolloutcli.plan.platform_specs import (
+    PLATFORM_SPECS,
+    AnyPlatformSpec,
+    kinds_with_summaries,
+    other_kinds_key,
+    spec_field_names,
+    unknown_key,
+)
+from rolloutcli.plan.source_specs import SOURCE_SPECS, MetricsSourceSpec, QuerySpec
 from rolloutcli.plan.thresholds import (
     Threshold,
     parse_bound,
@@ -40,16 +60,12 @@ from rolloutcli.plan.thresholds import (
 from rolloutcli.plan.yamlsource import (
     KeyPath,
     SourcedYaml,
-    decode_lenient,
     format_key_path,
-    keep_top_level,
     load_yaml,
-    parse_yaml,
-    read_plan_bytes,
 )
 from rolloutcli.stats.direction import Direction
 from rolloutcli.support.durations import parse_duration
-from rolloutcli.support.errors import InvalidInputError, PlanError
+from rolloutcli.support.errors import PlanError
 from rolloutcli.support.quoting import looks_like_key, quote
 
 # ---------------------------------------------------------------------------- limits
@@ -68,96 +84,13 @@ MAX_PER_TIER = 10
 MAX_PROBLEMS = 50
 """Problem lines reported for one plan; the rest are counted in one last line."""
 
-Key = Annotated[StrictStr, StringConstraints(max_length=256)]
-"""A flag key, environment, project, segment, metric name, targeting key: ≤ 256 chars."""
-Name = Annotated[StrictStr, StringConstraints(max_length=64)]
-"""A stage or guardrail name: ≤ 64 characters."""
-Short = Annotated[StrictStr, StringConstraints(max_length=64)]
-"""A duration, threshold or bound as written (`30m`, `+10%`, `< 300ms`): ≤ 64 chars."""
-Text = Annotated[StrictStr, StringConstraints(max_length=2000)]
-"""A description: ≤ 2000 characters."""
-PathText = Annotated[str, StringConstraints(max_length=1024)]
-Url = Annotated[str, StringConstraints(max_length=2048)]
-QueryText = Annotated[StrictStr, StringConstraints(max_length=10_000)]
-Count = Annotated[StrictInt, Field(ge=-(10**15), le=10**15)]
-"""An integer written in a plan where any size is absurd: within ±10^15."""
 
-Tier = Literal["warn", "pause", "rollback"]
-TIERS: tuple[Tier, ...] = ("warn", "pause", "rollback")
-Variation = StrictBool | Key | Count | StrictFloat
-
-
-def _strip_percent(value: Any) -> Any:
-    """Accept ``25%`` as well as ``25`` for a stage percentage."""
-    if isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            return float(value.strip()[:-1])
-        except ValueError:
-            return value
-    return value
-
-
-Percent = Annotated[float, BeforeValidator(_strip_percent), Field(ge=0, le=100)]
-
-
-class _Model(BaseModel):
-    # allow_inf_nan: .inf or .nan where a number is expected is a plan error, for every model
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class PlatformSpec(_Model):
-    """Where the flag lives. ``flagfile`` is the embedded default: a flagd flag-definition file.
-
-    ``unleash`` is a self-hosted or managed Unleash: the server's URL comes from ``url`` or the
-    ``UNLEASH_URL`` environment variable, the API token only from ``UNLEASH_API_TOKEN``.
-    """
-
-    kind: Literal["flagfile", "unleash", "launchdarkly"] = Field(
-        description="Flag platform: flagfile (local flagd JSON), unleash (Admin API) or "
-        "launchdarkly (REST API v2)."
-    )
-    path: PathText | None = Field(
-        None,
-        description="flagfile: path of the flagd JSON file, relative to the plan file "
-        "(≤ 1024 characters).",
-    )
-    url: Url | None = Field(
-        None,
-        description="unleash: the server's base URL (default: the UNLEASH_URL environment "
-        "variable). launchdarkly: the API's base URL (default: LD_BASE_URL, else "
-        "https://app.launchdarkly.com; federal https://app.launchdarkly.us, EU "
-        "https://app.eu.launchdarkly.com). Never put a token here: tokens come from the "
-        "environment (UNLEASH_API_TOKEN, LD_API_TOKEN).",
-    )
-    project: Annotated[str, StringConstraints(max_length=256)] | None = Field(
-        None, description="Project on the platform, where it has one (unleash: default)."
-    )
-    environment: Annotated[str, StringConstraints(max_length=256)] = Field(
-        "local", description="Environment the rollout runs in (≤ 256 characters)."
-    )
-    stickiness: Key = Field(
-        "default",
-        description="unleash: the context field users are bucketed by (default: userId, "
-        "then sessionId, then random).",
-    )
-    context_kind: Key = Field(
-        "user",
-        description="launchdarkly: the context kind the rollout buckets and targets (user, "
-        "organization, device…).",
-    )
-    bucket_by: Key | None = Field(
-        None,
-        description="launchdarkly: the context attribute the rollout buckets by (default: "
-        "the context key).",
-    )
-
-
-class Variations(_Model):
+class Variations(PlanModel):
     treatment: Variation = Field(description="The variation being rolled out (true, 'v2.4').")
     control: Variation = Field(description="The variation it is compared against (false, 'v2.3').")
 
 
-class Audience(_Model):
+class Audience(PlanModel):
     """Who gets the treatment before the stage's percentage opens."""
 
     keys: list[Key] | None = Field(
@@ -168,7 +101,7 @@ class Audience(_Model):
     segment: Key | None = Field(None, description="A segment defined on the platform.")
 
 
-class Stage(_Model):
+class Stage(PlanModel):
     name: Name | None = Field(
         None, description="A label; defaults to the percentage (≤ 64 characters)."
     )
@@ -210,57 +143,10 @@ class Stage(_Model):
         return self.name or f"{self.percent:g}%"
 
 
-class MetricsSourceSpec(_Model):
-    """Where the numbers come from. ``file`` is the embedded default; ``prometheus`` and
-    ``datadog`` run the plan's ``metrics.queries`` against a monitoring API. Credentials come
-    only from the environment (PROMETHEUS_TOKEN or PROMETHEUS_USERNAME/PASSWORD; DD_API_KEY
-    and DD_APP_KEY)."""
-
-    kind: Literal["file", "prometheus", "datadog"] = Field(
-        description="Metrics backend: file (local CSV or JSON lines), prometheus (HTTP API "
-        "v1) or datadog (metrics query API v1)."
-    )
-    path: PathText | None = Field(
-        None, description="file: path of the metrics file, relative to the plan file."
-    )
-    url: Url | None = Field(
-        None,
-        description="prometheus: the server's base URL (default: the PROMETHEUS_URL "
-        "environment variable). datadog: the API's base URL (default: https://api.{site}).",
-    )
-    site: Key | None = Field(
-        None,
-        description="datadog: the Datadog site (default: DD_SITE, else datadoghq.com; e.g. "
-        "datadoghq.eu, us3.datadoghq.com, us5.datadoghq.com, ap1.datadoghq.com, ddog-gov.com).",
-    )
-    timeout: float = Field(
-        10.0, gt=0, le=300, description="Seconds each query may take before it is retried."
-    )
-
-
-class QuerySpec(_Model):
-    """One metric's query template. Placeholders: {cohort} (the variation served, e.g. true
-    or v2.4), {role} (treatment or control), {flag} (the flag key), {window} (the
-    evaluation window in the backend's duration syntax: 1h30m for Prometheus, seconds for
-    Datadog). Every other brace is left as written."""
-
-    query: QueryText = Field(description="The query template (≤ 10,000 characters).")
-    step: Short | None = Field(
-        None,
-        description="For value metrics (mean guardrails): one value per step, each over "
-        "{window} = step (default: statistics.interval). E.g. 5m for a p99 per 5 minutes.",
-    )
-
-    @field_validator("step", mode="before")
-    @classmethod
-    def _step_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
 TierValue = Short | Annotated[list[Short], Field(max_length=MAX_PER_TIER)]
 
 
-class Thresholds(_Model):
+class Thresholds(PlanModel):
     warn: TierValue | None = Field(
         None,
         description=f"Breach → warn (reported, no action). A threshold or a list of at most "
@@ -278,7 +164,7 @@ class Thresholds(_Model):
         return out
 
 
-class _GuardrailBase(_Model):
+class _GuardrailBase(PlanModel):
     name: Name = Field(description="Unique name of the guardrail (≤ 64 characters).")
     description: Text | None = None
     direction: Direction = Field(
@@ -353,7 +239,7 @@ class MeanGuardrail(_GuardrailBase):
 Guardrail = Annotated[RatioGuardrail | MeanGuardrail, Field(discriminator="kind")]
 
 
-class SuccessCriterion(_Model):
+class SuccessCriterion(PlanModel):
     metric: Name = Field(description="Name of a guardrail.")
     at_least: Short | Count | float | None = Field(
         None, description="Treatment must be at least this: -1% (vs control), 0.92 (absolute)."
@@ -363,7 +249,7 @@ class SuccessCriterion(_Model):
     )
 
 
-class MetricsSpec(_Model):
+class MetricsSpec(PlanModel):
     source: MetricsSourceSpec
     queries: dict[Key, QueryText | QuerySpec] = Field(
         default_factory=dict,
@@ -384,7 +270,7 @@ class MetricsSpec(_Model):
     )
 
 
-class Statistics(_Model):
+class Statistics(PlanModel):
     method: Literal["sequential", "fixed"] = Field(
         "sequential",
         description="sequential: always-valid tests, safe to check as often as you like "
@@ -449,7 +335,7 @@ class Statistics(_Model):
 Action = Literal["auto", "manual"]
 
 
-class Automation(_Model):
+class Automation(PlanModel):
     """What ``rollout watch --auto`` may do on its own. A person can always do the rest
     (``rollout advance``, ``rollout rollback``); ``rollout pause`` stops automatic
     advancing until ``rollout resume``, and ``rollout kill`` always wins."""
@@ -491,7 +377,7 @@ class Automation(_Model):
             if isinstance(item, str) and item.strip() == stage.label:
                 return True
             try:
-                if abs(float(_strip_percent(item)) - stage.percent) < 1e-9:
+                if abs(float(strip_percent(item)) - stage.percent) < 1e-9:
                     return True
             except (TypeError, ValueError):
                 continue
@@ -502,7 +388,7 @@ NotifyEvent = Literal["pause", "rollback", "kill", "done", "resume", "advance"]
 NOTIFY_DEFAULT: list[NotifyEvent] = ["pause", "rollback", "kill", "done"]
 
 
-class Webhook(_Model):
+class Webhook(PlanModel):
     """A webhook to post to. The URL is a secret (a Slack URL is a credential), so a plan
     names the environment variable that holds it; ``url`` is for local receivers."""
 
@@ -522,20 +408,20 @@ class Webhook(_Model):
     )
 
 
-class Notifications(_Model):
+class Notifications(PlanModel):
     webhooks: list[Webhook] = Field(
         default_factory=list, max_length=MAX_WEBHOOKS, description=f"At most {MAX_WEBHOOKS}."
     )
 
 
-class Plan(_Model):
+class Plan(PlanModel):
     """A progressive rollout of one flag."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, title="rolloutcli plan")
 
     flag: Key = Field(description="Flag key on the platform (≤ 256 characters).")
     description: Text | None = None
-    platform: PlatformSpec
+    platform: Annotated[AnyPlatformSpec, Field(discriminator="kind")]
     variations: Variations
     stages: list[Stage] = Field(
         min_length=1, max_length=MAX_STAGES, description=f"1 to {MAX_STAGES} stages."
@@ -605,77 +491,6 @@ class LoadedPlan:
         return candidate if candidate.is_absolute() else self.base_dir / candidate
 
 
-class FlagAddress(_Model):
-    """Just enough of a plan to reach the flag: what `kill` needs and nothing more."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    flag: Key
-    platform: PlatformSpec
-
-
-# --------------------------------------------------------------------------- resolving
-
-
-PLAN_SUFFIXES = (".yaml", ".yml")
-
-
-def resolve_plan_path(ref: str, plans_dir: Path | None = None) -> Path:
-    """A PLAN argument: a path to a YAML file, or NAME → ``<plans dir>/NAME.yaml``.
-
-    A reference with a path separator or a .yaml/.yml suffix is a path, and must name a
-    .yaml or .yml file (so `rollout validate ../../etc/shadow` reads nothing). Anything else
-    is a NAME, looked up only inside the plans directory: it may hold no separator and no
-    ``..``."""
-    if not ref.strip() or not ref.isprintable():
-        raise InvalidInputError(f"plan {quote(ref)}: not a plan name or path")
-    direct = Path(ref)
-    if direct.suffix.lower() in PLAN_SUFFIXES or os.sep in ref or "/" in ref:
-        if direct.suffix.lower() not in PLAN_SUFFIXES:
-            raise InvalidInputError(
-                f"plan file {_shown(ref)}: not a plan: a plan file's name ends in .yaml or .yml"
-            )
-        found = _is_file(direct)
-        if found:
-            return direct
-        if found is None:
-            raise InvalidInputError(f"plan file {_shown(ref)} is not a regular file")
-        raise InvalidInputError(f"plan file {_shown(ref)} not found")
-    if ".." in ref or "\\" in ref:
-        raise InvalidInputError(
-            f"plan name {quote(ref)}: a name may not contain '..' or a path separator "
-            "(give a path to a .yaml file instead)"
-        )
-    folder = plans_dir or default_plans_dir()
-    for suffix in PLAN_SUFFIXES:
-        candidate = folder / f"{ref}{suffix}"
-        if _is_file(candidate):
-            return candidate
-    raise InvalidInputError(
-        f"no plan named {quote(ref)}: looked for {_shown(str(folder / (ref + '.yaml')))} "
-        "(give a path, or set --plans-dir / ROLLOUT_PLANS_DIR)"
-    )
-
-
-def _is_file(path: Path) -> bool | None:
-    """True for a regular file, None for something else that exists, False when nothing is
-    there (or the path cannot be looked at: too long, a directory we may not search)."""
-    try:
-        mode = path.stat().st_mode
-    except (OSError, ValueError):
-        return False
-    return True if stat.S_ISREG(mode) else None
-
-
-def _shown(ref: str) -> str:
-    """A path from the command line, as typed when it is short and printable."""
-    return ref if len(ref) <= 300 and ref.isprintable() else quote(ref, 80)
-
-
-def default_plans_dir() -> Path:
-    return Path(os.environ.get("ROLLOUT_PLANS_DIR") or "plans")
-
-
 # --------------------------------------------------------------------------- loading
 
 
@@ -703,63 +518,6 @@ def _capped(path: Path, problems: list[str]) -> list[str]:
     return [*problems[:MAX_PROBLEMS], f"{path}: {more} more problems not shown"]
 
 
-ADDRESS_KEYS = ("flag", "platform")
-_FLAGFILE_NEEDS_PATH = "a flagfile platform needs path: (the flagd JSON file)"
-
-
-def load_flag_address(path: Path) -> tuple[str, FlagAddress, Path]:
-    """Read only ``flag`` and ``platform`` from a plan, as tolerantly as it can be done: kill
-    must work on a plan that does not validate, does not parse, or holds a stray byte.
-
-    The whole file is parsed first, within the limits load_plan has. When that fails (a
-    syntax error, a bomb, a control character, a duplicate key anywhere), only the
-    top-level ``flag:`` and ``platform:`` blocks are parsed, their lines kept. Bytes that
-    are not UTF-8 are replaced, and refused only inside those two blocks."""
-    text, lossy = decode_lenient(read_plan_bytes(path))
-    try:
-        source = parse_yaml(path, text)
-    except PlanError:
-        sections = keep_top_level(text, ADDRESS_KEYS)
-        if sections is None:
-            raise
-        source = parse_yaml(path, sections)
-    if not isinstance(source.data, dict):
-        raise PlanError([f"{path}:1: a plan is a YAML mapping (flag:, platform:, stages: ...)"])
-    data = source.data
-    try:
-        address = FlagAddress.model_validate({k: data[k] for k in ADDRESS_KEYS if k in data})
-    except ValidationError as exc:
-        problems = _shape_problems(exc, source, FlagAddress)
-        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-        raise PlanError([problems[0] + more]) from None
-    if address.platform.kind == "flagfile" and not address.platform.path:
-        where = source.where(("platform", "kind"))
-        raise PlanError([f"{where}: platform.kind: {_FLAGFILE_NEEDS_PATH}"])
-    if lossy and "\ufffd" in repr(address.model_dump()):
-        key = "flag" if "\ufffd" in address.flag else "platform"
-        where = source.where((key,))
-        raise PlanError([f"{where}: {key}: holds bytes that are not UTF-8: save the plan as UTF-8"])
-    return path.stem, address, path.parent
-
-
-def flag_key_hint(path: Path) -> str | None:
-    """The flag key written on the plan's top-level ``flag:`` line, read from that block
-    alone (a millisecond, whatever the rest of the file holds); None when that does not
-    tell (no such line, an alias, a value that is not a string). For scanning a folder:
-    only a plan whose hint matches, or gives none, needs :func:`load_flag_address`.
-    Raises PlanError when the file cannot be read at all."""
-    text, _ = decode_lenient(read_plan_bytes(path))
-    block = keep_top_level(text, ("flag",))
-    if block is None:
-        return None
-    try:
-        data = parse_yaml(path, block).data
-    except PlanError:
-        return None
-    flag = data.get("flag") if isinstance(data, dict) else None
-    return flag if isinstance(flag, str) else None
-
-
 def plan_json_schema() -> dict[str, Any]:
     schema = Plan.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -779,6 +537,8 @@ def _shape_problems(exc: ValidationError, source: SourcedYaml, root: type[BaseMo
     for path, error in errors:
         if path in fitting and error["type"].endswith("_type"):
             continue
+        if error["type"] == "union_tag_invalid" and path[-1:] in (("platform",), ("source",)):
+            path = (*path, "kind")  # point at the kind's line
         message = _message(error, path, root)
         if (path, message) in seen:
             continue
@@ -809,6 +569,7 @@ def path_is_tag(part: str) -> bool:
     ``list[...]``, ``QuerySpec``) rather than a key of the plan."""
     return (
         part in ("ratio", "mean", "str", "int", "float", "bool")
+        or part in _BACKEND_SPECS
         or "[" in part
         or part.startswith("constrained-")
         or part in _MODEL_NAMES
@@ -817,19 +578,22 @@ def path_is_tag(part: str) -> bool:
 
 def _message(error: Any, path: KeyPath, root: type[BaseModel]) -> str:
     kind = error["type"]
-    if kind == "extra_forbidden":
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
         key = str(path[-1]) if path else "?"
-        if not looks_like_key(key):
-            return "unknown key (not shown: it is not a key name; is this a plan file?)"
-        known = _known_keys(root, path[:-1])
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        listing = f" (known keys: {', '.join(sorted(known))})" if known and not close else ""
-        return f"unknown key{hint}{listing}"
+        if looks_like_key(key) and (elsewhere := _other_backends_key(error["loc"], key)):
+            return elsewhere
+        return unknown_key(_known_keys(root, path[:-1], error["loc"]), key)
     if kind == "missing":
         if path and path[-1] == "control":
             return "missing: the control variation the treatment is compared against"
         return "missing (required)"
+    family = _BACKEND_FAMILIES.get(path[-2:] if path[-1:] == ("kind",) else path[-1:])
+    if kind in ("union_tag_invalid", "union_tag_not_found") and family is not None:
+        noun, specs = family
+        kinds = kinds_with_summaries(specs)
+        if kind == "union_tag_not_found":
+            return f"missing 'kind': {kinds}"
+        return f"{quote(error['ctx']['tag'])} is not a {noun} kind: use {kinds}"
     if kind == "union_tag_invalid":
         return "kind must be 'ratio' (events/trials) or 'mean' (values)"
     if kind == "union_tag_not_found":
@@ -847,11 +611,38 @@ def _message(error: Any, path: KeyPath, root: type[BaseModel]) -> str:
     return str(error["msg"])
 
 
-_MODEL_NAMES = frozenset(model.__name__ for model in _Model.__subclasses__())
+def _all_models(base: type[BaseModel]) -> list[type[BaseModel]]:
+    return [base, *(m for sub in base.__subclasses__() for m in _all_models(sub))]
 
 
-def _known_keys(root: type[BaseModel], parent: KeyPath) -> list[str]:
-    """Field names accepted at ``parent`` (best effort, walking the model's annotations)."""
+_MODEL_NAMES = frozenset(model.__name__ for model in _all_models(PlanModel))
+_BACKEND_SPECS: dict[str, type] = {**PLATFORM_SPECS, **SOURCE_SPECS}
+
+
+_BACKEND_FAMILIES: dict[KeyPath, tuple[str, dict[str, Any]]] = {
+    ("platform",): ("platform", PLATFORM_SPECS),
+    ("platform", "kind"): ("platform", PLATFORM_SPECS),
+    ("source",): ("metrics source", SOURCE_SPECS),
+    ("source", "kind"): ("metrics source", SOURCE_SPECS),
+}
+
+
+def _other_backends_key(loc: tuple[int | str, ...], key: str) -> str | None:
+    """``is for flagfile, not unleash``: a key that belongs to another kind of the same
+    backend family (the location holds the kind the spec was read as)."""
+    kinds = [part for part in loc[:-1] if isinstance(part, str) and part in _BACKEND_SPECS]
+    if not kinds:
+        return None
+    family = PLATFORM_SPECS if kinds[-1] in PLATFORM_SPECS else SOURCE_SPECS
+    return other_kinds_key(family, kinds[-1], key)
+
+
+def _known_keys(root: type[BaseModel], parent: KeyPath, loc: tuple[int | str, ...]) -> list[str]:
+    """Field names accepted at ``parent`` (best effort, walking the model's annotations; a
+    backend spec's, by the kind pydantic read it as)."""
+    kinds = [part for part in loc if isinstance(part, str) and part in _BACKEND_SPECS]
+    if kinds:
+        return spec_field_names(_BACKEND_SPECS[kinds[-1]])
     models: list[type[BaseModel]] = [root]
     for part in parent:
         if isinstance(part, int):
@@ -883,73 +674,16 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 # --------------------------------------------------------------------------- semantics
 
 
-def _launchdarkly_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
-    """LaunchDarkly weights are thousandths of a percent; a flag lives in a project."""
-    problems: list[tuple[KeyPath, str]] = []
-    if not plan.platform.project:
-        problems.append((("platform",), "launchdarkly needs project: (the project key)"))
-    if plan.platform.path is not None:
-        problems.append((("platform", "path"), "path: is for flagfile; launchdarkly takes url:"))
-    for i, stage in enumerate(plan.stages):
-        steps = stage.percent * 1000
-        if abs(steps - round(steps)) > 1e-6:
-            problems.append(
-                (
-                    ("stages", i, "percent"),
-                    f"{stage.percent:g}%: LaunchDarkly weights are in thousandths of a percent",
-                )
-            )
-    return problems
-
-
-def _unleash_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
-    """Unleash stores whatever it is sent and its SDKs then serve a bad rollout (12.5, 150)
-    to nobody: the percentages must be what its strategies can hold."""
-    problems: list[tuple[KeyPath, str]] = []
-    if plan.platform.path is not None:
-        problems.append((("platform", "path"), "path: is for flagfile; unleash takes url:"))
-    t, c = plan.variations.treatment, plan.variations.control
-    boolean = isinstance(t, bool) and isinstance(c, bool)
-    if isinstance(t, bool) != isinstance(c, bool) or (boolean and t is not True):
-        problems.append(
-            (
-                ("variations",),
-                "unleash: roll out a boolean flag as treatment: true, control: false, or "
-                "two variants by name (treatment: v2.4, control: v2.3)",
-            )
-        )
-    if not boolean and not (isinstance(t, str) and isinstance(c, str)):
-        problems.append((("variations",), "unleash: variants are named by strings"))
-    for i, stage in enumerate(plan.stages):
-        if boolean and stage.percent != int(stage.percent):
-            problems.append(
-                (
-                    ("stages", i, "percent"),
-                    f"{stage.percent:g}%: Unleash's gradual rollout takes whole percentages",
-                )
-            )
-        elif not boolean and round(stage.percent * 10, 6) != int(round(stage.percent * 10, 6)):
-            problems.append(
-                (
-                    ("stages", i, "percent"),
-                    f"{stage.percent:g}%: Unleash variant weights are in tenths of a percent",
-                )
-            )
-    return problems
-
-
 def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
     problems: list[tuple[KeyPath, str]] = []
 
     def add(where: KeyPath, message: str) -> None:
         problems.append((where, message))
 
-    if plan.platform.kind == "flagfile" and not plan.platform.path:
-        add(("platform", "kind"), _FLAGFILE_NEEDS_PATH)
-    if plan.platform.kind == "unleash":
-        problems.extend(_unleash_problems(plan))
-    if plan.platform.kind == "launchdarkly":
-        problems.extend(_launchdarkly_problems(plan))
+    percents = [stage.percent for stage in plan.stages]
+    problems.extend(
+        plan.platform.problems(plan.variations.treatment, plan.variations.control, percents)
+    )
     if plan.variations.treatment == plan.variations.control:
         add(("variations", "control"), "control must differ from treatment")
 
@@ -1014,7 +748,8 @@ def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
 
     if plan.exposure_metric is None and plan.guardrails:
         add(("metrics",), "name exposures: (a counter of units per cohort); no ratio guardrail")
-    problems.extend(_metrics_problems(plan))
+    queries = {name: spec for name in plan.metrics.queries if (spec := plan.metrics.query(name))}
+    problems.extend(plan.metrics.source.problems(queries, plan.metric_names()))
     problems.extend(_automation_problems(plan))
     return problems
 
@@ -1026,7 +761,7 @@ def _automation_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
     for i, item in enumerate(plan.automation.approve):
         named = isinstance(item, str) and item.strip() in labels
         try:
-            value = float(_strip_percent(item))
+            value = float(strip_percent(item))
         except (TypeError, ValueError):
             value = None
         if not named and not any(
@@ -1049,59 +784,6 @@ def _automation_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
 def _listing(labels: list[str], most: int = 10) -> str:
     shown = ", ".join(quote(label)[1:-1] for label in labels[:most])
     return shown + (f", … ({len(labels)} in all)" if len(labels) > most else "")
-
-
-_PLACEHOLDER = re.compile(r"\{(cohort|role|flag|window)\}")
-
-
-def _metrics_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
-    """A query source needs a template for every metric it reads, each naming its cohort."""
-    problems: list[tuple[KeyPath, str]] = []
-    metrics = plan.metrics
-    kind = metrics.source.kind
-    if kind == "file":
-        if not metrics.source.path:
-            problems.append((("metrics", "source", "kind"), "a file source needs path:"))
-        if metrics.queries:
-            problems.append(
-                (
-                    ("metrics", "queries"),
-                    "queries are for prometheus and datadog sources; the file source reads "
-                    "metrics by name",
-                )
-            )
-        return problems
-    if metrics.source.path:
-        problems.append((("metrics", "source", "path"), f"a {kind} source has no path:"))
-    for name, used_by in plan.metric_names().items():
-        if name not in metrics.queries:
-            close = difflib.get_close_matches(name, list(metrics.queries), n=1)
-            hint = f"; did you mean {quote(close[0])}?" if close else ""
-            problems.append(
-                (("metrics", "queries"), f"no query for {quote(name)} (read by {used_by}){hint}")
-            )
-    for name in metrics.queries:
-        spec = metrics.query(name)
-        assert spec is not None
-        where: KeyPath = ("metrics", "queries", name)
-        found = set(_PLACEHOLDER.findall(spec.query))
-        if not found & {"cohort", "role"}:
-            problems.append(
-                (
-                    where,
-                    "the query names no cohort: add {cohort} (the variation served) or "
-                    "{role} (treatment/control), or both cohorts get the same numbers",
-                )
-            )
-        if spec.step is not None:
-            try:
-                ok = parse_duration(spec.step).total_seconds() > 0
-            except ValueError as exc:
-                problems.append(((*where, "step"), str(exc)))
-            else:
-                if not ok:
-                    problems.append(((*where, "step"), "step must be positive (e.g. 5m)"))
-    return problems
 
 
 def _tier_problems(

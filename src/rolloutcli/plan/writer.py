@@ -8,6 +8,7 @@ is the numbers. The text loads with :func:`rolloutcli.plan.model.load_plan` as i
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -17,7 +18,9 @@ from typing import Literal
 
 import yaml
 
-from rolloutcli.plan.model import MetricsSourceSpec, PlatformSpec, QuerySpec, Variation
+from rolloutcli.plan.fields import Variation
+from rolloutcli.plan.platform_specs import AnyPlatformSpec
+from rolloutcli.plan.source_specs import AnySourceSpec, QuerySpec
 from rolloutcli.stats.direction import Direction
 from rolloutcli.stats.sizing import (
     TRAFFIC_QUANTILE,
@@ -55,10 +58,10 @@ class PlanDraft:
     """What the suggested plan says besides the numbers history gives."""
 
     flag: str
-    platform: PlatformSpec
+    platform: AnyPlatformSpec
     treatment: Variation
     control: Variation
-    source: MetricsSourceSpec
+    source: AnySourceSpec
     queries: dict[str, QuerySpec]
     exposures: str
     guardrails: tuple[GuardrailDraft, ...]
@@ -203,16 +206,36 @@ def _header(out: _Lines, draft: PlanDraft, provenance: Provenance) -> None:
 
 
 def _platform(out: _Lines, draft: PlanDraft) -> None:
-    spec = draft.platform
     out.add("platform:")
-    out.add(f"  kind: {spec.kind}")
-    if spec.path is not None:
-        out.add(f"  path: {scalar(spec.path)}", "relative to this plan file")
-    if spec.url is not None:
-        out.add(f"  url: {scalar(spec.url)}", "--platform-url")
-    if spec.project is not None:
-        out.add(f"  project: {scalar(spec.project)}")
-    out.add(f"  environment: {scalar(spec.environment)}")
+    _spec_fields(out, "  ", draft.platform, {"url": "--platform-url"})
+    out.add(f"  environment: {scalar(draft.platform.environment)}")
+
+
+_FIELD_NOTES = {"path": "relative to this plan file"}
+
+
+def _spec_fields(
+    out: _Lines,
+    indent: str,
+    spec: AnyPlatformSpec | AnySourceSpec,
+    notes: dict[str, str] | None = None,
+) -> None:
+    """A backend spec's kind, then each field it was given that is not its default
+    (``environment`` is written by the caller where it belongs)."""
+    out.add(f"{indent}kind: {spec.kind}")
+    for name, default in _defaults(spec).items():
+        value = getattr(spec, name)
+        if name in ("kind", "environment") or value is None or value == default:
+            continue
+        out.add(f"{indent}{name}: {scalar(value)}", {**_FIELD_NOTES, **(notes or {})}.get(name))
+
+
+def _defaults(spec: object) -> dict[str, object]:
+    """Each field of a spec (a dataclass or a pydantic model) and its default."""
+    if dataclasses.is_dataclass(spec):
+        return {f.name: f.default for f in dataclasses.fields(spec)}
+    fields = getattr(type(spec), "model_fields", {})
+    return {name: info.default for name, info in fields.items()}
 
 
 def _stages(out: _Lines, draft: PlanDraft, suggestion: Suggestion) -> None:
@@ -301,13 +324,7 @@ def _metrics(out: _Lines, draft: PlanDraft) -> None:
     source = draft.source
     out.add("metrics:")
     out.add("  source:")
-    out.add(f"    kind: {source.kind}")
-    if source.path is not None:
-        out.add(f"    path: {scalar(source.path)}", "relative to this plan file")
-    if source.url is not None:
-        out.add(f"    url: {scalar(source.url)}", "--url")
-    if source.site is not None:
-        out.add(f"    site: {scalar(source.site)}", "--site")
+    _spec_fields(out, "    ", source, {"url": "--url", "site": "--site"})
     out.add(
         f"  exposures: {scalar(draft.exposures)}",
         "units per cohort: min_samples and the sample-ratio check",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from rolloutcli.judge.flagstate import ChangeRecord, FlagState, RolloutChange
 from rolloutcli.support.errors import BackendError
@@ -100,3 +100,29 @@ class Platform(Protocol):
     def history(self) -> list[ChangeRecord]:
         """Changes recorded on the platform, oldest first."""
         ...
+
+
+# ------------------------------------------------------------------ optional capabilities
+# A platform that can do more declares it by having these verbs; callers ask with
+# isinstance(platform, ValidatesChanges) instead of probing for attributes by name.
+
+
+@runtime_checkable
+class ValidatesChanges(Protocol):
+    """The platform validates a change without saving it (LaunchDarkly's ``dryRun``)."""
+
+    def validate_change(
+        self, change: RolloutChange, treatment: object, control: object, expected: FlagState
+    ) -> None: ...
+
+
+@runtime_checkable
+class EvaluatesOffline(Protocol):
+    """The platform's own SDK evaluates the flag as it is now, offline: ``verify`` and
+    ``who`` check what is really served."""
+
+    def serving_sample(
+        self, treatment: object, control: object, sample: int
+    ) -> tuple[int, int]: ...
+
+    def explain(self, treatment: object, control: object, key: str) -> tuple[object, str]: ...

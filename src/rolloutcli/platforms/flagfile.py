@@ -37,16 +37,18 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rolloutcli.judge.flagstate import ChangeRecord, FlagState, PauseMark, RolloutChange
-from rolloutcli.plan.model import PlatformSpec
 from rolloutcli.support import deadlines
 from rolloutcli.support.errors import BackendError, ConflictError
 from rolloutcli.support.timeutil import format_timestamp, parse_timestamp
 
 from .base import answers_checked
 from .changenote import note_text
+
+if TYPE_CHECKING:
+    from rolloutcli.plan.platform_specs import FlagfileSpec
 
 TOTAL_WEIGHT = 100_000  # thousandths of a percent
 META = "rolloutcli."
@@ -57,7 +59,7 @@ LOCK_POLL = 0.02  # seconds between two tries of a lock another writer holds
 
 
 def open_flagfile(
-    spec: PlatformSpec, flag: str, base_dir: Path, plan: str | None = None
+    spec: FlagfileSpec, flag: str, base_dir: Path, plan: str | None = None
 ) -> FlagFilePlatform:
     assert spec.path is not None  # guaranteed by plan validation
     path = Path(os.path.expanduser(spec.path))

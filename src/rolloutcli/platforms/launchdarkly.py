@@ -41,11 +41,10 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from rolloutcli.judge.flagstate import ChangeRecord, FlagState, PauseMark, RolloutChange
-from rolloutcli.plan.model import PlatformSpec
 from rolloutcli.support.errors import BackendError, ConflictError, InvalidInputError, RefusedError
 from rolloutcli.support.http import HttpBackend, rate_limit_wait
 from rolloutcli.support.redact import clip, display_url, env_secret, register_url
@@ -53,6 +52,9 @@ from rolloutcli.support.urlpolicy import check_url
 
 from .base import answers_checked
 from .changenote import format_title, parse_title, plan_token
+
+if TYPE_CHECKING:
+    from rolloutcli.plan.platform_specs import LaunchDarklySpec
 
 NAME = "launchdarkly"
 ENV_TOKEN = "LD_API_TOKEN"
@@ -75,7 +77,7 @@ flag-wide, so the audit log alone cannot say which environment it was for)."""
 
 
 def open_launchdarkly(
-    spec: PlatformSpec, flag: str, base_dir: Path, plan: str | None = None
+    spec: LaunchDarklySpec, flag: str, base_dir: Path, plan: str | None = None
 ) -> LaunchDarklyPlatform:
     token = env_secret(ENV_TOKEN)
     if not token:

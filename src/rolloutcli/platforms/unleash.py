@@ -42,13 +42,12 @@ import os
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import httpx
 
 from rolloutcli.judge.flagstate import ChangeRecord, FlagState, PauseMark, RolloutChange
-from rolloutcli.plan.model import PlatformSpec
 from rolloutcli.support.errors import BackendError, ConflictError, InvalidInputError
 from rolloutcli.support.http import Answer, HttpBackend
 from rolloutcli.support.redact import clip, display_url, env_secret, register_url
@@ -57,6 +56,9 @@ from rolloutcli.support.urlpolicy import check_url
 
 from .base import SHAPE_ERRORS, answers_checked
 from .changenote import Title, format_title, parse_title, plan_token
+
+if TYPE_CHECKING:
+    from rolloutcli.plan.platform_specs import UnleashSpec
 
 __all__ = ["Title", "UnleashPlatform", "format_title", "open_unleash", "parse_title"]
 
@@ -72,7 +74,7 @@ TAGGED, UNTAGGED = "feature-tagged", "feature-untagged"
 
 
 def open_unleash(
-    spec: PlatformSpec, flag: str, base_dir: Path, plan: str | None = None
+    spec: UnleashSpec, flag: str, base_dir: Path, plan: str | None = None
 ) -> UnleashPlatform:
     url = spec.url or os.environ.get(ENV_URL, "")
     if not url.strip():

@@ -17,7 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from rolloutcli.judge.flagstate import FlagState, RolloutChange
-from rolloutcli.plan.model import TIERS, Plan
+from rolloutcli.plan.fields import TIERS
+from rolloutcli.plan.model import Plan
 from rolloutcli.support.durations import format_duration
 from rolloutcli.support.jsonsafe import json_safe
 from rolloutcli.support.timeutil import format_timestamp

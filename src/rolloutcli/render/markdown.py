@@ -20,7 +20,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rolloutcli.plan.model import TIERS, LoadedPlan
+from rolloutcli.plan.fields import TIERS
+from rolloutcli.plan.model import LoadedPlan
 from rolloutcli.plan.yamlsource import SourcedYaml
 from rolloutcli.render.console import TEST_ABBREVIATION, _stage_name, _value
 from rolloutcli.support.redact import scrub

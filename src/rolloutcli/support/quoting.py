@@ -42,3 +42,10 @@ def quote(value: Any, limit: int = MAX_QUOTED) -> str:
     if isinstance(value, float):
         return repr(value)
     return f"a {type(value).__name__}"
+
+
+def choices(items: list[str], conjunction: str = "or") -> str:
+    """``a, b or c``: a short list of names in a sentence."""
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} {conjunction} {items[-1]}"

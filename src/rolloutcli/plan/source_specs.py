@@ -1,0 +1,228 @@
+"""Where a plan's numbers come from: one spec class per metrics kind, each with its checks.
+
+Adding a metrics backend is one adapter file in ``rolloutcli/metrics/``, one spec class
+here (its fields, its ``adapter`` and its ``problems``) and one name in
+:data:`MetricsSourceSpec`. Validation, the plan schema, ``plan suggest`` and the CLI's help
+read the kinds from that union. Credentials never live in a plan: each adapter reads them
+from the environment.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
+
+from pydantic import Field, TypeAdapter, ValidationError, field_validator
+
+from rolloutcli.plan.fields import Key, PathText, PlanModel, QueryText, Short, Url
+from rolloutcli.support.durations import parse_duration
+from rolloutcli.support.errors import InvalidInputError
+from rolloutcli.support.quoting import choices, quote
+
+if TYPE_CHECKING:
+    from rolloutcli.plan.yamlsource import KeyPath
+
+PLACEHOLDER = re.compile(r"\{(cohort|role|flag|window)\}")
+
+
+class QuerySpec(PlanModel):
+    """One metric's query template. Placeholders: {cohort} (the variation served, e.g. true
+    or v2.4), {role} (treatment or control), {flag} (the flag key), {window} (the
+    evaluation window in the backend's duration syntax: 1h30m for Prometheus, seconds for
+    Datadog). Every other brace is left as written."""
+
+    query: QueryText = Field(description="The query template (≤ 10,000 characters).")
+    step: Short | None = Field(
+        None,
+        description="For value metrics (mean guardrails): one value per step, each over "
+        "{window} = step (default: statistics.interval). E.g. 5m for a p99 per 5 minutes.",
+    )
+
+    @field_validator("step", mode="before")
+    @classmethod
+    def _step_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+Queries = Mapping[str, QuerySpec]
+"""The plan's query templates by metric name."""
+Reads = Mapping[str, str]
+"""Every metric name the plan reads, and what reads it (``guardrail errors (events)``)."""
+
+
+class BaseSourceSpec(PlanModel):
+    """What every metrics source has: its kind and how long one query may take."""
+
+    adapter: ClassVar[str]
+    """``module:factory`` of the adapter that opens this source (imported when used)."""
+    summary: ClassVar[str]
+    """A few words for help texts: what the kind is."""
+    reads_queries: ClassVar[bool] = False
+    """Whether the plan's ``metrics.queries`` are this source's way of naming metrics."""
+
+    kind: str
+    timeout: float = Field(
+        10.0, gt=0, le=300, description="Seconds each query may take before it is retried."
+    )
+
+    @property
+    def location(self) -> str | None:
+        """Where the source reads from (a path or URL), as the plan gives it, for
+        ``plan suggest``'s summary; None when the environment says."""
+        return None
+
+    def problems(self, queries: Queries, reads: Reads) -> list[tuple[KeyPath, str]]:
+        """What only the whole plan can tell about this source (e.g. a query per metric)."""
+        return []
+
+
+class FileSourceSpec(BaseSourceSpec):
+    """The embedded default: a local CSV or JSON-lines file, metrics read by name."""
+
+    adapter: ClassVar[str] = "rolloutcli.metrics.file:open_file_source"
+    summary: ClassVar[str] = "local CSV or JSON lines"
+
+    kind: Literal["file"] = Field(description="A local CSV or JSON-lines file.")
+    path: PathText | None = Field(
+        None, description="Path of the metrics file, relative to the plan file."
+    )
+
+    @property
+    def location(self) -> str | None:
+        return self.path
+
+    def problems(self, queries: Queries, reads: Reads) -> list[tuple[KeyPath, str]]:
+        problems: list[tuple[KeyPath, str]] = []
+        if not self.path:
+            problems.append((("metrics", "source", "kind"), "a file source needs path:"))
+        if queries:
+            problems.append(
+                (
+                    ("metrics", "queries"),
+                    f"queries are for {query_kinds_text('and')} sources; the file source "
+                    "reads metrics by name",
+                )
+            )
+        return problems
+
+
+class QuerySourceSpec(BaseSourceSpec):
+    """A monitoring API the plan's query templates run against, one per metric."""
+
+    reads_queries: ClassVar[bool] = True
+
+    url: Url | None = None
+
+    @property
+    def location(self) -> str | None:
+        return self.url
+
+    def problems(self, queries: Queries, reads: Reads) -> list[tuple[KeyPath, str]]:
+        """A template for every metric the plan reads, each naming its cohort."""
+        problems: list[tuple[KeyPath, str]] = []
+        for name, used_by in reads.items():
+            if name not in queries:
+                close = difflib.get_close_matches(name, list(queries), n=1)
+                hint = f"; did you mean {quote(close[0])}?" if close else ""
+                problems.append(
+                    (
+                        ("metrics", "queries"),
+                        f"no query for {quote(name)} (read by {used_by}){hint}",
+                    )
+                )
+        for name, spec in queries.items():
+            problems.extend(_template_problems(spec.query, spec.step, ("metrics", "queries", name)))
+        return problems
+
+
+def _template_problems(
+    template: str, step: str | None, where: KeyPath
+) -> list[tuple[KeyPath, str]]:
+    problems: list[tuple[KeyPath, str]] = []
+    if not set(PLACEHOLDER.findall(template)) & {"cohort", "role"}:
+        problems.append(
+            (
+                where,
+                "the query names no cohort: add {cohort} (the variation served) or "
+                "{role} (treatment/control), or both cohorts get the same numbers",
+            )
+        )
+    if step is not None:
+        try:
+            ok = parse_duration(step).total_seconds() > 0
+        except ValueError as exc:
+            problems.append(((*where, "step"), str(exc)))
+        else:
+            if not ok:
+                problems.append(((*where, "step"), "step must be positive (e.g. 5m)"))
+    return problems
+
+
+class PrometheusSourceSpec(QuerySourceSpec):
+    """Prometheus's HTTP API v1 (or anything that speaks it). Credentials from
+    PROMETHEUS_TOKEN, or PROMETHEUS_USERNAME and PROMETHEUS_PASSWORD."""
+
+    adapter: ClassVar[str] = "rolloutcli.metrics.prometheus:open_prometheus"
+    summary: ClassVar[str] = "HTTP API v1"
+
+    kind: Literal["prometheus"] = Field(description="Prometheus's HTTP API v1.")
+    url: Url | None = Field(
+        None,
+        description="The server's base URL (default: the PROMETHEUS_URL environment variable).",
+    )
+
+
+class DatadogSourceSpec(QuerySourceSpec):
+    """Datadog's metrics query API v1. Keys from DD_API_KEY and DD_APP_KEY."""
+
+    adapter: ClassVar[str] = "rolloutcli.metrics.datadog:open_datadog"
+    summary: ClassVar[str] = "metrics query API v1"
+
+    kind: Literal["datadog"] = Field(description="Datadog's metrics query API v1.")
+    url: Url | None = Field(
+        None, description="The API's base URL (default: https://api.{site}), e.g. a proxy."
+    )
+    site: Key | None = Field(
+        None,
+        description="The Datadog site (default: DD_SITE, else datadoghq.com; e.g. "
+        "datadoghq.eu, us3.datadoghq.com, us5.datadoghq.com, ap1.datadoghq.com, ddog-gov.com).",
+    )
+
+
+# The registry: one name per metrics kind.
+AnySourceSpec = FileSourceSpec | PrometheusSourceSpec | DatadogSourceSpec
+MetricsSourceSpec = Annotated[AnySourceSpec, Field(discriminator="kind")]
+
+SOURCE_SPECS: dict[str, type[BaseSourceSpec]] = {
+    get_args(cls.model_fields["kind"].annotation)[0]: cls for cls in get_args(AnySourceSpec)
+}
+"""kind → spec class, in the union's order."""
+
+
+def source_kinds_text(conjunction: str = "or") -> str:
+    """``file, prometheus or datadog``: the kinds, for messages and help."""
+    return choices(list(SOURCE_SPECS), conjunction)
+
+
+def query_kinds_text(conjunction: str = "or") -> str:
+    """The kinds that read ``metrics.queries``: ``prometheus and datadog``."""
+    return choices([k for k, cls in SOURCE_SPECS.items() if cls.reads_queries], conjunction)
+
+
+@functools.cache
+def _adapter() -> TypeAdapter[AnySourceSpec]:
+    return TypeAdapter(MetricsSourceSpec)
+
+
+def source_spec(given: dict[str, object]) -> AnySourceSpec:
+    """A spec from command-line options (``plan suggest``): options left out (None) take
+    the plan's defaults; a bad one is an InvalidInputError naming it (``--url``)."""
+    try:
+        return _adapter().validate_python({k: v for k, v in given.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        option = "--" + str(first["loc"][-1]).replace("_", "-")
+        raise InvalidInputError(f"{option}: {first['msg']}") from None

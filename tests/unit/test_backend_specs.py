@@ -80,6 +80,7 @@ def test_kill_reads_platform_sections_as_the_plan_model_does(section: object) ->
 
 
 def test_every_registered_kind_is_a_frozen_dataclass_with_an_adapter() -> None:
+    """Dataclasses, so the registries (and kill, and --help) load without pydantic."""
     assert list(PLATFORM_SPECS) == ["flagfile", "unleash", "launchdarkly"]
     for kind, spec_class in PLATFORM_SPECS.items():
         assert dataclasses.is_dataclass(spec_class)
@@ -88,6 +89,7 @@ def test_every_registered_kind_is_a_frozen_dataclass_with_an_adapter() -> None:
         assert module == f"rolloutcli.platforms.{kind}" and factory.startswith("open_")
     assert list(SOURCE_SPECS) == ["file", "prometheus", "datadog"]
     for kind, spec_class in SOURCE_SPECS.items():
+        assert dataclasses.is_dataclass(spec_class)
         assert spec_class.adapter.startswith(f"rolloutcli.metrics.{kind}:open_")
 
 

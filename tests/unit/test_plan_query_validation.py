@@ -14,8 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rolloutcli.cli.main import app
-from rolloutcli.plan.model import load_plan
-from rolloutcli.plan.source_specs import QuerySpec
+from rolloutcli.plan.model import QuerySpec, load_plan
 from rolloutcli.support.errors import PlanError
 
 BASE_PLAN = """\

@@ -19,8 +19,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel
-
 from rolloutcli.metrics.base import Cohort, Need, Window, variation_label
 from rolloutcli.metrics.prometheus import ENV_URL
 from rolloutcli.plan.fields import Variation
@@ -28,6 +26,7 @@ from rolloutcli.plan.model import (
     LoadedPlan,
     MetricsSpec,
     Plan,
+    QuerySpec,
     Stage,
     Variations,
     load_plan,
@@ -37,13 +36,13 @@ from rolloutcli.plan.platform_specs import (
     AnyPlatformSpec,
     platform_kinds_text,
     platform_spec,
+    spec_field_names,
 )
 from rolloutcli.plan.source_specs import (
     SOURCE_SPECS,
     AnySourceSpec,
     FileSourceSpec,
     PrometheusSourceSpec,
-    QuerySpec,
     query_kinds_text,
     source_kinds_text,
     source_spec,
@@ -208,7 +207,7 @@ def _source(options: SuggestOptions) -> AnySourceSpec:
         return source_spec({"kind": kind, "path": options.metrics_file})
     if options.metrics_file:
         raise InvalidInputError(f"--metrics-file is for the file source, not {kind}")
-    if options.site and "site" not in spec_class.model_fields:
+    if options.site and "site" not in spec_field_names(spec_class):
         raise InvalidInputError(f"--site is for {_owners(SOURCE_SPECS, 'site')}")
     if spec_class is PrometheusSourceSpec and not (
         options.url or os.environ.get(ENV_URL, "").strip()
@@ -219,8 +218,10 @@ def _source(options: SuggestOptions) -> AnySourceSpec:
     return source_spec({"kind": kind, "url": options.url, "site": options.site})
 
 
-def _owners(specs: Mapping[str, type[BaseModel]], key: str) -> str:
-    return choices([kind for kind, spec_class in specs.items() if key in spec_class.model_fields])
+def _owners(specs: Mapping[str, type], key: str) -> str:
+    return choices(
+        [kind for kind, spec_class in specs.items() if key in spec_field_names(spec_class)]
+    )
 
 
 def _platform(options: SuggestOptions) -> AnyPlatformSpec:

@@ -25,8 +25,7 @@ import numpy.typing as npt
 
 from rolloutcli.judge.dataquality import Coverage, Kind, bad_value, first_bad_value
 from rolloutcli.judge.observations import MeanData
-from rolloutcli.plan.model import LoadedPlan
-from rolloutcli.plan.source_specs import QuerySpec
+from rolloutcli.plan.model import LoadedPlan, QuerySpec
 from rolloutcli.stats import fixed as stats
 from rolloutcli.stats.moments import Array, MomentSeries
 from rolloutcli.support.errors import BackendError

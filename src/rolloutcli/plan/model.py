@@ -50,7 +50,7 @@ from rolloutcli.plan.platform_specs import (
     spec_field_names,
     unknown_key,
 )
-from rolloutcli.plan.source_specs import SOURCE_SPECS, MetricsSourceSpec, QuerySpec
+from rolloutcli.plan.source_specs import SOURCE_SPECS, AnySourceSpec
 from rolloutcli.plan.thresholds import (
     Threshold,
     parse_bound,
@@ -141,6 +141,25 @@ class Stage(PlanModel):
     @property
     def label(self) -> str:
         return self.name or f"{self.percent:g}%"
+
+
+class QuerySpec(PlanModel):
+    """One metric's query template. Placeholders: {cohort} (the variation served, e.g. true
+    or v2.4), {role} (treatment or control), {flag} (the flag key), {window} (the
+    evaluation window in the backend's duration syntax: 1h30m for Prometheus, seconds for
+    Datadog). Every other brace is left as written."""
+
+    query: QueryText = Field(description="The query template (≤ 10,000 characters).")
+    step: Short | None = Field(
+        None,
+        description="For value metrics (mean guardrails): one value per step, each over "
+        "{window} = step (default: statistics.interval). E.g. 5m for a p99 per 5 minutes.",
+    )
+
+    @field_validator("step", mode="before")
+    @classmethod
+    def _step_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 TierValue = Short | Annotated[list[Short], Field(max_length=MAX_PER_TIER)]
@@ -250,7 +269,7 @@ class SuccessCriterion(PlanModel):
 
 
 class MetricsSpec(PlanModel):
-    source: MetricsSourceSpec
+    source: Annotated[AnySourceSpec, Field(discriminator="kind")]
     queries: dict[Key, QueryText | QuerySpec] = Field(
         default_factory=dict,
         max_length=MAX_QUERIES,

@@ -184,13 +184,14 @@ class LaunchDarklySpec(BasePlatformSpec):
 AnyPlatformSpec = FlagfileSpec | UnleashSpec | LaunchDarklySpec
 
 
-def _kind_of(spec_class: type) -> str:
+def kind_of(spec_class: type) -> str:
+    """The kind a spec class declares (its ``kind: Literal[...]``)."""
     kind: str = typing.get_args(typing.get_type_hints(spec_class)["kind"])[0]
     return kind
 
 
 PLATFORM_SPECS: dict[str, type[AnyPlatformSpec]] = {
-    _kind_of(cls): cls for cls in typing.get_args(AnyPlatformSpec)
+    kind_of(cls): cls for cls in typing.get_args(AnyPlatformSpec)
 }
 """kind → spec class, in the union's order."""
 

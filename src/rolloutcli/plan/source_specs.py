@@ -2,22 +2,24 @@
 
 Adding a metrics backend is one adapter file in ``rolloutcli/metrics/``, one spec class
 here (its fields, its ``adapter`` and its ``problems``) and one name in
-:data:`MetricsSourceSpec`. Validation, the plan schema, ``plan suggest`` and the CLI's help
+:data:`AnySourceSpec`. Validation, the plan schema, ``plan suggest`` and the CLI's help
 read the kinds from that union. Credentials never live in a plan: each adapter reads them
-from the environment.
+from the environment. Plain frozen dataclasses like the platform specs (see there why);
+the plan model validates them with pydantic.
 """
 
 from __future__ import annotations
 
 import difflib
-import functools
 import re
+import typing
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Protocol
 
-from pydantic import Field, TypeAdapter, ValidationError, field_validator
+from annotated_types import Gt, Le
 
-from rolloutcli.plan.fields import Key, PathText, PlanModel, QueryText, Short, Url
+from rolloutcli.plan.platform_specs import Key, PathText, Url, kind_of
 from rolloutcli.support.durations import parse_duration
 from rolloutcli.support.errors import InvalidInputError
 from rolloutcli.support.quoting import choices, quote
@@ -28,33 +30,31 @@ if TYPE_CHECKING:
 PLACEHOLDER = re.compile(r"\{(cohort|role|flag|window)\}")
 
 
-class QuerySpec(PlanModel):
-    """One metric's query template. Placeholders: {cohort} (the variation served, e.g. true
-    or v2.4), {role} (treatment or control), {flag} (the flag key), {window} (the
-    evaluation window in the backend's duration syntax: 1h30m for Prometheus, seconds for
-    Datadog). Every other brace is left as written."""
+class Template(Protocol):
+    """One metric's query template, as the plan gives it (``model.QuerySpec``)."""
 
-    query: QueryText = Field(description="The query template (≤ 10,000 characters).")
-    step: Short | None = Field(
-        None,
-        description="For value metrics (mean guardrails): one value per step, each over "
-        "{window} = step (default: statistics.interval). E.g. 5m for a p99 per 5 minutes.",
-    )
+    @property
+    def query(self) -> str: ...
 
-    @field_validator("step", mode="before")
-    @classmethod
-    def _step_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    @property
+    def step(self) -> str | None: ...
 
 
-Queries = Mapping[str, QuerySpec]
+Queries = Mapping[str, Template]
 """The plan's query templates by metric name."""
 Reads = Mapping[str, str]
 """Every metric name the plan reads, and what reads it (``guardrail errors (events)``)."""
 
 
-class BaseSourceSpec(PlanModel):
+@dataclass(frozen=True, kw_only=True)
+class BaseSourceSpec:
     """What every metrics source has: its kind and how long one query may take."""
+
+    __pydantic_config__: ClassVar[dict[str, object]] = {
+        "extra": "forbid",
+        "use_attribute_docstrings": True,
+        "allow_inf_nan": False,
+    }
 
     adapter: ClassVar[str]
     """``module:factory`` of the adapter that opens this source (imported when used)."""
@@ -64,35 +64,25 @@ class BaseSourceSpec(PlanModel):
     """Whether the plan's ``metrics.queries`` are this source's way of naming metrics."""
 
     kind: str
-    timeout: float = Field(
-        10.0, gt=0, le=300, description="Seconds each query may take before it is retried."
-    )
-
-    @property
-    def location(self) -> str | None:
-        """Where the source reads from (a path or URL), as the plan gives it, for
-        ``plan suggest``'s summary; None when the environment says."""
-        return None
+    timeout: Annotated[float, Gt(0), Le(300)] = 10.0
+    """Seconds each query may take before it is retried."""
 
     def problems(self, queries: Queries, reads: Reads) -> list[tuple[KeyPath, str]]:
         """What only the whole plan can tell about this source (e.g. a query per metric)."""
         return []
 
 
+@dataclass(frozen=True, kw_only=True)
 class FileSourceSpec(BaseSourceSpec):
     """The embedded default: a local CSV or JSON-lines file, metrics read by name."""
 
     adapter: ClassVar[str] = "rolloutcli.metrics.file:open_file_source"
     summary: ClassVar[str] = "local CSV or JSON lines"
 
-    kind: Literal["file"] = Field(description="A local CSV or JSON-lines file.")
-    path: PathText | None = Field(
-        None, description="Path of the metrics file, relative to the plan file."
-    )
-
-    @property
-    def location(self) -> str | None:
-        return self.path
+    kind: Literal["file"]
+    """A local CSV or JSON-lines file."""
+    path: PathText | None = None
+    """Path of the metrics file, relative to the plan file."""
 
     def problems(self, queries: Queries, reads: Reads) -> list[tuple[KeyPath, str]]:
         problems: list[tuple[KeyPath, str]] = []
@@ -109,16 +99,11 @@ class FileSourceSpec(BaseSourceSpec):
         return problems
 
 
+@dataclass(frozen=True, kw_only=True)
 class QuerySourceSpec(BaseSourceSpec):
     """A monitoring API the plan's query templates run against, one per metric."""
 
     reads_queries: ClassVar[bool] = True
-
-    url: Url | None = None
-
-    @property
-    def location(self) -> str | None:
-        return self.url
 
     def problems(self, queries: Queries, reads: Reads) -> list[tuple[KeyPath, str]]:
         """A template for every metric the plan reads, each naming its cohort."""
@@ -161,6 +146,7 @@ def _template_problems(
     return problems
 
 
+@dataclass(frozen=True, kw_only=True)
 class PrometheusSourceSpec(QuerySourceSpec):
     """Prometheus's HTTP API v1 (or anything that speaks it). Credentials from
     PROMETHEUS_TOKEN, or PROMETHEUS_USERNAME and PROMETHEUS_PASSWORD."""
@@ -168,36 +154,33 @@ class PrometheusSourceSpec(QuerySourceSpec):
     adapter: ClassVar[str] = "rolloutcli.metrics.prometheus:open_prometheus"
     summary: ClassVar[str] = "HTTP API v1"
 
-    kind: Literal["prometheus"] = Field(description="Prometheus's HTTP API v1.")
-    url: Url | None = Field(
-        None,
-        description="The server's base URL (default: the PROMETHEUS_URL environment variable).",
-    )
+    kind: Literal["prometheus"]
+    """Prometheus's HTTP API v1."""
+    url: Url | None = None
+    """The server's base URL (default: the PROMETHEUS_URL environment variable)."""
 
 
+@dataclass(frozen=True, kw_only=True)
 class DatadogSourceSpec(QuerySourceSpec):
     """Datadog's metrics query API v1. Keys from DD_API_KEY and DD_APP_KEY."""
 
     adapter: ClassVar[str] = "rolloutcli.metrics.datadog:open_datadog"
     summary: ClassVar[str] = "metrics query API v1"
 
-    kind: Literal["datadog"] = Field(description="Datadog's metrics query API v1.")
-    url: Url | None = Field(
-        None, description="The API's base URL (default: https://api.{site}), e.g. a proxy."
-    )
-    site: Key | None = Field(
-        None,
-        description="The Datadog site (default: DD_SITE, else datadoghq.com; e.g. "
-        "datadoghq.eu, us3.datadoghq.com, us5.datadoghq.com, ap1.datadoghq.com, ddog-gov.com).",
-    )
+    kind: Literal["datadog"]
+    """Datadog's metrics query API v1."""
+    url: Url | None = None
+    """The API's base URL (default: https://api.{site}), e.g. a proxy."""
+    site: Key | None = None
+    """The Datadog site (default: DD_SITE, else datadoghq.com; e.g. datadoghq.eu,
+    us3.datadoghq.com, us5.datadoghq.com, ap1.datadoghq.com, ddog-gov.com)."""
 
 
 # The registry: one name per metrics kind.
 AnySourceSpec = FileSourceSpec | PrometheusSourceSpec | DatadogSourceSpec
-MetricsSourceSpec = Annotated[AnySourceSpec, Field(discriminator="kind")]
 
-SOURCE_SPECS: dict[str, type[BaseSourceSpec]] = {
-    get_args(cls.model_fields["kind"].annotation)[0]: cls for cls in get_args(AnySourceSpec)
+SOURCE_SPECS: dict[str, type[AnySourceSpec]] = {
+    kind_of(cls): cls for cls in typing.get_args(AnySourceSpec)
 }
 """kind → spec class, in the union's order."""
 
@@ -212,16 +195,15 @@ def query_kinds_text(conjunction: str = "or") -> str:
     return choices([k for k, cls in SOURCE_SPECS.items() if cls.reads_queries], conjunction)
 
 
-@functools.cache
-def _adapter() -> TypeAdapter[AnySourceSpec]:
-    return TypeAdapter(MetricsSourceSpec)
-
-
-def source_spec(given: dict[str, object]) -> AnySourceSpec:
+def source_spec(given: Mapping[str, object]) -> AnySourceSpec:
     """A spec from command-line options (``plan suggest``): options left out (None) take
     the plan's defaults; a bad one is an InvalidInputError naming it (``--url``)."""
+    from pydantic import TypeAdapter, ValidationError
+
     try:
-        return _adapter().validate_python({k: v for k, v in given.items() if v is not None})
+        return TypeAdapter(AnySourceSpec).validate_python(
+            {k: v for k, v in given.items() if v is not None}
+        )
     except ValidationError as exc:
         first = exc.errors()[0]
         option = "--" + str(first["loc"][-1]).replace("_", "-")

@@ -19,8 +19,9 @@ from typing import Literal
 import yaml
 
 from rolloutcli.plan.fields import Variation
+from rolloutcli.plan.model import QuerySpec
 from rolloutcli.plan.platform_specs import AnyPlatformSpec
-from rolloutcli.plan.source_specs import AnySourceSpec, QuerySpec
+from rolloutcli.plan.source_specs import AnySourceSpec
 from rolloutcli.stats.direction import Direction
 from rolloutcli.stats.sizing import (
     TRAFFIC_QUANTILE,

@@ -281,9 +281,11 @@ def lenient_hooks(path: Path | None) -> list[Webhook]:
     if path is None:
         return []
     try:
-        from rolloutcli.plan.yamlsource import load_yaml
+        from rolloutcli.plan import yamlsource
 
-        data = load_yaml(path).data
+        text, _ = yamlsource.decode_lenient(yamlsource.read_plan_bytes(path))
+        block = yamlsource.keep_top_level(text, ("notifications",))
+        data = yamlsource.parse_yaml(path, block).data if block is not None else None
         section = data.get("notifications") if isinstance(data, dict) else None
         if not isinstance(section, dict) or not section.get("webhooks"):
             return []  # nothing to read: no need for the plan model (and pydantic)

@@ -42,18 +42,14 @@ def load_flag_address(path: Path) -> tuple[str, FlagAddress, Path]:
     """Read only ``flag`` and ``platform`` from a plan, as tolerantly as it can be done: kill
     must work on a plan that does not validate, does not parse, or holds a stray byte.
 
-    The whole file is parsed first, within the limits load_plan has. When that fails (a
-    syntax error, a bomb, a control character, a duplicate key anywhere), only the
-    top-level ``flag:`` and ``platform:`` blocks are parsed, their lines kept. Bytes that
-    are not UTF-8 are replaced, and refused only inside those two blocks."""
+    Only the top-level ``flag:`` and ``platform:`` blocks are parsed, their lines kept: a
+    syntax error, a bomb, a control character or a duplicate key anywhere else costs
+    nothing, and neither does a long plan. When those blocks alone do not tell (an alias
+    to an anchor elsewhere, a plan written as one flow mapping), the whole file is parsed,
+    within the limits load_plan has. Bytes that are not UTF-8 are replaced, and refused
+    only inside those two blocks."""
     text, lossy = decode_lenient(read_plan_bytes(path))
-    try:
-        source = parse_yaml(path, text)
-    except PlanError:
-        sections = keep_top_level(text, ADDRESS_KEYS)
-        if sections is None:
-            raise
-        source = parse_yaml(path, sections)
+    source = _sections(path, text)
     if not isinstance(source.data, dict):
         raise PlanError([f"{path}:1: a plan is a YAML mapping (flag:, platform:, stages: ...)"])
     address = _address(source)
@@ -62,6 +58,28 @@ def load_flag_address(path: Path) -> tuple[str, FlagAddress, Path]:
         where = source.where((key,))
         raise PlanError([f"{where}: {key}: holds bytes that are not UTF-8: save the plan as UTF-8"])
     return path.stem, address, path.parent
+
+
+def _sections(path: Path, text: str) -> SourcedYaml:
+    """The address blocks parsed on their own, else the whole file (the blocks' own error
+    when neither parses: it names the line kill needs fixed)."""
+    sections = keep_top_level(text, ADDRESS_KEYS)
+    if sections is None:
+        return parse_yaml(path, text)
+    try:
+        source = parse_yaml(path, sections)
+    except PlanError as exc:
+        try:
+            return parse_yaml(path, text)
+        except PlanError:
+            raise exc from None
+    data = source.data
+    if isinstance(data, dict) and all(key in data for key in ADDRESS_KEYS):
+        return source
+    try:
+        return parse_yaml(path, text)
+    except PlanError:
+        return source  # the blocks' answer: the missing key is named below
 
 
 def _address(source: SourcedYaml) -> FlagAddress:

@@ -98,85 +98,103 @@ def evaluate_guardrail(
     """Judge one guardrail with the fixed-horizon tests. ``control_expected`` is False at
     100%, where nobody is in control. With ``judge=False`` only the values and the no-data
     checks are filled in (the sequential path judges on its own)."""
-    all_thresholds = " · ".join(
-        f"{tier} {t.raw}" for tier, ts in guardrail.tiers.items() for t in ts
-    )
-    treat, ctrl = obs.treatment, obs.control
-    t_val = treat.value if treat is not None else None
-    c_val = ctrl.value if ctrl is not None else None
-
-    def finding(status: Status, note: str | None, **extra: object) -> Finding:
-        values: dict[str, object] = {
-            "name": guardrail.name,
-            "kind": guardrail.kind,
-            "status": status,
-            "control": c_val,
-            "treatment": t_val,
-            "relative_change": _relative(t_val, c_val),
-            "p_value": None,
-            "test": None,
-            "threshold": all_thresholds,
-            "limit": None,
-            "control_size": ctrl.size if ctrl is not None else None,
-            "treatment_size": treat.size if treat is not None else None,
-            "note": note,
-            "query": obs.query,
-        }
-        values.update(extra)
-        return Finding(**values)  # type: ignore[arg-type]
-
-    if obs.problem:
-        return finding(STATUS_BAD_DATA if obs.untrustworthy else STATUS_NO_DATA, obs.problem)
-    if t_val is None:
-        return finding(STATUS_NO_DATA, "no treatment data in the window")
-    if c_val is None and guardrail.compares_to_control:
-        if not control_expected:
-            if not _has_absolute(guardrail):
-                return finding(
-                    STATUS_NO_DATA,
-                    "no control cohort at 100%: nothing to compare to",
-                    blocking=False,
-                )
-        else:
-            return finding(STATUS_NO_DATA, "no control data in the window")
-
+    missing = _missing_data(guardrail, obs, control_expected)
+    if missing is not None:
+        return missing
     if not judge:
-        return finding(STATUS_OK, None)
+        return _finding(guardrail, obs, STATUS_OK, None)
+    treat, ctrl = obs.treatment, obs.control
+    assert treat is not None and treat.value is not None  # _missing_data
+    t_val, c_val = treat.value, ctrl.value if ctrl is not None else None
     comparison = _compare(guardrail, treat, ctrl) if c_val is not None else None
     p_value = comparison.p_value if comparison else None
     test = comparison.method if comparison else None
-    significant_tiers = set(guardrail.significant)
     notes: list[str] = []
-
     for tier in reversed(TIERS):
         for threshold in guardrail.tiers.get(tier, []):
             if c_val is None and threshold.needs_control:
                 continue
-            assert t_val is not None
             if not threshold.crossed(t_val, c_val, guardrail.direction):
                 continue
             limit = threshold.limit(c_val)
-            if tier in significant_tiers:
-                p = p_value if threshold.needs_control else _absolute_p(guardrail, treat, limit)
-                if p is None or p >= settings.alpha:
-                    shown = "n/a" if p is None else f"{p:.3g}"
-                    notes.append(
-                        f"past the {tier} threshold {threshold.raw} but not significant "
-                        f"(p = {shown}, alpha {settings.alpha:g})"
-                    )
-                    continue
+            p, shown_test = p_value, test
+            if tier in guardrail.significant:
                 if not threshold.needs_control:
-                    p_value, test = p, _absolute_test_name(guardrail)
-            return finding(
+                    p, shown_test = (
+                        _absolute_p(guardrail, treat, limit),
+                        _absolute_test_name(guardrail),
+                    )
+                if p is None or p >= settings.alpha:
+                    notes.append(_not_significant(tier, threshold, p, settings.alpha))
+                    continue
+            return _finding(
+                guardrail,
+                obs,
                 Status.of(tier),
                 "; ".join(notes) or None,
-                p_value=p_value,
-                test=test,
+                p_value=p,
+                test=shown_test,
                 threshold=f"{tier} {threshold.raw}",
                 reached=threshold,
                 limit=limit,
             )
-    return finding(STATUS_OK, "; ".join(notes) or None, p_value=p_value, test=test)
+    return _finding(guardrail, obs, STATUS_OK, "; ".join(notes) or None, p_value=p_value, test=test)
+
+
+def _finding(
+    guardrail: Guardrail, obs: Observation, status: Status, note: str | None, **extra: object
+) -> Finding:
+    """A finding with the observation's values; ``extra`` sets the rest."""
+    treat, ctrl = obs.treatment, obs.control
+    t_val = treat.value if treat is not None else None
+    c_val = ctrl.value if ctrl is not None else None
+    values: dict[str, object] = {
+        "name": guardrail.name,
+        "kind": guardrail.kind,
+        "status": status,
+        "control": c_val,
+        "treatment": t_val,
+        "relative_change": _relative(t_val, c_val),
+        "p_value": None,
+        "test": None,
+        "threshold": " · ".join(
+            f"{tier} {t.raw}" for tier, ts in guardrail.tiers.items() for t in ts
+        ),
+        "limit": None,
+        "control_size": ctrl.size if ctrl is not None else None,
+        "treatment_size": treat.size if treat is not None else None,
+        "note": note,
+        "query": obs.query,
+    }
+    values.update(extra)
+    return Finding(**values)  # type: ignore[arg-type]
+
+
+def _missing_data(guardrail: Guardrail, obs: Observation, control_expected: bool) -> Finding | None:
+    """The finding when the data cannot be judged (none, untrustworthy, no control where
+    one is needed); None when it can."""
+    if obs.problem:
+        status = STATUS_BAD_DATA if obs.untrustworthy else STATUS_NO_DATA
+        return _finding(guardrail, obs, status, obs.problem)
+    if obs.treatment is None or obs.treatment.value is None:
+        return _finding(guardrail, obs, STATUS_NO_DATA, "no treatment data in the window")
+    has_control = obs.control is not None and obs.control.value is not None
+    if has_control or not guardrail.compares_to_control:
+        return None
+    if control_expected:
+        return _finding(guardrail, obs, STATUS_NO_DATA, "no control data in the window")
+    if _has_absolute(guardrail):
+        return None
+    note = "no control cohort at 100%: nothing to compare to"
+    return _finding(guardrail, obs, STATUS_NO_DATA, note, blocking=False)
+
+
+def _not_significant(tier: Tier, threshold: Threshold, p: float | None, alpha: float) -> str:
+    shown = "n/a" if p is None else f"{p:.3g}"
+    return (
+        f"past the {tier} threshold {threshold.raw} but not significant "
+        f"(p = {shown}, alpha {alpha:g})"
+    )
 
 
 MIN_EVENTS = 5
@@ -226,7 +244,40 @@ def evaluate_sequential(
             status=STATUS_NO_DATA,
             note="no per-interval data for the sequential test (the metrics source gave none)",
         )
-    c_val, t_val = base.control, base.treatment
+    extra = _sequential_values(guardrail, obs, settings, assessment, levels, explain)
+    notes: list[str] = []
+    for tier in reversed(TIERS):
+        for threshold in guardrail.tiers.get(tier, []):
+            if tier in guardrail.significant:
+                found = _tested_tier(base, tier, threshold, assessment, levels, settings, extra)
+            else:
+                found = _point_estimate(
+                    base,
+                    guardrail,
+                    obs,
+                    tier,
+                    threshold,
+                    assessment,
+                    levels,
+                    settings,
+                    extra,
+                    notes,
+                )
+            if found is not None:
+                return found
+    return replace(base, status=STATUS_OK, note="; ".join(notes) or None, **extra)  # type: ignore[arg-type]
+
+
+def _sequential_values(
+    guardrail: Guardrail,
+    obs: Observation,
+    settings: Statistics,
+    assessment: Assessment,
+    levels: Mapping[str, tuple[float, bool]],
+    explain: bool,
+) -> dict[str, object]:
+    """What a sequential finding shows whatever it concludes: the information, the power
+    gate's answer, the strongest evidence and (with ``explain``) the always-valid bounds."""
     extra: dict[str, object] = {
         "information": assessment.information,
         "information_needed": assessment.information_needed,
@@ -238,7 +289,6 @@ def evaluate_sequential(
             else None
         ),
     }
-    tests = {id(t.threshold): t for t in assessment.thresholds}
     best = max(assessment.thresholds, key=lambda t: t.evidence.max_e_value, default=None)
     level = _level_of(levels, best.tier if best else None, settings.alpha)
     if best is not None:
@@ -252,73 +302,94 @@ def evaluate_sequential(
         found = bounds(guardrail, obs, level)
         if found is not None:
             extra.update(ci_low=found.low, ci_high=found.high, ci_relative=found.relative)
-    significant = set(guardrail.significant)
-    notes: list[str] = []
-    for tier in reversed(TIERS):
-        for threshold in guardrail.tiers.get(tier, []):
-            if tier in significant:
-                if tests.get(id(threshold)) is None:
-                    continue
-                level_tier, rejected = levels.get(tier, (settings.alpha, False))
-                if not rejected:
-                    continue
-                # name the threshold whose evidence is strongest in this tier
-                tested = max(
-                    (t for t in assessment.thresholds if t.tier == tier),
-                    key=lambda t: t.evidence.max_e_value,
-                )
-                threshold = tested.threshold
-                return replace(
-                    base,
-                    status=Status.of(tier),
-                    threshold=f"{tier} {threshold.raw}",
-                    reached=threshold,
-                    limit=threshold.limit(c_val),
-                    **{
-                        **extra,
-                        "e_value": tested.evidence.max_e_value,
-                        "p_value": tested.evidence.p_value,
-                        "test": tested.evidence.method,
-                        "alpha": level_tier,
-                    },  # type: ignore[arg-type]
-                )
-            if t_val is None or (c_val is None and threshold.needs_control):
-                continue
-            if not threshold.crossed(t_val, c_val, guardrail.direction):
-                continue
-            if not _enough_for_point_estimate(obs, threshold.limit(c_val)):
-                notes.append(
-                    f"past the {tier} threshold {threshold.raw} on too few samples to act on"
-                )
-                continue
-            guard = dict(extra)
-            if threshold.needs_control:
-                level_guard, shown = levels.get(GUARD, (settings.alpha, False))
-                evidence = assessment.guard
-                if evidence is None or not shown:
-                    notes.append(
-                        f"past the {tier} threshold {threshold.raw} but not yet shown "
-                        f"{_guard_text(guardrail)} (p = "
-                        f"{'n/a' if evidence is None else format(evidence.p_value, '.3g')}, "
-                        f"alpha {level_guard:.3g})"
-                    )
-                    continue
-                guard.update(
-                    e_value=evidence.max_e_value,
-                    p_value=evidence.p_value,
-                    test=evidence.method,
-                    alpha=level_guard,
-                )
-            return replace(
-                base,
-                status=Status.of(tier),
-                threshold=f"{tier} {threshold.raw}",
-                reached=threshold,
-                limit=threshold.limit(c_val),
-                note="; ".join(notes) or None,
-                **guard,  # type: ignore[arg-type]
+    return extra
+
+
+def _tested_tier(
+    base: Finding,
+    tier: Tier,
+    threshold: Threshold,
+    assessment: Assessment,
+    levels: Mapping[str, tuple[float, bool]],
+    settings: Statistics,
+    extra: dict[str, object],
+) -> Finding | None:
+    """A tier listed in ``significant:`` is reached when its evidence passed its level;
+    the finding names the threshold whose evidence is strongest in the tier."""
+    if not any(t.threshold is threshold for t in assessment.thresholds):
+        return None
+    level_tier, rejected = levels.get(tier, (settings.alpha, False))
+    if not rejected:
+        return None
+    tested = max(
+        (t for t in assessment.thresholds if t.tier == tier),
+        key=lambda t: t.evidence.max_e_value,
+    )
+    return replace(
+        base,
+        status=Status.of(tier),
+        threshold=f"{tier} {tested.threshold.raw}",
+        reached=tested.threshold,
+        limit=tested.threshold.limit(base.control),
+        **{
+            **extra,
+            "e_value": tested.evidence.max_e_value,
+            "p_value": tested.evidence.p_value,
+            "test": tested.evidence.method,
+            "alpha": level_tier,
+        },  # type: ignore[arg-type]
+    )
+
+
+def _point_estimate(
+    base: Finding,
+    guardrail: Guardrail,
+    obs: Observation,
+    tier: Tier,
+    threshold: Threshold,
+    assessment: Assessment,
+    levels: Mapping[str, tuple[float, bool]],
+    settings: Statistics,
+    extra: dict[str, object],
+    notes: list[str],
+) -> Finding | None:
+    """A tier not tested for significance acts on its point estimate, with enough data, and
+    (relative to control) once the guard shows the treatment worse; why it did not is
+    added to ``notes``."""
+    t_val, c_val = base.treatment, base.control
+    if t_val is None or (c_val is None and threshold.needs_control):
+        return None
+    if not threshold.crossed(t_val, c_val, guardrail.direction):
+        return None
+    if not _enough_for_point_estimate(obs, threshold.limit(c_val)):
+        notes.append(f"past the {tier} threshold {threshold.raw} on too few samples to act on")
+        return None
+    shown = dict(extra)
+    if threshold.needs_control:
+        level_guard, passed = levels.get(GUARD, (settings.alpha, False))
+        evidence = assessment.guard
+        if evidence is None or not passed:
+            p = "n/a" if evidence is None else format(evidence.p_value, ".3g")
+            notes.append(
+                f"past the {tier} threshold {threshold.raw} but not yet shown "
+                f"{_guard_text(guardrail)} (p = {p}, alpha {level_guard:.3g})"
             )
-    return replace(base, status=STATUS_OK, note="; ".join(notes) or None, **extra)  # type: ignore[arg-type]
+            return None
+        shown.update(
+            e_value=evidence.max_e_value,
+            p_value=evidence.p_value,
+            test=evidence.method,
+            alpha=level_guard,
+        )
+    return replace(
+        base,
+        status=Status.of(tier),
+        threshold=f"{tier} {threshold.raw}",
+        reached=threshold,
+        limit=threshold.limit(c_val),
+        note="; ".join(notes) or None,
+        **shown,  # type: ignore[arg-type]
+    )
 
 
 def doubted(

@@ -108,5 +108,5 @@ def exit_code(checked: list[Checked], fail_on: str | None, fail_on_breach: bool)
     tiers = [fail_on] if fail_on else []
     if fail_on_breach:
         tiers.append("rollback")
-    evaluations = [c.outcome for c in checked if isinstance(c.outcome, Evaluation)]
+    evaluations = [c.outcome for c in checked if not isinstance(c.outcome, RolloutError)]
     return EXIT_BREACH if any(fails(evaluations, tier) for tier in tiers) else 0

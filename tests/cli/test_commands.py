@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rolloutcli.cli import main as cli
+from rolloutcli.cli import base as cli
 from rolloutcli.cli.main import app
 from rolloutcli.platforms.flagfile import FlagFilePlatform
 from tests.conftest import read_flag

@@ -1,5 +1,5 @@
 """CI reporting of `rollout check`: the markdown summary, GitHub workflow commands and their
-escaping, the --fail-on tiers, and the small file helpers, on hand-built check results."""
+escaping, and the small file helpers, on hand-built check results."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from rolloutcli.render.markdown import (
     annotations,
     escape_data,
     escape_property,
-    fails,
     github_actions,
     markdown_report,
     plan_file,
@@ -278,41 +277,6 @@ def test_escaping_rules() -> None:
     assert workflow_command("error", "m", file="f,1:2", line=3, title=None) == (
         "::error file=f%2C1%3A2,line=3::m"
     )
-
-
-# ---------------------------------------------------------------------- --fail-on
-
-
-def result(verdict: str, *statuses: str) -> dict[str, Any]:
-    return {"plan": "p", "verdict": verdict, "metrics": [metric("m", "ratio", s) for s in statuses]}
-
-
-@pytest.mark.parametrize(
-    ("results", "warn", "pause", "rollback"),
-    [
-        ([result("go", "ok", "no_data")], False, False, False),
-        ([result("hold", "no_data")], False, False, False),
-        ([result("done")], False, False, False),
-        ([result("go", "ok", "warn")], True, False, False),
-        ([result("hold", "warn")], True, False, False),
-        ([result("pause", "pause", "warn")], True, True, False),
-        ([result("rollback", "rollback")], True, True, True),
-        ([result("go"), result("rollback", "rollback")], True, True, True),
-        ([BROKEN], False, False, False),  # errors have their own exit codes
-        ([BROKEN, result("pause", "pause")], True, True, False),
-    ],
-)
-def test_fails_per_tier(
-    results: list[dict[str, Any]], warn: bool, pause: bool, rollback: bool
-) -> None:
-    assert fails(results, "warn") is warn
-    assert fails(results, "pause") is pause
-    assert fails(results, "rollback") is rollback
-
-
-def test_fails_rejects_an_unknown_tier() -> None:
-    with pytest.raises(ValueError, match="unknown tier 'hold'"):
-        fails([], "hold")
 
 
 # ---------------------------------------------------------------------- environment and paths

@@ -2,8 +2,9 @@
 
 The workspace (plans, a flagd flag file, a metrics file) ships inside the package. It is
 copied to a folder of its own; the command (``cli``) then runs status → check → advance on
-it with the clock set to :data:`DEMO_NOW`, the moment the example data describes, so the
-verdict and the change never depend on the day the demo is run.
+it (:func:`demo_standing`, :func:`demo_evaluation`) with the clock set to :data:`DEMO_NOW`,
+the moment the example data describes, so the verdict and the change never depend on the
+day the demo is run.
 """
 
 from __future__ import annotations
@@ -13,8 +14,14 @@ import tempfile
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rolloutcli.support.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from rolloutcli.app.evaluate import Evaluation
+    from rolloutcli.app.standing import Standing
+    from rolloutcli.plan.model import LoadedPlan
 
 DEMO_NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 DEMO_PLAN = "checkout-v2"
@@ -34,3 +41,23 @@ def write_workspace(directory: Path | None) -> Path:
         for part in ("plans", "flags", "metrics"):
             shutil.copytree(Path(folder) / part, target / part)
     return target
+
+
+def demo_standing(workspace: Path) -> Standing:
+    """Where the demo's rollout stands now, read from its flag file."""
+    from rolloutcli.app.standing import read_standing
+
+    return read_standing(_demo_plan(workspace))
+
+
+def demo_evaluation(workspace: Path) -> Evaluation:
+    """The demo plan's verdict at :data:`DEMO_NOW`."""
+    from rolloutcli.app.evaluate import evaluate
+
+    return evaluate(_demo_plan(workspace), DEMO_NOW)
+
+
+def _demo_plan(workspace: Path) -> LoadedPlan:
+    from rolloutcli.plan.model import load_plan
+
+    return load_plan(workspace / "plans" / f"{DEMO_PLAN}.yaml")

@@ -1,5 +1,6 @@
 """``rollout check`` in CI: a markdown summary (GitHub's job summary, a PR comment, any CI
-system), GitHub Actions workflow commands (annotations), and the failing tier of ``--fail-on``.
+system) and GitHub Actions workflow commands (annotations). (The failing tier of
+``--fail-on`` is chosen on the typed verdicts: :mod:`rolloutcli.app.check`.)
 
 Pure: the renderers work on the dicts ``rollout check`` builds (``render.check_json`` for a
 verdict, ``{"plan": ..., "error": ...}`` for a plan that could not be checked), plus, per
@@ -29,14 +30,6 @@ from rolloutcli.support.timeutil import format_timestamp
 
 Result = Mapping[str, Any]
 
-FAIL_TIERS = ("warn", "pause", "rollback")
-_AT_A_TIER = frozenset(TIERS)  # finding statuses that reached a tier (warn or worse)
-_FAILING_VERDICTS = {
-    "rollback": frozenset({"rollback"}),
-    "pause": frozenset({"pause", "rollback"}),
-    "warn": frozenset({"pause", "rollback"}),
-}
-
 VERDICT_EMOJI = {"go": "🟢", "done": "✅", "hold": "🟡", "pause": "🟠", "rollback": "🔴"}
 ERROR_EMOJI = "❌"
 STATUS_TEXT = {
@@ -50,25 +43,6 @@ STATUS_TEXT = {
 # A rollback is an error and a pause a warning: a person must act. Hold, go and done are news,
 # not problems: as notices they list every plan's verdict on the run page, flagging nothing.
 VERDICT_LEVEL = {"rollback": "error", "pause": "warning"}
-
-
-# ---------------------------------------------------------------------- failing tier
-
-
-def fails(results: Sequence[Result], tier: str) -> bool:
-    """Whether ``--fail-on tier`` fails: ``rollback`` on any rollback verdict; ``pause`` on any
-    pause or rollback verdict; ``warn`` on those or on any guardrail at warn or worse. Error
-    entries count for nothing here: they keep their own exit codes (2, 3)."""
-    if tier not in _FAILING_VERDICTS:
-        raise ValueError(f"unknown tier {tier!r}: one of {', '.join(FAIL_TIERS)}")
-    for result in results:
-        if "error" in result:
-            continue
-        if result["verdict"] in _FAILING_VERDICTS[tier]:
-            return True
-        if tier == "warn" and any(m["status"] in _AT_A_TIER for m in result["metrics"]):
-            return True
-    return False
 
 
 # ---------------------------------------------------------------------- GitHub Actions

@@ -1,0 +1,114 @@
+"""`rollout check` as a use case: load every plan named, evaluate the loaded ones together
+(one pool of metrics queries), and keep each plan's error as that plan's alone; then the
+exit code: a plan's error wins, else ``--fail-on``'s tier.
+
+``check --explain`` stops before any query: :func:`explain_plans` resolves them only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from rolloutcli.app.evaluate import Evaluation, Explained, evaluate_many, explain_queries
+from rolloutcli.plan.fields import TIERS
+from rolloutcli.plan.locate import resolve_plan_path
+from rolloutcli.plan.model import LoadedPlan, load_plan
+from rolloutcli.support.errors import EXIT_BREACH, RolloutError
+
+FAIL_TIERS = ("warn", "pause", "rollback")
+_AT_A_TIER = frozenset(TIERS)  # finding statuses that reached a tier (warn or worse)
+_FAILING_VERDICTS = {
+    "rollback": frozenset({"rollback"}),
+    "pause": frozenset({"pause", "rollback"}),
+    "warn": frozenset({"pause", "rollback"}),
+}
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One plan named on the command line: the plan (None when it did not load) and its
+    evaluation, or the error that stopped it."""
+
+    ref: str
+    plan: LoadedPlan | None
+    outcome: Evaluation | RolloutError
+
+
+def load_each(refs: Iterable[str], plans_dir: Path | None) -> list[LoadedPlan | RolloutError]:
+    """Every plan, in order; one that does not load is its error, and the others still load."""
+    loaded: list[LoadedPlan | RolloutError] = []
+    for ref in refs:
+        try:
+            loaded.append(load_plan(resolve_plan_path(ref, plans_dir)))
+        except RolloutError as exc:
+            loaded.append(exc)
+    return loaded
+
+
+def check_plans(
+    refs: list[str],
+    loaded: list[LoadedPlan | RolloutError],
+    now: datetime,
+    concurrency: int | None,
+) -> list[Checked]:
+    """Evaluate the plans that loaded, together, and pair each ref with its outcome."""
+    good = [item for item in loaded if not isinstance(item, RolloutError)]
+    evaluations = iter(evaluate_many(good, now, concurrency))
+    checked: list[Checked] = []
+    for ref, item in zip(refs, loaded, strict=True):
+        if isinstance(item, RolloutError):
+            checked.append(Checked(ref, None, item))
+        else:
+            checked.append(Checked(ref, item, next(evaluations)))
+    return checked
+
+
+def explain_plans(
+    loaded: list[LoadedPlan | RolloutError], now: datetime
+) -> list[Explained | RolloutError]:
+    """Each plan's metrics queries as they would be sent, or the error that stops them."""
+    explained: list[Explained | RolloutError] = []
+    for item in loaded:
+        if isinstance(item, RolloutError):
+            explained.append(item)
+            continue
+        try:
+            explained.append(explain_queries(item, now))
+        except RolloutError as exc:
+            explained.append(exc)
+    return explained
+
+
+def worst_error(outcomes: Iterable[object]) -> int:
+    """The highest exit code among the errors in ``outcomes`` (0 when there is none)."""
+    return max((o.exit_code for o in outcomes if isinstance(o, RolloutError)), default=0)
+
+
+def fails(evaluations: Iterable[Evaluation], tier: str) -> bool:
+    """Whether ``--fail-on tier`` fails: ``rollback`` on any rollback verdict; ``pause`` on any
+    pause or rollback verdict; ``warn`` on those or on any guardrail at warn or worse."""
+    if tier not in _FAILING_VERDICTS:
+        raise ValueError(f"unknown tier {tier!r}: one of {', '.join(FAIL_TIERS)}")
+    for evaluation in evaluations:
+        verdict = evaluation.verdict
+        if verdict.kind.value in _FAILING_VERDICTS[tier]:
+            return True
+        if tier == "warn" and any(f.status in _AT_A_TIER for f in verdict.findings):
+            return True
+    return False
+
+
+def exit_code(checked: list[Checked], fail_on: str | None, fail_on_breach: bool) -> int:
+    """A plan's error keeps its own code (2, 3; the worst of them); else 1 when a tier that
+    ``--fail-on`` (or ``--fail-on-breach``: rollback) names was reached; else 0."""
+    worst = worst_error(c.outcome for c in checked)
+    if worst:
+        return worst
+    tiers = [fail_on] if fail_on else []
+    if fail_on_breach:
+        tiers.append("rollback")
+    evaluations = [c.outcome for c in checked if not isinstance(c.outcome, RolloutError)]
+    return EXIT_BREACH if any(fails(evaluations, tier) for tier in tiers) else 0

@@ -1,0 +1,103 @@
+"""`rollout watch`'s loop around :func:`rolloutcli.app.watch.run_round`: the interval, a
+round every interval until asked to stop, one journal per plan folder per round, and the
+exit code of a ``--once`` round.
+
+Stopping is cooperative: the loop waits on a :class:`threading.Event` (the command sets it
+on Ctrl-C), so a round that started always finishes and nothing is left half-done.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from rolloutcli.app.apply import Journal
+from rolloutcli.app.journals import open_journal
+from rolloutcli.app.watch import Describe, PlanRound, run_round
+from rolloutcli.plan.model import LoadedPlan
+from rolloutcli.support.durations import parse_duration
+from rolloutcli.support.errors import EXIT_BREACH, InvalidInputError
+
+
+def watch_interval(interval: str, *, once: bool, rehearsal: bool) -> timedelta:
+    """``--interval`` as a positive duration; a rehearsal (``--at``) needs ``--once``."""
+    try:
+        every = parse_duration(interval)
+    except ValueError as exc:
+        raise InvalidInputError(f"--interval: {exc}") from None
+    if every.total_seconds() <= 0:
+        raise InvalidInputError("--interval must be positive, e.g. 5m")
+    if rehearsal and not once:
+        raise InvalidInputError("--at needs --once (a rehearsal is one round at one moment)")
+    return every
+
+
+@dataclass(frozen=True)
+class Round:
+    """One round of every plan, and the moment it was checked as of."""
+
+    plans: list[PlanRound]
+    now: datetime
+
+
+@dataclass(frozen=True)
+class Watcher:
+    """What `rollout watch` was asked to watch, and how."""
+
+    refs: list[str]
+    plans_dir: Path | None
+    every: timedelta
+    auto: bool
+    once: bool
+    records_file: Path | None
+    concurrency: int | None
+    clock: Callable[[], datetime]
+    """The moment each round is checked as of: now, or ``--at``'s for a rehearsal."""
+    describe: Describe
+    """What a decision record keeps of a verdict (the JSON contract, from render/)."""
+
+    def round(self) -> Round:
+        """One round: every plan checked, and with ``auto`` acted on."""
+        now = self.clock()
+        journals: dict[Path, Journal] = {}
+        command = "watch --auto" + (" --once" if self.once else "")
+
+        def journal_for(loaded: LoadedPlan) -> Journal:
+            if loaded.base_dir not in journals:
+                journals[loaded.base_dir] = open_journal(
+                    loaded.base_dir, self.records_file, command
+                )
+            return journals[loaded.base_dir]
+
+        plans = run_round(
+            self.refs,
+            self.plans_dir,
+            now,
+            auto=self.auto,
+            journal_for=journal_for,
+            describe=self.describe,
+            concurrency=self.concurrency,
+        )
+        return Round(plans, now)
+
+    def rounds(self, stop: threading.Event) -> Iterator[Round]:
+        """A round now, then one every interval until ``stop`` is set (``--once``: one)."""
+        while True:
+            yield self.round()
+            if self.once or stop.wait(self.every.total_seconds()):
+                return
+
+
+def once_exit_code(plans: list[PlanRound]) -> int:
+    """A ``--once`` round's exit code: the worst plan error (3, 4), else 1 when a verdict
+    was rollback, else 0."""
+    worst = max((p.exit_code or p.action_exit_code for p in plans), default=0)
+    if worst:
+        return worst
+    rolled_back = any(
+        p.evaluation is not None and p.evaluation.verdict.kind.value == "rollback" for p in plans
+    )
+    return EXIT_BREACH if rolled_back else 0

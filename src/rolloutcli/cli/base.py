@@ -1,0 +1,185 @@
+"""What every command shares: the typer app, the common options, the consoles, the one way
+errors leave (:func:`reports_errors`), asking before a write, and reading ``--at``.
+
+Loaded by every command, ``--help`` included: it imports nothing heavy (no pydantic, no
+statistics, nothing of ``rolloutcli.app``); the commands import those where they run.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from rolloutcli import __version__
+from rolloutcli.support.errors import (
+    EXIT_INTERNAL,
+    EXIT_OK,
+    InvalidInputError,
+    PlanError,
+    RefusedError,
+    RolloutError,
+)
+from rolloutcli.support.redact import scrub
+
+if TYPE_CHECKING:
+    from rolloutcli.app.apply import Journal
+    from rolloutcli.plan.model import LoadedPlan
+
+app = typer.Typer(
+    name="rollout",
+    help="Progressive feature-flag rollouts with a statistically honest go/no-go.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+PlanArgument = Annotated[str, typer.Argument(help="Plan file or name.")]
+PlansArgument = Annotated[list[str], typer.Argument(help="Plan files or names.")]
+PlansDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--plans-dir",
+        envvar="ROLLOUT_PLANS_DIR",
+        help="Where plan names are looked up (default: ./plans).",
+        show_default=False,
+    ),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+YesFlag = Annotated[bool, typer.Option("--yes", "-y", help="Apply without asking.")]
+DryRunFlag = Annotated[
+    bool, typer.Option("--dry-run", help="Show the change and stop; nothing is written.")
+]
+AtOption = Annotated[
+    str | None,
+    typer.Option(
+        "--at",
+        help="Evaluate as of this moment (ISO 8601, e.g. 2026-11-02T10:00Z) instead of now.",
+        show_default=False,
+    ),
+]
+RecordsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--records",
+        help="The decision log (default: ROLLOUT_RECORDS, else .rollout/decisions.jsonl in "
+        "the plan's directory).",
+        show_default=False,
+    ),
+]
+
+
+def out() -> Console:
+    """stdout. No emoji codes (``:100:`` stays text) and no highlighting; markup is the
+    tool's own, so every user or server string in it goes through ``escape``."""
+    return Console(highlight=False, soft_wrap=False, emoji=False)
+
+
+def err() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr (``message`` is plain text, escaped here)."""
+    err().print(f"[yellow]warning:[/] {escape(message)}", highlight=False)
+
+
+def report_journal(journal: Journal) -> None:
+    """What the decision record and the notifications could not do: warnings, never errors."""
+    for warning in journal.warnings:
+        warn(warning)
+
+
+DEBUG_ENV = "ROLLOUT_DEBUG"
+
+
+def _internal_error(exc: Exception) -> str:
+    """The one line for an exception nobody expected: a bug, reported as such."""
+    message = " ".join(scrub(str(exc)).split())[:300]
+    detail = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return f"internal error: {detail} (a bug: please report it; {DEBUG_ENV}=1 shows the traceback)"
+
+
+def reports_errors(command: F) -> F:
+    """Turn every error a user can cause into one line on stderr and its exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except PlanError as exc:
+            for problem in exc.problems:
+                err().print(f"[red]error:[/] {escape(scrub(problem))}", highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+        except RolloutError as exc:
+            err().print(f"[red]error:[/] {escape(scrub(str(exc)))}", highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err().print("interrupted: nothing more was changed")
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, typer.exceptions.TyperException):
+            raise  # typer's own ways out (an exit code, a usage error): not a bug
+        except Exception as exc:
+            if os.environ.get(DEBUG_ENV, "").strip() not in ("", "0"):
+                raise
+            err().print(f"[red]error:[/] {escape(_internal_error(exc))}", highlight=False)
+            raise typer.Exit(EXIT_INTERNAL) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def now_or_at(at: str | None) -> datetime:
+    """The moment ``--at`` names (ISO 8601, ``Z`` allowed), else now."""
+    if at is None:
+        return datetime.now(UTC)
+    from rolloutcli.support.timeutil import parse_timestamp
+
+    text = at.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    parsed = parse_timestamp(text)
+    if parsed is None:
+        raise InvalidInputError(f"--at {at!r} is not an ISO 8601 time (e.g. 2026-11-02T10:00Z)")
+    return parsed
+
+
+def load(ref: str, plans_dir: Path | None) -> LoadedPlan:
+    """The plan a command line names (a file, or a name under ``--plans-dir``), validated."""
+    from rolloutcli.plan.locate import resolve_plan_path
+    from rolloutcli.plan.model import load_plan
+
+    return load_plan(resolve_plan_path(ref, plans_dir))
+
+
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask before a write; without a terminal (CI) and without --yes, refuse instead of hanging."""
+    if yes:
+        return
+    if not stdin_is_terminal():
+        raise RefusedError("no terminal to confirm on and --yes not given: nothing was changed")
+    if not typer.confirm(question, default=False):
+        raise RefusedError("declined: nothing was changed")
+
+
+@app.callback(invoke_without_command=True)
+def main_callback(
+    version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,
+) -> None:
+    if version:
+        typer.echo(f"rollout {__version__}")
+        raise typer.Exit(EXIT_OK)

@@ -1,0 +1,140 @@
+"""The commands that read and change nothing: validate, status, verify, who, history.
+(``check`` has a module of its own: :mod:`rolloutcli.cli.check`.)"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from rolloutcli.cli.base import (
+    AtOption,
+    JsonFlag,
+    PlanArgument,
+    PlansArgument,
+    PlansDir,
+    RecordsOption,
+    err,
+    load,
+    now_or_at,
+    out,
+    reports_errors,
+    warn,
+)
+from rolloutcli.support.errors import EXIT_BREACH, InvalidInputError, PlanError
+
+
+@reports_errors
+def validate(plans: PlansArgument, plans_dir: PlansDir = None) -> None:
+    """Validate plans: exit 0 if all are valid, 2 otherwise (each problem as file:line: key)."""
+    from rolloutcli.plan.locate import resolve_plan_path
+    from rolloutcli.plan.model import load_plan
+
+    failed = False
+    for ref in plans:
+        try:
+            loaded = load_plan(resolve_plan_path(ref, plans_dir))
+        except PlanError as exc:
+            failed = True
+            for problem in exc.problems:
+                err().print(f"[red]error:[/] {escape(problem)}")
+        except InvalidInputError as exc:
+            failed = True
+            err().print(f"[red]error:[/] {escape(str(exc))}")
+        else:
+            out().print(
+                f"[green]ok[/] {escape(str(loaded.path))} ({len(loaded.plan.stages)} stages, "
+                f"{len(loaded.plan.guardrails)} guardrails)"
+            )
+    if failed:
+        raise typer.Exit(PlanError.exit_code)
+
+
+@reports_errors
+def status(
+    plan: PlanArgument,
+    json_output: JsonFlag = False,
+    at: AtOption = None,
+    plans_dir: PlansDir = None,
+) -> None:
+    """Where the rollout stands, read from the flag platform."""
+    from rolloutcli.app.standing import read_standing
+    from rolloutcli.render.console import dumps, print_status, status_json
+
+    standing = read_standing(load(plan, plans_dir))
+    if json_output:
+        typer.echo(dumps(status_json(standing)))
+    else:
+        print_status(out(), standing, now_or_at(at))
+
+
+@reports_errors
+def verify(
+    plan: PlanArgument,
+    sample: Annotated[
+        int, typer.Option("--sample", min=100, help="Synthetic contexts to evaluate.")
+    ] = 10_000,
+    plans_dir: PlansDir = None,
+) -> None:
+    """What the platform's own SDK serves now, against the stage: exit 1 on a mismatch."""
+    from rolloutcli.app.serving import require_offline_sdk
+    from rolloutcli.app.standing import read_standing
+    from rolloutcli.cli.change import report_serving
+
+    standing = read_standing(load(plan, plans_dir))
+    require_offline_sdk(standing, "verify")
+    if not report_serving(out(), standing, sample):
+        raise typer.Exit(EXIT_BREACH)
+
+
+@reports_errors
+def who(
+    plan: PlanArgument,
+    key: Annotated[str, typer.Argument(help="The context key (of the plan's context kind).")],
+    plans_dir: PlansDir = None,
+) -> None:
+    """Which variation one context gets, and why (target, rule, rollout bucket)."""
+    from rolloutcli.app.serving import require_offline_sdk
+    from rolloutcli.app.standing import explain_serving, read_standing
+
+    standing = read_standing(load(plan, plans_dir))
+    require_offline_sdk(standing, "who")
+    found = explain_serving(standing, key)
+    assert found is not None
+    value, why = found
+    out().print(f"{escape(key)} gets {escape(repr(value))}: {escape(why)}", highlight=False)
+
+
+@reports_errors
+def history(
+    plan: PlanArgument,
+    json_output: JsonFlag = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Newest entries to show.")] = 50,
+    plans_dir: PlansDir = None,
+    records_file: RecordsOption = None,
+) -> None:
+    """Decision records and the platform's own change history, merged, newest first.
+
+    Works on a plan that no longer validates (only flag: and platform: are read). Exit 3
+    when the platform's history could not be read (the records are still shown)."""
+    from rolloutcli.app.history import read_history
+    from rolloutcli.render.console import dumps, history_json, print_history
+
+    found = read_history(plan, plans_dir, records_file, limit)
+    if json_output:
+        typer.echo(dumps(history_json(found.entries)))
+    else:
+        print_history(out(), found.plan, found.flag, found.log, found.entries)
+    if found.skipped:
+        lines = ", ".join(str(n) for n in found.skipped[:10])
+        warn(
+            f"{found.log}: {len(found.skipped)} unreadable line(s) skipped "
+            f"(line {lines}): a write was cut off"
+        )
+    if found.problem is not None:
+        err().print(
+            f"[red]error:[/] platform history not read: {escape(str(found.problem))}",
+            highlight=False,
+        )
+        raise typer.Exit(found.problem.exit_code)

@@ -1,0 +1,168 @@
+"""`rollout plan`: the plan's JSON Schema, and a plan drafted from the metrics' history.
+
+``plan suggest`` has many options; each is declared once here, as an annotated type, and
+they travel to :mod:`rolloutcli.app.suggest` as one :class:`SuggestOptions`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from rolloutcli.cli.base import AtOption, now_or_at, reports_errors
+from rolloutcli.plan.platform_specs import platform_kinds_text
+from rolloutcli.plan.source_specs import query_kinds_text, source_kinds_text
+
+plan_app = typer.Typer(help="Plan utilities (JSON Schema for editors).", no_args_is_help=True)
+
+
+@plan_app.command("schema")
+@reports_errors
+def plan_schema() -> None:
+    """Print the plan's JSON Schema (point your editor's YAML support at it)."""
+    import json
+
+    from rolloutcli.plan.model import plan_json_schema
+
+    typer.echo(json.dumps(plan_json_schema(), indent=2))
+
+
+def _no_default(name: str, text: str) -> Any:
+    """An option whose help shows no default (repeatable ones, and those left out)."""
+    return typer.Option(name, help=text, show_default=False)
+
+
+FlagArgument = Annotated[str, typer.Argument(help="The flag key the plan rolls out.")]
+MetricsSource = Annotated[str, typer.Option("--metrics-source", help=f"{source_kinds_text()}.")]
+Ratios = Annotated[
+    list[str] | None,
+    _no_default(
+        "--ratio",
+        "A ratio guardrail: NAME=EVENTS/TRIALS (metric names), e.g. "
+        "error_rate=errors/requests. Repeatable.",
+    ),
+]
+Means = Annotated[
+    list[str] | None,
+    _no_default(
+        "--mean", "A mean guardrail: NAME=METRIC, e.g. p99_latency=latency_p99_ms. Repeatable."
+    ),
+]
+Queries = Annotated[
+    list[str] | None,
+    _no_default(
+        "--query",
+        f"NAME=TEMPLATE for each metric ({query_kinds_text('and')}), with {{cohort}} "
+        "{role} {flag} {window} placeholders. Repeatable.",
+    ),
+]
+Steps = Annotated[
+    list[str] | None, _no_default("--step", "METRIC=5m: one value per step for a mean's query.")
+]
+Detects = Annotated[
+    list[str] | None,
+    _no_default(
+        "--detect",
+        "The smallest regression each stage must see: 20% (every guardrail, in its "
+        "worse direction; default 20%) or NAME=10%. Repeatable.",
+    ),
+]
+LowerIsWorse = Annotated[
+    list[str] | None, _no_default("--lower-is-worse", "NAME: a guardrail where lower is worse.")
+]
+LogScale = Annotated[
+    list[str] | None, _no_default("--log", "NAME: compare a mean on the log scale (latencies).")
+]
+Exposures = Annotated[
+    str | None,
+    _no_default("--exposures", "Counter of units per cohort (default: the first ratio's trials)."),
+]
+Stages = Annotated[str, typer.Option("--stages", help="Stage percentages, the last 100.")]
+Lookback = Annotated[str, typer.Option("--lookback", help="History to read.")]
+Power = Annotated[float, typer.Option("--power", help="statistics.power.")]
+Alpha = Annotated[float, typer.Option("--alpha", help="statistics.alpha.")]
+MinWindow = Annotated[str, typer.Option("--min-window", help="The shortest stage window.")]
+Url = Annotated[
+    str | None,
+    _no_default(
+        "--url",
+        "Metrics backend URL, written into the plan (default: PROMETHEUS_URL, or Datadog's site).",
+    ),
+]
+Site = Annotated[str | None, _no_default("--site", "Datadog site.")]
+MetricsFile = Annotated[str | None, _no_default("--metrics-file", "The file source's path.")]
+Platform = Annotated[str, typer.Option("--platform", help=f"{platform_kinds_text()}.")]
+FlagFile = Annotated[
+    str | None,
+    _no_default(
+        "--flag-file", "flagfile: the flagd file, relative to where the plan will be saved."
+    ),
+]
+Project = Annotated[str | None, _no_default("--project", "unleash/launchdarkly project.")]
+Environment = Annotated[str, typer.Option("--environment")]
+Treatment = Annotated[str, typer.Option("--treatment", help="Treatment variation.")]
+Control = Annotated[str, typer.Option("--control", help="Control variation.")]
+
+
+@plan_app.command("suggest")
+@reports_errors
+def plan_suggest(
+    flag: FlagArgument,
+    metrics_source: MetricsSource,
+    ratio: Ratios = None,
+    mean: Means = None,
+    query: Queries = None,
+    step: Steps = None,
+    detect: Detects = None,
+    lower_is_worse: LowerIsWorse = None,
+    log: LogScale = None,
+    exposures: Exposures = None,
+    stages: Stages = "1,5,10,25,50,100",
+    lookback: Lookback = "14d",
+    power: Power = 0.9,
+    alpha: Alpha = 0.05,
+    min_window: MinWindow = "30m",
+    url: Url = None,
+    site: Site = None,
+    metrics_file: MetricsFile = None,
+    platform: Platform = "flagfile",
+    flag_file: FlagFile = None,
+    project: Project = None,
+    environment: Environment = "production",
+    treatment: Treatment = "true",
+    control: Control = "false",
+    at: AtOption = None,
+) -> None:
+    """Draft a plan from the metrics' recent history: stage windows long enough to see
+    each --detect regression at --power, thresholds above healthy noise. Prints YAML with
+    a comment on every number; save it and edit it."""
+    from rolloutcli.app.suggest import SuggestOptions, build_request, suggest_plan
+
+    options = SuggestOptions(
+        flag=flag,
+        metrics_source=metrics_source,
+        url=url,
+        site=site,
+        metrics_file=metrics_file,
+        queries=tuple(query or ()),
+        steps=tuple(step or ()),
+        ratios=tuple(ratio or ()),
+        means=tuple(mean or ()),
+        lower_is_worse=tuple(lower_is_worse or ()),
+        log=tuple(log or ()),
+        exposures=exposures,
+        detect=tuple(detect or ()),
+        stages=stages,
+        lookback=lookback,
+        min_window=min_window,
+        power=power,
+        alpha=alpha,
+        platform=platform,
+        flag_file=flag_file,
+        project=project,
+        environment=environment,
+        treatment=treatment,
+        control=control,
+    )
+    typer.echo(suggest_plan(build_request(options, now_or_at(at))).text, nl=False)

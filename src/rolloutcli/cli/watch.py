@@ -1,0 +1,153 @@
+"""`rollout watch`: re-check plans every interval in a live view; with ``--auto``, act on
+the verdicts. :mod:`rolloutcli.app.watchloop` runs the rounds; this module shows them and
+turns Ctrl-C into a request to stop after the current round."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from rolloutcli.cli.base import (
+    PlansArgument,
+    PlansDir,
+    RecordsOption,
+    err,
+    now_or_at,
+    out,
+    reports_errors,
+)
+
+if TYPE_CHECKING:
+    from rolloutcli.app.watchloop import Round, Watcher
+
+IntervalOption = Annotated[
+    str, typer.Option("--interval", help="Time between checks: 30s, 5m, 1h.")
+]
+AutoFlag = Annotated[
+    bool,
+    typer.Option(
+        "--auto",
+        help="Act on verdicts as each plan's automation policy allows (advance, pause, "
+        "roll back; at most one stage per check). Without it, watch only reports.",
+    ),
+]
+OnceFlag = Annotated[
+    bool,
+    typer.Option("--once", help="One round, then exit (for scheduled CI jobs)."),
+]
+RehearsalOption = Annotated[
+    str | None,
+    typer.Option(
+        "--at",
+        help="With --once: run the round as of this moment (ISO 8601), to rehearse a "
+        "policy on recorded metrics; changes are stamped with that time.",
+        show_default=False,
+    ),
+]
+ConcurrencyOption = Annotated[
+    int | None,
+    typer.Option("--concurrency", min=1, help="Metrics queries in flight at once."),
+]
+
+
+@reports_errors
+def watch(
+    plans: PlansArgument,
+    interval: IntervalOption = "5m",
+    auto: AutoFlag = False,
+    once: OnceFlag = False,
+    at: RehearsalOption = None,
+    concurrency: ConcurrencyOption = None,
+    plans_dir: PlansDir = None,
+    records_file: RecordsOption = None,
+) -> None:
+    """Re-check plans every interval in a live view; with --auto, run them hands-off.
+
+    Stateless: each round starts from the platform's state, so a restarted watch (or a
+    scheduled `watch --auto --once`) continues where the rollout stands. Ctrl-C stops after
+    the current round; nothing is left half-done. With --once the exit code is 1 when a
+    verdict was rollback, 3 or 4 when a plan could not be checked or changed."""
+    from rolloutcli.app.watchloop import Watcher, once_exit_code, watch_interval
+    from rolloutcli.render.console import decision_json
+
+    every = watch_interval(interval, once=once, rehearsal=at is not None)
+    watcher = Watcher(
+        refs=plans,
+        plans_dir=plans_dir,
+        every=every,
+        auto=auto,
+        once=once,
+        records_file=records_file,
+        concurrency=concurrency,
+        clock=lambda: now_or_at(at),
+        describe=decision_json,
+    )
+    with _ctrl_c_stops() as stop:
+        last = _show(out(), watcher, stop)
+    if stop.is_set():
+        err().print("stopped watching: nothing is left half-done")
+        return
+    if once:
+        code = once_exit_code(last.plans)
+        if code:
+            raise typer.Exit(code)
+
+
+@contextmanager
+def _ctrl_c_stops() -> Iterator[threading.Event]:
+    """An event that the first Ctrl-C sets (a second one interrupts as usual); outside
+    the main thread, where signals cannot be handled, Ctrl-C behaves as usual."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: object) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C forces
+
+    try:
+        previous = signal.signal(signal.SIGINT, request_stop)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        yield stop
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _show(console: Console, watcher: Watcher, stop: threading.Event) -> Round:
+    """Every round until stopped: one view after another where the output is not a
+    terminal (or with --once), else one live view updated in place. The last round."""
+    from rich.live import Live
+
+    from rolloutcli.render.console import watch_view
+
+    rounds = watcher.rounds(stop)
+    last = next(rounds)
+    if watcher.once or not console.is_terminal:
+        console.print(watch_view(last.plans, last.now, _footer(watcher, last)))
+        for last in rounds:
+            console.print()
+            console.print(watch_view(last.plans, last.now, _footer(watcher, last)))
+        return last
+    view = watch_view(last.plans, last.now, _footer(watcher, last))
+    with Live(view, console=console, auto_refresh=False) as live:
+        for last in rounds:
+            live.update(watch_view(last.plans, last.now, _footer(watcher, last)), refresh=True)
+    return last
+
+
+def _footer(watcher: Watcher, last: Round) -> str:
+    from rolloutcli.support.timeutil import format_timestamp
+
+    mode = "auto" if watcher.auto else "report only"
+    checked = f"checked {format_timestamp(last.now)} · {mode}"
+    if watcher.once:
+        return checked
+    nxt = format_timestamp(last.now + watcher.every)
+    return f"{checked} · next check {nxt} · Ctrl-C stops"

@@ -132,7 +132,17 @@ def test_the_reader_sees_the_imports() -> None:
     """The reader is not blind: the CLI imports app/ and is imported by nothing outside it."""
     graph = _graph()
     assert "rolloutcli.app.evaluate" in graph["rolloutcli.cli.change"]
-    assert "rolloutcli.cli.check" in graph["rolloutcli.cli.main"]
+    assert "rolloutcli.cli.base" in graph["rolloutcli.cli.main"]
     outside = {m: deps for m, deps in graph.items() if not m.startswith("rolloutcli.cli")}
     assert not any(dep.startswith("rolloutcli.cli") for deps in outside.values() for dep in deps)
     assert "rolloutcli.stats.dispersion" in graph["rolloutcli.stats.sequential"]
+
+
+def test_commands_are_loaded_from_the_cli_layer_only() -> None:
+    """cli/main.py imports each command's module by name (so `rollout kill` loads only
+    kill's): every name it can import is a module of cli/, seen by the tests above."""
+    from rolloutcli.cli.main import COMMANDS, GROUPS
+
+    modules = {module for _, module in COMMANDS} | {module for _, module, _ in GROUPS}
+    for module in modules:
+        assert (SRC / "cli" / f"{module}.py").is_file(), module

@@ -34,14 +34,24 @@ if TYPE_CHECKING:
     from rolloutcli.app.apply import Journal
     from rolloutcli.plan.model import LoadedPlan
 
-app = typer.Typer(
-    name="rollout",
-    help="Progressive feature-flag rollouts with a statistically honest go/no-go.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+
+def new_app() -> typer.Typer:
+    """An empty `rollout` app: its settings and the ``--version`` callback; the commands
+    are registered by :func:`rolloutcli.cli.main.build_app`."""
+    app = typer.Typer(
+        name="rollout",
+        help="Progressive feature-flag rollouts with a statistically honest go/no-go.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        # plain help, as git and kubectl print it: fits 80 columns and CI logs, and spares
+        # every `rollout --help` the import of rich's markdown and traceback modules
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback(invoke_without_command=True)(main_callback)
+    return app
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -176,7 +186,6 @@ def confirm(question: str, yes: bool) -> None:
         raise RefusedError("declined: nothing was changed")
 
 
-@app.callback(invoke_without_command=True)
 def main_callback(
     version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,
 ) -> None:

@@ -1,42 +1,76 @@
-"""The `rollout` command line: :func:`main`, and every command registered on the app.
+"""The `rollout` command line: :func:`main`, and which module holds each command.
 
 One module per group of commands, each thin (parse, call ``rolloutcli.app``, render):
 :mod:`~rolloutcli.cli.inspect` (validate, status, verify, who, history),
 :mod:`~rolloutcli.cli.check`, :mod:`~rolloutcli.cli.change` (advance, rollback, pause,
 resume), :mod:`~rolloutcli.cli.kill`, :mod:`~rolloutcli.cli.watch`,
 :mod:`~rolloutcli.cli.demo` and :mod:`~rolloutcli.cli.plan`; what they share is in
-:mod:`~rolloutcli.cli.base`. Commands are registered here, in the order ``--help`` lists them.
+:mod:`~rolloutcli.cli.base`.
 
-Heavy modules (the verdict engine and scipy) are imported inside the commands that need
-them, so `rollout --help` and `rollout kill` start fast and never load scipy.
+When the command line names a command, only that command's module is imported and
+registered: `rollout kill` builds a one-command app, and never imports (or has typer
+inspect) the thirteen others. Heavy modules (the verdict engine, scipy, pydantic) are
+imported inside the commands that need them. ``app`` (every command) is built on first use,
+for tests and for ``rollout --help``.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
+from typing import Any
 
-from rolloutcli.cli import change, check, demo, inspect, kill, plan, watch
-from rolloutcli.cli.base import app
+import typer
 
-__all__ = ["app", "main"]
+from rolloutcli.cli.base import new_app
 
-for command in (
-    inspect.validate,
-    inspect.status,
-    check.check,
-    change.advance,
-    change.rollback,
-    inspect.verify,
-    inspect.who,
-    kill.kill,
-    watch.watch,
-    change.pause,
-    change.resume,
-    inspect.history,
-    demo.demo,
-):
-    app.command()(command)
-app.add_typer(plan.plan_app, name="plan")
+__all__ = ["app", "build_app", "main"]
+
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("validate", "inspect"),
+    ("status", "inspect"),
+    ("check", "check"),
+    ("advance", "change"),
+    ("rollback", "change"),
+    ("verify", "inspect"),
+    ("who", "inspect"),
+    ("kill", "kill"),
+    ("watch", "watch"),
+    ("pause", "change"),
+    ("resume", "change"),
+    ("history", "inspect"),
+    ("demo", "demo"),
+)
+"""Each command and the module in ``rolloutcli.cli`` that holds it, in ``--help``'s order."""
+GROUPS: tuple[tuple[str, str, str], ...] = (("plan", "plan", "plan_app"),)
+"""Each command group: its name, module and typer app."""
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The app with every command, or with just ``only`` when that names one."""
+    known = {name for name, _ in COMMANDS} | {name for name, _, _ in GROUPS}
+    wanted = only if only in known else None
+    app = new_app()
+    for name, module in COMMANDS:
+        if wanted in (None, name):
+            app.command()(getattr(importlib.import_module(f"rolloutcli.cli.{module}"), name))
+    for name, module, attribute in GROUPS:
+        if wanted in (None, name):
+            group = getattr(importlib.import_module(f"rolloutcli.cli.{module}"), attribute)
+            app.add_typer(group, name=name)
+    return app
+
+
+_built: dict[str, typer.Typer] = {}
+app: typer.Typer  # every command; made by __getattr__ on first use (PEP 562)
+
+
+def __getattr__(name: str) -> Any:
+    """``app``: every command, built once, on first use."""
+    if name == "app":
+        return _built.setdefault("app", build_app())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
@@ -47,4 +81,5 @@ def main() -> None:
 
     register_environment(os.environ)
     install_output_scrubbing()
-    app()
+    first = sys.argv[1] if len(sys.argv) > 1 else None
+    build_app(first)()

@@ -24,18 +24,52 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from annotated_types import MaxLen
-
 from rolloutcli.support.errors import InvalidInputError
 from rolloutcli.support.quoting import choices, looks_like_key, quote
 
 if TYPE_CHECKING:
     from rolloutcli.plan.yamlsource import KeyPath
 
+
+class Bounds:
+    """Limits on a spec's value (a string's longest, a number's range), read by
+    :func:`read_platform` and handed to pydantic through its schema hook: declaring them
+    imports neither pydantic nor annotated-types (kill reads the specs without either)."""
+
+    __slots__ = ("gt", "le", "max_length")
+
+    def __init__(
+        self, max_length: int | None = None, gt: float | None = None, le: float | None = None
+    ) -> None:
+        self.max_length, self.gt, self.le = max_length, gt, le
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        schema = handler(source)
+        for key in self.__slots__:
+            if getattr(self, key) is not None:
+                schema[key] = getattr(self, key)
+        return schema
+
+
+class Doc:
+    """A field's description, for the plan's JSON schema (what an editor shows): given to
+    pydantic through its JSON-schema hook, with no source parsing at import."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> Any:
+        found = handler(schema)
+        found["description"] = self.text
+        return found
+
+
 Variation = bool | str | int | float
-Key = Annotated[str, MaxLen(256)]
-PathText = Annotated[str, MaxLen(1024)]
-Url = Annotated[str, MaxLen(2048)]
+Key = Annotated[str, Bounds(max_length=256)]
+PathText = Annotated[str, Bounds(max_length=1024)]
+Url = Annotated[str, Bounds(max_length=2048)]
 
 FLAGFILE_NEEDS_PATH = "a flagfile platform needs path: (the flagd JSON file)"
 
@@ -46,7 +80,6 @@ class BasePlatformSpec:
 
     __pydantic_config__: ClassVar[dict[str, object]] = {
         "extra": "forbid",
-        "use_attribute_docstrings": True,
     }
 
     adapter: ClassVar[str]
@@ -55,8 +88,9 @@ class BasePlatformSpec:
     """A few words for help texts: what the kind is."""
 
     kind: str
-    environment: Key = "local"
-    """Environment the rollout runs in (≤ 256 characters)."""
+    environment: Annotated[Key, Doc("Environment the rollout runs in (≤ 256 characters).")] = (
+        "local"
+    )
 
     @property
     def project_key(self) -> str | None:
@@ -78,10 +112,11 @@ class FlagfileSpec(BasePlatformSpec):
     adapter: ClassVar[str] = "rolloutcli.platforms.flagfile:open_flagfile"
     summary: ClassVar[str] = "local flagd JSON"
 
-    kind: Literal["flagfile"]
-    """A local flagd flag-definition file."""
-    path: PathText | None = None
-    """Path of the flagd JSON file, relative to the plan file (≤ 1024 characters)."""
+    kind: Annotated[Literal["flagfile"], Doc("A local flagd flag-definition file.")]
+    path: Annotated[
+        PathText | None,
+        Doc("Path of the flagd JSON file, relative to the plan file (≤ 1024 characters)."),
+    ] = None
 
     def problems(
         self, treatment: Variation, control: Variation, percents: Sequence[float]
@@ -97,16 +132,22 @@ class UnleashSpec(BasePlatformSpec):
     adapter: ClassVar[str] = "rolloutcli.platforms.unleash:open_unleash"
     summary: ClassVar[str] = "Admin API"
 
-    kind: Literal["unleash"]
-    """Unleash, through its Admin API."""
-    url: Url | None = None
-    """The server's base URL (default: the UNLEASH_URL environment variable). Never put a
-    token here: it comes from UNLEASH_API_TOKEN."""
-    project: Key | None = None
-    """The Unleash project (default: default)."""
-    stickiness: Key = "default"
-    """The context field users are bucketed by (default: userId, then sessionId, then
-    random)."""
+    kind: Annotated[Literal["unleash"], Doc("Unleash, through its Admin API.")]
+    url: Annotated[
+        Url | None,
+        Doc(
+            "The server's base URL (default: the UNLEASH_URL environment variable). Never"
+            " put a token here: it comes from UNLEASH_API_TOKEN."
+        ),
+    ] = None
+    project: Annotated[Key | None, Doc("The Unleash project (default: default).")] = None
+    stickiness: Annotated[
+        Key,
+        Doc(
+            "The context field users are bucketed by (default: userId, then sessionId, "
+            "then random)."
+        ),
+    ] = "default"
 
     @property
     def project_key(self) -> str | None:
@@ -148,18 +189,22 @@ class LaunchDarklySpec(BasePlatformSpec):
     adapter: ClassVar[str] = "rolloutcli.platforms.launchdarkly:open_launchdarkly"
     summary: ClassVar[str] = "REST API v2"
 
-    kind: Literal["launchdarkly"]
-    """LaunchDarkly, through its REST API v2."""
-    url: Url | None = None
-    """The API's base URL (default: LD_BASE_URL, else https://app.launchdarkly.com; federal
-    https://app.launchdarkly.us, EU https://app.eu.launchdarkly.com). Never put a token here:
-    it comes from LD_API_TOKEN."""
-    project: Key | None = None
-    """The project key (required)."""
-    context_kind: Key = "user"
-    """The context kind the rollout buckets and targets (user, organization, device…)."""
-    bucket_by: Key | None = None
-    """The context attribute the rollout buckets by (default: the context key)."""
+    kind: Annotated[Literal["launchdarkly"], Doc("LaunchDarkly, through its REST API v2.")]
+    url: Annotated[
+        Url | None,
+        Doc(
+            "The API's base URL (default: LD_BASE_URL, else https://app.launchdarkly.com;"
+            " federal https://app.launchdarkly.us, EU https://app.eu.launchdarkly.com). "
+            "Never put a token here: it comes from LD_API_TOKEN."
+        ),
+    ] = None
+    project: Annotated[Key | None, Doc("The project key (required).")] = None
+    context_kind: Annotated[
+        Key, Doc("The context kind the rollout buckets and targets (user, organization, device…).")
+    ] = "user"
+    bucket_by: Annotated[
+        Key | None, Doc("The context attribute the rollout buckets by (default: the context key).")
+    ] = None
 
     @property
     def project_key(self) -> str | None:
@@ -260,18 +305,27 @@ def read_platform(data: object) -> tuple[AnyPlatformSpec | None, list[tuple[KeyP
 def _declared(spec_class: type) -> dict[str, tuple[bool, int | None, object]]:
     """Each field: (may be None, maximum length, the Literal's value or None)."""
     hints = typing.get_type_hints(spec_class, include_extras=True)
-    found: dict[str, tuple[bool, int | None, object]] = {}
-    for field in dataclasses.fields(spec_class):
-        hint = hints[field.name]
-        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
-        members = typing.get_args(hint) if union else ()
-        optional = type(None) in members
-        inner = next((m for m in members if m is not type(None)), hint) if members else hint
-        extras = typing.get_args(inner)[1:] if typing.get_origin(inner) is Annotated else ()
-        limit = next((m.max_length for m in extras if isinstance(m, MaxLen)), None)
-        literal = typing.get_args(inner)[0] if typing.get_origin(inner) is Literal else None
-        found[field.name] = (optional, limit, literal)
-    return found
+    return {f.name: _shape(hints[f.name]) for f in dataclasses.fields(spec_class)}
+
+
+def _shape(hint: Any) -> tuple[bool, int | None, object]:
+    """(may be None, maximum length, the Literal's value or None) of one annotation."""
+    optional, limit, literal = False, None, None
+    pending = [hint]
+    while pending:
+        part = pending.pop()
+        origin = typing.get_origin(part)
+        if origin is Annotated:
+            args = typing.get_args(part)
+            pending.append(args[0])
+            limit = next((m.max_length for m in args[1:] if isinstance(m, Bounds)), limit)
+        elif origin in (typing.Union, types.UnionType):
+            pending.extend(typing.get_args(part))
+        elif origin is Literal:
+            literal = typing.get_args(part)[0]
+        elif part is type(None):
+            optional = True
+    return optional, limit, literal
 
 
 def _field_problem(spec_class: type, kind: str, key: str, value: object) -> str | None:

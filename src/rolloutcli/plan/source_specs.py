@@ -17,9 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Protocol
 
-from annotated_types import Gt, Le
-
-from rolloutcli.plan.platform_specs import Key, PathText, Url, kind_of
+from rolloutcli.plan.platform_specs import Bounds, Doc, Key, PathText, Url, kind_of
 from rolloutcli.support.durations import parse_duration
 from rolloutcli.support.errors import InvalidInputError
 from rolloutcli.support.quoting import choices, quote
@@ -52,7 +50,6 @@ class BaseSourceSpec:
 
     __pydantic_config__: ClassVar[dict[str, object]] = {
         "extra": "forbid",
-        "use_attribute_docstrings": True,
         "allow_inf_nan": False,
     }
 
@@ -64,8 +61,9 @@ class BaseSourceSpec:
     """Whether the plan's ``metrics.queries`` are this source's way of naming metrics."""
 
     kind: str
-    timeout: Annotated[float, Gt(0), Le(300)] = 10.0
-    """Seconds each query may take before it is retried."""
+    timeout: Annotated[
+        float, Bounds(gt=0, le=300), Doc("Seconds each query may take before it is retried.")
+    ] = 10.0
 
     def problems(self, queries: Queries, reads: Reads) -> list[tuple[KeyPath, str]]:
         """What only the whole plan can tell about this source (e.g. a query per metric)."""
@@ -79,10 +77,10 @@ class FileSourceSpec(BaseSourceSpec):
     adapter: ClassVar[str] = "rolloutcli.metrics.file:open_file_source"
     summary: ClassVar[str] = "local CSV or JSON lines"
 
-    kind: Literal["file"]
-    """A local CSV or JSON-lines file."""
-    path: PathText | None = None
-    """Path of the metrics file, relative to the plan file."""
+    kind: Annotated[Literal["file"], Doc("A local CSV or JSON-lines file.")]
+    path: Annotated[
+        PathText | None, Doc("Path of the metrics file, relative to the plan file.")
+    ] = None
 
     def problems(self, queries: Queries, reads: Reads) -> list[tuple[KeyPath, str]]:
         problems: list[tuple[KeyPath, str]] = []
@@ -154,10 +152,10 @@ class PrometheusSourceSpec(QuerySourceSpec):
     adapter: ClassVar[str] = "rolloutcli.metrics.prometheus:open_prometheus"
     summary: ClassVar[str] = "HTTP API v1"
 
-    kind: Literal["prometheus"]
-    """Prometheus's HTTP API v1."""
-    url: Url | None = None
-    """The server's base URL (default: the PROMETHEUS_URL environment variable)."""
+    kind: Annotated[Literal["prometheus"], Doc("Prometheus's HTTP API v1.")]
+    url: Annotated[
+        Url | None, Doc("The server's base URL (default: the PROMETHEUS_URL environment variable).")
+    ] = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,13 +165,17 @@ class DatadogSourceSpec(QuerySourceSpec):
     adapter: ClassVar[str] = "rolloutcli.metrics.datadog:open_datadog"
     summary: ClassVar[str] = "metrics query API v1"
 
-    kind: Literal["datadog"]
-    """Datadog's metrics query API v1."""
-    url: Url | None = None
-    """The API's base URL (default: https://api.{site}), e.g. a proxy."""
-    site: Key | None = None
-    """The Datadog site (default: DD_SITE, else datadoghq.com; e.g. datadoghq.eu,
-    us3.datadoghq.com, us5.datadoghq.com, ap1.datadoghq.com, ddog-gov.com)."""
+    kind: Annotated[Literal["datadog"], Doc("Datadog's metrics query API v1.")]
+    url: Annotated[
+        Url | None, Doc("The API's base URL (default: https://api.{site}), e.g. a proxy.")
+    ] = None
+    site: Annotated[
+        Key | None,
+        Doc(
+            "The Datadog site (default: DD_SITE, else datadoghq.com; e.g. datadoghq.eu, "
+            "us3.datadoghq.com, us5.datadoghq.com, ap1.datadoghq.com, ddog-gov.com)."
+        ),
+    ] = None
 
 
 # The registry: one name per metrics kind.

@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rolloutcli.judge.flagstate import FlagState, RolloutChange
-from rolloutcli.judge.messages import sentences, text
+from rolloutcli.judge.messages import codes, sentences, text
 from rolloutcli.plan.fields import TIERS
 from rolloutcli.plan.model import Plan
 from rolloutcli.support.durations import format_duration
@@ -143,6 +143,7 @@ def check_json(evaluation: Evaluation) -> dict[str, Any]:
         "environment": standing.loaded.plan.platform.environment,
         "verdict": verdict.kind.value,
         "reasons": list(sentences(verdict.reasons)),
+        "reason_codes": list(codes(verdict.reasons)),
         "percent": verdict.from_percent,
         "next_percent": verdict.to_percent,
         "stage": stage_json(standing),

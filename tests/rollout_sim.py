@@ -39,6 +39,7 @@ from rolloutcli.judge.observations import (
     RatioSeries,
 )
 from rolloutcli.judge.position import audience_for, locate
+from rolloutcli.judge.reasons import Reason
 from rolloutcli.judge.verdict import Verdict, VerdictKind, decide
 from rolloutcli.plan.model import MeanGuardrail, Plan, RatioGuardrail
 from rolloutcli.stats.direction import Direction
@@ -68,7 +69,7 @@ class Outcome:
     minute: int
     stage: int
     statuses: Mapping[str, str]  # each guardrail's status at the end
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason, ...]  # the verdict's last reasons (rolloutcli.judge.messages words them)
 
 
 def base_rate(g: RatioGuardrail) -> float:

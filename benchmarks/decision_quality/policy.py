@@ -34,6 +34,7 @@ from rolloutcli.judge.observations import (
     RatioSeries,
 )
 from rolloutcli.judge.position import locate
+from rolloutcli.judge.reasons import Reason
 from rolloutcli.judge.verdict import VerdictKind, decide
 from rolloutcli.plan.model import MeanGuardrail, load_plan
 from rolloutcli.stats.moments import MomentSeries
@@ -47,7 +48,7 @@ ACTION = {VerdictKind.GO: "advance", VerdictKind.DONE: "advance", VerdictKind.RO
 class RolloutcliPolicy:
     def __init__(self) -> None:
         self.plan = load_plan(PLAN_PATH).plan
-        self.last_reasons: tuple[str, ...] = ()
+        self.last_reasons: tuple[Reason, ...] = ()
 
     def __call__(self, look: Any) -> str:
         plan = self.plan

@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.rollout_sim import World, simulate  # noqa: E402
 
+from rolloutcli.judge.messages import text  # noqa: E402
 from rolloutcli.plan.model import load_plan  # noqa: E402
 
 
@@ -65,7 +66,8 @@ def main() -> None:
             outcome = simulate(plan, world, rng)
             kinds[outcome.kind.value] += 1
             if outcome.kind.value in ("pause", "rollback") and outcome.reasons:
-                reasons.append(f"{outcome.minute}m stage {outcome.stage}: {outcome.reasons[0]}")
+                first = text(outcome.reasons[0])
+                reasons.append(f"{outcome.minute}m stage {outcome.stage}: {first}")
         stopped = kinds["pause"] + kinds["rollback"]
         low, high = wilson(stopped, args.runs)
         print(

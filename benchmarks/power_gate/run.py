@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from tests.rollout_sim import T0, World, simulate  # noqa: E402
 from tests.unit.test_guarantees import GATED, _gated_plan  # noqa: E402
 
+from rolloutcli.judge.reasons import ReasonCode  # noqa: E402
 from rolloutcli.judge.verdict import Verdict, VerdictKind  # noqa: E402
 from rolloutcli.plan.model import Plan  # noqa: E402
 
@@ -45,7 +46,7 @@ def eta_run(plan: Plan, world: World, rng: np.random.Generator) -> tuple[float, 
     def look(minute: int, stage: int, verdict: Verdict) -> None:
         if stage != 1 or "at" in first:
             return
-        gated = any("power-gated" in r for r in verdict.reasons)
+        gated = any(r.code is ReasonCode.POWER_GATED for r in verdict.reasons)
         if verdict.kind is VerdictKind.HOLD and gated and verdict.look_again_at is not None:
             first["at"] = minute
             first["eta"] = (verdict.look_again_at - T0 - timedelta(minutes=minute)).total_seconds()

@@ -91,6 +91,10 @@ def test_check_json_contract_go(workspace: Path) -> None:
     assert data["plan"] == "checkout-v2" and data["flag"] == "checkout-v2"
     assert data["verdict"] == "go"
     assert isinstance(data["reasons"], list) and data["reasons"]
+    # one code per sentence, in the same order: scripts branch on codes, not on words
+    assert data["reason_codes"][0] == "advance"
+    assert len(data["reason_codes"]) == len(data["reasons"])
+    assert data["reasons"][0].startswith("all guardrails within thresholds")
     assert [m["name"] for m in data["metrics"]] == ["error_rate", "p99_latency", "conversion"]
     for metric in data["metrics"]:
         assert {"name", "status", "control", "treatment", "p_value"} <= set(metric)
@@ -142,6 +146,7 @@ def test_check_window_running_holds(workspace: Path) -> None:
     data = json.loads(invoke("check", "checkout-v2", "--json", "--at", "2026-11-02T10:40Z")[1])
     assert data["verdict"] == "hold"
     assert data["reasons"][0].startswith("observation window: 40m of 1h elapsed")
+    assert data["reason_codes"] == ["window"]
 
 
 def test_check_missing_metrics_file_is_exit_3(workspace: Path) -> None:
@@ -184,6 +189,10 @@ def test_advance_yes_applies_and_records(live_workspace: Path) -> None:
         5,
         10,
     )
+    decisions = live_workspace / "plans" / ".rollout" / "decisions.jsonl"
+    decided = json.loads(decisions.read_text().splitlines()[-1])["verdict"]
+    assert decided["reason_codes"][0] == "advance"  # records keep the sentences and codes
+    assert len(decided["reason_codes"]) == len(decided["reasons"])
     status = json.loads(invoke("status", "checkout-v2", "--json")[1])
     assert status["stage"]["index"] == 2
     # the new stage has just begun: its window holds the next advance
@@ -245,6 +254,7 @@ def test_a_flag_killed_mid_rollout_holds(workspace: Path) -> None:
     checked = json.loads(invoke("check", "checkout-v2", "--json", "--at", AT)[1])
     assert checked["verdict"] == "hold"
     assert "killed" in checked["reasons"][0]
+    assert checked["reason_codes"] == ["flag_off"]
     code, output = invoke("advance", "checkout-v2", "--yes")
     assert code == 0 and "nothing changed" in output
     assert read_flag(workspace, "checkout-v2")["state"] == "DISABLED"

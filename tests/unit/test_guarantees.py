@@ -20,6 +20,7 @@ import pytest
 
 from rolloutcli.judge.evidence import mean_bounds
 from rolloutcli.judge.observations import MeanSeries
+from rolloutcli.judge.reasons import ReasonCode
 from rolloutcli.judge.verdict import VerdictKind
 from rolloutcli.plan.model import MeanGuardrail, Plan, load_plan
 from rolloutcli.stats.dispersion import split_dispersion
@@ -376,7 +377,7 @@ def test_the_power_gates_eta_is_a_median(name: str) -> None:
         def look(minute: int, stage: int, verdict: Any, first: dict[str, float] = first) -> None:
             if stage != 1 or "at" in first or verdict.look_again_at is None:
                 return
-            if any("power-gated" in r for r in verdict.reasons):
+            if any(r.code is ReasonCode.POWER_GATED for r in verdict.reasons):
                 first["at"] = minute
                 shown = verdict.look_again_at - T0 - timedelta(minutes=minute)
                 first["eta"] = shown.total_seconds() / 60

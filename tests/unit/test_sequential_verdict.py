@@ -23,6 +23,7 @@ from rolloutcli.judge import verdict as verdict_module
 from rolloutcli.judge.evidence import Assessment, ThresholdEvidence
 from rolloutcli.judge.findings import tier_p_values
 from rolloutcli.judge.flagstate import FlagState
+from rolloutcli.judge.messages import sentences
 from rolloutcli.judge.multiplicity import familywise_levels
 from rolloutcli.judge.observations import (
     Exposures,
@@ -190,7 +191,7 @@ def test_healthy_series_goes_with_always_valid_evidence() -> None:
     v = run(make_plan(), state(1), obs, exposures)
     assert v.kind is VerdictKind.GO
     assert (v.from_percent, v.to_percent) == (1, 10)
-    assert v.reasons[0].startswith("all guardrails within thresholds")
+    assert sentences(v.reasons)[0].startswith("all guardrails within thresholds")
     f = v.findings[0]
     assert f.status == "ok"
     assert f.test == "seq-conditional-binomial"
@@ -249,7 +250,7 @@ def test_a_tripled_error_rate_rolls_back_naming_error_rate() -> None:
     assert f.e_value is not None and f.e_value >= 1 / 0.05
     # the always-valid bounds exclude the 2x limit from below
     assert f.ci_low is not None and f.ci_low > 1.0
-    assert v.reasons[0].startswith("error_rate breached rollback 2x: treatment ")
+    assert sentences(v.reasons)[0].startswith("error_rate breached rollback 2x: treatment ")
     assert v.to_percent is None
 
 
@@ -484,11 +485,11 @@ def test_power_gate_holds_until_detect_is_ruled_out() -> None:
     d, level = math.log(1.5), math.log(10)
     assert f.information_needed == pytest.approx(_inverse_gaussian_median(level, d * d / 2, d * d))
     assert 0 < f.information < f.information_needed
-    assert v.reasons[0].startswith(
+    assert sentences(v.reasons)[0].startswith(
         "error_rate: a +50% regression is not ruled out yet at 90% confidence (upper bound +"
     )
-    assert "more at this traffic" in v.reasons[0]
-    assert v.reasons[1].startswith("this stage is power-gated")
+    assert "more at this traffic" in sentences(v.reasons)[0]
+    assert sentences(v.reasons)[1].startswith("this stage is power-gated")
     # the ETA: where the log likelihood ratio stands, and the first passage to log 10 of a
     # walk with the drift and variance these 90 intervals give it, the level raised by
     # Siegmund's overshoot; rounded up to whole minutes
@@ -535,8 +536,8 @@ def test_a_wait_beyond_any_horizon_shows_no_eta(
     v = run(gated_plan(), state(10, started=timedelta(minutes=90)), obs, exposures)
     assert v.kind is VerdictKind.HOLD
     assert v.look_again_at is None
-    assert "more at this traffic" not in v.reasons[0]
-    assert v.reasons[0].startswith("error_rate: a +50% regression is not ruled out yet")
+    assert "more at this traffic" not in sentences(v.reasons)[0]
+    assert sentences(v.reasons)[0].startswith("error_rate: a +50% regression is not ruled out yet")
 
 
 def test_power_gate_opens_with_plenty_of_healthy_data() -> None:
@@ -567,7 +568,7 @@ def test_power_gate_true_gates_an_earlier_stage() -> None:
     plan = gated_plan(stage0={"power_gate": True})
     v = run(plan, state(1, started=timedelta(minutes=90)), obs, exposures)
     assert v.kind is VerdictKind.HOLD
-    assert any("not ruled out" in r for r in v.reasons)
+    assert any("not ruled out" in r for r in sentences(v.reasons))
 
 
 def test_power_gate_does_not_apply_at_100() -> None:
@@ -605,7 +606,7 @@ def test_a_treatment_deficit_is_a_sample_ratio_mismatch() -> None:
     assert v.srm.observed_share == pytest.approx(0.09)
     assert v.srm.expected_share == 0.1
     assert v.srm.p_value is not None and v.srm.p_value < 0.001
-    assert v.reasons[0].startswith(
+    assert sentences(v.reasons)[0].startswith(
         "sample-ratio mismatch: treatment has 9.000% of exposures, planned 10.000%"
     )
 
@@ -673,7 +674,7 @@ def test_no_series_under_the_sequential_method_is_no_data() -> None:
     assert f.status == "no_data" and f.blocking
     assert f.note == "no per-interval data for the sequential test (the metrics source gave none)"
     assert v.kind is VerdictKind.HOLD
-    assert v.reasons[0].startswith("no data for error_rate: no per-interval data")
+    assert sentences(v.reasons)[0].startswith("no data for error_rate: no per-interval data")
     # the same totals are enough for the fixed-horizon method
     fixed = make_plan(statistics={"method": "fixed"})
     assert run(fixed, state(10), obs, exposures).kind is VerdictKind.GO
@@ -807,7 +808,9 @@ def test_power_gate_reason_quotes_the_bound_on_the_worse_side() -> None:
     from dataclasses import replace
 
     from rolloutcli.judge.findings import Finding
-    from rolloutcli.judge.verdict import _worse_bound
+    from rolloutcli.judge.messages import text
+    from rolloutcli.judge.reasons import power_pending
+    from rolloutcli.judge.verdict import _worse_side
 
     plan = Plan.model_validate(
         {
@@ -855,9 +858,13 @@ def test_power_gate_reason_quotes_the_bound_on_the_worse_side() -> None:
         ci_low=-0.2,
         ci_high=0.7,
     )
-    assert _worse_bound(base, plan) == " (upper bound +70.0%)"
-    assert _worse_bound(replace(base, name="conv"), plan) == " (lower bound -20.0%)"
-    assert _worse_bound(replace(base, ci_high=None), plan) == ""
+
+    def worded(f: Finding) -> str:
+        return text(power_pending(f, 0.8, _worse_side(f, plan), None))
+
+    assert worded(base).endswith(" at 80% confidence (upper bound +70.0%)")
+    assert worded(replace(base, name="conv")).endswith(" confidence (lower bound -20.0%)")
+    assert worded(replace(base, ci_high=None)).endswith(" at 80% confidence")
 
 
 # --------------------------------------------------------------------------- clustering

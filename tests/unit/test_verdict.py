@@ -9,6 +9,7 @@ import pytest
 
 from rolloutcli.judge.findings import Status
 from rolloutcli.judge.flagstate import FlagState
+from rolloutcli.judge.messages import sentences
 from rolloutcli.judge.observations import Exposures, MeanData, Observation, RatioData
 from rolloutcli.judge.position import audience_for, locate
 from rolloutcli.judge.verdict import Verdict, VerdictKind, decide
@@ -86,21 +87,21 @@ def test_go_moves_to_the_next_stage_when_everything_holds() -> None:
     v = run(make_plan(), state(10), exposures=Exposures(20_000, 180_000, "requests"))
     assert v.kind is VerdictKind.GO
     assert (v.from_percent, v.to_percent) == (10, 100)
-    assert v.reasons[0].startswith("all guardrails within thresholds")
+    assert sentences(v.reasons)[0].startswith("all guardrails within thresholds")
     assert [f.status for f in v.findings] == ["ok", "ok"]
 
 
 def test_flag_off_holds() -> None:
     v = run(make_plan(), state(10, on=False))
     assert v.kind is VerdictKind.HOLD
-    assert "flag is off" in v.reasons[0]
+    assert "flag is off" in sentences(v.reasons)[0]
 
 
 def test_not_started_goes_to_the_first_stage_without_metrics() -> None:
     v = run(make_plan(), state(0), obs={})
     assert v.kind is VerdictKind.GO
     assert v.to_percent == 1
-    assert "not started" in v.reasons[0]
+    assert "not started" in sentences(v.reasons)[0]
 
 
 def test_significant_rollback_tier_breach_rolls_back() -> None:
@@ -119,7 +120,7 @@ def test_significant_rollback_tier_breach_rolls_back() -> None:
     assert er.limit == pytest.approx(0.02)
     assert er.relative_change == pytest.approx(2.0)
     assert er.p_value is not None and er.p_value < 1e-10
-    assert v.reasons[0].startswith("error_rate breached rollback 2x")
+    assert sentences(v.reasons)[0].startswith("error_rate breached rollback 2x")
     assert v.to_percent is None
 
 
@@ -144,7 +145,7 @@ def test_warn_is_reported_but_does_not_block() -> None:
     reached = v.findings[1].reached
     assert reached is not None
     assert v.kind is VerdictKind.GO
-    assert f"warning: latency +12.5% vs control is past warn {reached.raw}" in v.reasons
+    assert f"warning: latency +12.5% vs control is past warn {reached.raw}" in sentences(v.reasons)
 
 
 def test_absolute_ceiling_needs_significance_by_default() -> None:
@@ -163,7 +164,7 @@ def test_sample_ratio_mismatch_holds_never_goes() -> None:
     v = run(make_plan(), state(10), exposures=Exposures(18_000, 182_000, "requests"))
     assert v.kind is VerdictKind.HOLD
     assert v.srm.checked and v.srm.mismatch
-    assert v.reasons[0].startswith("sample-ratio mismatch")
+    assert sentences(v.reasons)[0].startswith("sample-ratio mismatch")
 
 
 def test_no_srm_flag_at_planned_split() -> None:
@@ -178,19 +179,19 @@ def test_missing_data_holds_and_names_the_metric() -> None:
     v = run(make_plan(), state(10), obs)
     assert v.kind is VerdictKind.HOLD
     assert v.findings[1].status == "no_data"
-    assert "no data for latency: no rows in the window" in v.reasons
+    assert "no data for latency: no rows in the window" in sentences(v.reasons)
 
 
 def test_too_few_samples_holds() -> None:
     v = run(make_plan(), state(10), healthy(n_t=500, n_c=4_500))
     assert v.kind is VerdictKind.HOLD
-    assert v.reasons[0] == "too few samples: treatment 500 of 1,000 needed per cohort"
+    assert sentences(v.reasons)[0] == "too few samples: treatment 500 of 1,000 needed per cohort"
 
 
 def test_window_not_elapsed_holds_with_time_left() -> None:
     v = run(make_plan(), state(10, started=timedelta(minutes=40)))
     assert v.kind is VerdictKind.HOLD
-    assert v.reasons[0] == "observation window: 40m of 1h elapsed; look again in 20m"
+    assert sentences(v.reasons)[0] == "observation window: 40m of 1h elapsed; look again in 20m"
     assert v.look_again_at == NOW + timedelta(minutes=20)
 
 
@@ -205,7 +206,7 @@ def test_success_criterion_not_met_holds() -> None:
     plan = make_plan(success=[{"metric": "latency", "at_most": "-5%"}])
     v = run(plan, state(10))
     assert v.kind is VerdictKind.HOLD
-    assert v.reasons[0].startswith("success criterion not met: latency at most -5%")
+    assert sentences(v.reasons)[0].startswith("success criterion not met: latency at most -5%")
     assert v.success[0].met is False
 
 
@@ -264,7 +265,7 @@ def test_off_plan_percentage_is_shown_and_goes_to_the_stage_above() -> None:
     assert v.position.off_plan and v.position.index is None
     assert v.kind is VerdictKind.GO
     assert v.to_percent == 10
-    assert any("7% is off-plan" in r for r in v.reasons)
+    assert any("7% is off-plan" in r for r in sentences(v.reasons))
 
 
 def test_mann_whitney_when_raw_samples_exist_else_welch() -> None:

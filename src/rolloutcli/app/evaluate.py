@@ -21,6 +21,7 @@ from rolloutcli.judge.dataquality import (
     zero_is_plausible,
 )
 from rolloutcli.judge.flagstate import RolloutChange
+from rolloutcli.judge.messages import text
 from rolloutcli.judge.observations import (
     Exposures,
     MeanData,
@@ -538,6 +539,6 @@ def advance_change(evaluation: Evaluation) -> RolloutChange:
         stage=stage.label,
         action="advance",
         comment=f"rolloutcli: plan {loaded.name} → stage {stage.label} "
-        f"({stage.percent:g}%), verdict go: {verdict.reasons[0]}",
+        f"({stage.percent:g}%), verdict go: {text(verdict.reasons[0])}",
         turn_on=not evaluation.standing.state.on,
     )

@@ -23,6 +23,7 @@ from rolloutcli.app.apply import Journal, apply_recorded, pause_recorded
 from rolloutcli.app.evaluate import Evaluation, advance_change, evaluate_many
 from rolloutcli.app.standing import rollback_change
 from rolloutcli.judge.automation import Act, Decision, decide_action, last_rollout_change
+from rolloutcli.judge.messages import first_sentence
 from rolloutcli.plan.locate import resolve_plan_path
 from rolloutcli.plan.model import LoadedPlan, load_plan
 from rolloutcli.support.errors import InternalError, PlanError, RolloutError
@@ -171,13 +172,9 @@ def _apply(
         after = apply_recorded(journal, standing, change, now, verdict=document, decision=chosen)
         return f"advanced {standing.state.percent:g}% → {after.percent:g}% ({change.stage})"
     if decision.action is Act.ROLLBACK:
-        change = rollback_change(standing, f"verdict rollback: {_first(verdict.reasons)}")
+        change = rollback_change(standing, f"verdict rollback: {first_sentence(verdict.reasons)}")
         after = apply_recorded(journal, standing, change, now, verdict=document, decision=chosen)
         return f"rolled back {standing.state.percent:g}% → {after.percent:g}%"
-    reason = f"pause verdict: {_first(verdict.reasons)}"
+    reason = f"pause verdict: {first_sentence(verdict.reasons)}"
     pause_recorded(journal, standing, True, reason, now, verdict=document, decision=chosen)
     return "paused: automatic advancing stops until rollout resume"
-
-
-def _first(reasons: tuple[str, ...]) -> str:
-    return reasons[0] if reasons else "no reason given"

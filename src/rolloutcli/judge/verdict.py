@@ -17,6 +17,9 @@ The verdict is the first of :data:`RULES`, in order, that has something to say:
 9. ``_advance``: otherwise ``go`` to the next stage, or ``done`` at the last one.
 
 A warn-tier breach never blocks on its own: it is reported with the verdict.
+
+The rules say why in typed :class:`~rolloutcli.judge.reasons.Reason` objects, not in words:
+:mod:`~rolloutcli.judge.messages` holds the sentences.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from rolloutcli.judge import reasons as because
 from rolloutcli.judge.evidence import assess, gate_wait
 from rolloutcli.judge.findings import (
     STATUS_BAD_DATA,
@@ -44,12 +48,12 @@ from rolloutcli.judge.flagstate import FlagState
 from rolloutcli.judge.multiplicity import familywise_levels
 from rolloutcli.judge.observations import Exposures, Observation
 from rolloutcli.judge.position import Position
+from rolloutcli.judge.reasons import Reason
 from rolloutcli.plan.model import Plan, Stage, Statistics, SuccessCriterion
 from rolloutcli.plan.thresholds import parse_bound
 from rolloutcli.stats import fixed as stats
 from rolloutcli.stats import sequential
 from rolloutcli.stats.direction import Direction
-from rolloutcli.support.durations import format_duration
 
 
 class VerdictKind(StrEnum):
@@ -83,7 +87,7 @@ class CriterionFinding:
 @dataclass(frozen=True)
 class Verdict:
     kind: VerdictKind
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason, ...]  # worded by rolloutcli.judge.messages
     findings: tuple[Finding, ...]
     srm: SrmFinding
     success: tuple[CriterionFinding, ...]
@@ -129,9 +133,7 @@ def decide(
     )
     outcome = next(found for rule in RULES if (found := rule(facts)) is not None)
     warnings = [
-        f"warning: {f.name} {_describe(f)} is past warn {f.reached.raw}"
-        for f in findings
-        if f.status is Status.WARN and f.reached is not None
+        because.warning(f) for f in findings if f.status is Status.WARN and f.reached is not None
     ]
     return Verdict(
         kind=outcome.kind,
@@ -165,14 +167,10 @@ class _Facts:
     next_percent: float | None
     control_expected: bool
 
-    def off_plan(self) -> list[str]:
+    def off_plan(self) -> list[Reason]:
         if not self.position.off_plan:
             return []
-        nxt = self.next_percent
-        return [
-            f"{self.state.percent:g}% is off-plan (set by hand?): no stage has it"
-            + (f"; a go moves to {nxt:g}%" if nxt is not None else "")
-        ]
+        return [because.off_plan(self.state.percent, self.next_percent)]
 
     @functools.cached_property
     def success(self) -> tuple[CriterionFinding, ...]:
@@ -185,7 +183,7 @@ class _Facts:
 @dataclass(frozen=True)
 class _Outcome:
     kind: VerdictKind
-    reasons: list[str]
+    reasons: list[Reason]
     look: datetime | None = None
     success: tuple[CriterionFinding, ...] = ()
 
@@ -196,15 +194,13 @@ def _not_started(f: _Facts) -> _Outcome | None:
     if not f.position.not_started:
         return None
     first = f.plan.stages[0].label
-    off = "" if f.state.on else " (the flag is off: starting turns it on)"
-    return _Outcome(VerdictKind.GO, [f"rollout not started: the first stage is {first}{off}"])
+    return _Outcome(VerdictKind.GO, [because.not_started(first, f.state.on)])
 
 
 def _flag_off(f: _Facts) -> _Outcome | None:
     if f.state.on:
         return None
-    reason = "the flag is off (killed): nothing to advance; turn it back on deliberately"
-    return _Outcome(VerdictKind.HOLD, [reason])
+    return _Outcome(VerdictKind.HOLD, [because.flag_off()])
 
 
 def _rollback_tier(f: _Facts) -> _Outcome | None:
@@ -217,49 +213,46 @@ def _pause_tier(f: _Facts) -> _Outcome | None:
 
 def _tier_reached(f: _Facts, status: Status, kind: VerdictKind) -> _Outcome | None:
     found = [x for x in f.findings if x.status is status]
-    return _Outcome(kind, [_breach_reason(x) for x in found]) if found else None
+    return _Outcome(kind, [because.breach(x) for x in found]) if found else None
 
 
 def _untrusted(f: _Facts) -> _Outcome | None:
     """Sample-ratio mismatch, missing or untrustworthy data, too few samples: hold."""
-    holds: list[str] = []
+    holds: list[Reason] = []
     srm = f.srm
     if srm.mismatch:
         holds.append(
-            f"sample-ratio mismatch: treatment has {srm.observed_share:.3%} of exposures, "
-            f"planned {srm.expected_share:.3%} (p = {srm.p_value:.2g}); the split or the "
-            "metrics are broken, so the comparison cannot be trusted"
+            because.sample_ratio_mismatch(srm.observed_share, srm.expected_share, srm.p_value)
         )
     for x in f.findings:
         if x.status == STATUS_NO_DATA and x.blocking:
-            holds.append(f"no data for {x.name}: {x.note}")
+            holds.append(because.no_data(x))
         elif x.status == STATUS_BAD_DATA:
-            holds.append(f"untrustworthy data for {x.name}: {x.note}")
+            holds.append(because.bad_data(x))
     holds += _exposure_holds(f)
     return _Outcome(VerdictKind.HOLD, holds + f.off_plan()) if holds else None
 
 
-def _exposure_holds(f: _Facts) -> list[str]:
+def _exposure_holds(f: _Facts) -> list[Reason]:
     exposures = f.exposures
-    holds: list[str] = []
+    holds: list[Reason] = []
     if f.exposures_problem:
-        holds.append(f.exposures_problem)
+        holds.append(because.exposures_unavailable(f.exposures_problem))
     elif exposures is not None:
         settings = f.plan.statistics
         gaps = coverage_gaps(exposures.coverage, settings.min_coverage, f.control_expected)
         if gaps:
-            holds.append(f"exposure counts cannot be trusted: {gaps}")
+            holds.append(because.exposures_untrusted(gaps))
     if exposures is None:
         return holds
     needed = f.stage.min_samples if f.stage else 0
-    short = [
+    short = tuple(
         (name, size)
         for name, size in (("treatment", exposures.treatment), ("control", exposures.control))
         if needed and size < needed and not (name == "control" and not f.control_expected)
-    ]
+    )
     if short:
-        listing = ", ".join(f"{name} {size:,.0f}" for name, size in short)
-        holds.append(f"too few samples: {listing} of {needed:,} needed per cohort")
+        holds.append(because.too_few_samples(short, needed))
     return holds
 
 
@@ -268,11 +261,7 @@ def _window(f: _Facts) -> _Outcome | None:
     if f.elapsed is None or f.elapsed >= window:
         return None
     left = window - f.elapsed
-    reason = (
-        f"observation window: {format_duration(f.elapsed)} of {format_duration(window)} "
-        f"elapsed; look again in {format_duration(left)}"
-    )
-    return _Outcome(VerdictKind.HOLD, [reason], f.now + left)
+    return _Outcome(VerdictKind.HOLD, [because.window(f.elapsed, window)], f.now + left)
 
 
 def _success_criteria(f: _Facts) -> _Outcome | None:
@@ -280,7 +269,7 @@ def _success_criteria(f: _Facts) -> _Outcome | None:
     unmet = [c for c in success if not c.met]
     if not unmet:
         return None
-    reasons = [f"success criterion not met: {c.metric} {c.requirement} ({c.note})" for c in unmet]
+    reasons = [because.success_unmet(c.metric, c.requirement, c.note) for c in unmet]
     return _Outcome(VerdictKind.HOLD, reasons, success=success)
 
 
@@ -295,31 +284,21 @@ def _power_gate(f: _Facts) -> _Outcome | None:
     if not pending:
         return None
     reasons = [
-        f"{x.name}: a {x.detect} regression is not ruled out yet at "
-        f"{plan.statistics.power:.0%} confidence"
-        + _worse_bound(x, plan)
-        + (f"; about {format_duration(eta)} more at this traffic" if eta else "")
+        because.power_pending(x, plan.statistics.power, _worse_side(x, plan), eta)
         for x, eta in pending
     ]
     etas = [eta for _, eta in pending if eta is not None]
     look = f.now + max(etas) if etas and len(etas) == len(pending) else None
-    reasons.append(
-        "this stage is power-gated: the rollout moves on once it could have "
-        "detected each guardrail's detect: regression"
-    )
+    reasons.append(because.power_gated())
     return _Outcome(VerdictKind.HOLD, reasons, look, success=f.success)
 
 
 def _advance(f: _Facts) -> _Outcome | None:
     if f.position.at_last_stage:
         label = f.stage.label if f.stage else ""
-        reason = f"at the last stage ({label}) and healthy: the rollout is complete"
-        return _Outcome(VerdictKind.DONE, [reason], success=f.success)
+        return _Outcome(VerdictKind.DONE, [because.complete(label)], success=f.success)
     assert f.next_percent is not None
-    reason = (
-        f"all guardrails within thresholds; window and samples met: advance "
-        f"{f.state.percent:g}% → {f.next_percent:g}%"
-    )
+    reason = because.advance(f.state.percent, f.next_percent)
     return _Outcome(VerdictKind.GO, [reason, *f.off_plan()], success=f.success)
 
 
@@ -407,32 +386,11 @@ LONGEST_ETA = timedelta(days=3650)
 """Beyond this the power gate's hold shows no ETA: it is not a time anyone will wait."""
 
 
-def _worse_bound(f: Finding, plan: Plan) -> str:
-    """The always-valid bound on the worse side (upper for higher_is_worse), if shown."""
+def _worse_side(f: Finding, plan: Plan) -> Direction:
+    """Which way ``f``'s guardrail gets worse (higher, when the plan no longer names it):
+    the side whose always-valid bound a power-gate hold shows."""
     guardrail = plan.guardrail(f.name)
-    worse_up = guardrail is None or guardrail.direction is Direction.HIGHER_IS_WORSE
-    value = f.ci_high if worse_up else f.ci_low
-    if value is None:
-        return ""
-    shown = f"{value:+.1%}" if f.ci_relative else f"{value:+.4g}"
-    return f" ({'upper' if worse_up else 'lower'} bound {shown})"
-
-
-def _describe(f: Finding) -> str:
-    if f.relative_change is not None:
-        return f"{f.relative_change:+.1%} vs control"
-    return f"at {f.treatment:.4g}" if f.treatment is not None else ""
-
-
-def _breach_reason(f: Finding) -> str:
-    values = f"treatment {_fmt(f.treatment)} vs control {_fmt(f.control)}"
-    change = f" ({f.relative_change:+.1%})" if f.relative_change is not None else ""
-    p = f", p = {f.p_value:.3g}" if f.p_value is not None else ""
-    return f"{f.name} breached {f.threshold}: {values}{change}{p}"
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4g}"
+    return Direction.HIGHER_IS_WORSE if guardrail is None else guardrail.direction
 
 
 def _srm(

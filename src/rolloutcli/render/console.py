@@ -17,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rolloutcli.judge.flagstate import FlagState, RolloutChange
+from rolloutcli.judge.messages import codes, sentences, text
 from rolloutcli.plan.fields import TIERS
 from rolloutcli.plan.model import Plan
 from rolloutcli.support.durations import format_duration
@@ -141,7 +142,8 @@ def check_json(evaluation: Evaluation) -> dict[str, Any]:
         "platform": standing.loaded.plan.platform.kind,
         "environment": standing.loaded.plan.platform.environment,
         "verdict": verdict.kind.value,
-        "reasons": list(verdict.reasons),
+        "reasons": list(sentences(verdict.reasons)),
+        "reason_codes": list(codes(verdict.reasons)),
         "percent": verdict.from_percent,
         "next_percent": verdict.to_percent,
         "stage": stage_json(standing),
@@ -241,7 +243,7 @@ def print_check(console: Console, evaluation: Evaluation) -> None:
         headline.append(f"  {verdict.from_percent:g}% → {verdict.to_percent:g}%")
     console.print(headline)
     for reason in verdict.reasons:
-        console.print(Text(f"  • {reason}"), highlight=False)
+        console.print(Text(f"  • {text(reason)}"), highlight=False)
     if verdict.findings:
         console.print(_metrics_table(plan, verdict))
     _print_srm(console, verdict)
@@ -514,7 +516,7 @@ def watch_view(rounds: list[Any], now: datetime, footer: str) -> Group:
             line.append(f" · PAUSED{who}", style="bold dark_orange")
         parts.append(line)
         for reason in verdict.reasons[:3]:
-            parts.append(Text(f"  • {reason}"))
+            parts.append(Text(f"  • {text(reason)}"))
         if item.applied:
             parts.append(Text(f"  → {item.applied}", style="bold"))
         elif item.action_error:

@@ -1,0 +1,207 @@
+"""The words of a verdict: each :class:`~rolloutcli.judge.reasons.Reason` as its sentence.
+
+All the prose of the verdict's reasons is here, one function per
+:class:`~rolloutcli.judge.reasons.ReasonCode`; the rules in
+:mod:`~rolloutcli.judge.verdict` build only typed reasons, and every surface renders them
+through :func:`text` (the console and the JSON contract in ``render/``, markdown and CI
+annotations from that JSON, decision records and notifications from the same document, the
+comment a change carries and ``watch``'s own actions in ``app/``).
+
+Why it lives in ``judge/``, beside the types, and not in ``render/``: ``journal/`` (records,
+notifications) and ``app/`` sit below ``render/`` and must be able to word a reason too, and
+imports only go down. ``judge/`` is the lowest layer that knows what a reason is; keeping the
+sentences in this one module leaves the decision functions free of them. It imports no
+statistics at run time, so paths that must stay light (``status``) may load it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from rolloutcli.judge.reasons import Reason, ReasonCode
+from rolloutcli.stats.direction import Direction
+from rolloutcli.support.durations import format_duration
+
+if TYPE_CHECKING:  # types only: the findings module imports the statistics
+    from rolloutcli.judge.findings import Finding
+
+
+def text(reason: Reason) -> str:
+    """The sentence for ``reason``, exactly as every surface shows it."""
+    return MESSAGES[reason.code](reason)
+
+
+def sentences(reasons: Iterable[Reason]) -> tuple[str, ...]:
+    """Each reason's sentence, in order."""
+    return tuple(text(reason) for reason in reasons)
+
+
+def codes(reasons: Iterable[Reason]) -> tuple[str, ...]:
+    """Each reason's code, in the order of :func:`sentences`."""
+    return tuple(reason.code.value for reason in reasons)
+
+
+def first_sentence(reasons: Iterable[Reason], default: str = "no reason given") -> str:
+    """The first reason's sentence, or ``default`` when there is none."""
+    return next((text(reason) for reason in reasons), default)
+
+
+# ---------------------------------------------------------------------- one per code
+
+
+def _not_started(r: Reason) -> str:
+    off = "" if r.flag_on else " (the flag is off: starting turns it on)"
+    return f"rollout not started: the first stage is {r.name}{off}"
+
+
+def _flag_off(r: Reason) -> str:
+    return "the flag is off (killed): nothing to advance; turn it back on deliberately"
+
+
+def _breach(r: Reason) -> str:
+    f = _finding(r)
+    values = f"treatment {_fmt(f.treatment)} vs control {_fmt(f.control)}"
+    change = f" ({f.relative_change:+.1%})" if f.relative_change is not None else ""
+    p = f", p = {f.p_value:.3g}" if f.p_value is not None else ""
+    return f"{f.name} breached {f.threshold}: {values}{change}{p}"
+
+
+def _sample_ratio_mismatch(r: Reason) -> str:
+    return (
+        f"sample-ratio mismatch: treatment has {r.observed_share:.3%} of exposures, "
+        f"planned {r.expected_share:.3%} (p = {r.p_value:.2g}); the split or the "
+        "metrics are broken, so the comparison cannot be trusted"
+    )
+
+
+def _no_data(r: Reason) -> str:
+    f = _finding(r)
+    return f"no data for {f.name}: {f.note}"
+
+
+def _bad_data(r: Reason) -> str:
+    f = _finding(r)
+    return f"untrustworthy data for {f.name}: {f.note}"
+
+
+def _exposures_unavailable(r: Reason) -> str:
+    return str(r.detail)  # the whole sentence, from the code that met the problem
+
+
+def _exposures_untrusted(r: Reason) -> str:
+    return f"exposure counts cannot be trusted: {r.detail}"
+
+
+def _too_few_samples(r: Reason) -> str:
+    listing = ", ".join(f"{name} {size:,.0f}" for name, size in r.short)
+    return f"too few samples: {listing} of {r.needed:,} needed per cohort"
+
+
+def _window(r: Reason) -> str:
+    elapsed, window, left = _duration(r.elapsed), _duration(r.window), _duration(r.wait)
+    return (
+        f"observation window: {format_duration(elapsed)} of {format_duration(window)} "
+        f"elapsed; look again in {format_duration(left)}"
+    )
+
+
+def _success_unmet(r: Reason) -> str:
+    return f"success criterion not met: {r.name} {r.requirement} ({r.detail})"
+
+
+def _power_pending(r: Reason) -> str:
+    f = _finding(r)
+    eta = f"; about {format_duration(r.wait)} more at this traffic" if r.wait else ""
+    return (
+        f"{f.name}: a {f.detect} regression is not ruled out yet at {r.confidence:.0%} "
+        f"confidence{_worse_bound(r)}{eta}"
+    )
+
+
+def _power_gated(r: Reason) -> str:
+    return (
+        "this stage is power-gated: the rollout moves on once it could have "
+        "detected each guardrail's detect: regression"
+    )
+
+
+def _complete(r: Reason) -> str:
+    return f"at the last stage ({r.name or ''}) and healthy: the rollout is complete"
+
+
+def _advance(r: Reason) -> str:
+    return (
+        f"all guardrails within thresholds; window and samples met: advance "
+        f"{r.percent:g}% → {r.next_percent:g}%"
+    )
+
+
+def _off_plan(r: Reason) -> str:
+    nxt = r.next_percent
+    return f"{r.percent:g}% is off-plan (set by hand?): no stage has it" + (
+        f"; a go moves to {nxt:g}%" if nxt is not None else ""
+    )
+
+
+def _warning(r: Reason) -> str:
+    f = _finding(r)
+    raw = f.reached.raw if f.reached is not None else f.threshold
+    return f"warning: {f.name} {_describe(f)} is past warn {raw}"
+
+
+MESSAGES: dict[ReasonCode, Callable[[Reason], str]] = {
+    ReasonCode.NOT_STARTED: _not_started,
+    ReasonCode.FLAG_OFF: _flag_off,
+    ReasonCode.BREACH: _breach,
+    ReasonCode.SAMPLE_RATIO_MISMATCH: _sample_ratio_mismatch,
+    ReasonCode.NO_DATA: _no_data,
+    ReasonCode.BAD_DATA: _bad_data,
+    ReasonCode.EXPOSURES_UNAVAILABLE: _exposures_unavailable,
+    ReasonCode.EXPOSURES_UNTRUSTED: _exposures_untrusted,
+    ReasonCode.TOO_FEW_SAMPLES: _too_few_samples,
+    ReasonCode.WINDOW: _window,
+    ReasonCode.SUCCESS_UNMET: _success_unmet,
+    ReasonCode.POWER_PENDING: _power_pending,
+    ReasonCode.POWER_GATED: _power_gated,
+    ReasonCode.COMPLETE: _complete,
+    ReasonCode.ADVANCE: _advance,
+    ReasonCode.OFF_PLAN: _off_plan,
+    ReasonCode.WARNING: _warning,
+}
+"""Every code's sentence (a test checks that no code is missing)."""
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _finding(r: Reason) -> Finding:
+    if r.finding is None:
+        raise ValueError(f"a {r.code.value} reason names no finding")
+    return r.finding
+
+
+def _duration(value: timedelta | None) -> timedelta:
+    return value if value is not None else timedelta(0)
+
+
+def _worse_bound(r: Reason) -> str:
+    """The always-valid bound on the worse side (upper for higher_is_worse), if shown."""
+    f = _finding(r)
+    worse_up = r.direction is Direction.HIGHER_IS_WORSE
+    value = f.ci_high if worse_up else f.ci_low
+    if value is None:
+        return ""
+    shown = f"{value:+.1%}" if f.ci_relative else f"{value:+.4g}"
+    return f" ({'upper' if worse_up else 'lower'} bound {shown})"
+
+
+def _describe(f: Finding) -> str:
+    if f.relative_change is not None:
+        return f"{f.relative_change:+.1%} vs control"
+    return f"at {f.treatment:.4g}" if f.treatment is not None else ""
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4g}"

@@ -153,7 +153,7 @@ def test_pause_is_kept_on_the_flag_and_in_the_audit_log(ld: FakeLaunchDarkly, cl
     assert (stage_began(adapter), state.recorded_stage) == (at(T0 + 1_000), "10%")
     assert state.version != before.version
     assert adapter.history()[-1] == ChangeRecord(
-        at(T0 + 60_000), "pause", None, None, None, "p", PAUSE_NOTE
+        at(T0 + 60_000), "pause", None, None, None, "p", PAUSE_NOTE, "rollout-bot@example.com"
     )
 
     patches = len(ld.requests("PATCH"))

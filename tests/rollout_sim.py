@@ -132,7 +132,7 @@ def _state(plan: Plan, stage: int, start: int) -> FlagState:
         percent=plan.stages[stage].percent,
         audience_keys=keys,
         audience_segment=segment,
-        changed_at=T0 + timedelta(minutes=start),
+        split_changed_at=T0 + timedelta(minutes=start),
     )
 
 

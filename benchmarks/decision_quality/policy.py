@@ -60,7 +60,7 @@ class RolloutcliPolicy:
             flag=plan.flag,
             on=True,
             percent=float(look.stage_percent),
-            changed_at=T0 + timedelta(minutes=start),
+            split_changed_at=T0 + timedelta(minutes=start),
         )
         observations: dict[str, Observation] = {}
         for g in plan.guardrails:

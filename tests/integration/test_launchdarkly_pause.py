@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from rolloutcli.judge.flagstate import ChangeRecord, FlagState, PauseMark, RolloutChange
+from rolloutcli.judge.stagestart import stage_start
 from rolloutcli.platforms.launchdarkly import API_VERSION, SEMANTIC_PATCH, LaunchDarklyPlatform
 from rolloutcli.support.errors import ConflictError
 from tests.integration.launchdarkly_fake import FakeLaunchDarkly
@@ -98,7 +99,13 @@ def treatment_weight(fake: FakeLaunchDarkly, flag: str) -> int:
 
 
 def split_of(state: FlagState) -> tuple[Any, ...]:
-    return (state.on, state.percent, state.changed_at, state.recorded_stage, state.comment)
+    return (state.on, state.percent, state.recorded_stage, state.comment)
+
+
+def stage_began(adapter: LaunchDarklyPlatform) -> datetime | None:
+    """When the live stage began, by the one rule, from one read of state and history."""
+    reading = adapter.read(True, False)
+    return stage_start(reading.state, reading.history).stage
 
 
 # ---------------------------------------------------------------------- pause and resume
@@ -143,10 +150,10 @@ def test_pause_is_kept_on_the_flag_and_in_the_audit_log(ld: FakeLaunchDarkly, cl
     state = adapter.read_state(True, False)
     assert state.paused == PauseMark(at(T0 + 60_000), "alice", "error budget burning")
     assert split_of(state) == split_of(before)
-    assert (state.changed_at, state.recorded_stage) == (at(T0 + 1_000), "10%")
+    assert (stage_began(adapter), state.recorded_stage) == (at(T0 + 1_000), "10%")
     assert state.version != before.version
     assert adapter.history()[-1] == ChangeRecord(
-        at(T0 + 60_000), "pause", None, None, None, "p", PAUSE_NOTE
+        at(T0 + 60_000), "pause", None, None, None, "p", PAUSE_NOTE, "rollout-bot@example.com"
     )
 
     patches = len(ld.requests("PATCH"))
@@ -166,7 +173,7 @@ def test_an_advance_keeps_the_pause_and_resume_clears_it(
     after = adapter.set_rollout(change(25), True, False, adapter.read_state(True, False))
     assert treatment_weight(ld, "keep-pause") == 25_000
     assert after.paused == PauseMark(at(T0 + 60_000), "alice", "error budget burning")
-    assert (after.changed_at, after.recorded_stage) == (at(T0 + 120_000), "25%")
+    assert (stage_began(adapter), after.recorded_stage) == (at(T0 + 120_000), "25%")
 
     clock.ms = T0 + 180_000
     assert adapter.set_paused(False, "p", "bob", "fixed") is True
@@ -181,6 +188,7 @@ def test_an_advance_keeps_the_pause_and_resume_clears_it(
     resumed = adapter.read_state(True, False)
     assert resumed.paused is None
     assert split_of(resumed) == split_of(after)
+    assert stage_began(adapter) == at(T0 + 120_000)  # a resume does not restart the stage
     assert [(r.at, r.action) for r in adapter.history()] == [
         (at(T0 + 1_000), "advance"),
         (at(T0 + 60_000), "pause"),
@@ -232,7 +240,7 @@ def test_many_pauses_keep_the_stage_start(ld: FakeLaunchDarkly, clock: Clock) ->
     clock.ms = T0 + 500_000
     adapter.set_paused(True, "p", "alice", "last")
     state = adapter.read_state(True, False)
-    assert (state.changed_at, state.recorded_stage, state.percent) == (
+    assert (stage_began(adapter), state.recorded_stage, state.percent) == (
         at(T0 + 1_000),
         "10%",
         10.0,

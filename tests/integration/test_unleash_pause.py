@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from rolloutcli.judge.flagstate import FlagState, RolloutChange
+from rolloutcli.judge.stagestart import stage_start
 from rolloutcli.platforms.unleash import TAG_TYPE, UnleashPlatform, pause_tag
 from rolloutcli.support.errors import ConflictError
 from rolloutcli.support.timeutil import parse_timestamp
@@ -86,7 +87,13 @@ def rollout(server: UnleashServer, flag: str) -> str:
 
 
 def split_of(state: FlagState) -> tuple[Any, ...]:
-    return (state.on, state.percent, state.changed_at, state.recorded_stage, state.comment)
+    return (state.on, state.percent, state.recorded_stage, state.comment)
+
+
+def stage_began(platform: UnleashPlatform) -> datetime | None:
+    """When the live stage began, by the one rule, from one read of state and history."""
+    reading = platform.read(True, False)
+    return stage_start(reading.state, reading.history).stage
 
 
 def now() -> datetime:
@@ -115,6 +122,8 @@ def test_pause_is_a_tag_and_an_event(unleash_server: UnleashServer) -> None:
     platform = started(unleash_server, flag)
     before = platform.read_state(True, False)
     assert before.paused is None
+    began = stage_began(platform)
+    assert began is not None
 
     t0 = now()
     assert platform.set_paused(True, "p", "alice", "error budget burning") is True
@@ -127,6 +136,7 @@ def test_pause_is_a_tag_and_an_event(unleash_server: UnleashServer) -> None:
     assert state.paused.reason is None  # a tag holds no free text
     assert state.paused.at is not None and t0 - SLACK <= state.paused.at <= t1 + SLACK
     assert split_of(state) == split_of(before)  # split, on/off, stage start untouched
+    assert stage_began(platform) == began
     assert state.recorded_stage == "10%"
     assert state.version != before.version
 
@@ -154,6 +164,8 @@ def test_an_advance_keeps_the_pause_and_resume_clears_it(unleash_server: Unleash
 
     after = platform.set_rollout(change(25), True, False, platform.read_state(True, False))
     assert rollout(unleash_server, flag) == "25"
+    advanced = stage_began(platform)
+    assert advanced is not None and advanced == platform.history()[-1].at
     assert after.paused == mark
     assert after.recorded_stage == "25%"
 
@@ -162,6 +174,7 @@ def test_an_advance_keeps_the_pause_and_resume_clears_it(unleash_server: Unleash
     resumed = platform.read_state(True, False)
     assert resumed.paused is None
     assert split_of(resumed) == split_of(after)
+    assert stage_began(platform) == advanced  # a resume does not restart the stage
     history = platform.history()
     assert [r.action for r in history] == ["advance", "on", "pause", "advance", "resume"]
     assert history[-1].comment == (

@@ -46,7 +46,7 @@ def state(percent: float, on: bool = True, paused: PauseMark | None = None) -> F
         flag="f",
         on=on,
         percent=percent,
-        changed_at=NOW - timedelta(minutes=20),
+        split_changed_at=NOW - timedelta(minutes=20),
         version="v",
         paused=paused,
     )

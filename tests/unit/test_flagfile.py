@@ -41,7 +41,7 @@ def test_write_then_read_back_records_the_stage(tmp_path: Path) -> None:
     assert before.percent == 0 and before.notes  # never set by the tool: mtime is the start
     after = platform.set_rollout(change(12.5), True, False, before, at=AT)
     assert after.percent == 12.5
-    assert after.changed_at == AT and after.recorded_stage == "12.5%" and not after.notes
+    assert after.split_changed_at == AT and after.recorded_stage == "12.5%" and not after.notes
     doc = json.loads(platform.path.read_text())
     assert doc["flags"]["f"]["targeting"] == {"fractional": [["on", 12_500], ["off", 87_500]]}
     assert doc["flags"]["other"] == {
@@ -86,7 +86,7 @@ def test_a_hand_edit_is_reported_not_trusted(tmp_path: Path) -> None:
     platform.path.write_text(json.dumps(doc))
     state = platform.read_state(True, False)
     assert state.percent == 7
-    assert state.changed_at != AT and state.notes
+    assert state.split_changed_at != AT and state.notes
 
 
 def test_torn_history_lines_are_skipped(tmp_path: Path) -> None:

@@ -95,7 +95,9 @@ def gated_plan(**stage_overrides: Any) -> Plan:
 
 
 def state(percent: float, started: timedelta = timedelta(hours=2)) -> FlagState:
-    return FlagState(flag="f", on=True, percent=percent, changed_at=NOW - started, version="v")
+    return FlagState(
+        flag="f", on=True, percent=percent, split_changed_at=NOW - started, version="v"
+    )
 
 
 # --------------------------------------------------------------------------- series

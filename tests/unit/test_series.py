@@ -13,7 +13,7 @@ import pytest
 from rolloutcli.app import evaluate as engine
 from rolloutcli.judge.flagstate import ChangeRecord, FlagState
 from rolloutcli.judge.observations import MeanData, MeanSeries, Observation, RatioData, RatioSeries
-from rolloutcli.judge.position import rollout_started_at
+from rolloutcli.judge.stagestart import stage_start
 from rolloutcli.metrics.base import Cohort, Window
 from rolloutcli.metrics.file import FileMetricsSource
 from rolloutcli.plan.model import load_plan
@@ -151,7 +151,11 @@ def record(when: datetime, action: str, before: float, after: float) -> ChangeRe
 
 
 def flag_state(changed_at: datetime | None) -> FlagState:
-    return FlagState(flag="f", on=True, percent=10, changed_at=changed_at)
+    return FlagState(flag="f", on=True, percent=10, split_changed_at=changed_at)
+
+
+def rollout_started_at(history: list[ChangeRecord], state: FlagState) -> datetime | None:
+    return stage_start(state, history).rollout
 
 
 def test_rollout_began_at_the_first_advance() -> None:

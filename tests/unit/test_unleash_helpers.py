@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from rolloutcli.judge.flagstate import ChangeRecord
+from rolloutcli.judge.stagestart import split_moved_at
 from rolloutcli.plan.model import load_plan
 from rolloutcli.plan.platform_specs import UnleashSpec
 from rolloutcli.platforms.unleash import (
@@ -25,7 +26,6 @@ from rolloutcli.platforms.unleash import (
     UnleashPlatform,
     _check_percent,
     _error_message,
-    _last_split_change,
     _test_failed,
     _variant_mode,
     _variants,
@@ -285,6 +285,9 @@ def test_version_changes_with_the_audience() -> None:
     assert _version(strategy(), audience) != _version(strategy(), {**audience, "segments": [8]})
 
 
+BY = "rollout-admin"  # the createdBy of event(): the record's who
+
+
 # ---------------------------------------------------------------------- last split change
 
 
@@ -301,17 +304,17 @@ def test_last_split_change_is_the_last_record_that_moved_the_percentage() -> Non
         record("kill", 25.0, 25.0, hour=11),
         record("off", None, None, hour=12),
     ]
-    assert _last_split_change(records) == datetime(2026, 11, 2, 10, tzinfo=UTC)
+    assert split_moved_at(records) == datetime(2026, 11, 2, 10, tzinfo=UTC)
 
 
 def test_last_split_change_counts_a_removal() -> None:
     records = [record("advance", 0.0, 5.0, hour=9), record("remove", 5.0, 0.0, hour=10)]
-    assert _last_split_change(records) == datetime(2026, 11, 2, 10, tzinfo=UTC)
+    assert split_moved_at(records) == datetime(2026, 11, 2, 10, tzinfo=UTC)
 
 
 def test_last_split_change_is_none_without_a_change() -> None:
-    assert _last_split_change([]) is None
-    assert _last_split_change([record("on", None, None), record("kill", 5.0, 5.0)]) is None
+    assert split_moved_at([]) is None
+    assert split_moved_at([record("on", None, None), record("kill", 5.0, 5.0)]) is None
 
 
 # ---------------------------------------------------------------------- HTTP answers
@@ -484,13 +487,13 @@ def test_record_of_an_advance_names_plan_stage_before_and_after(
     platform: UnleashPlatform,
 ) -> None:
     ev = event("feature-strategy-update", strategy("25", TITLE_25), strategy("10", TITLE_10))
-    assert platform._record(ev) == ChangeRecord(AT, "advance", 10.0, 25.0, "25%", "p", TITLE_25)
+    assert platform._record(ev) == ChangeRecord(AT, "advance", 10.0, 25.0, "25%", "p", TITLE_25, BY)
 
 
 def test_record_of_a_first_add_starts_from_zero(platform: UnleashPlatform) -> None:
     title = "rolloutcli plan=p stage=5% pct=5 action=advance · rollout not started"
     ev = event("feature-strategy-add", strategy("5", title), None)
-    assert platform._record(ev) == ChangeRecord(AT, "advance", 0.0, 5.0, "5%", "p", title)
+    assert platform._record(ev) == ChangeRecord(AT, "advance", 0.0, 5.0, "5%", "p", title, BY)
 
 
 def test_record_of_a_variant_advance_uses_the_treatment_weight(
@@ -501,13 +504,20 @@ def test_record_of_a_variant_advance_uses_the_treatment_weight(
         strategy("100", TITLE_25, variants=weighted(250, 750)),
         strategy("100", TITLE_10, variants=weighted(100, 900)),
     )
-    assert platform._record(ev) == ChangeRecord(AT, "advance", 10.0, 25.0, "25%", "p", TITLE_25)
+    assert platform._record(ev) == ChangeRecord(AT, "advance", 10.0, 25.0, "25%", "p", TITLE_25, BY)
 
 
 def test_record_of_a_hand_edit_of_the_rollout_is_an_edit(platform: UnleashPlatform) -> None:
     ev = event("feature-strategy-update", strategy("40", TITLE_25), strategy("25", TITLE_25))
     assert platform._record(ev) == ChangeRecord(
-        AT, "edit", 25.0, 40.0, "25%", "p", "rollout changed outside rolloutcli by rollout-admin"
+        AT,
+        "edit",
+        25.0,
+        40.0,
+        "25%",
+        "p",
+        "rollout changed outside rolloutcli by rollout-admin",
+        BY,
     )
 
 
@@ -521,6 +531,7 @@ def test_record_of_a_hand_edit_by_nobody_named_says_someone(platform: UnleashPla
     record_ = platform._record(ev)
     assert record_ is not None
     assert record_.comment == "rollout changed outside rolloutcli by someone"
+    assert record_.who is None
 
 
 def test_record_of_a_retitle_away_from_ours_with_a_new_rollout_is_an_edit(
@@ -528,7 +539,14 @@ def test_record_of_a_retitle_away_from_ours_with_a_new_rollout_is_an_edit(
 ) -> None:
     ev = event("feature-strategy-update", strategy("40", "mine now"), strategy("25", TITLE_25))
     assert platform._record(ev) == ChangeRecord(
-        AT, "edit", 25.0, 40.0, None, "p", "rollout changed outside rolloutcli by rollout-admin"
+        AT,
+        "edit",
+        25.0,
+        40.0,
+        None,
+        "p",
+        "rollout changed outside rolloutcli by rollout-admin",
+        BY,
     )
 
 
@@ -585,22 +603,24 @@ def test_record_ignores_the_audience_strategy(platform: UnleashPlatform) -> None
 
 def test_record_of_a_kill_annotation_keeps_the_percentage(platform: UnleashPlatform) -> None:
     ev = event("feature-strategy-update", strategy("25", TITLE_25_KILL), strategy("25", TITLE_25))
-    assert platform._record(ev) == ChangeRecord(AT, "kill", 25.0, 25.0, "25%", "p", TITLE_25_KILL)
+    assert platform._record(ev) == ChangeRecord(
+        AT, "kill", 25.0, 25.0, "25%", "p", TITLE_25_KILL, BY
+    )
 
 
 def test_record_of_a_removed_strategy(platform: UnleashPlatform) -> None:
     ev = event("feature-strategy-remove", None, strategy("25", TITLE_25))
     assert platform._record(ev) == ChangeRecord(
-        AT, "remove", 25.0, 0.0, None, "p", "strategy removed by rollout-admin"
+        AT, "remove", 25.0, 0.0, None, "p", "strategy removed by rollout-admin", BY
     )
 
 
 def test_record_of_turning_the_flag_off_and_on(platform: UnleashPlatform) -> None:
     assert platform._record(event("feature-environment-disabled")) == ChangeRecord(
-        AT, "off", None, None, None, None, "turned off by rollout-admin"
+        AT, "off", None, None, None, None, "turned off by rollout-admin", BY
     )
     assert platform._record(event("feature-environment-enabled")) == ChangeRecord(
-        AT, "on", None, None, None, None, "turned on by rollout-admin"
+        AT, "on", None, None, None, None, "turned on by rollout-admin", BY
     )
 
 
@@ -621,8 +641,8 @@ def test_start_onto_a_zero_percent_audience_stage_dates_the_stage(
 ) -> None:
     title = "rolloutcli plan=p stage=internal pct=0 action=advance · rollout not started"
     started = platform._record(event("feature-strategy-add", strategy("0", title), None))
-    assert started == ChangeRecord(AT, "advance", 0.0, 0.0, "internal", "p", title)
-    assert _last_split_change([started]) == AT  # a 0% stage opens to its audience: dated
+    assert started == ChangeRecord(AT, "advance", 0.0, 0.0, "internal", "p", title, BY)
+    assert split_moved_at([started]) == AT  # a 0% stage opens to its audience: dated
 
 
 def test_constructor_strips_a_trailing_api_from_the_url() -> None:

@@ -56,7 +56,7 @@ def make_plan(**overrides: Any) -> Plan:
 
 
 def state(percent: float, on: bool = True, started: timedelta = timedelta(hours=2)) -> FlagState:
-    return FlagState(flag="f", on=on, percent=percent, changed_at=NOW - started, version="v")
+    return FlagState(flag="f", on=on, percent=percent, split_changed_at=NOW - started, version="v")
 
 
 def healthy(n_t: int = 20_000, n_c: int = 180_000) -> dict[str, Observation]:
@@ -293,7 +293,7 @@ def test_audience_stage_matches_and_skips_srm() -> None:
         on=True,
         percent=0,
         audience_keys=("a", "b"),
-        changed_at=NOW - timedelta(hours=1),
+        split_changed_at=NOW - timedelta(hours=1),
         version="v",
     )
     position = locate(plan, st)

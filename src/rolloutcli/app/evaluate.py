@@ -31,7 +31,7 @@ from rolloutcli.judge.observations import (
     RatioSeries,
     SeriesCoverage,
 )
-from rolloutcli.judge.position import audience_for, rollout_started_at
+from rolloutcli.judge.position import audience_for
 from rolloutcli.metrics import open_source
 from rolloutcli.metrics.base import (
     Cohort,
@@ -86,11 +86,11 @@ def prepare(loaded: LoadedPlan, now: datetime) -> Prepared:
     state, position = standing.state, standing.position
     if not state.on or position.not_started:
         return Prepared(standing, now, None, None, None, ())
-    start = state.changed_at or now
+    start = position.stage_began or now
     window = Window(start=min(start, now), end=now)
     evidence = window
     if loaded.plan.statistics.scope == "rollout":
-        began = rollout_started_at(standing.platform.history(), state) or start
+        began = position.rollout_began or start
         evidence = Window(start=min(began, window.start), end=now)
     source = open_source(loaded)
     return Prepared(standing, now, window, evidence, source, record_needs(loaded, window, evidence))

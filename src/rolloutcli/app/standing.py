@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from rolloutcli.judge.flagstate import FlagState, RolloutChange
+from rolloutcli.judge.flagstate import ChangeRecord, FlagState, RolloutChange
 from rolloutcli.judge.position import Position, locate
 from rolloutcli.plan.model import LoadedPlan
 from rolloutcli.platforms import open_platform
@@ -19,19 +19,24 @@ from rolloutcli.platforms.base import EvaluatesOffline, Platform, ValidatesChang
 
 @dataclass(frozen=True)
 class Standing:
-    """Where a rollout stands: the platform, its live state, and the matching plan stage."""
+    """Where a rollout stands: the platform, its live state, the matching plan stage (with
+    when it began), and the platform's change history as read with the state."""
 
     loaded: LoadedPlan
     platform: Platform
     state: FlagState
     position: Position
+    history: tuple[ChangeRecord, ...] = ()
 
 
 def read_standing(loaded: LoadedPlan) -> Standing:
+    """Read the flag's state and its history, once: everything the round needs from the
+    platform before it writes (the stage start, the rollout's start, the last change)."""
     plan = loaded.plan
     platform = open_platform(plan.platform, plan.flag, loaded.base_dir, loaded.name)
-    state = platform.read_state(plan.variations.treatment, plan.variations.control)
-    return Standing(loaded, platform, state, locate(plan, state))
+    reading = platform.read(plan.variations.treatment, plan.variations.control)
+    position = locate(plan, reading.state, reading.history)
+    return Standing(loaded, platform, reading.state, position, reading.history)
 
 
 def rollback_change(standing: Standing, reason: str) -> RolloutChange:

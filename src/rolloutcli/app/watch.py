@@ -129,10 +129,7 @@ def _act(
     loaded = standing.loaded
     last = None
     if standing.position.not_started and verdict.kind.value == "go":
-        try:
-            last = last_rollout_change(standing.platform.history())
-        except RolloutError as exc:
-            return PlanRound(ref, evaluation, error=str(exc), exit_code=exc.exit_code)
+        last = last_rollout_change(standing.history)
     decision = decide_action(
         loaded.plan, loaded.name, verdict.kind, standing.state, standing.position, last
     )

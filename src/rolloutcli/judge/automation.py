@@ -20,6 +20,7 @@ own. Rules, in order:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -149,7 +150,7 @@ def _past(action: str) -> str:
     return {"rollback": "rolled back", "kill": "killed"}.get(action, action)
 
 
-def last_rollout_change(history: list[ChangeRecord]) -> ChangeRecord | None:
+def last_rollout_change(history: Iterable[ChangeRecord]) -> ChangeRecord | None:
     """The latest change that moved the rollout (not a pause or resume mark)."""
     moves = [r for r in history if r.action not in ("pause", "resume")]
     return max(moves, key=lambda r: r.at) if moves else None
@@ -157,7 +158,8 @@ def last_rollout_change(history: list[ChangeRecord]) -> ChangeRecord | None:
 
 def time_left(plan: Plan, state: FlagState, position: Position, now: datetime) -> timedelta | None:
     """What remains of the stage's minimum window, or None when elapsed or unknown."""
-    if position.index is None or state.changed_at is None:
+    elapsed = position.stage_elapsed(now)
+    if position.index is None or elapsed is None:
         return None
-    left = plan.stages[position.index].window - (now - state.changed_at)
+    left = plan.stages[position.index].window - elapsed
     return left if left.total_seconds() > 0 else None

@@ -21,8 +21,10 @@ class FlagState:
     """The live rollout as read from the platform.
 
     ``percent`` is the treatment share of traffic outside the audience, 0-100.
-    ``changed_at`` is when the rollout last changed, from the platform's own record of the
-    change (the stage began then); ``recorded_stage`` is the stage that record names.
+    ``split_changed_at`` is when the live split was set, where the state itself records it
+    (the flag file's metadata or modification time); None where only the change history
+    can say (``judge.stagestart`` turns both into the stage start).
+    ``recorded_stage`` is the stage the record of the live split names.
     ``version`` is an opaque token a conditional write compares against.
     ``paused`` is set while a person (or a pause verdict) holds automatic advancing.
     """
@@ -32,7 +34,7 @@ class FlagState:
     percent: float
     audience_keys: tuple[str, ...] = ()
     audience_segment: str | None = None
-    changed_at: datetime | None = None
+    split_changed_at: datetime | None = None
     recorded_stage: str | None = None
     comment: str | None = None
     version: str = ""
@@ -57,7 +59,10 @@ class RolloutChange:
 
 @dataclass(frozen=True)
 class ChangeRecord:
-    """One change in the platform's history."""
+    """One change in the platform's history, normalised: when, what (``action``: advance,
+    rollback, kill, pause, resume, edit, ...), the treatment share before and after where
+    the platform says, the plan and stage the change names, the comment as the platform
+    shows it, and ``who`` made it where the platform says (None: it does not)."""
 
     at: datetime
     action: str
@@ -66,3 +71,13 @@ class ChangeRecord:
     stage: str | None
     plan: str | None
     comment: str
+    who: str | None = None
+
+
+@dataclass(frozen=True)
+class FlagReading:
+    """The flag's state and its change history (oldest first), read together: one read of
+    the history serves a whole check, status or watch round."""
+
+    state: FlagState
+    history: tuple[ChangeRecord, ...]

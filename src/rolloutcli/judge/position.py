@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rolloutcli.judge.flagstate import ChangeRecord, FlagState
+from rolloutcli.judge.stagestart import StageStart, stage_start
 from rolloutcli.plan.model import Plan
 
 _EPS = 1e-6
@@ -17,29 +19,47 @@ class Position:
 
     ``index`` is None when the live percentage matches no stage: either the rollout has not
     started (0% and no audience) or someone set a percentage by hand (``off_plan``).
+    ``started`` says when the live split's stage and the run of advances to it began
+    (``judge.stagestart``).
     """
 
     index: int | None
     next_index: int | None
     not_started: bool
     off_plan: bool
+    started: StageStart
 
     @property
     def at_last_stage(self) -> bool:
         return self.index is not None and self.next_index is None
 
+    @property
+    def stage_began(self) -> datetime | None:
+        return self.started.stage
 
-def locate(plan: Plan, state: FlagState) -> Position:
+    @property
+    def rollout_began(self) -> datetime | None:
+        return self.started.rollout
+
+    def stage_elapsed(self, now: datetime) -> timedelta | None:
+        """How long the live split's stage has run at ``now``; None when unknown."""
+        return self.started.elapsed(now)
+
+
+def locate(plan: Plan, state: FlagState, history: Iterable[ChangeRecord] = ()) -> Position:
+    """The plan stage of the live split, and when it (and the rollout) began according to
+    ``state`` and the platform's change ``history``."""
+    started = stage_start(state, history)
     stages = plan.stages
     has_audience = bool(state.audience_keys or state.audience_segment)
     for i, stage in enumerate(stages):
         if abs(stage.percent - state.percent) < _EPS and (stage.percent > 0 or has_audience):
             nxt = i + 1 if i + 1 < len(stages) else None
-            return Position(index=i, next_index=nxt, not_started=False, off_plan=False)
+            return Position(i, nxt, not_started=False, off_plan=False, started=started)
     if state.percent < _EPS and not has_audience:
-        return Position(index=None, next_index=0, not_started=True, off_plan=False)
+        return Position(None, 0, not_started=True, off_plan=False, started=started)
     above = next((i for i, s in enumerate(stages) if s.percent > state.percent + _EPS), None)
-    return Position(index=None, next_index=above, not_started=False, off_plan=True)
+    return Position(None, above, not_started=False, off_plan=True, started=started)
 
 
 def audience_for(plan: Plan, index: int) -> tuple[tuple[str, ...], str | None]:
@@ -59,21 +79,3 @@ def audience_for(plan: Plan, index: int) -> tuple[tuple[str, ...], str | None]:
         if stage.audience.segment:
             segment = stage.audience.segment
     return tuple(keys), segment
-
-
-def rollout_started_at(history: list[ChangeRecord], state: FlagState) -> datetime | None:
-    """When the current rollout began: the first of the unbroken run of ``advance`` changes
-    that led to the live split (a rollback, kill or hand edit breaks the run).
-
-    Falls back to when the current stage began when the history does not reach back.
-    """
-    started: datetime | None = None
-    for record in sorted(history, key=lambda r: r.at):
-        if record.action == "advance":
-            if started is None:
-                started = record.at
-        else:
-            started = None
-    if started is None or (state.changed_at is not None and started > state.changed_at):
-        return state.changed_at
-    return started

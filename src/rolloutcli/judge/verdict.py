@@ -124,7 +124,7 @@ def decide(
         now=now,
         findings=findings,
         srm=_srm(state, exposures, exposures_problem, plan.statistics),
-        elapsed=now - state.changed_at if state.changed_at else None,
+        elapsed=position.stage_elapsed(now),
         stage=stages[position.index] if position.index is not None else None,
         next_percent=(
             stages[position.next_index].percent if position.next_index is not None else None

@@ -50,7 +50,7 @@ from rolloutcli.plan.platform_specs import (
     spec_field_names,
     unknown_key,
 )
-from rolloutcli.plan.source_specs import SOURCE_SPECS, AnySourceSpec
+from rolloutcli.plan.source_specs import SOURCE_SPECS, AnySourceSpec, query_kinds_text
 from rolloutcli.plan.thresholds import (
     Threshold,
     parse_bound,
@@ -273,7 +273,7 @@ class MetricsSpec(PlanModel):
     queries: dict[Key, QueryText | QuerySpec] = Field(
         default_factory=dict,
         max_length=MAX_QUERIES,
-        description="prometheus, datadog: one query template per metric name the guardrails "
+        description=f"{query_kinds_text('and')}: one query template per metric name the guardrails "
         "and exposures use (a ratio guardrail's events and trials are two queries: counts, "
         f"not a pre-divided rate). A string, or {{query, step}}. At most {MAX_QUERIES}.",
     )

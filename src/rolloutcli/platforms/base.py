@@ -7,10 +7,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from rolloutcli.judge.flagstate import ChangeRecord, FlagState, RolloutChange
+from rolloutcli.judge.flagstate import ChangeRecord, FlagReading, FlagState, RolloutChange
 from rolloutcli.support.errors import BackendError
 
 VERBS = (
+    "read",
     "read_state",
     "history",
     "set_rollout",
@@ -70,8 +71,14 @@ class Platform(Protocol):
         """Where the flag lives, for messages (file path, project/environment)."""
         ...
 
+    def read(self, treatment: object, control: object) -> FlagReading:
+        """The live state and the change history, the history read once for both: facts
+        only (when a stage began is ``judge.stagestart``'s to say)."""
+        ...
+
     def read_state(self, treatment: object, control: object) -> FlagState:
-        """The live split of ``treatment`` against ``control``, with when it last changed."""
+        """The live split of ``treatment`` against ``control``, on/off, audience and pause
+        mark (and, where the state records it, when the split was set)."""
         ...
 
     def set_rollout(

@@ -39,7 +39,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rolloutcli.judge.flagstate import ChangeRecord, FlagState, PauseMark, RolloutChange
+from rolloutcli.judge.flagstate import (
+    ChangeRecord,
+    FlagReading,
+    FlagState,
+    PauseMark,
+    RolloutChange,
+)
 from rolloutcli.support import deadlines
 from rolloutcli.support.errors import BackendError, ConflictError
 from rolloutcli.support.timeutil import format_timestamp, parse_timestamp
@@ -90,7 +96,13 @@ class FlagFilePlatform:
 
     # ------------------------------------------------------------------ reading
 
+    def read(self, treatment: object, control: object) -> FlagReading:
+        return FlagReading(self.read_state(treatment, control), tuple(self.history()))
+
     def read_state(self, treatment: object, control: object) -> FlagState:
+        """The split as the file serves it. When it was set is in the flag's metadata,
+        which records the split the tool last wrote: it dates the live split only while
+        the two agree; after a hand edit the file's modification time does."""
         real = self.real_path
         raw = self._read_bytes(real)
         doc = self._parse(raw)
@@ -100,14 +112,14 @@ class FlagFilePlatform:
         meta = flag.get("metadata")
         if not isinstance(meta, dict):  # hand-edited into something else: nothing recorded
             meta = {}
-        changed_at, stage, comment, notes = None, None, None, []
+        split_at, stage, comment, notes = None, None, None, []
         recorded = meta.get(META + "percent")
         if isinstance(recorded, int | float) and abs(float(recorded) - percent) < 1e-9:
-            changed_at = parse_timestamp(meta.get(META + "changedAt"))
+            split_at = parse_timestamp(meta.get(META + "changedAt"))
             stage = meta.get(META + "stage")
             comment = meta.get(META + "comment")
-        if changed_at is None:
-            changed_at = datetime.fromtimestamp(real.stat().st_mtime, UTC)
+        if split_at is None:
+            split_at = datetime.fromtimestamp(real.stat().st_mtime, UTC)
             notes.append(
                 "the live split was not set by rolloutcli (or was edited since): the stage "
                 "start is taken from the file's modification time"
@@ -119,7 +131,7 @@ class FlagFilePlatform:
             percent=percent,
             audience_keys=keys,
             audience_segment=segment,
-            changed_at=changed_at,
+            split_changed_at=split_at,
             recorded_stage=stage if isinstance(stage, str) else None,
             comment=comment if isinstance(comment, str) else None,
             version=hashlib.sha256(raw).hexdigest(),
@@ -146,6 +158,7 @@ class FlagFilePlatform:
                     stage=item.get("stage"),
                     plan=item.get("plan"),
                     comment=str(item.get("comment", "")),
+                    who=item["by"] if isinstance(item.get("by"), str) else None,
                 )
             )
         return records
@@ -252,7 +265,8 @@ class FlagFilePlatform:
             flag["metadata"] = meta
             self._write(real, doc)
             action = "pause" if paused else "resume"
-            self._append_history(real, when, action, None, None, None, plan, f"{reason} (by {by})")
+            comment = f"{reason} (by {by})"
+            self._append_history(real, when, action, None, None, None, plan, comment, by=by)
         return True
 
     # ------------------------------------------------------------------ file plumbing
@@ -380,20 +394,21 @@ class FlagFilePlatform:
         stage: str | None,
         plan: str | None,
         comment: str,
+        by: str | None = None,
     ) -> None:
-        line = json.dumps(
-            {
-                "at": format_timestamp(when),
-                "flag": self.flag,
-                "action": action,
-                "percent_before": before,
-                "percent_after": after,
-                "stage": stage,
-                "plan": plan,
-                "comment": note_text(comment, None),
-            },
-            ensure_ascii=False,
-        )
+        entry: dict[str, Any] = {
+            "at": format_timestamp(when),
+            "flag": self.flag,
+            "action": action,
+            "percent_before": before,
+            "percent_after": after,
+            "stage": stage,
+            "plan": plan,
+            "comment": note_text(comment, None),
+        }
+        if by is not None:
+            entry["by"] = note_text(by, None)
+        line = json.dumps(entry, ensure_ascii=False)
         # Called with the lock held, so no other writer appends meanwhile (see _mend_tail).
         path = _history_of(real)
         flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC

@@ -44,7 +44,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from rolloutcli.judge.flagstate import ChangeRecord, FlagState, PauseMark, RolloutChange
+from rolloutcli.judge.flagstate import (
+    ChangeRecord,
+    FlagReading,
+    FlagState,
+    PauseMark,
+    RolloutChange,
+)
+from rolloutcli.judge.stagestart import split_moved_at
 from rolloutcli.support.errors import BackendError, ConflictError, InvalidInputError, RefusedError
 from rolloutcli.support.http import HttpBackend, rate_limit_wait
 from rolloutcli.support.redact import clip, display_url, env_secret, register_url
@@ -178,6 +185,11 @@ class LaunchDarklyPlatform:
         return env
 
     def read_state(self, treatment: object, control: object) -> FlagState:
+        return self.read(treatment, control).state
+
+    def read(self, treatment: object, control: object) -> FlagReading:
+        """The flag in this environment, and its audit log (read once: the recorded stage
+        and the pause's time come from it too)."""
         flag = self.read_flag()
         env = self.environment_of(flag)
         variations = _variations(flag, treatment, control, self.flag)
@@ -189,29 +201,28 @@ class LaunchDarklyPlatform:
         moves = [r for r in records if r.action not in PAUSE_ACTIONS]
         mine = [r for r in moves if r.plan == self.plan and r.action in ("advance", "rollback")]
         last = moves[-1] if moves else None
-        changed_at = _last_split_change(records)
         pause = _pause_values(flag, self.environment)
         recorded_stage = comment = None
         if mine and last is mine[-1] and mine[-1].percent_after == percent:
             recorded_stage, comment = mine[-1].stage, mine[-1].comment
-        if changed_at is None and percent > 0:
+        if percent > 0 and split_moved_at(records) is None:
             notes.append(
                 "LaunchDarkly's audit log has no record of when this split was set: the stage "
                 "start is unknown"
             )
-        return FlagState(
+        state = FlagState(
             flag=self.flag,
             on=bool(env.get("on")),
             percent=percent,
             audience_keys=keys,
             audience_segment=segment,
-            changed_at=changed_at,
             recorded_stage=recorded_stage,
             comment=comment,
             version=_token(env, pause is not None),
             notes=tuple(notes),
             paused=None if pause is None else _pause_mark(pause, records),
         )
+        return FlagReading(state, tuple(records))
 
     def history(self) -> list[ChangeRecord]:
         return self._records()
@@ -665,23 +676,23 @@ def _record(
         return None
     at = datetime.fromtimestamp(at_ms / 1000, UTC)
     comment = str(entry.get("comment") or "")
+    by = _member(entry)
     pause = _PAUSE_NOTE.match(comment)
     if pause is not None:  # any plan's: the pause holds the flag in the environment
         if pause["env"] != environment:
             return None
-        return ChangeRecord(at, pause["action"], None, None, None, pause["plan"], comment)
+        return ChangeRecord(at, pause["action"], None, None, None, pause["plan"], comment, by)
     note = parse_title(comment)
     actions = {str(a.get("action")) for a in entry.get("accesses") or [] if isinstance(a, dict)}
     if note is not None and note.plan == plan and not note.audience and note.action:
         after = note.percent if note.action in ("advance", "rollback") else None
-        return ChangeRecord(at, note.action, previous, after, note.stage, plan, comment)
-    who = _who(entry)
+        return ChangeRecord(at, note.action, previous, after, note.stage, plan, comment, by)
+    who = by or "someone"
     if actions & {"updateFallthrough", "updateFallthroughWithMeasuredRollout"}:
-        return ChangeRecord(
-            at, "edit", previous, None, None, None, f"fallthrough changed by {who}: {comment}"
-        )
+        text = f"fallthrough changed by {who}: {comment}"
+        return ChangeRecord(at, "edit", previous, None, None, None, text, by)
     if "updateOn" in actions:
-        return ChangeRecord(at, "on/off", None, None, None, None, f"turned on/off by {who}")
+        return ChangeRecord(at, "on/off", None, None, None, None, f"turned on/off by {who}", by)
     return None
 
 
@@ -697,20 +708,15 @@ def _breaks_run(entry: dict[str, Any], plan: str) -> bool:
     return "updateFallthrough" in actions
 
 
-def _who(entry: dict[str, Any]) -> str:
+def _member(entry: dict[str, Any]) -> str | None:
+    """Who made the change, as the audit log names them: the member's email or the API
+    token's name (None: it names neither)."""
     member = entry.get("member")
     if isinstance(member, dict) and member.get("email"):
         return str(member["email"])
     token = entry.get("token")
     if isinstance(token, dict) and token.get("name"):
         return f"token {token['name']}"
-    return "someone"
-
-
-def _last_split_change(records: list[ChangeRecord]) -> datetime | None:
-    for record in reversed(records):
-        if record.action in ("advance", "rollback", "edit"):
-            return record.at
     return None
 
 

@@ -47,7 +47,14 @@ from urllib.parse import quote
 
 import httpx
 
-from rolloutcli.judge.flagstate import ChangeRecord, FlagState, PauseMark, RolloutChange
+from rolloutcli.judge.flagstate import (
+    ChangeRecord,
+    FlagReading,
+    FlagState,
+    PauseMark,
+    RolloutChange,
+)
+from rolloutcli.judge.stagestart import split_moved_at
 from rolloutcli.support.errors import BackendError, ConflictError, InvalidInputError
 from rolloutcli.support.http import Answer, HttpBackend
 from rolloutcli.support.redact import clip, display_url, env_secret, register_url
@@ -189,6 +196,11 @@ class UnleashPlatform:
     # ------------------------------------------------------------------ reading
 
     def read_state(self, treatment: object, control: object) -> FlagState:
+        return self.read(treatment, control).state
+
+    def read(self, treatment: object, control: object) -> FlagReading:
+        """The plan's strategies in the environment, and the flag's event log (read once:
+        the pause mark's who and when come from it too)."""
         variant = _variant_mode(treatment, control)
         env = self._read_environment()
         strategies = _strategies(env)
@@ -222,26 +234,25 @@ class UnleashPlatform:
             )
         events = self._events()
         records = self._records(events)
-        changed_at = _last_split_change(records)
         paused = self._paused()
-        if changed_at is None and main is not None:
+        if main is not None and split_moved_at(records) is None:
             notes.append(
                 "Unleash's event log has no record of when this split was set: the stage "
                 "start is unknown"
             )
-        return FlagState(
+        state = FlagState(
             flag=self.flag,
             on=bool(env.get("enabled")),
             percent=percent,
             audience_keys=keys,
             audience_segment=segment,
-            changed_at=changed_at,
             recorded_stage=recorded_stage,
             comment=comment,
             version=_token(main, audience, bool(env.get("enabled")), paused),
             notes=tuple(notes),
             paused=self._pause_mark(events) if paused else None,
         )
+        return FlagReading(state, tuple(records))
 
     def history(self) -> list[ChangeRecord]:
         return self._records(self._events())
@@ -648,7 +659,7 @@ class UnleashPlatform:
         tagged = event.get("type") == TAGGED
         if at is None or tagged == paused:
             return None
-        who = event.get("createdBy") or "someone"
+        who = _created_by(event)
         action = "pause" if tagged else "resume"
         verb = "paused" if tagged else "resumed"
         return ChangeRecord(
@@ -658,7 +669,9 @@ class UnleashPlatform:
             None,
             None,
             None,
-            f"automatic advancing {verb} in {self.environment} by {who} (Unleash keeps no reason)",
+            f"automatic advancing {verb} in {self.environment} by {who or 'someone'} "
+            "(Unleash keeps no reason)",
+            who,
         )
 
     def _record(self, event: dict[str, Any]) -> ChangeRecord | None:
@@ -668,11 +681,12 @@ class UnleashPlatform:
         if at is None:
             return None
         kind = event.get("type")
-        who = event.get("createdBy") or "someone"
+        by = _created_by(event)
+        who = by or "someone"
         if kind == "feature-environment-disabled":
-            return ChangeRecord(at, "off", None, None, None, None, f"turned off by {who}")
+            return ChangeRecord(at, "off", None, None, None, None, f"turned off by {who}", by)
         if kind == "feature-environment-enabled":
-            return ChangeRecord(at, "on", None, None, None, None, f"turned on by {who}")
+            return ChangeRecord(at, "on", None, None, None, None, f"turned on by {who}", by)
         if kind not in (
             "feature-strategy-add",
             "feature-strategy-update",
@@ -694,6 +708,7 @@ class UnleashPlatform:
                 None,
                 self.plan,
                 f"strategy removed by {who}",
+                by,
             )
         after = strategy_percent(data)
         prior = 0.0 if kind == "feature-strategy-add" else strategy_percent(pre)
@@ -704,9 +719,8 @@ class UnleashPlatform:
             action, comment = "edit", f"rollout changed outside rolloutcli by {who}"
         else:
             return None
-        return ChangeRecord(
-            at, action, prior, after, now.stage if now else None, self.plan, comment
-        )
+        stage = now.stage if now else None
+        return ChangeRecord(at, action, prior, after, stage, self.plan, comment, by)
 
     # ------------------------------------------------------------------ HTTP
 
@@ -874,15 +888,10 @@ def _tag_of(event: dict[str, Any]) -> tuple[object, object]:
     return tag.get("type"), tag.get("value")
 
 
-def _last_split_change(records: list[ChangeRecord]) -> datetime | None:
-    """When the live split was set: the last move of the rollout, or the last change the
-    tool made to the split (a 0% stage that opens to an audience moves no percentage)."""
-    for record in reversed(records):
-        if record.action in ("advance", "rollback") or (
-            record.percent_after is not None and record.percent_after != record.percent_before
-        ):
-            return record.at
-    return None
+def _created_by(event: dict[str, Any]) -> str | None:
+    """Who made the change, as Unleash's event log names them (None: it does not)."""
+    who = event.get("createdBy")
+    return str(who) if who else None
 
 
 def _test_failed(response: httpx.Response) -> bool:

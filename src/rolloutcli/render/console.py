@@ -64,7 +64,7 @@ def stage_json(standing: Standing) -> dict[str, Any] | None:
         "index": index,
         "name": stage.label,
         "percent": stage.percent,
-        "started_at": standing.state.changed_at,
+        "started_at": standing.position.stage_began,
     }
 
 
@@ -88,7 +88,7 @@ def status_json(standing: Standing) -> dict[str, Any]:
         "next_stage": {"index": position.next_index, "name": nxt.label, "percent": nxt.percent}
         if nxt is not None
         else None,
-        "changed_at": state.changed_at,
+        "changed_at": position.stage_began,
         "last_comment": state.comment,
         "notes": list(state.notes),
     }
@@ -217,9 +217,9 @@ def print_status(console: Console, standing: Standing, now: datetime) -> None:
         table.add_row("audience", f"{len(state.audience_keys)} allowlisted keys")
     if state.audience_segment:
         table.add_row("audience", Text(f"segment {state.audience_segment}"))
-    if state.changed_at:
-        since = format_duration(now - state.changed_at)
-        table.add_row("since", f"{format_timestamp(state.changed_at)} ({since} ago)")
+    began, elapsed = position.stage_began, position.stage_elapsed(now)
+    if began is not None and elapsed is not None:
+        table.add_row("since", f"{format_timestamp(began)} ({format_duration(elapsed)} ago)")
     if position.index is not None:
         stage = plan.stages[position.index]
         table.add_row("window", Text(f"{stage.min_duration}, min {stage.min_samples:,} per cohort"))
@@ -507,8 +507,9 @@ def watch_view(rounds: list[Any], now: datetime, footer: str) -> Group:
         parts.append(Text.from_markup(_where(standing), emoji=False))
         line = Text("verdict ", style="bold")
         line.append(verdict.kind.value.upper(), style=VERDICT_STYLE[verdict.kind.value])
-        if state.changed_at is not None and state.on and not position.not_started:
-            line.append(f" · in stage {format_duration(now - state.changed_at)}")
+        elapsed = position.stage_elapsed(now)
+        if elapsed is not None and state.on and not position.not_started:
+            line.append(f" · in stage {format_duration(elapsed)}")
             left = time_left(plan, state, position, now)
             line.append(f" · {format_duration(left)} left" if left else " · window elapsed")
         if state.paused is not None:

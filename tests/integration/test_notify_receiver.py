@@ -23,7 +23,7 @@ from rolloutcli.journal.notify import (
     slack_payload,
     targets,
 )
-from rolloutcli.plan.model import Webhook
+from rolloutcli.plan.notifications import Webhook
 from tests.integration.webhook_receiver import Reply, WebhookReceiver, refused_url
 
 pytestmark = pytest.mark.integration

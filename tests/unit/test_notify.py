@@ -23,7 +23,7 @@ from rolloutcli.journal.notify import (
     slack_payload,
     targets,
 )
-from rolloutcli.plan.model import Webhook
+from rolloutcli.plan.notifications import Webhook
 
 AT = datetime(2026, 11, 2, 10, 0, 0, tzinfo=UTC)
 REASON = "error_rate breached rollback +50%: treatment 0.024 vs control 0.01 (+140%), p = 0.0003"

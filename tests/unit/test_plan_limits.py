@@ -26,9 +26,9 @@ from rolloutcli.plan.model import (
     MAX_QUERIES,
     MAX_STAGES,
     MAX_SUCCESS,
-    MAX_WEBHOOKS,
     load_plan,
 )
+from rolloutcli.plan.notifications import MAX_WEBHOOKS
 from rolloutcli.plan.yamlsource import MAX_DEPTH, MAX_NODES, MAX_PLAN_BYTES, load_yaml
 from rolloutcli.support.durations import parse_duration
 from rolloutcli.support.errors import InvalidInputError, PlanError

@@ -23,7 +23,7 @@ from rolloutcli.support.errors import RolloutError
 if TYPE_CHECKING:
     from rolloutcli.app.standing import Standing
     from rolloutcli.journal.notify import Delivery
-    from rolloutcli.plan.model import NotifyEvent, Webhook
+    from rolloutcli.plan.notifications import NotifyEvent, Webhook
     from rolloutcli.platforms.base import Platform
 
 
@@ -289,7 +289,7 @@ def lenient_hooks(path: Path | None) -> list[Webhook]:
         section = data.get("notifications") if isinstance(data, dict) else None
         if not isinstance(section, dict) or not section.get("webhooks"):
             return []  # nothing to read: no need for the plan model (and pydantic)
-        from rolloutcli.plan.model import Notifications
+        from rolloutcli.plan.notifications import Notifications
 
         return list(Notifications.model_validate(section).webhooks)
     except Exception:  # on-call's kill must not fail on a broken section

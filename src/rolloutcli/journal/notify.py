@@ -61,7 +61,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from rolloutcli import __version__
-from rolloutcli.plan.model import NOTIFY_DEFAULT, NotifyEvent, Webhook
+from rolloutcli.plan.notifications import NOTIFY_DEFAULT, NotifyEvent, Webhook
 from rolloutcli.support.http import BACKOFF, failure_kind, rate_limit_wait, retry_delay
 from rolloutcli.support.redact import clip, register_url, scrub, scrub_data
 from rolloutcli.support.timeutil import format_timestamp

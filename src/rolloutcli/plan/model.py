@@ -23,7 +23,6 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
-    StringConstraints,
     ValidationError,
     field_validator,
 )
@@ -42,6 +41,7 @@ from rolloutcli.plan.fields import (
     Variation,
     strip_percent,
 )
+from rolloutcli.plan.notifications import Notifications
 from rolloutcli.plan.platform_specs import (
     PLATFORM_SPECS,
     AnyPlatformSpec,
@@ -78,7 +78,6 @@ MAX_GUARDRAILS = 50
 MAX_SUCCESS = 50
 MAX_AUDIENCE_KEYS = 1000
 MAX_QUERIES = 100
-MAX_WEBHOOKS = 20
 MAX_APPROVE = 100
 MAX_PER_TIER = 10
 MAX_PROBLEMS = 50
@@ -401,36 +400,6 @@ class Automation(PlanModel):
             except (TypeError, ValueError):
                 continue
         return False
-
-
-NotifyEvent = Literal["pause", "rollback", "kill", "done", "resume", "advance"]
-NOTIFY_DEFAULT: list[NotifyEvent] = ["pause", "rollback", "kill", "done"]
-
-
-class Webhook(PlanModel):
-    """A webhook to post to. The URL is a secret (a Slack URL is a credential), so a plan
-    names the environment variable that holds it; ``url`` is for local receivers."""
-
-    format: Literal["json", "slack"] = Field(
-        "json", description="json: rolloutcli's event document; slack: an incoming webhook."
-    )
-    url_env: Key | None = Field(
-        None, description="Environment variable holding the URL (e.g. SLACK_WEBHOOK_URL)."
-    )
-    url: Annotated[StrictStr, StringConstraints(max_length=2048)] | None = Field(
-        None, description="The URL itself (only for non-secret, e.g. internal, receivers)."
-    )
-    events: list[NotifyEvent] = Field(
-        default_factory=lambda: list(NOTIFY_DEFAULT),
-        max_length=12,
-        description="Events that post: pause, rollback, kill, done (default), resume, advance.",
-    )
-
-
-class Notifications(PlanModel):
-    webhooks: list[Webhook] = Field(
-        default_factory=list, max_length=MAX_WEBHOOKS, description=f"At most {MAX_WEBHOOKS}."
-    )
 
 
 class Plan(PlanModel):

@@ -884,7 +884,7 @@ def clustered_series(seed: int, minutes: int, cv: float) -> RatioSeries:
 
 
 def test_clustered_requests_are_measured_and_named() -> None:
-    from rolloutcli.render.console import dispersion_json
+    from rolloutcli.render.contract import dispersion_json
 
     series = clustered_series(3, 120, 0.5)
     obs = {"error_rate": ratio_observation("error_rate", series)}

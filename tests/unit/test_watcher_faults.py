@@ -18,7 +18,7 @@ from rolloutcli.app import watch as watcher
 from rolloutcli.app.apply import Journal
 from rolloutcli.judge.automation import Act, Decision
 from rolloutcli.plan.model import LoadedPlan
-from rolloutcli.render.console import decision_json
+from rolloutcli.render.contract import decision_json
 from rolloutcli.support.errors import EXIT_INTERNAL, BackendError
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)

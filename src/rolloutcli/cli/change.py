@@ -68,7 +68,8 @@ def run_advance(
     """Show the verdict; on `go` show the change, confirm, apply. Exit 1 on rollback."""
     from rolloutcli.app.changes import apply_advance
     from rolloutcli.app.evaluate import advance_change
-    from rolloutcli.render.console import decision_json, print_change, print_check
+    from rolloutcli.render.console import print_change, print_check
+    from rolloutcli.render.contract import decision_json
 
     console = out()
     print_check(console, evaluation)

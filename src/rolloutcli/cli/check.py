@@ -143,7 +143,8 @@ def _print_checked(checked: list[Checked], fmt: CheckOutput) -> None:
     """Each plan's verdict (or error) in order, as ``fmt`` asks; then, on GitHub Actions,
     the annotations and the job summary."""
     from rolloutcli.cli.cifiles import read_plan_file
-    from rolloutcli.render.console import check_json, dumps, print_check
+    from rolloutcli.render.console import print_check
+    from rolloutcli.render.contract import check_json, dumps
     from rolloutcli.render.markdown import github_actions, markdown_report
 
     github = github_actions(os.environ)
@@ -198,7 +199,8 @@ def _print_explained(
 ) -> None:
     """``check --explain``: each plan's metrics queries as they would be sent."""
     from rolloutcli.app.check import worst_error
-    from rolloutcli.render.console import dumps, explain_json, print_explain
+    from rolloutcli.render.console import print_explain
+    from rolloutcli.render.contract import dumps, explain_json
 
     results: list[dict[str, Any]] = []
     console = out()

@@ -60,7 +60,8 @@ def status(
 ) -> None:
     """Where the rollout stands, read from the flag platform."""
     from rolloutcli.app.standing import read_standing
-    from rolloutcli.render.console import dumps, print_status, status_json
+    from rolloutcli.render.console import print_status
+    from rolloutcli.render.contract import dumps, status_json
 
     standing = read_standing(load(plan, plans_dir))
     if json_output:
@@ -119,7 +120,8 @@ def history(
     Works on a plan that no longer validates (only flag: and platform: are read). Exit 3
     when the platform's history could not be read (the records are still shown)."""
     from rolloutcli.app.history import read_history
-    from rolloutcli.render.console import dumps, history_json, print_history
+    from rolloutcli.render.console import print_history
+    from rolloutcli.render.contract import dumps, history_json
 
     found = read_history(plan, plans_dir, records_file, limit)
     if json_output:

@@ -74,7 +74,7 @@ def watch(
     the current round; nothing is left half-done. With --once the exit code is 1 when a
     verdict was rollback, 3 or 4 when a plan could not be checked or changed."""
     from rolloutcli.app.watchloop import Watcher, once_exit_code, watch_interval
-    from rolloutcli.render.console import decision_json
+    from rolloutcli.render.contract import decision_json
 
     every = watch_interval(interval, once=once, rehearsal=at is not None)
     watcher = Watcher(

@@ -1,4 +1,5 @@
-"""Output: rich tables that show every value behind a verdict, and the JSON contract.
+"""Output: rich tables that show every value behind a verdict (the JSON contract is
+``contract.py``).
 
 Strings from a plan, a platform or a server (flag keys, environments, plan and stage names,
 reasons, notes, comments, server messages) never become markup: they are escaped where they
@@ -7,7 +8,6 @@ off (``:100:`` stays text)."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,11 +17,11 @@ from rich.table import Table
 from rich.text import Text
 
 from rolloutcli.judge.flagstate import FlagState, RolloutChange
-from rolloutcli.judge.messages import codes, sentences, text
+from rolloutcli.judge.messages import text
 from rolloutcli.plan.fields import TIERS
 from rolloutcli.plan.model import Plan
+from rolloutcli.render.values import TEST_ABBREVIATION, stage_name, value_text
 from rolloutcli.support.durations import format_duration
-from rolloutcli.support.jsonsafe import json_safe
 from rolloutcli.support.timeutil import format_timestamp
 
 if TYPE_CHECKING:  # types only: `status` renders without importing the statistics
@@ -29,7 +29,6 @@ if TYPE_CHECKING:  # types only: `status` renders without importing the statisti
     from rolloutcli.app.standing import Standing
     from rolloutcli.judge.findings import Finding
     from rolloutcli.judge.verdict import Verdict
-    from rolloutcli.stats.dispersion import Dispersion
 
 VERDICT_STYLE = {
     "go": "bold green",
@@ -48,136 +47,7 @@ STATUS_STYLE = {
 }
 
 
-# ---------------------------------------------------------------------- JSON
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(json_safe(value), indent=2, ensure_ascii=False)
-
-
-def stage_json(standing: Standing) -> dict[str, Any] | None:
-    index = standing.position.index
-    if index is None:
-        return None
-    stage = standing.loaded.plan.stages[index]
-    return {
-        "index": index,
-        "name": stage.label,
-        "percent": stage.percent,
-        "started_at": standing.position.stage_began,
-    }
-
-
-def status_json(standing: Standing) -> dict[str, Any]:
-    plan, state, position = standing.loaded.plan, standing.state, standing.position
-    nxt = plan.stages[position.next_index] if position.next_index is not None else None
-    return {
-        "plan": standing.loaded.name,
-        "flag": plan.flag,
-        "platform": plan.platform.kind,
-        "environment": plan.platform.environment,
-        "on": state.on,
-        "percent": state.percent,
-        "stage": stage_json(standing),
-        "stages": len(plan.stages),
-        "off_plan": position.off_plan,
-        "not_started": position.not_started,
-        "audience": {"keys": list(state.audience_keys), "segment": state.audience_segment}
-        if state.audience_keys or state.audience_segment
-        else None,
-        "next_stage": {"index": position.next_index, "name": nxt.label, "percent": nxt.percent}
-        if nxt is not None
-        else None,
-        "changed_at": position.stage_began,
-        "last_comment": state.comment,
-        "notes": list(state.notes),
-    }
-
-
-def finding_json(f: Finding) -> dict[str, Any]:
-    return {
-        "name": f.name,
-        "kind": f.kind,
-        "status": f.status,
-        "control": f.control,
-        "treatment": f.treatment,
-        "relative_change": f.relative_change,
-        "p_value": f.p_value,
-        "test": f.test,
-        "threshold": f.threshold,
-        "limit": f.limit,
-        "control_n": f.control_size,
-        "treatment_n": f.treatment_size,
-        "note": f.note,
-        "query": f.query,
-        "e_value": f.e_value,
-        "alpha": f.alpha,
-        "bounds": None
-        if f.ci_low is None and f.ci_high is None
-        else {"low": f.ci_low, "high": f.ci_high, "relative": f.ci_relative},
-        "detect": f.detect,
-        "detect_ruled_out": f.ruled_out,
-        "information": f.information,
-        "information_needed": f.information_needed,
-        "dispersion": None if f.dispersion is None else dispersion_json(f.dispersion),
-    }
-
-
-def dispersion_json(d: Dispersion) -> dict[str, Any]:
-    """How the requests cluster: the factor over independent requests, in words."""
-    return {
-        "factor": d.factor,
-        "interval_pairs": d.pairs,
-        "significant": d.significant,
-        "summary": d.in_words(),
-    }
-
-
-def check_json(evaluation: Evaluation) -> dict[str, Any]:
-    standing, verdict = evaluation.standing, evaluation.verdict
-    srm = verdict.srm
-    return {
-        "plan": standing.loaded.name,
-        "flag": standing.loaded.plan.flag,
-        "platform": standing.loaded.plan.platform.kind,
-        "environment": standing.loaded.plan.platform.environment,
-        "verdict": verdict.kind.value,
-        "reasons": list(sentences(verdict.reasons)),
-        "reason_codes": list(codes(verdict.reasons)),
-        "percent": verdict.from_percent,
-        "next_percent": verdict.to_percent,
-        "stage": stage_json(standing),
-        "evaluated_at": evaluation.now,
-        "window_start": evaluation.window.start if evaluation.window else None,
-        "look_again_at": verdict.look_again_at,
-        "metrics": [finding_json(f) for f in verdict.findings],
-        "srm": {
-            "checked": srm.checked,
-            "treatment": srm.treatment,
-            "control": srm.control,
-            "expected_share": srm.expected_share,
-            "observed_share": srm.observed_share,
-            "p_value": srm.p_value,
-            "mismatch": srm.mismatch,
-            "note": srm.note,
-        },
-        "success": [
-            {"metric": c.metric, "requirement": c.requirement, "met": c.met, "note": c.note}
-            for c in verdict.success
-        ],
-    }
-
-
 # ---------------------------------------------------------------------- terminal
-
-
-def _value(value: float | None, kind: str, unit: str | None) -> str:
-    if value is None:
-        return "—"
-    if kind == "ratio" or unit in ("ratio",):
-        return f"{value:.3%}"
-    suffix = {"ms": " ms", "s": " s", "percent": "%"}.get(unit or "", "")
-    return f"{value:.4g}{suffix}"
 
 
 def _size(size: float | None) -> str:
@@ -201,10 +71,6 @@ def _where(standing: Standing) -> str:
     )
 
 
-def _stage_name(label: str, percent: float) -> str:
-    return label if label == f"{percent:g}%" else f"{label} ({percent:g}%)"
-
-
 def print_status(console: Console, standing: Standing, now: datetime) -> None:
     plan, state, position = standing.loaded.plan, standing.state, standing.position
     console.print(_where(standing), highlight=False)
@@ -225,7 +91,7 @@ def print_status(console: Console, standing: Standing, now: datetime) -> None:
         table.add_row("window", Text(f"{stage.min_duration}, min {stage.min_samples:,} per cohort"))
     if position.next_index is not None:
         nxt = plan.stages[position.next_index]
-        table.add_row("next", Text(_stage_name(nxt.label, nxt.percent)))
+        table.add_row("next", Text(stage_name(nxt.label, nxt.percent)))
     if state.comment:
         table.add_row("last change", Text(state.comment))
     for note in state.notes:
@@ -275,19 +141,6 @@ def _print_clustering(console: Console, verdict: Verdict) -> None:
             )
 
 
-TEST_ABBREVIATION = {
-    "z": "z",
-    "fisher-exact": "fisher",
-    "welch-t": "welch",
-    "mann-whitney": "MW",
-    "binomial-exact": "binom",
-    "one-sample-t": "t",
-    "seq-conditional-binomial": "seq",
-    "seq-binomial": "seq",
-    "seq-normal": "seq",
-}
-
-
 def _tiers(plan: Plan, name: str) -> str:
     guardrail = plan.guardrail(name)
     if guardrail is None:
@@ -321,8 +174,8 @@ def _metrics_table(plan: Plan, verdict: Verdict) -> Table:
             status.append(f"\n{f.note}", style="dim")
         table.add_row(
             Text(f.name),
-            _value(f.control, f.kind, unit) + _size(f.control_size),
-            _value(f.treatment, f.kind, unit) + _size(f.treatment_size),
+            value_text(f.control, f.kind, unit) + _size(f.control_size),
+            value_text(f.treatment, f.kind, unit) + _size(f.treatment_size),
             Text(change),
             Text(_tiers(plan, f.name)),
             Text(p),
@@ -398,51 +251,6 @@ _VERB_TEXT = {
     "counter_series": "per interval",
     "moment_series": "per interval",
 }
-
-
-def explain_json(explained: Explained) -> dict[str, Any]:
-    prepared = explained.prepared
-    standing = prepared.standing
-    source = prepared.source
-    return {
-        "plan": standing.loaded.name,
-        "flag": standing.state.flag,
-        "at": format_timestamp(prepared.now),
-        "source": source.name if source else standing.loaded.plan.metrics.source.kind,
-        "window": _window_json(prepared.window),
-        "evidence_window": _window_json(prepared.evidence),
-        "queries": queries_json(explained.queries),
-    }
-
-
-def queries_json(rows: Any) -> list[dict[str, Any]]:
-    """Metrics calls and their resolved queries (``check --explain``, decision records)."""
-    return [
-        {
-            "metric": need.metric,
-            "cohort": need.cohort.role,
-            "variation": need.cohort.variation,
-            "verb": need.verb,
-            "window": _window_json(need.window),
-            "interval": format_duration(need.step) if need.step else None,
-            "requests": [{"query": q.text, "params": q.params} for q in resolved],
-        }
-        for need, resolved in rows
-    ]
-
-
-def decision_json(evaluation: Evaluation) -> dict[str, Any]:
-    """What a decision record keeps of a verdict: the ``check --json`` document plus every
-    metrics query as it was sent."""
-    document = check_json(evaluation)
-    document["queries"] = queries_json(evaluation.resolved_queries())
-    return document
-
-
-def _window_json(window: Any) -> dict[str, str] | None:
-    if window is None:
-        return None
-    return {"start": format_timestamp(window.start), "end": format_timestamp(window.end)}
 
 
 def print_explain(console: Console, explained: Explained) -> None:
@@ -535,25 +343,6 @@ def watch_view(rounds: list[Any], now: datetime, footer: str) -> Group:
 
 
 # ---------------------------------------------------------------------- history
-
-
-def history_json(entries: list[Any]) -> list[dict[str, Any]]:
-    return [
-        {
-            "at": e.at,
-            "source": e.source,
-            "event": e.event,
-            "who": e.who,
-            "stage": e.stage,
-            "percent_before": e.percent_before,
-            "percent_after": e.percent_after,
-            "verdict": e.verdict,
-            "result": e.result,
-            "detail": e.detail,
-            "record": dict(e.raw) if e.raw is not None else None,
-        }
-        for e in entries
-    ]
 
 
 def print_history(console: Console, plan: str, flag: str, log: Any, entries: list[Any]) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 from rolloutcli.plan.fields import TIERS
 from rolloutcli.plan.model import LoadedPlan
 from rolloutcli.plan.yamlsource import SourcedYaml
-from rolloutcli.render.console import TEST_ABBREVIATION, _stage_name, _value
+from rolloutcli.render.values import TEST_ABBREVIATION, stage_name, value_text
 from rolloutcli.support.redact import scrub
 from rolloutcli.support.timeutil import format_timestamp
 
@@ -273,12 +273,12 @@ def _table(metrics: Sequence[Mapping[str, Any]], pf: PlanFile | None) -> str:
         threshold = str(m.get("threshold") or "")
         limit = _number(m.get("limit"))
         if limit is not None:
-            threshold += f" (limit {_value(limit, kind, unit)})"
+            threshold += f" (limit {value_text(limit, kind, unit)})"
         cells = [
             name,
             status,
-            _value(_number(m.get("control")), kind, unit),
-            _value(_number(m.get("treatment")), kind, unit),
+            value_text(_number(m.get("control")), kind, unit),
+            value_text(_number(m.get("treatment")), kind, unit),
             "—" if change is None else f"{change:+.1%}",
             _evidence(m),
             threshold or "—",
@@ -376,12 +376,12 @@ def _finding_sentence(m: Mapping[str, Any], unit: str | None) -> str:
     if change is not None:
         text += f" {change:+.1%} vs control"
     text += (
-        f" (treatment {_value(_number(m.get('treatment')), kind, unit)}, "
-        f"control {_value(_number(m.get('control')), kind, unit)}), past {_reached(m)}"
+        f" (treatment {value_text(_number(m.get('treatment')), kind, unit)}, "
+        f"control {value_text(_number(m.get('control')), kind, unit)}), past {_reached(m)}"
     )
     limit = _number(m.get("limit"))
     if limit is not None:
-        text += f" (limit {_value(limit, kind, unit)})"
+        text += f" (limit {value_text(limit, kind, unit)})"
     if _number(m.get("p_value")) is not None:
         text += f"; p = {_evidence(m)}"
     elif _number(m.get("e_value")) is not None:
@@ -407,11 +407,11 @@ def _next_stage(result: Result, pf: PlanFile | None) -> str | None:
     target = _number(result.get("next_percent"))
     if target is not None:
         label = next((lb for lb, p in stages if p == target), f"{target:g}%")
-        return _stage_name(label, target)
+        return stage_name(label, target)
     stage = result.get("stage")
     if stage and int(stage["index"]) + 1 < len(stages):
         label, percent = stages[int(stage["index"]) + 1]
-        return _stage_name(label, percent)
+        return stage_name(label, percent)
     return None
 
 

@@ -1,0 +1,203 @@
+"""The JSON contract: what ``--json`` prints and decision records keep, from typed results.
+
+Its keys are documented in the README ("JSON output") and kept stable; scripts rely on
+them. ``reasons`` are the sentences of :mod:`rolloutcli.judge.messages`, ``reason_codes``
+their codes, in the same order.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from rolloutcli.judge.messages import codes, sentences
+from rolloutcli.support.durations import format_duration
+from rolloutcli.support.jsonsafe import json_safe
+from rolloutcli.support.timeutil import format_timestamp
+
+if TYPE_CHECKING:  # types only: `status` renders without importing the statistics
+    from rolloutcli.app.evaluate import Evaluation, Explained
+    from rolloutcli.app.standing import Standing
+    from rolloutcli.judge.findings import Finding
+    from rolloutcli.stats.dispersion import Dispersion
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(json_safe(value), indent=2, ensure_ascii=False)
+
+
+def stage_json(standing: Standing) -> dict[str, Any] | None:
+    index = standing.position.index
+    if index is None:
+        return None
+    stage = standing.loaded.plan.stages[index]
+    return {
+        "index": index,
+        "name": stage.label,
+        "percent": stage.percent,
+        "started_at": standing.position.stage_began,
+    }
+
+
+def status_json(standing: Standing) -> dict[str, Any]:
+    plan, state, position = standing.loaded.plan, standing.state, standing.position
+    nxt = plan.stages[position.next_index] if position.next_index is not None else None
+    return {
+        "plan": standing.loaded.name,
+        "flag": plan.flag,
+        "platform": plan.platform.kind,
+        "environment": plan.platform.environment,
+        "on": state.on,
+        "percent": state.percent,
+        "stage": stage_json(standing),
+        "stages": len(plan.stages),
+        "off_plan": position.off_plan,
+        "not_started": position.not_started,
+        "audience": {"keys": list(state.audience_keys), "segment": state.audience_segment}
+        if state.audience_keys or state.audience_segment
+        else None,
+        "next_stage": {"index": position.next_index, "name": nxt.label, "percent": nxt.percent}
+        if nxt is not None
+        else None,
+        "changed_at": position.stage_began,
+        "last_comment": state.comment,
+        "notes": list(state.notes),
+    }
+
+
+def finding_json(f: Finding) -> dict[str, Any]:
+    return {
+        "name": f.name,
+        "kind": f.kind,
+        "status": f.status,
+        "control": f.control,
+        "treatment": f.treatment,
+        "relative_change": f.relative_change,
+        "p_value": f.p_value,
+        "test": f.test,
+        "threshold": f.threshold,
+        "limit": f.limit,
+        "control_n": f.control_size,
+        "treatment_n": f.treatment_size,
+        "note": f.note,
+        "query": f.query,
+        "e_value": f.e_value,
+        "alpha": f.alpha,
+        "bounds": None
+        if f.ci_low is None and f.ci_high is None
+        else {"low": f.ci_low, "high": f.ci_high, "relative": f.ci_relative},
+        "detect": f.detect,
+        "detect_ruled_out": f.ruled_out,
+        "information": f.information,
+        "information_needed": f.information_needed,
+        "dispersion": None if f.dispersion is None else dispersion_json(f.dispersion),
+    }
+
+
+def dispersion_json(d: Dispersion) -> dict[str, Any]:
+    """How the requests cluster: the factor over independent requests, in words."""
+    return {
+        "factor": d.factor,
+        "interval_pairs": d.pairs,
+        "significant": d.significant,
+        "summary": d.in_words(),
+    }
+
+
+def check_json(evaluation: Evaluation) -> dict[str, Any]:
+    standing, verdict = evaluation.standing, evaluation.verdict
+    srm = verdict.srm
+    return {
+        "plan": standing.loaded.name,
+        "flag": standing.loaded.plan.flag,
+        "platform": standing.loaded.plan.platform.kind,
+        "environment": standing.loaded.plan.platform.environment,
+        "verdict": verdict.kind.value,
+        "reasons": list(sentences(verdict.reasons)),
+        "reason_codes": list(codes(verdict.reasons)),
+        "percent": verdict.from_percent,
+        "next_percent": verdict.to_percent,
+        "stage": stage_json(standing),
+        "evaluated_at": evaluation.now,
+        "window_start": evaluation.window.start if evaluation.window else None,
+        "look_again_at": verdict.look_again_at,
+        "metrics": [finding_json(f) for f in verdict.findings],
+        "srm": {
+            "checked": srm.checked,
+            "treatment": srm.treatment,
+            "control": srm.control,
+            "expected_share": srm.expected_share,
+            "observed_share": srm.observed_share,
+            "p_value": srm.p_value,
+            "mismatch": srm.mismatch,
+            "note": srm.note,
+        },
+        "success": [
+            {"metric": c.metric, "requirement": c.requirement, "met": c.met, "note": c.note}
+            for c in verdict.success
+        ],
+    }
+
+
+def explain_json(explained: Explained) -> dict[str, Any]:
+    prepared = explained.prepared
+    standing = prepared.standing
+    source = prepared.source
+    return {
+        "plan": standing.loaded.name,
+        "flag": standing.state.flag,
+        "at": format_timestamp(prepared.now),
+        "source": source.name if source else standing.loaded.plan.metrics.source.kind,
+        "window": _window_json(prepared.window),
+        "evidence_window": _window_json(prepared.evidence),
+        "queries": queries_json(explained.queries),
+    }
+
+
+def queries_json(rows: Any) -> list[dict[str, Any]]:
+    """Metrics calls and their resolved queries (``check --explain``, decision records)."""
+    return [
+        {
+            "metric": need.metric,
+            "cohort": need.cohort.role,
+            "variation": need.cohort.variation,
+            "verb": need.verb,
+            "window": _window_json(need.window),
+            "interval": format_duration(need.step) if need.step else None,
+            "requests": [{"query": q.text, "params": q.params} for q in resolved],
+        }
+        for need, resolved in rows
+    ]
+
+
+def decision_json(evaluation: Evaluation) -> dict[str, Any]:
+    """What a decision record keeps of a verdict: the ``check --json`` document plus every
+    metrics query as it was sent."""
+    document = check_json(evaluation)
+    document["queries"] = queries_json(evaluation.resolved_queries())
+    return document
+
+
+def _window_json(window: Any) -> dict[str, str] | None:
+    if window is None:
+        return None
+    return {"start": format_timestamp(window.start), "end": format_timestamp(window.end)}
+
+
+def history_json(entries: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "at": e.at,
+            "source": e.source,
+            "event": e.event,
+            "who": e.who,
+            "stage": e.stage,
+            "percent_before": e.percent_before,
+            "percent_after": e.percent_after,
+            "verdict": e.verdict,
+            "result": e.result,
+            "detail": e.detail,
+            "record": dict(e.raw) if e.raw is not None else None,
+        }
+        for e in entries
+    ]

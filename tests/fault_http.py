@@ -11,7 +11,7 @@ Unleash, the LaunchDarkly fake) or, with no upstream, answers ``200 ok``. Faults
 - ``silent``: read the request, never answer, keep the connection open.
 
 Every request is recorded in ``seen`` as (method, path, what it got). Used by
-tests/unit/test_http_deadline.py and tests/integration/test_kill_duress.py.
+tests/unit/support/test_http_deadline.py and tests/integration/test_kill_duress.py.
 """
 
 from __future__ import annotations

@@ -298,7 +298,7 @@ def _bound_connections(client: httpx.Client, clock: _AttemptEnd) -> bool:
     httpx has no public hook for httpcore's network backend, so this reaches into
     ``Client._transport`` / ``_mounts`` and the pool's ``_network_backend`` (stable since
     httpx 0.18 / httpcore 0.16). Should a release rename them, calls keep their per-read
-    timeouts and the deadline between attempts, and tests/unit/test_http_deadline.py fails
+    timeouts and the deadline between attempts, and tests/unit/support/test_http_deadline.py fails
     on ``HttpBackend.bounded``."""
     transports: list[Any] = [getattr(client, "_transport", None)]
     transports += list((getattr(client, "_mounts", None) or {}).values())

@@ -23,7 +23,7 @@ from rolloutcli.plan.model import load_plan
 from rolloutcli.plan.yamlsource import keep_top_level
 from rolloutcli.support.errors import InvalidInputError, PlanError
 from tests.conftest import read_flag
-from tests.unit.test_plan_limits import HANG, alias_bomb, within
+from tests.unit.plan.test_plan_limits import HANG, alias_bomb, within
 
 ADDRESS = """\
 # a comment

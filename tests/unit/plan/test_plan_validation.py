@@ -21,7 +21,7 @@ from rolloutcli.cli.main import app
 from rolloutcli.plan.model import load_plan
 from rolloutcli.support.errors import PlanError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 SHIPPED_PLANS = sorted((REPO_ROOT / "plans").glob("*.yaml"))
 SCHEMA_FILE = REPO_ROOT / "docs" / "plan.schema.json"
 

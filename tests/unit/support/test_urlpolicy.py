@@ -21,7 +21,7 @@ from rolloutcli.support.urlpolicy import (
     literal_address,
     url_problem,
 )
-from tests.unit.test_metrics_query_sources import datadog_plan, prometheus_plan
+from tests.unit.metrics.test_metrics_query_sources import datadog_plan, prometheus_plan
 
 REFUSED = (
     "host 169.254.169.254 is a link-local or cloud-metadata address: refused "

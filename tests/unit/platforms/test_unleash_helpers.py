@@ -39,7 +39,7 @@ from rolloutcli.platforms.unleash import (
 )
 from rolloutcli.support.errors import BackendError, InvalidInputError, PlanError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]
 
 AT_TEXT = "2026-11-21T21:49:13.697Z"
 AT = datetime(2026, 11, 21, 21, 49, 13, 697000, tzinfo=UTC)

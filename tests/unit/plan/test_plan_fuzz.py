@@ -54,7 +54,7 @@ LONGEST_MESSAGE = 1000
 
 CLI_FUZZ = settings(FUZZ, max_examples=CLI_EXAMPLES)
 
-DEMO_PLANS = Path(__file__).resolve().parents[2] / "src" / "rolloutcli" / "demo" / "plans"
+DEMO_PLANS = Path(__file__).resolve().parents[3] / "src" / "rolloutcli" / "demo" / "plans"
 SHIPPED = sorted(DEMO_PLANS.glob("*.yaml"))
 SHIPPED_BYTES = [path.read_bytes() for path in SHIPPED]
 SHIPPED_DATA = [yaml.safe_load(data) for data in SHIPPED_BYTES]

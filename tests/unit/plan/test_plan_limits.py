@@ -33,7 +33,7 @@ from rolloutcli.plan.yamlsource import MAX_DEPTH, MAX_NODES, MAX_PLAN_BYTES, loa
 from rolloutcli.support.durations import parse_duration
 from rolloutcli.support.errors import InvalidInputError, PlanError
 from tests.timebound import within
-from tests.unit.test_plan_validation import (
+from tests.unit.plan.test_plan_validation import (
     base_plan,
     invoke,
     line_of,

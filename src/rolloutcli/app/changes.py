@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from rolloutcli.app.apply import Journal, apply_recorded, pause_recorded
 from rolloutcli.app.standing import Standing, apply_change
 from rolloutcli.judge.flagstate import FlagState, RolloutChange
+from rolloutcli.judge.lifecycle import Lifecycle, Phase
+from rolloutcli.support.timeutil import format_timestamp
 
 if TYPE_CHECKING:
     from rolloutcli.app.evaluate import Evaluation
@@ -28,18 +30,56 @@ def apply_advance(
     *,
     yes: bool,
     describe: Callable[[Evaluation], dict[str, Any]],
+    restarted: Lifecycle | None = None,
 ) -> Standing:
     """Apply the advance a `go` proposed; recorded (with ``describe(evaluation)`` as the
-    verdict) when there is a journal. The standing after it."""
+    verdict) when there is a journal. ``restarted``: the rollback this advance restarts
+    from (``advance --restart``), recorded as a ``restart`` decision. The standing after."""
     standing = evaluation.standing
     if journal is None:
         after = apply_change(standing, change, now)
     else:
-        decision = {"action": "advance", "reason": "--yes" if yes else "confirmed"}
+        decision: dict[str, Any] = {"action": "advance", "reason": "--yes" if yes else "confirmed"}
+        if restarted is not None:
+            decision["action"] = "restart"
+            decision["rolled_back"] = {
+                "at": restarted.at,
+                "by": restarted.by,
+                "reason": restarted.why,
+                "from_stage": restarted.from_stage,
+                "from_percent": restarted.from_percent,
+            }
         after = apply_recorded(
             journal, standing, change, now, verdict=describe(evaluation), decision=decision
         )
     return replace(standing, state=after)
+
+
+def restarting(evaluation: Evaluation, restart: bool) -> Lifecycle | None:
+    """The standing rollback ``advance --restart`` lifts; None when there is none (then
+    ``--restart`` changes nothing)."""
+    lifecycle = evaluation.standing.lifecycle
+    return lifecycle if restart and lifecycle.phase is Phase.ROLLED_BACK else None
+
+
+def advance_refusal(evaluation: Evaluation, restart: bool) -> str | None:
+    """Why ``advance`` will not move this rollout, in one line naming the flag and the
+    command that lifts it; None when it may. A rolled-back rollout needs ``--restart``; a
+    paused one ``rollout resume``; a killed one the flag turned back on."""
+    standing = evaluation.standing
+    lifecycle, name, flag = standing.lifecycle, standing.loaded.name, standing.state.flag
+    when = f" at {format_timestamp(lifecycle.at)}" if lifecycle.at is not None else ""
+    if lifecycle.phase is Phase.ROLLED_BACK and not restart:
+        return (
+            f"flag {flag} was rolled back{when}: nothing advances until a person restarts "
+            f"it deliberately: rollout advance {name} --restart"
+        )
+    mark = lifecycle.pause
+    if mark is not None and (lifecycle.phase is Phase.PAUSED or restart):
+        since = f" since {format_timestamp(mark.at)}" if mark.at is not None else ""
+        by = f" by {mark.by}" if mark.by else ""
+        return f"flag {flag} is paused{since}{by}: rollout resume {name} first"
+    return None
 
 
 def serves_control_to_all(state: FlagState) -> bool:

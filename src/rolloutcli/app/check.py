@@ -25,6 +25,14 @@ _FAILING_VERDICTS = {
     "pause": frozenset({"pause", "rollback"}),
     "warn": frozenset({"pause", "rollback"}),
 }
+_FAILING_PHASES = {
+    "rollback": frozenset({"rolled_back", "killed"}),
+    "pause": frozenset({"paused", "rolled_back", "killed"}),
+    "warn": frozenset({"paused", "rolled_back", "killed"}),
+}
+"""Lifecycle phases (``judge.lifecycle``) that fail a tier whatever the verdict: a rollout
+that stands rolled back or killed keeps a CI gate red until a person acts; a paused one too
+under ``--fail-on pause`` (or warn)."""
 
 
 @dataclass(frozen=True)
@@ -88,13 +96,16 @@ def worst_error(outcomes: Iterable[object]) -> int:
 
 
 def fails(evaluations: Iterable[Evaluation], tier: str) -> bool:
-    """Whether ``--fail-on tier`` fails: ``rollback`` on any rollback verdict; ``pause`` on any
-    pause or rollback verdict; ``warn`` on those or on any guardrail at warn or worse."""
+    """Whether ``--fail-on tier`` fails: ``rollback`` on any rollback verdict or a rollout
+    that stands rolled back or killed; ``pause`` on those, a pause verdict or a paused
+    rollout; ``warn`` on those or on any guardrail at warn or worse."""
     if tier not in _FAILING_VERDICTS:
         raise ValueError(f"unknown tier {tier!r}: one of {', '.join(FAIL_TIERS)}")
     for evaluation in evaluations:
         verdict = evaluation.verdict
         if verdict.kind.value in _FAILING_VERDICTS[tier]:
+            return True
+        if evaluation.standing.lifecycle.phase.value in _FAILING_PHASES[tier]:
             return True
         if tier == "warn" and any(f.status in _AT_A_TIER for f in verdict.findings):
             return True

@@ -96,9 +96,10 @@ def prepare(loaded: LoadedPlan, now: datetime) -> Prepared:
     return Prepared(standing, now, window, evidence, source, record_needs(loaded, window, evidence))
 
 
-def conclude(prepared: Prepared) -> Evaluation:
+def conclude(prepared: Prepared, restart: bool = False) -> Evaluation:
     """Read the (prefetched) metrics and decide. Raises QueryFailure (exit 3) when a query
-    could not give numbers; no data is a `hold`, never an error."""
+    could not give numbers; no data is a `hold`, never an error. ``restart``: a person
+    restarts a rolled-back rollout (``advance --restart``)."""
     standing = prepared.standing
     loaded = standing.loaded
     observations: dict[str, Observation] = {}
@@ -117,6 +118,9 @@ def conclude(prepared: Prepared) -> Evaluation:
         exposures,
         prepared.now,
         exposures_problem,
+        lifecycle=standing.lifecycle,
+        name=loaded.name,
+        restart=restart,
     )
     return Evaluation(
         standing, verdict, prepared.now, prepared.window, prepared.source, prepared.needs
@@ -175,10 +179,10 @@ def _internal(exc: Exception, where: str) -> InternalError:
     return InternalError.of(exc, where)
 
 
-def evaluate(loaded: LoadedPlan, now: datetime) -> Evaluation:
+def evaluate(loaded: LoadedPlan, now: datetime, restart: bool = False) -> Evaluation:
     prepared = prepare(loaded, now)
     prefetch([prepared])
-    return conclude(prepared)
+    return conclude(prepared, restart)
 
 
 @dataclass(frozen=True)

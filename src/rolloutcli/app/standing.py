@@ -6,11 +6,13 @@ and `rollback` need only this.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import datetime
 
 from rolloutcli.judge.flagstate import ChangeRecord, FlagState, RolloutChange
+from rolloutcli.judge.lifecycle import ROLLBACK_NOTE, Lifecycle, derive
 from rolloutcli.judge.position import Position, locate
 from rolloutcli.plan.model import LoadedPlan
 from rolloutcli.platforms import open_platform
@@ -27,6 +29,11 @@ class Standing:
     state: FlagState
     position: Position
     history: tuple[ChangeRecord, ...] = ()
+
+    @functools.cached_property
+    def lifecycle(self) -> Lifecycle:
+        """Where the rollout is in its life (``judge.lifecycle``), from this one reading."""
+        return derive(self.loaded.plan, self.state, self.history, self.position)
 
 
 def read_standing(loaded: LoadedPlan) -> Standing:
@@ -48,7 +55,7 @@ def rollback_change(standing: Standing, reason: str) -> RolloutChange:
         plan=standing.loaded.name,
         stage=None,
         action="rollback",
-        comment=f"rolloutcli: plan {standing.loaded.name} rolled back to 0%: {reason}",
+        comment=f"rolloutcli: plan {standing.loaded.name} {ROLLBACK_NOTE}{reason}",
     )
 
 

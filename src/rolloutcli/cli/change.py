@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from rolloutcli.cli.base import (
     DryRunFlag,
@@ -23,7 +24,7 @@ from rolloutcli.cli.base import (
     report_journal,
     reports_errors,
 )
-from rolloutcli.support.errors import EXIT_BREACH
+from rolloutcli.support.errors import EXIT_BREACH, RefusedError
 
 if TYPE_CHECKING:
     from rolloutcli.app.apply import Journal
@@ -44,18 +45,27 @@ def advance(
     dry_run: DryRunFlag = False,
     plans_dir: PlansDir = None,
     records_file: RecordsOption = None,
+    restart: Annotated[
+        bool,
+        typer.Option(
+            "--restart",
+            help="Start a rolled-back rollout again at its first stage (shows the "
+            "rollback's reason and asks).",
+        ),
+    ] = False,
 ) -> None:
     """Check, and on `go` move to the next stage after showing the change and asking.
 
     This is also how a person approves a stage the plan's automation policy leaves to a
-    person. A paused rollout is refused: `rollout resume` first."""
+    person. A paused rollout is refused: `rollout resume` first. A rolled-back one is
+    refused unless `--restart`."""
     from rolloutcli.app.evaluate import evaluate
     from rolloutcli.app.journals import open_journal
 
     now = datetime.now(UTC)
     loaded = load(plan, plans_dir)
     journal = open_journal(loaded.base_dir, records_file, "advance")
-    run_advance(evaluate(loaded, now), yes, dry_run, now, journal)
+    run_advance(evaluate(loaded, now, restart), yes, dry_run, now, journal, restart)
 
 
 def run_advance(
@@ -64,15 +74,27 @@ def run_advance(
     dry_run: bool,
     now: datetime,
     journal: Journal | None = None,
+    restart: bool = False,
 ) -> None:
-    """Show the verdict; on `go` show the change, confirm, apply. Exit 1 on rollback."""
-    from rolloutcli.app.changes import apply_advance
+    """Show the verdict; on `go` show the change, confirm, apply. Exit 1 on rollback, and
+    on a rollout paused or rolled back (without ``restart``)."""
+    from rolloutcli.app.changes import advance_refusal, apply_advance, restarting
     from rolloutcli.app.evaluate import advance_change
+    from rolloutcli.judge.messages import lifecycle_text
     from rolloutcli.render.console import print_change, print_check
     from rolloutcli.render.contract import decision_json
 
     console = out()
     print_check(console, evaluation)
+    refusal = advance_refusal(evaluation, restart)
+    if refusal is not None:
+        raise RefusedError(refusal)
+    restarted = restarting(evaluation, restart)
+    if restarted is not None:
+        console.print(
+            Text(f"\nrestart: {lifecycle_text(restarted, evaluation.standing.loaded.name)}"),
+            highlight=False,
+        )
     standing, kind = evaluation.standing, evaluation.verdict.kind.value
     if kind != "go":
         console.print(f"\nnothing changed: verdict is {kind}.", highlight=False)
@@ -88,9 +110,11 @@ def run_advance(
     if dry_run:
         _dry_run(console, standing, change)
         return
-    confirm("Apply this change?", yes)
+    confirm("Restart the rollout?" if restarted else "Apply this change?", yes)
     try:
-        after = apply_advance(evaluation, change, now, journal, yes=yes, describe=decision_json)
+        after = apply_advance(
+            evaluation, change, now, journal, yes=yes, describe=decision_json, restarted=restarted
+        )
     finally:
         if journal is not None:
             report_journal(journal)
@@ -170,7 +194,13 @@ def rollback(
         after = apply_rollback(journal, standing, change, reason, datetime.now(UTC))
     finally:
         report_journal(journal)
-    console.print(f"[green]rolled back:[/] treatment now {after.percent:g}%, flag still on")
+    if after.on:
+        console.print(f"[green]rolled back:[/] treatment now {after.percent:g}%, flag still on")
+    else:
+        console.print(
+            f"[green]rolled back:[/] treatment share now {after.percent:g}%; the flag stays "
+            "off (killed): nobody is served the treatment"
+        )
 
 
 @reports_errors

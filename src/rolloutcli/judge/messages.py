@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING
 from rolloutcli.judge.reasons import Reason, ReasonCode
 from rolloutcli.stats.direction import Direction
 from rolloutcli.support.durations import format_duration
+from rolloutcli.support.timeutil import format_timestamp
 
 if TYPE_CHECKING:  # types only: the findings module imports the statistics
     from rolloutcli.judge.findings import Finding
+    from rolloutcli.judge.lifecycle import Lifecycle
 
 
 def text(reason: Reason) -> str:
@@ -57,7 +59,27 @@ def _not_started(r: Reason) -> str:
 
 
 def _flag_off(r: Reason) -> str:
-    return "the flag is off (killed): nothing to advance; turn it back on deliberately"
+    return (
+        f"the flag is off (killed{_when_who(r)}): nothing to advance; turn it back on "
+        "deliberately on the platform itself (rolloutcli has no command for that yet), "
+        "then check again"
+    )
+
+
+def _rolled_back(r: Reason) -> str:
+    source = f" from {r.name}" if r.name else ""
+    if r.percent is not None and r.name != f"{r.percent:g}%":
+        source += f" ({r.percent:g}%)" if r.name else f" from {r.percent:g}%"
+    why = f": {r.detail}" if r.detail else ""
+    return (
+        f"rolled back{source}{_when_who(r)}{why}; nothing advances until a person restarts "
+        f"it: rollout advance {r.plan or 'PLAN'} --restart"
+    )
+
+
+def _paused(r: Reason) -> str:
+    why = f" ({r.detail})" if r.detail else ""
+    return f"paused{_when_who(r)}{why}: nothing advances until rollout resume {r.plan or 'PLAN'}"
 
 
 def _breach(r: Reason) -> str:
@@ -154,6 +176,8 @@ def _warning(r: Reason) -> str:
 MESSAGES: dict[ReasonCode, Callable[[Reason], str]] = {
     ReasonCode.NOT_STARTED: _not_started,
     ReasonCode.FLAG_OFF: _flag_off,
+    ReasonCode.ROLLED_BACK: _rolled_back,
+    ReasonCode.PAUSED: _paused,
     ReasonCode.BREACH: _breach,
     ReasonCode.SAMPLE_RATIO_MISMATCH: _sample_ratio_mismatch,
     ReasonCode.NO_DATA: _no_data,
@@ -173,6 +197,50 @@ MESSAGES: dict[ReasonCode, Callable[[Reason], str]] = {
 """Every code's sentence (a test checks that no code is missing)."""
 
 
+# ---------------------------------------------------------------------- the lifecycle
+
+
+def lifecycle_text(lc: Lifecycle, plan: str) -> str:
+    """The rollout's lifecycle (``judge.lifecycle``) in one line, for ``status`` and
+    ``check``; ``plan`` is the name the next command takes."""
+    return _LIFECYCLE[lc.phase.value](lc, plan)
+
+
+def _lc_when(lc: Lifecycle) -> str:
+    at = f" at {format_timestamp(lc.at)}" if lc.at is not None else ""
+    return at + (f" by {lc.by}" if lc.by else "")
+
+
+def _lc_since(lc: Lifecycle) -> str:
+    return f" since {format_timestamp(lc.at)}" if lc.at is not None else ""
+
+
+def _lc_rolled_back(lc: Lifecycle, plan: str) -> str:
+    source = f" from {lc.from_stage}" if lc.from_stage else ""
+    why = f": {lc.why}" if lc.why else ""
+    return f"rolled back{source}{_lc_when(lc)}{why}; restart: rollout advance {plan} --restart"
+
+
+def _lc_paused(lc: Lifecycle, plan: str) -> str:
+    where = f" at stage {lc.stage}" if lc.stage else ""
+    why = f" ({lc.why})" if lc.why else ""
+    return f"paused{where}{_lc_when(lc)}{why}; rollout resume {plan} lets it advance"
+
+
+_LIFECYCLE: dict[str, Callable[[Lifecycle, str], str]] = {
+    "not_started": lambda lc, plan: f"not started; rollout advance {plan} starts it",
+    "in_stage": lambda lc, plan: f"in stage {lc.stage}{_lc_since(lc)}",
+    "done": lambda lc, plan: f"done: at the last stage ({lc.stage}){_lc_since(lc)}",
+    "off_plan": lambda lc, plan: f"off-plan: a share set by hand{_lc_since(lc)}",
+    "paused": _lc_paused,
+    "rolled_back": _lc_rolled_back,
+    "killed": lambda lc, plan: (
+        f"killed: the flag is off{_lc_when(lc)}; turn it back on on the platform itself"
+    ),
+}
+"""Every phase's line (a test checks that no phase is missing)."""
+
+
 # ---------------------------------------------------------------------- helpers
 
 
@@ -180,6 +248,12 @@ def _finding(r: Reason) -> Finding:
     if r.finding is None:
         raise ValueError(f"a {r.code.value} reason names no finding")
     return r.finding
+
+
+def _when_who(r: Reason) -> str:
+    """`` at 2026-11-02T12:00:00Z by ana``, as far as known."""
+    at = f" at {format_timestamp(r.at)}" if r.at is not None else ""
+    return at + (f" by {r.who}" if r.who else "")
 
 
 def _duration(value: timedelta | None) -> timedelta:

@@ -10,7 +10,7 @@ the codes (``reason_codes`` in ``check --json``) and never parses the sentences.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,8 @@ class ReasonCode(StrEnum):
 
     NOT_STARTED = "not_started"  # 0%: a go starts the first stage
     FLAG_OFF = "flag_off"  # the flag is off (killed)
+    ROLLED_BACK = "rolled_back"  # a rollback stands: a person restarts it
+    PAUSED = "paused"  # the pause mark is set: rollout resume lets it advance
     BREACH = "breach"  # a guardrail reached its pause or rollback tier
     SAMPLE_RATIO_MISMATCH = "sample_ratio_mismatch"
     NO_DATA = "no_data"  # a guardrail has no data to judge
@@ -65,14 +67,42 @@ class Reason:
     wait: timedelta | None = None  # window: time left; power_pending: the expected wait
     confidence: float | None = None  # power_pending: the plan's power
     direction: Direction = Direction.HIGHER_IS_WORSE  # power_pending: the worse side
+    at: datetime | None = None  # flag_off, rolled_back, paused: when it happened
+    who: str | None = None  # flag_off, rolled_back, paused: who did it, where known
+    plan: str | None = None  # rolled_back, paused: the plan name the next command takes
 
 
 def not_started(first_stage: str, flag_on: bool) -> Reason:
     return Reason(ReasonCode.NOT_STARTED, name=first_stage, flag_on=flag_on)
 
 
-def flag_off() -> Reason:
-    return Reason(ReasonCode.FLAG_OFF)
+def flag_off(at: datetime | None = None, who: str | None = None) -> Reason:
+    return Reason(ReasonCode.FLAG_OFF, at=at, who=who)
+
+
+def rolled_back(
+    at: datetime | None,
+    who: str | None,
+    stage: str | None,
+    percent: float | None,
+    why: str | None,
+    plan: str | None,
+) -> Reason:
+    """A standing rollback: when, by whom, from which stage (``name``) and share, and why
+    (``detail``)."""
+    return Reason(
+        ReasonCode.ROLLED_BACK,
+        at=at,
+        who=who,
+        name=stage,
+        percent=percent,
+        detail=why,
+        plan=plan,
+    )
+
+
+def paused(at: datetime | None, who: str | None, why: str | None, plan: str | None) -> Reason:
+    return Reason(ReasonCode.PAUSED, at=at, who=who, detail=why, plan=plan)
 
 
 def breach(finding: Finding) -> Reason:

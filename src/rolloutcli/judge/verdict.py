@@ -2,19 +2,24 @@
 
 The verdict is the first of :data:`RULES`, in order, that has something to say:
 
-1. ``_not_started``: 0%, no audience → ``go`` to the first stage (even on a flag that is
-   off: starting turns it on);
-2. ``_flag_off``: the flag is off → ``hold`` (a killed rollout is resumed by a person, not
-   by the tool);
-3. ``_rollback_tier``: a rollback tier breached → ``rollback``;
+1. ``_stopped``: the lifecycle (:mod:`lifecycle`) is ``killed`` → ``hold`` (the flag is
+   off: a person turns it back on, not the tool); ``rolled_back`` → ``hold``, saying when and
+   why, until a person restarts it (``advance --restart`` decides with ``restart``);
+2. ``_not_started``: 0%, no audience, not paused → ``go`` to the first stage (even on a flag
+   that is off: starting turns it on);
+3. ``_rollback_tier``: a rollback tier breached → ``rollback`` (a pause mark never stops
+   it);
 4. ``_pause_tier``: a pause tier breached → ``pause``;
-5. ``_untrusted``: sample-ratio mismatch, missing or untrustworthy data (impossible values,
+5. ``_paused``: the pause mark is set (``rollout pause``, or an earlier pause verdict under
+   ``watch --auto``) → ``hold`` with a ``paused`` reason: a person's hold on advancing is not
+   a guardrail's pause tier, and it holds whatever the data says;
+6. ``_untrusted``: sample-ratio mismatch, missing or untrustworthy data (impossible values,
    series with gaps: :mod:`dataquality`) or too few samples → ``hold`` (never ``go``);
-6. ``_window``: the stage's minimum window not elapsed → ``hold``, saying when to look again;
-7. ``_success_criteria`` not met → ``hold``;
-8. ``_power_gate``: a power-gated stage whose guardrails cannot yet rule out their
+7. ``_window``: the stage's minimum window not elapsed → ``hold``, saying when to look again;
+8. ``_success_criteria`` not met → ``hold``;
+9. ``_power_gate``: a power-gated stage whose guardrails cannot yet rule out their
    ``detect:`` regression → ``hold``, with the expected time at the observed traffic;
-9. ``_advance``: otherwise ``go`` to the next stage, or ``done`` at the last one.
+10. ``_advance``: otherwise ``go`` to the next stage, or ``done`` at the last one.
 
 A warn-tier breach never blocks on its own: it is reported with the verdict.
 
@@ -45,6 +50,7 @@ from rolloutcli.judge.findings import (
     tier_p_values,
 )
 from rolloutcli.judge.flagstate import FlagState
+from rolloutcli.judge.lifecycle import Lifecycle, Phase, derive
 from rolloutcli.judge.multiplicity import familywise_levels
 from rolloutcli.judge.observations import Exposures, Observation
 from rolloutcli.judge.position import Position
@@ -107,10 +113,16 @@ def decide(
     now: datetime,
     exposures_problem: str | None = None,
     explain: bool = True,
+    *,
+    lifecycle: Lifecycle | None = None,
+    name: str | None = None,
+    restart: bool = False,
 ) -> Verdict:
     """The verdict: the first of :data:`RULES` that has something to say. ``explain=False``
     skips what only the display needs (the always-valid confidence bounds); the decision is
-    the same."""
+    the same. ``lifecycle`` is the rollout's (derived from ``state`` alone when not given:
+    no history, so no rollback is seen); ``name`` the plan's, for the next command a reason
+    names; ``restart`` a person restarting a rolled-back rollout (``advance --restart``)."""
     stages = plan.stages
     control_expected = state.percent < 100
     findings = _judge(plan, observations, control_expected, explain)
@@ -130,6 +142,9 @@ def decide(
             stages[position.next_index].percent if position.next_index is not None else None
         ),
         control_expected=control_expected,
+        lifecycle=lifecycle if lifecycle is not None else derive(plan, state, (), position),
+        name=name,
+        restart=restart,
     )
     outcome = next(found for rule in RULES if (found := rule(facts)) is not None)
     warnings = [
@@ -166,6 +181,9 @@ class _Facts:
     stage: Stage | None
     next_percent: float | None
     control_expected: bool
+    lifecycle: Lifecycle
+    name: str | None = None
+    restart: bool = False
 
     def off_plan(self) -> list[Reason]:
         if not self.position.off_plan:
@@ -188,19 +206,33 @@ class _Outcome:
     success: tuple[CriterionFinding, ...] = ()
 
 
+def _stopped(f: _Facts) -> _Outcome | None:
+    """Killed or rolled back: a person lifts it, never the verdict."""
+    lc = f.lifecycle
+    if lc.phase is Phase.KILLED:
+        return _Outcome(VerdictKind.HOLD, [because.flag_off(lc.at, lc.by)])
+    if lc.phase is Phase.ROLLED_BACK and not f.restart:
+        reason = because.rolled_back(lc.at, lc.by, lc.from_stage, lc.from_percent, lc.why, f.name)
+        return _Outcome(VerdictKind.HOLD, [reason])
+    return None
+
+
 def _not_started(f: _Facts) -> _Outcome | None:
     """Nobody is served the treatment, so starting is safe even on a flag that is off (a
-    new Unleash flag is off in its environments): the change turns it on."""
-    if not f.position.not_started:
+    new Unleash flag is off in its environments): the change turns it on. Not while a
+    pause mark holds it (``_paused`` says so)."""
+    if not f.position.not_started or f.state.paused is not None:
         return None
     first = f.plan.stages[0].label
     return _Outcome(VerdictKind.GO, [because.not_started(first, f.state.on)])
 
 
-def _flag_off(f: _Facts) -> _Outcome | None:
-    if f.state.on:
+def _paused(f: _Facts) -> _Outcome | None:
+    mark = f.state.paused
+    if mark is None:
         return None
-    return _Outcome(VerdictKind.HOLD, [because.flag_off()])
+    reason = because.paused(mark.at, mark.by, mark.reason, f.name)
+    return _Outcome(VerdictKind.HOLD, [reason, *f.off_plan()])
 
 
 def _rollback_tier(f: _Facts) -> _Outcome | None:
@@ -305,10 +337,11 @@ def _advance(f: _Facts) -> _Outcome | None:
 Rule = Callable[[_Facts], "_Outcome | None"]
 
 RULES: tuple[Rule, ...] = (
+    _stopped,
     _not_started,
-    _flag_off,
     _rollback_tier,
     _pause_tier,
+    _paused,
     _untrusted,
     _window,
     _success_criteria,

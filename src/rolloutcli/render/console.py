@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rolloutcli.judge.flagstate import FlagState, RolloutChange
-from rolloutcli.judge.messages import text
+from rolloutcli.judge.messages import lifecycle_text, text
 from rolloutcli.plan.fields import TIERS
 from rolloutcli.plan.model import Plan
 from rolloutcli.render.values import TEST_ABBREVIATION, stage_name, value_text
@@ -56,8 +56,11 @@ def _size(size: float | None) -> str:
 
 def _where(standing: Standing) -> str:
     plan, state, position = standing.loaded.plan, standing.state, standing.position
-    if not state.on:
+    phase = standing.lifecycle.phase.value
+    if phase == "killed":
         stage = "OFF (killed)"
+    elif phase == "rolled_back":
+        stage = "ROLLED BACK (0%)"
     elif position.index is not None:
         label = plan.stages[position.index].label
         stage = f"stage {label} ({position.index + 1} of {len(plan.stages)})"
@@ -78,6 +81,7 @@ def print_status(console: Console, standing: Standing, now: datetime) -> None:
     table.add_column(style="dim")
     table.add_column()
     table.add_row("flag", "on" if state.on else "[red]off[/]")
+    table.add_row("lifecycle", _lifecycle(standing))
     table.add_row("treatment share", f"{state.percent:g}%")
     if state.audience_keys:
         table.add_row("audience", f"{len(state.audience_keys)} allowlisted keys")
@@ -99,10 +103,23 @@ def print_status(console: Console, standing: Standing, now: datetime) -> None:
     console.print(table)
 
 
+def _lifecycle(standing: Standing) -> Text:
+    """The lifecycle's line (plain text: it quotes reasons and names)."""
+    lifecycle = standing.lifecycle
+    style = LIFECYCLE_STYLE.get(lifecycle.phase.value, "")
+    return Text(lifecycle_text(lifecycle, standing.loaded.name), style=style)
+
+
+LIFECYCLE_STYLE = {"paused": "dark_orange", "rolled_back": "bold red", "killed": "bold red"}
+
+
 def print_check(console: Console, evaluation: Evaluation) -> None:
     standing, verdict = evaluation.standing, evaluation.verdict
     plan = standing.loaded.plan
     console.print(_where(standing), highlight=False)
+    line = Text("lifecycle: ", style="dim")
+    line.append_text(_lifecycle(standing))
+    console.print(line, highlight=False)
     headline = Text("verdict ", style="bold")
     headline.append(verdict.kind.value.upper(), style=VERDICT_STYLE[verdict.kind.value])
     if verdict.to_percent is not None:

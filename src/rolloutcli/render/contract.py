@@ -8,6 +8,7 @@ their codes, in the same order.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rolloutcli.judge.messages import codes, sentences
@@ -19,6 +20,7 @@ if TYPE_CHECKING:  # types only: `status` renders without importing the statisti
     from rolloutcli.app.evaluate import Evaluation, Explained
     from rolloutcli.app.standing import Standing
     from rolloutcli.judge.findings import Finding
+    from rolloutcli.judge.lifecycle import Lifecycle
     from rolloutcli.stats.dispersion import Dispersion
 
 
@@ -37,6 +39,29 @@ def stage_json(standing: Standing) -> dict[str, Any] | None:
         "percent": stage.percent,
         "started_at": standing.position.stage_began,
     }
+
+
+def lifecycle_json(lifecycle: Lifecycle) -> dict[str, Any]:
+    """The rollout's lifecycle: its phase and the facts of it (README, "JSON output")."""
+    mark = lifecycle.pause
+    return {
+        "phase": lifecycle.phase.value,
+        "at": _iso(lifecycle.at),
+        "by": lifecycle.by,
+        "reason": lifecycle.why,
+        "stage": lifecycle.stage,
+        "stage_index": lifecycle.stage_index,
+        "from_stage": lifecycle.from_stage,
+        "from_percent": lifecycle.from_percent,
+        "stopped": lifecycle.stopped,
+        "paused": None
+        if mark is None
+        else {"at": _iso(mark.at), "by": mark.by, "reason": mark.reason},
+    }
+
+
+def _iso(at: datetime | None) -> str | None:
+    return format_timestamp(at) if at is not None else None
 
 
 def status_json(standing: Standing) -> dict[str, Any]:
@@ -62,6 +87,7 @@ def status_json(standing: Standing) -> dict[str, Any]:
         "changed_at": position.stage_began,
         "last_comment": state.comment,
         "notes": list(state.notes),
+        "lifecycle": lifecycle_json(standing.lifecycle),
     }
 
 
@@ -136,6 +162,7 @@ def check_json(evaluation: Evaluation) -> dict[str, Any]:
             {"metric": c.metric, "requirement": c.requirement, "met": c.met, "note": c.note}
             for c in verdict.success
         ],
+        "lifecycle": lifecycle_json(standing.lifecycle),
     }
 
 

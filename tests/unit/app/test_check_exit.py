@@ -13,10 +13,14 @@ from rolloutcli.app.check import Checked, exit_code, fails
 from rolloutcli.support.errors import BackendError, PlanError
 
 
-def evaluation(verdict: str, *statuses: str) -> Any:
+def evaluation(verdict: str, *statuses: str, phase: str = "in_stage") -> Any:
     findings = [SimpleNamespace(status=status) for status in statuses]
     kind = SimpleNamespace(value=verdict)
-    return SimpleNamespace(verdict=SimpleNamespace(kind=kind, findings=findings))
+    lifecycle = SimpleNamespace(phase=SimpleNamespace(value=phase))
+    return SimpleNamespace(
+        verdict=SimpleNamespace(kind=kind, findings=findings),
+        standing=SimpleNamespace(lifecycle=lifecycle),
+    )
 
 
 @pytest.mark.parametrize(
@@ -31,6 +35,10 @@ def evaluation(verdict: str, *statuses: str) -> Any:
         ([evaluation("rollback", "rollback")], True, True, True),
         ([evaluation("go"), evaluation("rollback", "rollback")], True, True, True),
         ([], False, False, False),
+        # the lifecycle keeps the gate red while a person must act (issue 17)
+        ([evaluation("hold", phase="paused")], True, True, False),
+        ([evaluation("hold", phase="rolled_back")], True, True, True),
+        ([evaluation("hold", phase="killed")], True, True, True),
     ],
 )
 def test_fails_per_tier(evaluations: list[Any], warn: bool, pause: bool, rollback: bool) -> None:

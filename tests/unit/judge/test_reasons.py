@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -36,6 +36,10 @@ FINDING = Finding(
 EXAMPLES: dict[ReasonCode, Reason] = {
     ReasonCode.NOT_STARTED: because.not_started("1%", flag_on=False),
     ReasonCode.FLAG_OFF: because.flag_off(),
+    ReasonCode.ROLLED_BACK: because.rolled_back(
+        datetime(2026, 11, 2, 12, 30, tzinfo=UTC), "ana", "10%", 10.0, "p99 breached", "co"
+    ),
+    ReasonCode.PAUSED: because.paused(None, "ana", "waiting for the launch", "co"),
     ReasonCode.BREACH: because.breach(FINDING),
     ReasonCode.SAMPLE_RATIO_MISMATCH: because.sample_ratio_mismatch(0.0512, 0.1, 1.2e-9),
     ReasonCode.NO_DATA: because.no_data(FINDING),
@@ -85,7 +89,17 @@ def test_codes_are_stable_snake_case_names() -> None:
         ),
         (
             ReasonCode.FLAG_OFF,
-            "the flag is off (killed): nothing to advance; turn it back on deliberately",
+            "the flag is off (killed): nothing to advance; turn it back on deliberately on "
+            "the platform itself (rolloutcli has no command for that yet), then check again",
+        ),
+        (
+            ReasonCode.ROLLED_BACK,
+            "rolled back from 10% at 2026-11-02T12:30:00Z by ana: p99 breached; nothing "
+            "advances until a person restarts it: rollout advance co --restart",
+        ),
+        (
+            ReasonCode.PAUSED,
+            "paused by ana (waiting for the launch): nothing advances until rollout resume co",
         ),
         (
             ReasonCode.BREACH,

@@ -165,6 +165,7 @@ def test_summary_is_the_markdown_report(ci: dict[str, Path]) -> None:
         "### 🟠 checkout: **PAUSE**\n\n"
         f"flag checkout · flagfile production · stage half (50%, 1 of 2) · next stage 100% · "
         f"{WINDOW}\n\n"
+        "**lifecycle**: in stage half since 2026-11-02T10:00:00Z\n\n"
         "- error\\_rate breached pause +50%: treatment 0.017 vs control 0.01 (+70.0%), "
         f"p = {data['metrics'][0]['p_value']:.3g}\n"
         "- warning: latency +12.5% vs control is past warn +10%\n\n"

@@ -241,6 +241,59 @@ _LIFECYCLE: dict[str, Callable[[Lifecycle, str], str]] = {
 """Every phase's line (a test checks that no phase is missing)."""
 
 
+def lifecycle_state(lc: Lifecycle) -> str:
+    """Where the rollout is in its life, without the next command: the first half of
+    :func:`lifecycle_text`, for surfaces that set the command apart (markdown, annotations,
+    ``watch``). With :func:`lifecycle_next` it says what :func:`lifecycle_text` says."""
+    return _STATE[lc.phase.value](lc)
+
+
+def lifecycle_next(lc: Lifecycle, plan: str) -> tuple[str, str] | None:
+    """What a person does next and the command that does it (``("restart with", "rollout
+    advance checkout-v2 --restart")``); None when no command of this tool is due (in stage,
+    done, off-plan; killed, which is lifted on the platform itself)."""
+    found = _NEXT.get(lc.phase.value)
+    return (found[0], found[1].format(plan=plan)) if found is not None else None
+
+
+def lifecycle_badge(lc: Lifecycle) -> str | None:
+    """The phase in capitals when it stops or holds the rollout (``ROLLED BACK``,
+    ``KILLED``, ``PAUSED``), else None: the one word a glance needs."""
+    return _BADGE.get(lc.phase.value)
+
+
+def _state_rolled_back(lc: Lifecycle) -> str:
+    source = f" from {lc.from_stage}" if lc.from_stage else ""
+    return f"rolled back{source}{_lc_when(lc)}" + (f": {lc.why}" if lc.why else "")
+
+
+def _state_paused(lc: Lifecycle) -> str:
+    where = f" at stage {lc.stage}" if lc.stage else ""
+    return f"paused{where}{_lc_when(lc)}" + (f" ({lc.why})" if lc.why else "")
+
+
+_STATE: dict[str, Callable[[Lifecycle], str]] = {
+    "not_started": lambda lc: "not started",
+    "in_stage": lambda lc: f"in stage {lc.stage}{_lc_since(lc)}",
+    "done": lambda lc: f"done: at the last stage ({lc.stage}){_lc_since(lc)}",
+    "off_plan": lambda lc: f"off-plan: a share set by hand{_lc_since(lc)}",
+    "paused": _state_paused,
+    "rolled_back": _state_rolled_back,
+    "killed": lambda lc: (
+        f"killed: the flag is off{_lc_when(lc)}; turn it back on on the platform itself"
+    ),
+}
+"""Every phase's state (a test checks that no phase is missing)."""
+
+_NEXT: dict[str, tuple[str, str]] = {
+    "not_started": ("start with", "rollout advance {plan}"),
+    "paused": ("resume with", "rollout resume {plan}"),
+    "rolled_back": ("restart with", "rollout advance {plan} --restart"),
+}
+
+_BADGE = {"paused": "PAUSED", "rolled_back": "ROLLED BACK", "killed": "KILLED"}
+
+
 # ---------------------------------------------------------------------- helpers
 
 

@@ -60,6 +60,40 @@ def lifecycle_json(lifecycle: Lifecycle) -> dict[str, Any]:
     }
 
 
+def lifecycle_from_json(document: Any) -> Lifecycle | None:
+    """The :class:`Lifecycle` a ``lifecycle`` object (:func:`lifecycle_json`) holds, for
+    renderers that work on the JSON document (markdown, annotations); None when it holds
+    none, or a phase this version does not know."""
+    from rolloutcli.judge.flagstate import PauseMark
+    from rolloutcli.judge.lifecycle import Lifecycle, Phase
+    from rolloutcli.support.timeutil import parse_timestamp
+
+    if not isinstance(document, dict) or document.get("phase") not in set(Phase):
+        return None
+    mark = document.get("paused")
+    return Lifecycle(
+        Phase(document["phase"]),
+        at=parse_timestamp(document.get("at")),
+        by=_text_or_none(document.get("by")),
+        why=_text_or_none(document.get("reason")),
+        stage=_text_or_none(document.get("stage")),
+        stage_index=document.get("stage_index"),
+        from_stage=_text_or_none(document.get("from_stage")),
+        from_percent=document.get("from_percent"),
+        pause=PauseMark(
+            parse_timestamp(mark.get("at")),
+            _text_or_none(mark.get("by")),
+            _text_or_none(mark.get("reason")),
+        )
+        if isinstance(mark, dict)
+        else None,
+    )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
 def _iso(at: datetime | None) -> str | None:
     return format_timestamp(at) if at is not None else None
 

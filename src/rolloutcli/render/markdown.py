@@ -21,9 +21,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rolloutcli.judge.messages import lifecycle_badge, lifecycle_next, lifecycle_state
 from rolloutcli.plan.fields import TIERS
 from rolloutcli.plan.model import LoadedPlan
 from rolloutcli.plan.yamlsource import SourcedYaml
+from rolloutcli.render.contract import lifecycle_from_json
 from rolloutcli.render.values import TEST_ABBREVIATION, stage_name, value_text
 from rolloutcli.support.redact import scrub
 from rolloutcli.support.timeutil import format_timestamp
@@ -41,8 +43,11 @@ STATUS_TEXT = {
     "bad_data": "⚠️ bad data",
 }
 # A rollback is an error and a pause a warning: a person must act. Hold, go and done are news,
-# not problems: as notices they list every plan's verdict on the run page, flagging nothing.
+# not problems: as notices they list every plan's verdict on the run page, flagging nothing;
+# unless the rollout stands rolled back or killed (an error: a person must act) or paused (a
+# warning), whatever the verdict.
 VERDICT_LEVEL = {"rollback": "error", "pause": "warning"}
+PHASE_LEVEL = {"rolled_back": "error", "killed": "error", "paused": "warning"}
 
 
 # ---------------------------------------------------------------------- GitHub Actions
@@ -175,7 +180,11 @@ def annotations(
         verdict = str(result["verdict"])
         title = f"{plan}: {verdict.upper()} {_movement(result)}"
         message = "\n".join(result["reasons"]) or verdict
-        level = VERDICT_LEVEL.get(verdict)
+        lifecycle, badge = _lifecycle_line(result, code="")
+        if lifecycle and badge:  # stopped or paused; in stage, the title says where
+            title += f" · {badge}"
+            message += f"\nlifecycle: {lifecycle}"
+        level = VERDICT_LEVEL.get(verdict) or PHASE_LEVEL.get(_phase(result) or "")
         if level is None:
             lines.append(workflow_command("notice", message, title=title))
         else:
@@ -236,6 +245,9 @@ def _check_blocks(result: Result, pf: PlanFile | None) -> list[str]:
     elif end:
         meta.append(f"evaluated {end}")
     blocks.append(" · ".join(meta))
+    lifecycle, badge = _lifecycle_line(result, code="`")
+    if lifecycle:
+        blocks.append(f"**lifecycle**: {f'**{badge}** ' if badge else ''}{lifecycle}")
     if result["reasons"]:
         blocks.append("\n".join(f"- {_md(str(reason))}" for reason in result["reasons"]))
     if result["metrics"]:
@@ -398,6 +410,11 @@ def _stage_text(result: Result, pf: PlanFile | None) -> str:
             details.append(f"{int(stage['index']) + 1} of {len(pf.stages)}")
         return f"stage {name}" + (f" ({', '.join(details)})" if details else "")
     percent = float(result["percent"])
+    stopped = {"killed": "OFF (killed)", "rolled_back": "ROLLED BACK (0%)"}.get(
+        _phase(result) or ""
+    )
+    if stopped is not None:
+        return stopped
     return "not started (0%)" if percent == 0 else f"{percent:g}% (off-plan)"
 
 
@@ -413,6 +430,31 @@ def _next_stage(result: Result, pf: PlanFile | None) -> str | None:
         label, percent = stages[int(stage["index"]) + 1]
         return stage_name(label, percent)
     return None
+
+
+def _phase(result: Result) -> str | None:
+    found = result.get("lifecycle")
+    return str(found.get("phase")) if isinstance(found, Mapping) else None
+
+
+def _lifecycle_line(result: Result, code: str) -> tuple[str | None, str | None]:
+    """The lifecycle's line (its state, then what a person does next, the command quoted
+    with ``code``: a backtick in markdown, nothing in a workflow command) and its badge
+    (``ROLLED BACK``); (None, None) when the result carries no lifecycle. Markdown-escaped
+    when ``code`` is a backtick."""
+    lifecycle = lifecycle_from_json(result.get("lifecycle"))
+    if lifecycle is None:
+        return None, None
+    escape = _md if code else (lambda text: text)
+    line = escape(lifecycle_state(lifecycle))
+    step = lifecycle_next(lifecycle, str(result["plan"]))
+    if step is not None:
+        verb, command = step
+        quoted = (
+            f"{code}{scrub(command)}{code}" if code and code not in command else escape(command)
+        )
+        line += f" · {verb} {quoted}"
+    return line, lifecycle_badge(lifecycle)
 
 
 def _movement(result: Result) -> str:

@@ -11,7 +11,16 @@ import pytest
 
 from rolloutcli.judge.flagstate import ChangeRecord, FlagState, PauseMark
 from rolloutcli.judge.lifecycle import Lifecycle, Phase, derive, rollback_reason
-from rolloutcli.judge.messages import _LIFECYCLE, codes, lifecycle_text, sentences
+from rolloutcli.judge.messages import (
+    _LIFECYCLE,
+    _STATE,
+    codes,
+    lifecycle_badge,
+    lifecycle_next,
+    lifecycle_state,
+    lifecycle_text,
+    sentences,
+)
 from rolloutcli.judge.position import locate
 from rolloutcli.judge.verdict import VerdictKind, decide
 from rolloutcli.plan.model import Plan
@@ -237,3 +246,26 @@ def test_a_killed_rollout_holds_and_says_when() -> None:
     )
     restart = verdict(state(0, on=False), (*ADVANCES, ROLLBACK, KILL), restart=True)
     assert restart.kind is VerdictKind.HOLD  # --restart never turns a killed flag on
+
+
+def test_state_and_next_say_what_the_line_says_apart() -> None:
+    assert set(_STATE) == {p.value for p in Phase}
+    rolled = derive(PLAN, state(0), (*ADVANCES, ROLLBACK))
+    assert (
+        lifecycle_state(rolled)
+        == "rolled back from 10% at 2026-11-02T12:00:00Z by bob: p99 breached"
+    )
+    assert lifecycle_next(rolled, "co") == ("restart with", "rollout advance co --restart")
+    assert lifecycle_badge(rolled) == "ROLLED BACK"
+    paused = derive(PLAN, state(10, paused=PAUSE), ADVANCES)
+    assert lifecycle_next(paused, "co") == ("resume with", "rollout resume co")
+    assert lifecycle_badge(paused) == "PAUSED"
+    assert lifecycle_badge(Lifecycle(Phase.KILLED)) == "KILLED"
+    assert lifecycle_next(Lifecycle(Phase.KILLED), "co") is None
+    assert lifecycle_next(Lifecycle(Phase.NOT_STARTED), "co") == (
+        "start with",
+        "rollout advance co",
+    )
+    in_stage = derive(PLAN, state(10), ADVANCES)
+    assert (lifecycle_badge(in_stage), lifecycle_next(in_stage, "co")) == (None, None)
+    assert lifecycle_state(in_stage) == lifecycle_text(in_stage, "co")

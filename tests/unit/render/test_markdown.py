@@ -389,3 +389,67 @@ def test_markdown_warns_where_requests_cluster() -> None:
         "requests would (119 interval pairs); its test assumes independent requests, so its "
         "p-value is optimistic"
     ]
+
+
+def _lifecycle(phase: str, **facts: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "phase": phase,
+        "at": None,
+        "by": None,
+        "reason": None,
+        "stage": None,
+        "stage_index": None,
+        "from_stage": None,
+        "from_percent": None,
+        "stopped": phase in ("rolled_back", "killed"),
+        "paused": None,
+    }
+    base.update(facts)
+    return base
+
+
+ROLLED_BACK = _lifecycle(
+    "rolled_back",
+    at="2026-11-02T12:00:00Z",
+    by="bob",
+    reason="p99 *breached*",
+    from_stage="10%",
+    from_percent=10.0,
+)
+
+
+def test_markdown_says_the_lifecycle_and_the_command_that_lifts_it() -> None:
+    held = dict(STARTING, plan="co", verdict="hold", next_percent=None, percent=0.0, stage=None)
+    held.update(lifecycle=ROLLED_BACK, reasons=["rolled back"])
+    report = markdown_report([held])
+    assert "· ROLLED BACK (0%) ·" in report and "not started" not in report
+    assert (
+        "**lifecycle**: **ROLLED BACK** rolled back from 10% at 2026-11-02T12:00:00Z by bob: "
+        "p99 \\*breached\\* · restart with `rollout advance co --restart`\n"
+    ) in report
+    staged = dict(STARTING, lifecycle=_lifecycle("in_stage", stage="5%", at="2026-11-02T10:00:00Z"))
+    assert "**lifecycle**: in stage 5% since 2026-11-02T10:00:00Z\n" in markdown_report([staged])
+    assert "**lifecycle**" not in markdown_report([STARTING])  # an older document: none
+
+
+def test_a_stopped_or_paused_rollout_is_flagged_whatever_the_verdict() -> None:
+    held = dict(STARTING, plan="co", verdict="hold", next_percent=None, percent=0.0, stage=None)
+    held["reasons"] = ["rolled back"]
+    (rolled,) = annotations([dict(held, lifecycle=ROLLED_BACK)], [PlanFile("co.yaml")])
+    assert rolled == (
+        "::error file=co.yaml,title=co%3A HOLD at 0%25 · ROLLED BACK::rolled back%0Alifecycle: "
+        "rolled back from 10%25 at 2026-11-02T12:00:00Z by bob: p99 *breached* · restart with "
+        "rollout advance co --restart"
+    )
+    paused = _lifecycle("paused", stage="5%", by="ana", reason="freeze")
+    (line,) = annotations([dict(held, percent=5.0, lifecycle=paused)])
+    assert line.startswith("::warning title=co%3A HOLD at 5%25 · PAUSED::")
+    assert line.endswith(
+        "lifecycle: paused at stage 5%25 by ana (freeze) · resume with rollout resume co"
+    )
+    killed = _lifecycle("killed", from_percent=5.0)
+    (line,) = annotations([dict(held, lifecycle=killed)])
+    assert line.startswith("::error title=co%3A HOLD at 0%25 · KILLED::")
+    staged = _lifecycle("in_stage", stage="5%")
+    (line,) = annotations([dict(held, percent=5.0, lifecycle=staged)])
+    assert line == "::notice title=co%3A HOLD at 5%25::rolled back"

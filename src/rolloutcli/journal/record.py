@@ -137,6 +137,30 @@ class HistoryEntry:
     result: str | None
     detail: str
     raw: Mapping[str, Any] | None = None
+    lifecycle: str | None = None
+    """The step in the rollout's lifecycle this entry is, when it is one (applied):
+    ``paused``, ``resumed``, ``rolled_back``, ``restarted`` or ``killed``."""
+
+
+LIFECYCLE_STEPS = {
+    "pause": "paused",
+    "resume": "resumed",
+    "rollback": "rolled_back",
+    "restart": "restarted",
+    "kill": "killed",
+    "off": "killed",
+}
+"""Events (a record's, or a platform's action) that move a rollout in its lifecycle, and the
+step each is (``judge.lifecycle``'s phases, named here so ``kill`` stays light). A platform's
+``on/off`` toggle does not say which way, so it is not one."""
+
+
+def lifecycle_step(event: str, decision: Mapping[str, Any] | None = None) -> str | None:
+    """The lifecycle step of an applied event: an advance that restarts a rolled-back
+    rollout (``advance --restart``, its decision ``restart``) is ``restarted``."""
+    if event == "advance" and decision is not None and decision.get("action") == "restart":
+        return LIFECYCLE_STEPS["restart"]
+    return LIFECYCLE_STEPS.get(event)
 
 
 def merge_history(
@@ -178,6 +202,7 @@ def merge_history(
                 verdict=None,
                 result=None,
                 detail=scrub(change.comment),
+                lifecycle=lifecycle_step(change.action),
             )
         )
     entries.sort(key=lambda e: (e.at, e.source != "platform"), reverse=True)
@@ -237,6 +262,9 @@ def _from_record(item: Mapping[str, Any], at: datetime) -> HistoryEntry:
         result=str(item["result"]) if item.get("result") else None,
         detail=scrub(" · ".join(detail_parts)),
         raw=item,
+        lifecycle=lifecycle_step(str(item.get("event", "")), decision)
+        if item.get("result") == "applied"
+        else None,
     )
 
 

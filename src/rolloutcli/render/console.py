@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rolloutcli.judge.flagstate import FlagState, RolloutChange
-from rolloutcli.judge.messages import lifecycle_text, text
+from rolloutcli.judge.messages import lifecycle_badge, lifecycle_text, text
 from rolloutcli.plan.fields import TIERS
 from rolloutcli.plan.model import Plan
 from rolloutcli.render.values import TEST_ABBREVIATION, stage_name, value_text
@@ -332,15 +332,16 @@ def watch_view(rounds: list[Any], now: datetime, footer: str) -> Group:
         parts.append(Text.from_markup(_where(standing), emoji=False))
         line = Text("verdict ", style="bold")
         line.append(verdict.kind.value.upper(), style=VERDICT_STYLE[verdict.kind.value])
+        lifecycle = standing.lifecycle
         elapsed = position.stage_elapsed(now)
-        if elapsed is not None and state.on and not position.not_started:
+        if elapsed is not None and lifecycle.phase.value in _IN_A_STAGE:
             line.append(f" · in stage {format_duration(elapsed)}")
             left = time_left(plan, state, position, now)
             line.append(f" · {format_duration(left)} left" if left else " · window elapsed")
-        if state.paused is not None:
-            who = f" by {state.paused.by}" if state.paused.by else ""  # Text: never markup
-            line.append(f" · PAUSED{who}", style="bold dark_orange")
         parts.append(line)
+        phase = _phase_line(standing)
+        if phase is not None:
+            parts.append(phase)
         for reason in verdict.reasons[:3]:
             parts.append(Text(f"  • {text(reason)}"))
         if item.applied:
@@ -357,6 +358,28 @@ def watch_view(rounds: list[Any], now: datetime, footer: str) -> Group:
             parts.append(_metrics_table(plan, verdict))
     parts.append(Text(footer, style="dim"))
     return Group(*parts)
+
+
+_IN_A_STAGE = frozenset({"in_stage", "paused", "done", "off_plan"})
+"""Phases with a live stage whose time in it (and left of its window) means something."""
+
+
+def _phase_line(standing: Standing) -> Text | None:
+    """``PAUSED`` / ``ROLLED BACK`` / ``KILLED`` and the lifecycle's line, for a rollout that
+    is stopped or held (``judge.lifecycle``); a pause mark under a stop is named too. None
+    for a rollout that runs. Plain text: it quotes names and reasons."""
+    lifecycle = standing.lifecycle
+    badge = lifecycle_badge(lifecycle)
+    if badge is None:
+        return None
+    line = Text("  ")
+    line.append(badge, style=LIFECYCLE_STYLE.get(lifecycle.phase.value, "bold"))
+    line.append(f" · {lifecycle_text(lifecycle, standing.loaded.name)}")
+    mark = lifecycle.pause
+    if mark is not None and lifecycle.phase.value != "paused":
+        who = f" by {mark.by}" if mark.by else ""
+        line.append(f" · also PAUSED{who}", style="dark_orange")
+    return line
 
 
 # ---------------------------------------------------------------------- history
@@ -390,10 +413,30 @@ def print_history(console: Console, plan: str, flag: str, log: Any, entries: lis
         table.add_row(
             format_timestamp(e.at),
             Text(e.source),
-            Text(e.event, style=VERDICT_STYLE.get(e.event, "")),
+            _history_event(e),
             Text(change),
             Text(outcome, style=style),
             Text(e.who or ""),
             Text(e.detail),
         )
     console.print(table)
+
+
+HISTORY_STEP = {
+    "paused": ("PAUSED", "dark_orange"),
+    "resumed": ("RESUMED", "green"),
+    "rolled_back": ("ROLLED BACK", "bold red"),
+    "restarted": ("RESTARTED", "bold green"),
+    "killed": ("KILLED", "bold red"),
+}
+"""How `rollout history` marks an entry that moved the rollout in its lifecycle."""
+
+
+def _history_event(entry: Any) -> Text:
+    """The event, and the lifecycle step it is: ``advance → RESTARTED``."""
+    cell = Text(entry.event, style=VERDICT_STYLE.get(entry.event, ""))
+    step = HISTORY_STEP.get(entry.lifecycle or "")
+    if step is not None:
+        cell.append(" → ")
+        cell.append(step[0], style=step[1])
+    return cell

@@ -259,6 +259,7 @@ def history_json(entries: list[Any]) -> list[dict[str, Any]]:
             "result": e.result,
             "detail": e.detail,
             "record": dict(e.raw) if e.raw is not None else None,
+            "lifecycle": e.lifecycle,
         }
         for e in entries
     ]

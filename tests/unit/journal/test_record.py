@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from rolloutcli import __version__
-from rolloutcli.journal.record import Subject, merge_history, plan_digest, record
+from rolloutcli.journal.record import Subject, lifecycle_step, merge_history, plan_digest, record
 from rolloutcli.judge.flagstate import ChangeRecord
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -135,3 +135,13 @@ def test_kill_records_by_flag_match_when_no_plan_named(tmp_path: Path) -> None:
     }
     assert [e.event for e in merge_history([kill], [], "shop", "shop")] == ["kill"]
     assert merge_history([kill], [], "shop", "other-flag") == []
+
+
+def test_lifecycle_steps_are_marked() -> None:
+    assert lifecycle_step("rollback") == "rolled_back"
+    assert lifecycle_step("pause") == "paused" and lifecycle_step("resume") == "resumed"
+    assert lifecycle_step("kill") == "killed" and lifecycle_step("off") == "killed"
+    assert lifecycle_step("advance", {"action": "restart"}) == "restarted"
+    assert lifecycle_step("advance", {"action": "advance"}) is None
+    assert lifecycle_step("on/off") is None  # a toggle does not say which way
+    assert lifecycle_step("notify") is None

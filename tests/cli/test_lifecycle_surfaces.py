@@ -67,3 +67,17 @@ def test_watch_and_history_show_the_lifecycle(live_workspace: Path) -> None:
     assert code == 0, output
     for mark in ("advance → RESTARTED", "rollback → ROLLED BACK", "pause → PAUSED"):
         assert mark in output
+
+    records = live_workspace / "plans" / ".rollout" / "decisions.jsonl"
+    written = [json.loads(line) for line in records.read_text(encoding="utf-8").splitlines()]
+    phases = [
+        (r["event"], r["before"]["phase"], (r["after"] or {}).get("phase"))
+        for r in written
+        if r["event"] in ("rollback", "advance", "pause")
+    ]
+    assert phases == [
+        ("pause", "in_stage", None),
+        ("rollback", "in_stage", "rolled_back"),
+        ("pause", "rolled_back", None),
+        ("advance", "rolled_back", "in_stage"),  # the restart
+    ]

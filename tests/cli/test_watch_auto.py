@@ -136,6 +136,7 @@ def test_pause_verdict_stops_the_rollout_until_resumed(tmp_path: Path) -> None:
     pause = log[-1]
     assert (pause["event"], pause["result"]) == ("pause", "applied")
     assert pause["verdict"]["verdict"] == "pause"
+    assert pause["before"]["phase"] == "in_stage" and pause["after"] is None
     metric = pause["verdict"]["metrics"][0]
     assert metric["name"] == "error_rate" and metric["status"] == "pause"
     assert metric["threshold"] and metric["treatment"] > metric["control"]
@@ -161,6 +162,10 @@ def test_regression_rolls_back_within_one_interval_and_stays_down(tmp_path: Path
     events = {r.path: r.json() for r in received}
     assert events["/events"]["kind"] == "rollback"
     assert events["/events"]["percent_before"] == 25 and events["/events"]["percent_after"] == 0
+    assert (events["/events"]["phase_before"], events["/events"]["phase_after"]) == (
+        "in_stage",
+        "rolled_back",
+    )
     assert "rolled back" in events["/slack"]["text"]
     code, output = invoke("history", str(world.plan), "--json")
     assert code == 0
@@ -174,6 +179,11 @@ def test_regression_rolls_back_within_one_interval_and_stays_down(tmp_path: Path
         ("advance", "record+platform"),
     ]
     assert top["record"]["verdict"]["verdict"] == "rollback"
+    assert (top["record"]["before"]["phase"], top["record"]["after"]["phase"]) == (
+        "in_stage",
+        "rolled_back",
+    )
+    assert top["lifecycle"] == "rolled_back"
     times = [e["at"] for e in entries]
     assert times == sorted(times, reverse=True)
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rolloutcli.journal import record as audit
 from rolloutcli.journal import store as records
-from rolloutcli.judge.flagstate import FlagState, RolloutChange
+from rolloutcli.judge.flagstate import FlagState, PauseMark, RolloutChange
 from rolloutcli.support.errors import RolloutError
 
 if TYPE_CHECKING:
@@ -117,6 +117,20 @@ def _stage_label(standing: Standing) -> str | None:
     return standing.loaded.plan.stages[index].label if index is not None else None
 
 
+def _with_phase(state: dict[str, Any] | None, standing: Standing) -> dict[str, Any] | None:
+    """A record's ``before``, with the rollout's lifecycle phase as the tool read it."""
+    return None if state is None else {**state, "phase": standing.lifecycle.phase.value}
+
+
+def _phase_after(
+    standing: Standing, after: FlagState, action: str, at: datetime, comment: str = ""
+) -> str:
+    """The lifecycle phase once the change is applied (``app.standing.lifecycle_after``)."""
+    from rolloutcli.app.standing import lifecycle_after
+
+    return lifecycle_after(standing, after, action, at, comment).phase.value
+
+
 def apply_recorded(
     journal: Journal,
     standing: Standing,
@@ -130,7 +144,7 @@ def apply_recorded(
     from rolloutcli.app.standing import apply_change
 
     subject = subject_of(standing)
-    before = audit.state_json(standing.state, _stage_label(standing))
+    before = _with_phase(audit.state_json(standing.state, _stage_label(standing)), standing)
     common: dict[str, Any] = {
         "subject": subject,
         "who": journal.who,
@@ -146,11 +160,13 @@ def apply_recorded(
     except RolloutError as exc:
         journal.write(audit.record(event=change.action, result="failed", error=str(exc), **common))
         raise
+    phase_after = _phase_after(standing, after, change.action, at, change.comment)
+    after_json = audit.state_json(after, change.stage)
     journal.write(
         audit.record(
             event=change.action,
             result="applied",
-            after=audit.state_json(after, change.stage),
+            after=None if after_json is None else {**after_json, "phase": phase_after},
             **common,
         )
     )
@@ -174,6 +190,8 @@ def apply_recorded(
             percent_after=after.percent,
             verdict=verdict.get("verdict") if verdict else None,
             reasons=reasons,
+            phase_before=standing.lifecycle.phase.value,
+            phase_after=phase_after,
         )
     return after
 
@@ -199,7 +217,7 @@ def pause_recorded(
         "command": journal.command,
         "verdict": verdict,
         "decision": decision,
-        "before": audit.state_json(standing.state, _stage_label(standing)),
+        "before": _with_phase(audit.state_json(standing.state, _stage_label(standing)), standing),
         "extra": {"reason": reason},
     }
     try:
@@ -211,6 +229,7 @@ def pause_recorded(
         raise
     journal.write(audit.record(event=event, result="applied" if changed else "unchanged", **common))
     if changed:
+        mark = PauseMark(at, journal.who, reason) if paused else None
         journal.notify(
             event,
             subject,
@@ -221,6 +240,8 @@ def pause_recorded(
             percent_after=standing.state.percent,
             verdict=verdict.get("verdict") if verdict else None,
             reasons=(reason,),
+            phase_before=standing.lifecycle.phase.value,
+            phase_after=_phase_after(standing, replace(standing.state, paused=mark), event, at),
         )
     return changed
 

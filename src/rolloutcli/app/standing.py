@@ -46,6 +46,24 @@ def read_standing(loaded: LoadedPlan) -> Standing:
     return Standing(loaded, platform, reading.state, position, reading.history)
 
 
+def lifecycle_after(
+    standing: Standing, after: FlagState, action: str, at: datetime, comment: str = ""
+) -> Lifecycle:
+    """The rollout's lifecycle once a change the tool made is applied: derived from the
+    state after it and the history read before, plus the change itself (``action``: advance,
+    rollback, pause, resume), as the next reading of the platform will derive it."""
+    change = ChangeRecord(
+        at=at,
+        action=action,
+        percent_before=standing.state.percent,
+        percent_after=after.percent,
+        stage=None,
+        plan=standing.loaded.name,
+        comment=comment,
+    )
+    return derive(standing.loaded.plan, after, (*standing.history, change))
+
+
 def rollback_change(standing: Standing, reason: str) -> RolloutChange:
     """Treatment share to 0 for everyone (the flag stays on, serving control)."""
     return RolloutChange(

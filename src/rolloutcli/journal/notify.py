@@ -43,6 +43,10 @@ removed or changed in meaning::
     reasons         the verdict's reasons, a list of strings (possibly empty)
     result          applied | failed | not applied (e.g. automation says manual)
     error           why it failed (or null)
+    phase_before    the rollout's lifecycle phase when the tool acted (judge.lifecycle:
+                    not_started, in_stage, paused, rolled_back, killed, done, off_plan), or
+                    null where the tool did not read the rollout (kill)
+    phase_after     its phase once the change is applied (or null, as phase_before)
     tool            "rolloutcli"
     version         the rolloutcli version that sent it
 """
@@ -136,6 +140,8 @@ class Event:
     result: Result = "applied"
     error: str | None = None
     version: str = __version__
+    phase_before: str | None = None
+    phase_after: str | None = None
 
     def __post_init__(self) -> None:
         # A naive time is taken as UTC (as timeutil.parse_timestamp does); keep it in UTC.
@@ -219,6 +225,8 @@ def json_payload(event: Event) -> dict[str, Any]:
         "reasons": list(event.reasons),
         "result": event.result,
         "error": event.error,
+        "phase_before": event.phase_before,
+        "phase_after": event.phase_after,
         "tool": "rolloutcli",
         "version": event.version,
     }

@@ -47,6 +47,8 @@ def rollback_event(**changes: Any) -> Event:
         "percent_after": 0.0,
         "verdict": "rollback",
         "reasons": (REASON,),
+        "phase_before": "in_stage",
+        "phase_after": "rolled_back",
     }
     values.update(changes)
     return Event(**values)
@@ -159,6 +161,8 @@ def test_json_payload_of_a_rollback() -> None:
         "reasons": [REASON],
         "result": "applied",
         "error": None,
+        "phase_before": "in_stage",
+        "phase_after": "rolled_back",
         "tool": "rolloutcli",
         "version": __version__,
     }
@@ -183,6 +187,8 @@ def test_json_payload_of_done() -> None:
         "reasons": [],
         "result": "applied",
         "error": None,
+        "phase_before": None,
+        "phase_after": None,
         "tool": "rolloutcli",
         "version": __version__,
     }

@@ -29,6 +29,7 @@ facts (``pause``) whatever the phase, so no surface loses it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +49,11 @@ LaunchDarkly's targeting toggle (which does not say which way; read with the sta
 
 ROLLBACK_NOTE = "rolled back to 0%: "
 """What a rollback's comment says before the person's (or the verdict's) reason."""
+
+_NOTE_HEAD = re.compile(r"^rolloutcli plan=\S+ stage=.*? pct=(?:[0-9.]+|-) action=[a-z-]+(?: · |$)")
+"""The head of the change note a platform keeps (an Unleash strategy title, a LaunchDarkly
+audit comment: ``rolloutcli plan=co stage=10% pct=10 action=kill · <why>``); the flag
+file's history keeps the why alone."""
 
 
 class Phase(StrEnum):
@@ -105,7 +111,7 @@ def derive(
     label = plan.stages[where.index].label if where.index is not None else None
     rollback = standing_rollback(events) if serves_nobody(state) else None
     if not state.on and (rollback is not None or not where.not_started):
-        return _killed(state, events, label, where.index)
+        return _killed(plan, state, events, label, where.index, rollback)
     if rollback is not None:
         return Lifecycle(
             Phase.ROLLED_BACK,
@@ -160,19 +166,37 @@ def rollback_reason(comment: str) -> str | None:
     return reason.strip() or None
 
 
+def kill_reason(comment: str) -> str | None:
+    """The why of a kill's comment, without the change note's head that Unleash and
+    LaunchDarkly keep before it (so every platform gives the same reason); None when empty."""
+    return _NOTE_HEAD.sub("", comment, count=1).strip() or None
+
+
 def _killed(
-    state: FlagState, events: list[ChangeRecord], label: str | None, index: int | None
+    plan: Plan,
+    state: FlagState,
+    events: list[ChangeRecord],
+    label: str | None,
+    index: int | None,
+    rollback: ChangeRecord | None,
 ) -> Lifecycle:
+    """Killed; what it stopped is the live share, or, once rolled back to 0% as well
+    (before or after the kill), the share the rollback took away."""
     kill = next((r for r in reversed(events) if r.action in KILL_ACTIONS), None)
+    if serves_nobody(state) and rollback is not None:
+        from_stage = _stage_label(plan, rollback.percent_before, rollback.stage)
+        from_percent = rollback.percent_before
+    else:
+        from_stage, from_percent = label, None if serves_nobody(state) else state.percent
     return Lifecycle(
         Phase.KILLED,
         at=kill.at if kill is not None else None,
         by=kill.who if kill is not None else None,
-        why=(kill.comment or None) if kill is not None else None,
+        why=kill_reason(kill.comment) if kill is not None else None,
         stage=label,
         stage_index=index,
-        from_stage=label,
-        from_percent=None if serves_nobody(state) else state.percent,
+        from_stage=from_stage,
+        from_percent=from_percent,
         pause=state.paused,
     )
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from rolloutcli.judge.flagstate import ChangeRecord, FlagState, PauseMark
-from rolloutcli.judge.lifecycle import Lifecycle, Phase, derive, rollback_reason
+from rolloutcli.judge.lifecycle import Lifecycle, Phase, derive, kill_reason, rollback_reason
 from rolloutcli.judge.messages import (
     _LIFECYCLE,
     _STATE,
@@ -157,6 +157,35 @@ def test_killed_mid_rollout_names_the_kill() -> None:
         from_stage="10%",
         from_percent=10,
     )
+
+
+def test_a_kill_noted_by_a_platform_gives_the_same_reason_as_the_flag_file() -> None:
+    """Unleash (strategy title) and LaunchDarkly (audit comment) keep the kill's why after
+    the change note's head; the reason is the why alone, as the flag file keeps it."""
+    for head in (
+        "rolloutcli plan=co stage=10% pct=10 action=kill · ",  # Unleash
+        "rolloutcli plan=co stage=- pct=- action=kill · ",  # LaunchDarkly
+        "",  # the flag file
+    ):
+        kill = replace(KILL, comment=head + "rolloutcli kill: flag turned off by on-call")
+        found = derive(PLAN, state(10, on=False), (*ADVANCES, kill))
+        assert found.why == "rolloutcli kill: flag turned off by on-call", head
+    assert kill_reason("rolloutcli plan=co stage=- pct=- action=kill") is None
+    assert kill_reason("turned off by dana") == "turned off by dana"  # by hand, as kept
+
+
+def test_killed_then_rolled_back_still_names_what_it_stopped() -> None:
+    """A rollback on a killed flag leaves it at 0%: the kill still stopped stage 10%."""
+    rollback = replace(ROLLBACK, at=KILL.at + timedelta(minutes=5))
+    found = derive(PLAN, state(0, on=False), (*ADVANCES, KILL, rollback))
+    assert (found.phase, found.from_stage, found.from_percent, found.by) == (
+        Phase.KILLED,
+        "10%",
+        10,
+        "carol",
+    )
+    found = derive(PLAN, state(0, on=False), (*ADVANCES, ROLLBACK, KILL))  # the other order
+    assert (found.phase, found.from_stage, found.from_percent) == (Phase.KILLED, "10%", 10)
 
 
 def test_killed_without_history_still_killed() -> None:

@@ -61,8 +61,7 @@ def _not_started(r: Reason) -> str:
 def _flag_off(r: Reason) -> str:
     return (
         f"the flag is off (killed{_when_who(r)}): nothing to advance; turn it back on "
-        "deliberately on the platform itself (rolloutcli has no command for that yet), "
-        "then check again"
+        f"deliberately: rollout unkill {r.plan or 'PLAN'}"
     )
 
 
@@ -235,7 +234,7 @@ _LIFECYCLE: dict[str, Callable[[Lifecycle, str], str]] = {
     "paused": _lc_paused,
     "rolled_back": _lc_rolled_back,
     "killed": lambda lc, plan: (
-        f"killed: the flag is off{_lc_when(lc)}; turn it back on on the platform itself"
+        f"killed: the flag is off{_lc_when(lc)}; turn it back on: rollout unkill {plan}"
     ),
 }
 """Every phase's line (a test checks that no phase is missing)."""

@@ -28,7 +28,7 @@ from tests.integration.webhook_receiver import Reply, WebhookReceiver, refused_u
 
 pytestmark = pytest.mark.integration
 
-DEFAULT_EVENTS = frozenset(["pause", "rollback", "kill", "done"])
+DEFAULT_EVENTS = frozenset(["pause", "rollback", "kill", "done", "unkill"])
 SECRET = "T0001/B0002/s3cr3tTOKEN"
 
 

@@ -65,7 +65,7 @@ def restarting(evaluation: Evaluation, restart: bool) -> Lifecycle | None:
 def advance_refusal(evaluation: Evaluation, restart: bool) -> str | None:
     """Why ``advance`` will not move this rollout, in one line naming the flag and the
     command that lifts it; None when it may. A rolled-back rollout needs ``--restart``; a
-    paused one ``rollout resume``; a killed one the flag turned back on."""
+    paused one ``rollout resume``; a killed one ``rollout unkill`` (the verdict says so)."""
     standing = evaluation.standing
     lifecycle, name, flag = standing.lifecycle, standing.loaded.name, standing.state.flag
     when = f" at {format_timestamp(lifecycle.at)}" if lifecycle.at is not None else ""

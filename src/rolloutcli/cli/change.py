@@ -1,4 +1,5 @@
-"""The commands a person changes a rollout with: advance, rollback, pause, resume. Each shows
+"""The commands a person changes a rollout with: advance, rollback, pause, resume, unkill.
+Each shows
 the change, asks (unless ``--yes``), and has :mod:`rolloutcli.app.changes` apply it."""
 
 from __future__ import annotations
@@ -228,6 +229,52 @@ def resume(
 ) -> None:
     """Lift a pause: watch --auto may advance the rollout again."""
     _set_pause(plan, False, reason or "resumed by a person", yes, plans_dir, records_file)
+
+
+@reports_errors
+def unkill(
+    plan: PlanArgument,
+    reason: ReasonOption = None,
+    yes: YesFlag = False,
+    plans_dir: PlansDir = None,
+    records_file: RecordsOption = None,
+) -> None:
+    """Turn a killed flag back on, deliberately: its split, as the kill left it, is served
+    again at once (shown before asking).
+
+    Recorded on the platform and in the decision log, and notified. A rolled-back rollout
+    stays rolled back (0%): rollout advance PLAN --restart starts it again."""
+    from rolloutcli.app.journals import open_journal
+    from rolloutcli.app.standing import read_standing
+    from rolloutcli.app.unkill import COMMAND, DEFAULT_REASON, Unkill, unkill_recorded
+
+    loaded = load(plan, plans_dir)
+    found = Unkill(read_standing(loaded))
+    flag, env = escape(found.standing.state.flag), escape(found.standing.platform.environment)
+    console = out()
+    if not found.needed:
+        console.print(f"flag {flag} is already on in {env}: nothing changed", highlight=False)
+        return
+    where = escape(found.standing.platform.describe())
+    console.print(
+        f"unkill: turn flag [bold]{flag}[/] ON in {env} ({where}): {escape(found.serves())}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    confirm("Turn the flag back on?", yes)
+    journal = open_journal(loaded.base_dir, records_file, COMMAND)
+    decided = "--yes" if yes else "confirmed"
+    try:
+        changed = unkill_recorded(
+            journal, found, reason or DEFAULT_REASON, decided, datetime.now(UTC)
+        )
+    finally:
+        report_journal(journal)
+    if not changed:
+        console.print(f"flag {flag} was already on in {env}: nothing changed", highlight=False)
+        return
+    stays = " (the rollout stays rolled back)" if found.rolled_back else ""
+    console.print(f"[green]flag {flag} is ON[/] in {env}{stays}", highlight=False)
 
 
 def _set_pause(

@@ -3,7 +3,7 @@
 One module per group of commands, each thin (parse, call ``rolloutcli.app``, render):
 :mod:`~rolloutcli.cli.inspect` (validate, status, verify, who, history),
 :mod:`~rolloutcli.cli.check`, :mod:`~rolloutcli.cli.change` (advance, rollback, pause,
-resume), :mod:`~rolloutcli.cli.kill`, :mod:`~rolloutcli.cli.watch`,
+resume, unkill), :mod:`~rolloutcli.cli.kill`, :mod:`~rolloutcli.cli.watch`,
 :mod:`~rolloutcli.cli.demo` and :mod:`~rolloutcli.cli.plan`; what they share is in
 :mod:`~rolloutcli.cli.base`.
 
@@ -36,6 +36,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("verify", "inspect"),
     ("who", "inspect"),
     ("kill", "kill"),
+    ("unkill", "change"),
     ("watch", "watch"),
     ("pause", "change"),
     ("resume", "change"),

@@ -27,7 +27,7 @@ Every key is always present (``null`` when unknown); keys may be added in a late
 removed or changed in meaning::
 
     schema          "rolloutcli.event/v1"
-    kind            pause | rollback | kill | done | resume | advance
+    kind            pause | rollback | kill | done | resume | advance | unkill
     summary         one human line ("checkout-v2 rolled back: 25% → 0% in production (…)")
     plan            the plan's name
     flag            the flag key on the platform
@@ -98,6 +98,7 @@ _VERB: dict[str, str] = {
     "done": "done",
     "resume": "resumed",
     "advance": "advanced",
+    "unkill": "turned back on",
 }
 _NOUN: dict[str, str] = {
     "pause": "pause",
@@ -106,6 +107,7 @@ _NOUN: dict[str, str] = {
     "done": "completion",
     "resume": "resume",
     "advance": "advance",
+    "unkill": "unkill",
 }
 EMOJI: dict[str, str] = {
     "pause": ":double_vertical_bar:",
@@ -114,6 +116,7 @@ EMOJI: dict[str, str] = {
     "done": ":white_check_mark:",
     "resume": ":arrow_forward:",
     "advance": ":arrow_up:",
+    "unkill": ":large_green_circle:",
 }
 
 

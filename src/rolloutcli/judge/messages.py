@@ -61,8 +61,7 @@ def _not_started(r: Reason) -> str:
 def _flag_off(r: Reason) -> str:
     return (
         f"the flag is off (killed{_when_who(r)}): nothing to advance; turn it back on "
-        "deliberately on the platform itself (rolloutcli has no command for that yet), "
-        "then check again"
+        f"deliberately: rollout unkill {r.plan or 'PLAN'}"
     )
 
 
@@ -235,7 +234,7 @@ _LIFECYCLE: dict[str, Callable[[Lifecycle, str], str]] = {
     "paused": _lc_paused,
     "rolled_back": _lc_rolled_back,
     "killed": lambda lc, plan: (
-        f"killed: the flag is off{_lc_when(lc)}; turn it back on on the platform itself"
+        f"killed: the flag is off{_lc_when(lc)}; turn it back on: rollout unkill {plan}"
     ),
 }
 """Every phase's line (a test checks that no phase is missing)."""
@@ -251,7 +250,7 @@ def lifecycle_state(lc: Lifecycle) -> str:
 def lifecycle_next(lc: Lifecycle, plan: str) -> tuple[str, str] | None:
     """What a person does next and the command that does it (``("restart with", "rollout
     advance checkout-v2 --restart")``); None when no command of this tool is due (in stage,
-    done, off-plan; killed, which is lifted on the platform itself)."""
+    done, off-plan)."""
     found = _NEXT.get(lc.phase.value)
     return (found[0], found[1].format(plan=plan)) if found is not None else None
 
@@ -279,9 +278,7 @@ _STATE: dict[str, Callable[[Lifecycle], str]] = {
     "off_plan": lambda lc: f"off-plan: a share set by hand{_lc_since(lc)}",
     "paused": _state_paused,
     "rolled_back": _state_rolled_back,
-    "killed": lambda lc: (
-        f"killed: the flag is off{_lc_when(lc)}; turn it back on on the platform itself"
-    ),
+    "killed": lambda lc: f"killed: the flag is off{_lc_when(lc)}",
 }
 """Every phase's state (a test checks that no phase is missing)."""
 
@@ -289,6 +286,7 @@ _NEXT: dict[str, tuple[str, str]] = {
     "not_started": ("start with", "rollout advance {plan}"),
     "paused": ("resume with", "rollout resume {plan}"),
     "rolled_back": ("restart with", "rollout advance {plan} --restart"),
+    "killed": ("turn it back on with", "rollout unkill {plan}"),
 }
 
 _BADGE = {"paused": "PAUSED", "rolled_back": "ROLLED BACK", "killed": "KILLED"}

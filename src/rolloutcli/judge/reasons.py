@@ -69,15 +69,15 @@ class Reason:
     direction: Direction = Direction.HIGHER_IS_WORSE  # power_pending: the worse side
     at: datetime | None = None  # flag_off, rolled_back, paused: when it happened
     who: str | None = None  # flag_off, rolled_back, paused: who did it, where known
-    plan: str | None = None  # rolled_back, paused: the plan name the next command takes
+    plan: str | None = None  # flag_off, rolled_back, paused: the plan name the next command takes
 
 
 def not_started(first_stage: str, flag_on: bool) -> Reason:
     return Reason(ReasonCode.NOT_STARTED, name=first_stage, flag_on=flag_on)
 
 
-def flag_off(at: datetime | None = None, who: str | None = None) -> Reason:
-    return Reason(ReasonCode.FLAG_OFF, at=at, who=who)
+def flag_off(at: datetime | None = None, who: str | None = None, plan: str | None = None) -> Reason:
+    return Reason(ReasonCode.FLAG_OFF, at=at, who=who, plan=plan)
 
 
 def rolled_back(

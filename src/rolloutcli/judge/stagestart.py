@@ -30,10 +30,12 @@ moves (an ``advance`` onto a 0% stage that opens to an audience moves no percent
 hand edit LaunchDarkly's audit log records without the share it set."""
 
 RUN_ACTION = "advance"
-NEUTRAL_ACTIONS = ("pause", "resume", "on")
+NEUTRAL_ACTIONS = ("pause", "resume", "on", "unkill")
 """Events that neither move the split nor stop serving the treatment, so they do not break
 a run of advances: a pause held, then lifted, a flag turned on as its rollout starts
-(Unleash logs that as advance, then on). A rollback, a kill or a hand edit does."""
+(Unleash logs that as advance, then on), or turned back on after a kill (``rollout
+unkill``: the kill before it already broke the run). A rollback, a kill or a hand edit
+does."""
 
 
 @dataclass(frozen=True)

@@ -210,7 +210,7 @@ def _stopped(f: _Facts) -> _Outcome | None:
     """Killed or rolled back: a person lifts it, never the verdict."""
     lc = f.lifecycle
     if lc.phase is Phase.KILLED:
-        return _Outcome(VerdictKind.HOLD, [because.flag_off(lc.at, lc.by)])
+        return _Outcome(VerdictKind.HOLD, [because.flag_off(lc.at, lc.by, f.name)])
     if lc.phase is Phase.ROLLED_BACK and not f.restart:
         reason = because.rolled_back(lc.at, lc.by, lc.from_stage, lc.from_percent, lc.why, f.name)
         return _Outcome(VerdictKind.HOLD, [reason])

@@ -1,4 +1,5 @@
-"""A plan's webhooks: who is told of a pause, a rollback, a kill, a rollout done.
+"""A plan's webhooks: who is told of a pause, a rollback, a kill (and its undoing), a
+rollout done.
 
 Apart from the plan model so that `rollout kill`, which must notify when the plan asks
 and must not wait for anything else, validates this section alone instead of building the
@@ -15,8 +16,10 @@ from rolloutcli.plan.fields import Key, PlanModel
 
 MAX_WEBHOOKS = 20
 
-NotifyEvent = Literal["pause", "rollback", "kill", "done", "resume", "advance"]
-NOTIFY_DEFAULT: list[NotifyEvent] = ["pause", "rollback", "kill", "done"]
+NotifyEvent = Literal["pause", "rollback", "kill", "done", "resume", "advance", "unkill"]
+NOTIFY_DEFAULT: list[NotifyEvent] = ["pause", "rollback", "kill", "done", "unkill"]
+"""``unkill`` (a killed flag turned back on) is told by default, as the kill was: whoever
+heard of the kill hears the flag serves the treatment again."""
 
 
 class Webhook(PlanModel):
@@ -35,7 +38,8 @@ class Webhook(PlanModel):
     events: list[NotifyEvent] = Field(
         default_factory=lambda: list(NOTIFY_DEFAULT),
         max_length=12,
-        description="Events that post: pause, rollback, kill, done (default), resume, advance.",
+        description="Events that post: pause, rollback, kill, done, unkill (default), resume, "
+        "advance.",
     )
 
 

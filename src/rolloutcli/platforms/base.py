@@ -16,6 +16,7 @@ VERBS = (
     "history",
     "set_rollout",
     "turn_off",
+    "turn_on",
     "set_paused",
     "validate_change",
     "serving_sample",
@@ -94,6 +95,14 @@ class Platform(Protocol):
 
     def turn_off(self, plan: str | None, comment: str, at: datetime | None = None) -> bool:
         """Turn the flag off. Returns False when it already was off."""
+        ...
+
+    def turn_on(
+        self, plan: str | None, comment: str, at: datetime | None = None, by: str | None = None
+    ) -> bool:
+        """Turn a killed flag back on, the split untouched (a kill leaves it as it was),
+        recorded in the platform's change history as action ``unkill``. Returns False when
+        it already was on. ``by``: who, where the platform does not know it itself."""
         ...
 
     def set_paused(

@@ -240,6 +240,31 @@ class FlagFilePlatform:
                 self._append_history(real, when, "kill", None, None, None, plan, comment)
         return True
 
+    def turn_on(
+        self, plan: str | None, comment: str, at: datetime | None = None, by: str | None = None
+    ) -> bool:
+        """``state: ENABLED`` again, the split and its start as they were; the kill's mark
+        in the metadata gives way to the unkill's, and the history says who and why."""
+        when = at or datetime.now(UTC)
+        real = self.real_path
+        with self._locked(real):
+            _refuse_linked_history(real)
+            doc = self._parse(self._read_bytes(real))
+            flag = self._flag(doc)
+            if flag.get("state") == "ENABLED":
+                return False
+            flag["state"] = "ENABLED"
+            meta = flag.get("metadata")
+            if not isinstance(meta, dict):
+                meta = {}
+            meta.pop(META + "killedAt", None)
+            meta[META + "unkilledAt"] = format_timestamp(when)
+            meta[META + "comment"] = note_text(comment)
+            flag["metadata"] = meta
+            self._write(real, doc)
+            self._append_history(real, when, "unkill", None, None, None, plan, comment, by=by)
+        return True
+
     def set_paused(
         self, paused: bool, plan: str | None, by: str, reason: str, at: datetime | None = None
     ) -> bool:

@@ -12,7 +12,8 @@
   ``turnFlagOn`` when a rollout starts on a flag that is off. Every write carries a
   ``comment`` naming the plan, stage and verdict (see ``changenote``): LaunchDarkly shows it
   in the audit log, and the tool reads when the stage began from there.
-* **Kill** is ``turnFlagOff`` (the flag serves its off variation to everyone).
+* **Kill** is ``turnFlagOff`` (the flag serves its off variation to everyone); **unkill** is
+  ``turnFlagOn``, both with a comment naming the action.
 * **Pause** (`rollout pause`) is a custom property on the flag, one per environment
   (``rolloutcli-paused-<env>``, see ``pause_key``), whose values keep who paused and why
   (``by=…``, ``reason=…``). It is added and removed with the flag-level semantic-patch
@@ -297,6 +298,24 @@ class LaunchDarklyPlatform:
             {
                 "environmentKey": self.environment,
                 "instructions": [{"kind": "turnFlagOff"}],
+                "comment": note,
+            }
+        )
+        return True
+
+    def turn_on(
+        self, plan: str | None, comment: str, at: datetime | None = None, by: str | None = None
+    ) -> bool:
+        """``turnFlagOn`` with an ``action=unkill`` comment the audit log keeps; the
+        fallthrough is untouched. LaunchDarkly stamps its own time and member."""
+        env = self.environment_of(self.read_flag())
+        if env.get("on"):
+            return False
+        note = format_title(self.plan, None, None, "unkill", comment)
+        self._patch(
+            {
+                "environmentKey": self.environment,
+                "instructions": [{"kind": "turnFlagOn"}],
                 "comment": note,
             }
         )

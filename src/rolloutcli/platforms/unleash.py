@@ -16,7 +16,8 @@ How the rollout lives in Unleash:
 * **The audience.** An allowlist or segment that goes first is a second strategy,
   ``rolloutcli plan=… audience``, at 100% behind a ``userId IN`` constraint or the segment
   (Unleash ORs strategies).
-* **Kill** turns the flag off in the environment, then notes the kill in the strategy title.
+* **Kill** turns the flag off in the environment, then notes the kill in the strategy title;
+  **unkill** turns it back on the same way (``/on``, then ``action=unkill`` in the title).
 * **Pause** (`rollout pause`) is a flag tag of type ``rolloutcli`` with the value
   ``paused-<environment>`` (see ``pause_tag``), created and removed through the tag API, so
   Unleash's event log records ``feature-tagged`` / ``feature-untagged`` with who and when, the
@@ -317,13 +318,28 @@ class UnleashPlatform:
                 self._note_kill(env, comment)
         return True
 
-    def _note_kill(self, env: dict[str, Any], comment: str) -> None:
+    def turn_on(
+        self, plan: str | None, comment: str, at: datetime | None = None, by: str | None = None
+    ) -> bool:
+        """Turn the flag on in the environment (Unleash logs who and when), then note the
+        unkill in the strategy title, so the event log reads ``action=unkill`` with the
+        reason. ``at`` and ``by`` have no place here: Unleash stamps its own."""
+        env = self._read_environment()
+        if env.get("enabled"):
+            return False
+        self._call("POST", f"{self._env}/on", idempotent=True)
+        if plan is not None:
+            with contextlib.suppress(BackendError, *SHAPE_ERRORS):
+                self._note_kill(env, comment, "unkill")
+        return True
+
+    def _note_kill(self, env: dict[str, Any], comment: str, action: str = "kill") -> None:
         main = self._own(_strategies(env))[0]
         if main is None:
             return
         old = parse_title(main.get("title"))
         percent = strategy_percent(main) or 0.0
-        title = format_title(self.plan, old.stage if old else None, percent, "kill", comment)
+        title = format_title(self.plan, old.stage if old else None, percent, action, comment)
         self._call(
             "PATCH",
             f"{self._env}/strategies/{main['id']}",

@@ -290,7 +290,11 @@ def test_state_and_next_say_what_the_line_says_apart() -> None:
     assert lifecycle_next(paused, "co") == ("resume with", "rollout resume co")
     assert lifecycle_badge(paused) == "PAUSED"
     assert lifecycle_badge(Lifecycle(Phase.KILLED)) == "KILLED"
-    assert lifecycle_next(Lifecycle(Phase.KILLED), "co") is None
+    assert lifecycle_next(Lifecycle(Phase.KILLED), "co") == (
+        "turn it back on with",
+        "rollout unkill co",
+    )
+    assert lifecycle_state(Lifecycle(Phase.KILLED)) == "killed: the flag is off"
     assert lifecycle_next(Lifecycle(Phase.NOT_STARTED), "co") == (
         "start with",
         "rollout advance co",

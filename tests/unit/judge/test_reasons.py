@@ -35,7 +35,7 @@ FINDING = Finding(
 
 EXAMPLES: dict[ReasonCode, Reason] = {
     ReasonCode.NOT_STARTED: because.not_started("1%", flag_on=False),
-    ReasonCode.FLAG_OFF: because.flag_off(),
+    ReasonCode.FLAG_OFF: because.flag_off(plan="co"),
     ReasonCode.ROLLED_BACK: because.rolled_back(
         datetime(2026, 11, 2, 12, 30, tzinfo=UTC), "ana", "10%", 10.0, "p99 breached", "co"
     ),
@@ -89,8 +89,8 @@ def test_codes_are_stable_snake_case_names() -> None:
         ),
         (
             ReasonCode.FLAG_OFF,
-            "the flag is off (killed): nothing to advance; turn it back on deliberately on "
-            "the platform itself (rolloutcli has no command for that yet), then check again",
+            "the flag is off (killed): nothing to advance; turn it back on deliberately: "
+            "rollout unkill co",
         ),
         (
             ReasonCode.ROLLED_BACK,

@@ -131,6 +131,31 @@ def test_turn_off_is_idempotent(tmp_path: Path) -> None:
     assert [r.action for r in platform.history()] == ["kill"]
 
 
+def test_turn_on_undoes_a_kill_and_keeps_the_split_and_its_start(tmp_path: Path) -> None:
+    platform = make_file(tmp_path)
+    platform.set_rollout(change(10), True, False, platform.read_state(True, False), at=AT)
+    started = platform.read_state(True, False)
+    assert platform.turn_on("plan", "already on", at=AT) is False  # on: nothing to do
+    platform.turn_off("plan", "fire", at=AT)
+    later = datetime(2026, 11, 2, 13, 0, tzinfo=UTC)
+    assert platform.turn_on("plan", "fix deployed", at=later, by="ana") is True
+    assert platform.turn_on("plan", "fix deployed", at=later, by="ana") is False
+    state = platform.read_state(True, False)
+    assert state.on is True and state.percent == 10
+    assert state.split_changed_at == started.split_changed_at == AT
+    meta = json.loads(platform.path.read_text())["flags"]["f"]["metadata"]
+    assert "rolloutcli.killedAt" not in meta
+    assert meta["rolloutcli.unkilledAt"] == "2026-11-02T13:00:00Z"
+    last = platform.history()[-1]
+    assert (last.action, last.who, last.comment, last.at) == (
+        "unkill",
+        "ana",
+        "fix deployed",
+        later,
+    )
+    assert [r.action for r in platform.history()] == ["advance", "kill", "unkill"]
+
+
 # ---------------------------------------------------------------------- symlinks, dead writers
 
 

@@ -121,10 +121,6 @@ def _plan_less(ref: str | None, address: Address) -> Target:
         raise InvalidInputError(
             f"--environment is required with --platform {kind}: a kill never guesses where"
         )
-    if kind == "launchdarkly" and not address.project:
-        raise InvalidInputError(
-            "--project is required with --platform launchdarkly (the project key)"
-        )
     spec = platform_spec(
         {
             "kind": kind,

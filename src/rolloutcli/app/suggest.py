@@ -242,8 +242,6 @@ def _platform(options: SuggestOptions) -> AnyPlatformSpec:
     project = options.project
     if kind == "unleash":
         project = project or "default"
-    elif not project:
-        raise InvalidInputError("--platform launchdarkly needs --project KEY")
     return platform_spec(
         {
             "kind": kind,

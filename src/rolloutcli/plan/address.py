@@ -100,7 +100,7 @@ def _address(source: SourcedYaml) -> FlagAddress:
     else:
         spec, found = read_platform(data["platform"])
         if spec is not None:
-            found = spec.problems(True, False, ())  # only what the spec alone can tell
+            found = spec.address_problems()
         problems.extend(found)
     if problems or spec is None or not isinstance(flag, str):
         lines = [f"{source.where(p)}: {format_key_path(p)}: {m}" for p, m in problems]

@@ -104,6 +104,11 @@ class BasePlatformSpec:
         plan's variations and each stage's percentage (``stages[i].percent``)."""
         return []
 
+    def address_problems(self) -> list[tuple[KeyPath, str]]:
+        """What the spec alone can tell, with no variations or stages to check: what kill
+        and the command-line options need (a flag file's path, LaunchDarkly's project)."""
+        return self.problems(True, False, ())
+
 
 @dataclass(frozen=True, kw_only=True)
 class FlagfileSpec(BasePlatformSpec):
@@ -345,10 +350,14 @@ def _field_problem(spec_class: type, kind: str, key: str, value: object) -> str 
 def platform_spec(given: Mapping[str, object]) -> AnyPlatformSpec:
     """A spec from command-line options (``plan suggest``, ``kill --platform``): options
     left out (None) take the plan's defaults; a bad one is an InvalidInputError naming it
-    (``--url: at most 2048 characters``)."""
+    (``--url: at most 2048 characters``), or what the platform needs and was not given
+    (``--platform launchdarkly: launchdarkly needs project: (the project key)``)."""
     spec, problems = read_platform({k: v for k, v in given.items() if v is not None})
     if spec is None:
         where, message = problems[0]
         option = "--" + str(where[-1]).replace("_", "-") if len(where) > 1 else "--platform"
         raise InvalidInputError(f"{option}: {message}")
+    missing = spec.address_problems()
+    if missing:
+        raise InvalidInputError(f"--platform {spec.kind}: {missing[0][1]}")
     return spec

@@ -129,6 +129,11 @@ def test_options_become_a_spec_or_an_error_naming_the_option() -> None:
     )
     with pytest.raises(InvalidInputError, match=r"^--url: at most 2048 characters$"):
         platform_spec({"kind": "unleash", "url": "u" * 2049})
+    with pytest.raises(
+        InvalidInputError,
+        match=r"^--platform launchdarkly: launchdarkly needs project: \(the project key\)$",
+    ):
+        platform_spec({"kind": "launchdarkly", "project": None})
     assert FlagfileSpec(kind="flagfile").problems(True, False, [100]) == [
         (("platform", "kind"), "a flagfile platform needs path: (the flagd JSON file)")
     ]

@@ -221,7 +221,7 @@ class LaunchDarklySpec(BasePlatformSpec):
         """LaunchDarkly weights are thousandths of a percent; a flag lives in a project."""
         problems: list[tuple[KeyPath, str]] = []
         if not self.project:
-            problems.append((("platform",), "launchdarkly needs project: (the project key)"))
+            problems.append((("platform", "project"), "launchdarkly needs the project key"))
         for i, percent in enumerate(percents):
             steps = percent * 1000
             if abs(steps - round(steps)) > 1e-6:
@@ -351,7 +351,7 @@ def platform_spec(given: Mapping[str, object]) -> AnyPlatformSpec:
     """A spec from command-line options (``plan suggest``, ``kill --platform``): options
     left out (None) take the plan's defaults; a bad one is an InvalidInputError naming it
     (``--url: at most 2048 characters``), or what the platform needs and was not given
-    (``--platform launchdarkly: launchdarkly needs project: (the project key)``)."""
+    (``--project: launchdarkly needs the project key (--platform launchdarkly)``)."""
     spec, problems = read_platform({k: v for k, v in given.items() if v is not None})
     if spec is None:
         where, message = problems[0]
@@ -359,5 +359,7 @@ def platform_spec(given: Mapping[str, object]) -> AnyPlatformSpec:
         raise InvalidInputError(f"{option}: {message}")
     missing = spec.address_problems()
     if missing:
-        raise InvalidInputError(f"--platform {spec.kind}: {missing[0][1]}")
+        (where, message), key = missing[0], str(missing[0][0][-1])
+        option = "--platform" if key in ("platform", "kind") else "--" + key.replace("_", "-")
+        raise InvalidInputError(f"{option}: {message} (--platform {spec.kind})")
     return spec

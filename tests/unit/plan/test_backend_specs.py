@@ -131,7 +131,7 @@ def test_options_become_a_spec_or_an_error_naming_the_option() -> None:
         platform_spec({"kind": "unleash", "url": "u" * 2049})
     with pytest.raises(
         InvalidInputError,
-        match=r"^--platform launchdarkly: launchdarkly needs project: \(the project key\)$",
+        match=r"^--project: launchdarkly needs the project key \(--platform launchdarkly\)$",
     ):
         platform_spec({"kind": "launchdarkly", "project": None})
     assert FlagfileSpec(kind="flagfile").problems(True, False, [100]) == [

@@ -83,3 +83,15 @@ def live_workspace(workspace: Path) -> Path:
     now = datetime.now(UTC).replace(microsecond=0)
     move_in_time(workspace, now - DEMO_NOW)
     return workspace
+
+
+def moment() -> str:
+    """Now, for ``--at``, taken between two steps of a walk: the clock is then moved past
+    the second, as the flag file records changes to the second (so the next step lands
+    after it on every platform)."""
+    import time
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    time.sleep(1.05 - now.microsecond / 1e6)
+    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -251,13 +251,45 @@ def test_starting_a_rollout_turns_an_off_flag_on(workspace: Path) -> None:
 
 def test_a_flag_killed_mid_rollout_holds(workspace: Path) -> None:
     assert invoke("kill", "checkout-v2", "--yes")[0] == 0
-    checked = json.loads(invoke("check", "checkout-v2", "--json", "--at", AT)[1])
+    checked = json.loads(invoke("check", "checkout-v2", "--json")[1])
     assert checked["verdict"] == "hold"
     assert "killed" in checked["reasons"][0]
     assert checked["reason_codes"] == ["flag_off"]
+    # --at before the kill replays the flag as it stood then: on, and the data says go
+    then = json.loads(invoke("check", "checkout-v2", "--json", "--at", AT)[1])
+    assert (then["verdict"], then["lifecycle"]["phase"]) == ("go", "in_stage")
+    assert then["replayed"] == {"at": "2026-11-02T12:00:00Z", "changes_undone": 1}
     code, output = invoke("advance", "checkout-v2", "--yes")
     assert code == 0 and "nothing changed" in output
     assert read_flag(workspace, "checkout-v2")["state"] == "DISABLED"
+
+
+def test_at_replays_the_flag_file_and_refuses_where_its_history_cannot_say(
+    workspace: Path,
+) -> None:
+    # the example flag file stands at stage 5%, set by the tool before 11:00 (its metadata)
+    code, output = invoke("status", "checkout-v2", "--json", "--at", "2026-11-02T11:00Z")
+    assert code == 0, output
+    then = json.loads(output)
+    assert (then["percent"], then["stage"]["name"], then["lifecycle"]["phase"]) == (
+        5,
+        "5%",
+        "in_stage",
+    )
+    assert then["replayed"] == {"at": "2026-11-02T11:00:00Z", "changes_undone": 0}
+    # a hand edit the history does not hold: what the file served before it is unknown
+    path = workspace / "flags" / "flags.json"
+    doc = json.loads(path.read_text())
+    doc["flags"]["checkout-v2"]["targeting"]["fractional"][1:] = [["on", 30], ["off", 70]]
+    path.write_text(json.dumps(doc))
+    for command in ("status", "check"):
+        code, output = invoke(command, "checkout-v2", "--at", "2026-11-02T11:00Z")
+        assert code == 2, output
+        line = " ".join(output.split())
+        assert "--at 2026-11-02T11:00:00Z: flag checkout-v2 on flagfile cannot be replayed" in line
+        assert "a change its history does not hold (a hand edit" in line
+        assert "give a later --at, or none" in line
+    assert json.loads(invoke("status", "checkout-v2", "--json")[1])["percent"] == 30
 
 
 def test_advance_conflict_is_exit_4(live_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:

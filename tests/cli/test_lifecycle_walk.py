@@ -1,5 +1,6 @@
 """Issue 17: a rollout walked through its life on the embedded default (the flag file),
-with what `status --json`, `check --json` and the `--fail-on` exit codes say at each step."""
+with what `status --json`, `check --json` and the `--fail-on` exit codes say at each step,
+and, at the end, what `--at` a moment between two steps says: the earlier state."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from rolloutcli.cli.main import app
-from tests.conftest import read_flag
+from tests.conftest import moment, read_flag
 
 runner = CliRunner()
 PLAN = "checkout-v2"
@@ -47,7 +48,29 @@ def gates() -> tuple[int, int, int]:
     )
 
 
-def test_start_advance_pause_resume_rollback_restart_kill(live_workspace: Path) -> None:
+def status_at(at: str) -> dict[str, Any]:
+    code, output = invoke("status", PLAN, "--json", "--at", at)
+    assert code == 0, output
+    found: dict[str, Any] = json.loads(output)
+    return found
+
+
+def check_at(at: str) -> dict[str, Any]:
+    code, output = invoke("check", PLAN, "--json", "--at", at)
+    assert code == 0, output
+    found: dict[str, Any] = json.loads(output)
+    return found
+
+
+def gates_at(at: str) -> tuple[int, int, int]:
+    return (
+        invoke("check", PLAN, "--fail-on", "rollback", "--at", at)[0],
+        invoke("check", PLAN, "--fail-on-breach", "--at", at)[0],
+        invoke("check", PLAN, "--fail-on", "pause", "--at", at)[0],
+    )
+
+
+def test_start_advance_pause_resume_rollback_restart_kill_unkill(live_workspace: Path) -> None:
     # in stage 5%, healthy and past its window: go
     assert lifecycle()["phase"] == "in_stage" and lifecycle()["stage"] == "5%"
     assert check()["verdict"] == "go"
@@ -59,6 +82,7 @@ def test_start_advance_pause_resume_rollback_restart_kill(live_workspace: Path) 
     assert (stage["phase"], stage["stage"], stage["stage_index"]) == ("in_stage", "10%", 2)
     assert stage["at"] is not None and stage["paused"] is None
     assert check()["verdict"] == "hold"
+    marks = [(moment(), stage, "hold", (0, 0, 0))]
 
     # pause: every surface says so; never go; --fail-on pause is red, rollback is not
     assert invoke("pause", PLAN, "-m", "launch freeze", "--yes")[0] == 0
@@ -72,6 +96,7 @@ def test_start_advance_pause_resume_rollback_restart_kill(live_workspace: Path) 
     checked = check()
     assert (checked["verdict"], checked["reason_codes"]) == ("hold", ["paused"])
     assert gates() == (0, 0, 1)
+    marks.append((moment(), paused, "hold", (0, 0, 1)))
     code, output = invoke("status", PLAN)
     assert "paused at stage 10%" in output and "rollout resume checkout-v2" in output
     code, output = invoke("advance", PLAN, "--yes")
@@ -97,6 +122,7 @@ def test_start_advance_pause_resume_rollback_restart_kill(live_workspace: Path) 
     assert "rollout advance checkout-v2 --restart" in checked["reasons"][0]
     assert "p99 too high" in checked["reasons"][0]
     assert gates() == (1, 1, 1)
+    marks.append((moment(), rolled, "hold", (1, 1, 1)))
     code, output = invoke("status", PLAN)
     assert "ROLLED BACK" in output and "not started" not in output
     code, output = invoke("advance", PLAN, "--yes")
@@ -128,9 +154,33 @@ def test_start_advance_pause_resume_rollback_restart_kill(live_workspace: Path) 
     assert (checked["verdict"], checked["reason_codes"]) == ("hold", ["flag_off"])
     assert "turn it back on" in checked["reasons"][0]
     assert gates() == (1, 1, 1)
+    marks.append((moment(), killed, "hold", (1, 1, 1)))
 
     # a rollback on the killed flag says the flag is off, not "still on"
     code, output = invoke("rollback", PLAN, "--yes")
     assert code == 0, output
     assert "still on" not in output and "the flag stays off (killed)" in output
     assert lifecycle()["phase"] == "killed"
+
+    # unkill: the flag is on again; the rollback made while it was off still stands
+    code, output = invoke("unkill", PLAN, "-m", "fix deployed", "--yes")
+    assert code == 0, output
+    unkilled = lifecycle()
+    assert (unkilled["phase"], unkilled["from_percent"]) == ("rolled_back", 1)
+    assert check()["reason_codes"] == ["rolled_back"]
+    assert gates() == (1, 1, 1)
+    code, output = invoke("advance", PLAN, "--restart", "--yes")
+    assert code == 0, output
+    assert lifecycle()["phase"] == "in_stage" and gates() == (0, 0, 0)
+
+    # --at a moment between two steps reports the state of the earlier one, on every surface
+    for at, then, verdict, codes in marks:
+        replayed = status_at(at)
+        assert replayed["lifecycle"] == then, at
+        assert replayed["replayed"]["changes_undone"] > 0
+        checked = check_at(at)
+        assert (checked["verdict"], checked["lifecycle"]) == (verdict, then)
+        assert gates_at(at) == codes
+    code, output = invoke("status", PLAN, "--at", marks[1][0])
+    assert "paused at stage 10%" in " ".join(output.split())
+    assert "replayed from the platform's history" in " ".join(output.split())

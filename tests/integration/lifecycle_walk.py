@@ -1,7 +1,9 @@
 """Shared by the lifecycle walks on the platforms (issue 17): a rollout walked through
-start → a stage → pause → resume → rollback → restart → kill with the CLI, asserting at
-each step what `status --json` (its lifecycle object), `check --json` (verdict and reason
-codes, the same lifecycle object) and the `--fail-on` exit codes say. It mirrors
+start → a stage → pause → resume → rollback → restart → kill → unkill with the CLI,
+asserting at each step what `status --json` (its lifecycle object), `check --json`
+(verdict and reason codes, the same lifecycle object) and the `--fail-on` exit codes say,
+and at the end what they say `--at` a moment between two steps (the earlier state,
+replayed from the platform's history). It mirrors
 tests/cli/test_lifecycle_walk.py, which walks the flag file; what differs between the
 platforms is who each one records as the author and whether it keeps a pause's reason
 (:class:`Authors`)."""
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import moment
 from tests.integration.cli_helpers import STAGES_NOW, fresh_metrics, invoke, write_plan
 
 PLAN = "walk"
@@ -58,13 +61,22 @@ def verdict() -> tuple[str, list[str]]:
     return checked["verdict"], checked["reason_codes"]
 
 
-def gates() -> tuple[int, int, int]:
-    """The exit codes of `--fail-on rollback`, `--fail-on-breach` and `--fail-on pause`."""
+def gates(*at: str) -> tuple[int, int, int]:
+    """The exit codes of `--fail-on rollback`, `--fail-on-breach` and `--fail-on pause`
+    (``--at`` a moment, when given)."""
     return (
-        invoke("check", PLAN, "--fail-on", "rollback")[0],
-        invoke("check", PLAN, "--fail-on-breach")[0],
-        invoke("check", PLAN, "--fail-on", "pause")[0],
+        invoke("check", PLAN, "--fail-on", "rollback", *at)[0],
+        invoke("check", PLAN, "--fail-on-breach", *at)[0],
+        invoke("check", PLAN, "--fail-on", "pause", *at)[0],
     )
+
+
+def replayed(at: str, command: str = "status") -> dict[str, Any]:
+    """`status --json --at` (or `check`): the flag as it stood at ``at``."""
+    code, output = invoke(command, PLAN, "--json", "--at", at)
+    assert code == 0, output
+    found: dict[str, Any] = json.loads(output)
+    return found
 
 
 def walk(root: Path, flag: str, platform: str, authors: Authors) -> None:
@@ -97,6 +109,7 @@ def walk(root: Path, flag: str, platform: str, authors: Authors) -> None:
     assert stage["at"] >= started["at"]
     assert verdict() == ("hold", ["exposures_unavailable"])
     assert gates() == (0, 0, 0)
+    marks = [(moment(), stage, (0, 0, 0))]
 
     # pause: every surface says so; never go; --fail-on pause is red, rollback is not
     code, output = invoke("pause", PLAN, "-m", "launch freeze", "--yes")
@@ -116,6 +129,7 @@ def walk(root: Path, flag: str, platform: str, authors: Authors) -> None:
     }
     assert verdict() == ("hold", ["paused"])
     assert gates() == (0, 0, 1)
+    marks.append((moment(), paused, (0, 0, 1)))
     code, output = run("status", PLAN)
     assert "paused at stage 25%" in output and f"rollout resume {PLAN}" in output
     code, output = run("advance", PLAN, "--yes")
@@ -144,6 +158,7 @@ def walk(root: Path, flag: str, platform: str, authors: Authors) -> None:
     assert f"rollout advance {PLAN} --restart" in checked["reasons"][0]
     assert "p99 too high" in checked["reasons"][0]
     assert gates() == (1, 1, 1)
+    marks.append((moment(), rolled, (1, 1, 1)))
     code, output = run("status", PLAN)
     assert "ROLLED BACK" in output and "not started" not in output
     code, output = run("advance", PLAN, "--yes")
@@ -183,6 +198,7 @@ def walk(root: Path, flag: str, platform: str, authors: Authors) -> None:
     assert (checked["verdict"], checked["reason_codes"]) == ("hold", ["flag_off"])
     assert "turn it back on" in checked["reasons"][0]
     assert gates() == (1, 1, 1)
+    marks.append((moment(), killed, (1, 1, 1)))
 
     # a rollback on the killed flag says the flag is off; it stays killed, from stage 10%
     code, output = run("rollback", PLAN, "--yes")
@@ -197,3 +213,27 @@ def walk(root: Path, flag: str, platform: str, authors: Authors) -> None:
     )
     assert verdict() == ("hold", ["flag_off"])
     assert gates() == (1, 1, 1)
+
+    # unkill: the flag is on again; the rollback made while it was off still stands
+    code, output = run("unkill", PLAN, "-m", "fix deployed", "--yes")
+    assert code == 0, output
+    unkilled = lifecycle()
+    assert (unkilled["phase"], unkilled["from_stage"], unkilled["stopped"]) == (
+        "rolled_back",
+        "10%",
+        True,
+    )
+    assert verdict() == ("hold", ["rolled_back"])
+    assert gates() == (1, 1, 1)
+    code, output = run("advance", PLAN, "--restart", "--yes")
+    assert code == 0, output
+    assert lifecycle()["phase"] == "in_stage" and gates() == (0, 0, 0)
+
+    # --at a moment between two steps: the earlier step's state, on every surface
+    for at, then, codes in marks:
+        shown = replayed(at)
+        assert shown["lifecycle"] == then, at
+        assert shown["replayed"]["at"] == at[:19] + "Z" and shown["replayed"]["changes_undone"]
+        checked = replayed(at, "check")
+        assert checked["lifecycle"] == then and checked["verdict"] == "hold"
+        assert gates("--at", at) == codes

@@ -30,7 +30,7 @@ def ld(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeLaunchDarkly]:
         fake.assert_clean()  # every request and answer held to LaunchDarkly's spec
 
 
-def test_walk_start_stage_pause_resume_rollback_restart_kill(
+def test_walk_start_stage_pause_resume_rollback_restart_kill_unkill(
     ld: FakeLaunchDarkly, workspace: Path
 ) -> None:
     flag = "lifecycle-walk"
@@ -43,8 +43,9 @@ def test_walk_start_stage_pause_resume_rollback_restart_kill(
     )
 
     stored = ld.flag(PROJECT, flag)
-    assert stored["environments"][ENV]["on"] is False  # killed
+    assert stored["environments"][ENV]["on"] is True  # killed, then unkilled
     assert stored["customProperties"] == {}  # resumed
     comments = [e.get("comment", "") for e in ld.audit_entries()]
     assert sum("action=pause" in c for c in comments) == 1
+    assert sum("action=unkill" in c for c in comments) == 1
     assert sum("action=restart" in c or "action=advance" in c for c in comments) >= 3

@@ -152,8 +152,9 @@ def test_pause_is_kept_on_the_flag_and_in_the_audit_log(ld: FakeLaunchDarkly, cl
     assert split_of(state) == split_of(before)
     assert (stage_began(adapter), state.recorded_stage) == (at(T0 + 1_000), "10%")
     assert state.version != before.version
+    # the record names the person who paused (as the mark does), not the API token's member
     assert adapter.history()[-1] == ChangeRecord(
-        at(T0 + 60_000), "pause", None, None, None, "p", PAUSE_NOTE, "rollout-bot@example.com"
+        at(T0 + 60_000), "pause", None, None, None, "p", PAUSE_NOTE, "alice", "error budget burning"
     )
 
     patches = len(ld.requests("PATCH"))

@@ -33,7 +33,7 @@ def admin(server: UnleashServer) -> httpx.Client:
     )
 
 
-def test_walk_start_stage_pause_resume_rollback_restart_kill(
+def test_walk_start_stage_pause_resume_rollback_restart_kill_unkill(
     unleash_env: UnleashServer, workspace: Path
 ) -> None:
     flag = "lifecycle-walk"
@@ -46,8 +46,9 @@ def test_walk_start_stage_pause_resume_rollback_restart_kill(
         body = api.get(f"/api/admin/projects/default/features/{flag}").json()
         log = api.get(f"/api/admin/events/{flag}").json()["events"]
     env = next(e for e in body["environments"] if e["name"] == ENV)
-    assert env["enabled"] is False  # killed
-    assert [s["parameters"]["rollout"] for s in env["strategies"]] == ["0"]
+    assert env["enabled"] is True  # killed, then unkilled
+    assert [s["parameters"]["rollout"] for s in env["strategies"]] == ["10"]  # restarted
     kinds = [e["type"] for e in sorted(log, key=lambda e: e["id"])]
     assert (kinds.count("feature-tagged"), kinds.count("feature-untagged")) == (1, 1)
     assert kinds.count("feature-environment-disabled") == 1
+    assert kinds.count("feature-environment-enabled") == 2  # the start, the unkill

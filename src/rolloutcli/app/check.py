@@ -61,10 +61,12 @@ def check_plans(
     loaded: list[LoadedPlan | RolloutError],
     now: datetime,
     concurrency: int | None,
+    replay: bool = False,
 ) -> list[Checked]:
-    """Evaluate the plans that loaded, together, and pair each ref with its outcome."""
+    """Evaluate the plans that loaded, together, and pair each ref with its outcome.
+    ``replay``: ``now`` is ``--at``, and each flag is replayed to it."""
     good = [item for item in loaded if not isinstance(item, RolloutError)]
-    evaluations = iter(evaluate_many(good, now, concurrency))
+    evaluations = iter(evaluate_many(good, now, concurrency, replay))
     checked: list[Checked] = []
     for ref, item in zip(refs, loaded, strict=True):
         if isinstance(item, RolloutError):
@@ -75,7 +77,7 @@ def check_plans(
 
 
 def explain_plans(
-    loaded: list[LoadedPlan | RolloutError], now: datetime
+    loaded: list[LoadedPlan | RolloutError], now: datetime, replay: bool = False
 ) -> list[Explained | RolloutError]:
     """Each plan's metrics queries as they would be sent, or the error that stops them."""
     explained: list[Explained | RolloutError] = []
@@ -84,7 +86,7 @@ def explain_plans(
             explained.append(item)
             continue
         try:
-            explained.append(explain_queries(item, now))
+            explained.append(explain_queries(item, now, replay))
         except RolloutError as exc:
             explained.append(exc)
     return explained

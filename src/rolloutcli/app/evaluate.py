@@ -80,9 +80,11 @@ class Prepared:
     needs: tuple[Need, ...]
 
 
-def prepare(loaded: LoadedPlan, now: datetime) -> Prepared:
-    """Read the platform and work out the windows and the metrics calls; query nothing."""
-    standing = read_standing(loaded)
+def prepare(loaded: LoadedPlan, now: datetime, replay: bool = False) -> Prepared:
+    """Read the platform and work out the windows and the metrics calls; query nothing.
+    ``replay``: ``now`` is a past moment (``check --at``) and the flag is taken as it
+    stood then, from the platform's history."""
+    standing = read_standing(loaded, now if replay else None)
     state, position = standing.state, standing.position
     if not state.on or position.not_started:
         return Prepared(standing, now, None, None, None, ())
@@ -141,14 +143,14 @@ def prefetch(prepared: list[Prepared], limit: int | None = None) -> None:
 
 
 def evaluate_many(
-    plans: list[LoadedPlan], now: datetime, limit: int | None = None
+    plans: list[LoadedPlan], now: datetime, limit: int | None = None, replay: bool = False
 ) -> list[Evaluation | RolloutError]:
     """Each plan's verdict, or the error that stopped it: one plan's broken query or
     unreachable platform never hides the others' verdicts."""
     prepared: list[Prepared | RolloutError] = []
     for loaded in plans:
         try:
-            prepared.append(prepare(loaded, now))
+            prepared.append(prepare(loaded, now, replay))
         except RolloutError as exc:
             prepared.append(exc)
         except Exception as exc:  # a bug in one plan's path must not hide the others
@@ -193,8 +195,8 @@ class Explained:
     queries: tuple[tuple[Need, tuple[ResolvedQuery, ...]], ...]
 
 
-def explain_queries(loaded: LoadedPlan, now: datetime) -> Explained:
-    prepared = prepare(loaded, now)
+def explain_queries(loaded: LoadedPlan, now: datetime, replay: bool = False) -> Explained:
+    prepared = prepare(loaded, now, replay)
     source = prepared.source
     rows = tuple((need, tuple(source.resolve(need))) for need in prepared.needs) if source else ()
     return Explained(prepared, rows)

@@ -14,9 +14,12 @@ from datetime import datetime
 from rolloutcli.judge.flagstate import ChangeRecord, FlagState, RolloutChange
 from rolloutcli.judge.lifecycle import ROLLBACK_NOTE, Lifecycle, derive
 from rolloutcli.judge.position import Position, locate
+from rolloutcli.judge.replay import Replayed, Unreplayable, replay
 from rolloutcli.plan.model import LoadedPlan
 from rolloutcli.platforms import open_platform
 from rolloutcli.platforms.base import EvaluatesOffline, Platform, ValidatesChanges
+from rolloutcli.support.errors import InvalidInputError
+from rolloutcli.support.timeutil import format_timestamp
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class Standing:
     state: FlagState
     position: Position
     history: tuple[ChangeRecord, ...] = ()
+    replayed: Replayed | None = None
+    """Set when the state is the flag as it stood at an earlier time (``--at``)."""
 
     @functools.cached_property
     def lifecycle(self) -> Lifecycle:
@@ -36,14 +41,26 @@ class Standing:
         return derive(self.loaded.plan, self.state, self.history, self.position)
 
 
-def read_standing(loaded: LoadedPlan) -> Standing:
+def read_standing(loaded: LoadedPlan, at: datetime | None = None) -> Standing:
     """Read the flag's state and its history, once: everything the round needs from the
-    platform before it writes (the stage start, the rollout's start, the last change)."""
+    platform before it writes (the stage start, the rollout's start, the last change).
+
+    ``at``: the flag as it stood then, replayed from the history (``status``/``check
+    --at``); InvalidInputError (exit 2) when the history cannot say."""
     plan = loaded.plan
     platform = open_platform(plan.platform, plan.flag, loaded.base_dir, loaded.name)
     reading = platform.read(plan.variations.treatment, plan.variations.control)
-    position = locate(plan, reading.state, reading.history)
-    return Standing(loaded, platform, reading.state, position, reading.history)
+    if at is None:
+        position = locate(plan, reading.state, reading.history)
+        return Standing(loaded, platform, reading.state, position, reading.history)
+    found = replay(plan, reading.state, reading.history, at, reading.reaches_back_to)
+    if isinstance(found, Unreplayable):
+        raise InvalidInputError(
+            f"--at {format_timestamp(at)}: flag {plan.flag} on {platform.name} cannot be "
+            f"replayed: {found.why}; give a later --at, or none"
+        )
+    position = locate(plan, found.state, found.history)
+    return Standing(loaded, platform, found.state, position, found.history, found)
 
 
 def lifecycle_after(

@@ -79,6 +79,15 @@ AtOption = Annotated[
         show_default=False,
     ),
 ]
+ReplayAtOption = Annotated[
+    str | None,
+    typer.Option(
+        "--at",
+        help="As of this moment (ISO 8601, e.g. 2026-11-02T10:00Z): the flag as it stood "
+        "then, replayed from the platform's change history, and the metrics up to then.",
+        show_default=False,
+    ),
+]
 RecordsOption = Annotated[
     Path | None,
     typer.Option(

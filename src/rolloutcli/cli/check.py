@@ -15,10 +15,10 @@ import typer
 from rich.markup import escape
 
 from rolloutcli.cli.base import (
-    AtOption,
     JsonFlag,
     PlansArgument,
     PlansDir,
+    ReplayAtOption,
     err,
     now_or_at,
     out,
@@ -98,7 +98,7 @@ def check(
     fail_on_breach: FailOnBreachFlag = False,
     output: OutputOption = None,
     json_output: JsonFlag = False,
-    at: AtOption = None,
+    at: ReplayAtOption = None,
     explain: ExplainFlag = False,
     concurrency: ConcurrencyOption = None,
     plans_dir: PlansDir = None,
@@ -120,10 +120,11 @@ def check(
     from rolloutcli.app.check import check_plans, exit_code, explain_plans, load_each
 
     loaded = load_each(plans, plans_dir)
+    replay = at is not None  # the flag as it stood at --at, not only the metrics window
     if explain:
-        _print_explained(plans, explain_plans(loaded, now), fmt is CheckOutput.JSON)
+        _print_explained(plans, explain_plans(loaded, now, replay), fmt is CheckOutput.JSON)
         return
-    checked = check_plans(plans, loaded, now, concurrency)
+    checked = check_plans(plans, loaded, now, concurrency, replay)
     _print_checked(checked, fmt)
     code = exit_code(checked, fail_on.value if fail_on else None, fail_on_breach)
     if code:

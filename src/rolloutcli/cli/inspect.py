@@ -9,12 +9,12 @@ import typer
 from rich.markup import escape
 
 from rolloutcli.cli.base import (
-    AtOption,
     JsonFlag,
     PlanArgument,
     PlansArgument,
     PlansDir,
     RecordsOption,
+    ReplayAtOption,
     err,
     load,
     now_or_at,
@@ -55,7 +55,7 @@ def validate(plans: PlansArgument, plans_dir: PlansDir = None) -> None:
 def status(
     plan: PlanArgument,
     json_output: JsonFlag = False,
-    at: AtOption = None,
+    at: ReplayAtOption = None,
     plans_dir: PlansDir = None,
 ) -> None:
     """Where the rollout stands, read from the flag platform."""
@@ -63,11 +63,12 @@ def status(
     from rolloutcli.render.console import print_status
     from rolloutcli.render.contract import dumps, status_json
 
-    standing = read_standing(load(plan, plans_dir))
+    now = now_or_at(at)
+    standing = read_standing(load(plan, plans_dir), now if at is not None else None)
     if json_output:
         typer.echo(dumps(status_json(standing)))
     else:
-        print_status(out(), standing, now_or_at(at))
+        print_status(out(), standing, now)
 
 
 @reports_errors

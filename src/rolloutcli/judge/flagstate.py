@@ -62,7 +62,8 @@ class ChangeRecord:
     """One change in the platform's history, normalised: when, what (``action``: advance,
     rollback, kill, pause, resume, edit, ...), the treatment share before and after where
     the platform says, the plan and stage the change names, the comment as the platform
-    shows it, and ``who`` made it where the platform says (None: it does not)."""
+    shows it, ``who`` made it where the platform says (None: it does not), and ``reason``,
+    the why alone where the platform keeps it inside its own note (a pause's reason)."""
 
     at: datetime
     action: str
@@ -72,6 +73,7 @@ class ChangeRecord:
     plan: str | None
     comment: str
     who: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,3 +83,6 @@ class FlagReading:
 
     state: FlagState
     history: tuple[ChangeRecord, ...]
+    reaches_back_to: datetime | None = None
+    """The history holds every change since this time; None: since the flag began (or, for
+    the flag file, since the tool first wrote it)."""

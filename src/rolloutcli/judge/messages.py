@@ -17,7 +17,7 @@ statistics at run time, so paths that must stay light (``status``) may load it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from rolloutcli.judge.reasons import Reason, ReasonCode
@@ -197,6 +197,17 @@ MESSAGES: dict[ReasonCode, Callable[[Reason], str]] = {
 
 
 # ---------------------------------------------------------------------- the lifecycle
+
+
+def replayed_text(at: datetime, undone: int) -> str:
+    """What ``--at`` shows of the flag: as it stood then, and how much history it undid."""
+    if not undone:
+        return f"as it stood at {format_timestamp(at)} (no change since)"
+    changes = "change" if undone == 1 else "changes"
+    return (
+        f"as it stood at {format_timestamp(at)}, replayed from the platform's history "
+        f"({undone} later {changes} undone)"
+    )
 
 
 def lifecycle_text(lc: Lifecycle, plan: str) -> str:

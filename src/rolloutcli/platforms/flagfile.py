@@ -159,6 +159,7 @@ class FlagFilePlatform:
                     plan=item.get("plan"),
                     comment=str(item.get("comment", "")),
                     who=item["by"] if isinstance(item.get("by"), str) else None,
+                    reason=_pause_reason(item),
                 )
             )
         return records
@@ -642,6 +643,17 @@ def _build_targeting(
     if keys:
         return {"if": [{"in": [{"var": "targetingKey"}, list(keys)]}, treatment, split]}
     return split
+
+
+def _pause_reason(item: dict[str, Any]) -> str | None:
+    """A pause's reason from its history line, whose comment is ``<reason> (by <who>)``."""
+    if item.get("action") != "pause":
+        return None
+    comment, by = str(item.get("comment", "")), item.get("by")
+    suffix = f" (by {by})"
+    if isinstance(by, str) and comment.endswith(suffix):
+        comment = comment[: -len(suffix)]
+    return comment.strip() or None
 
 
 def _pause_mark(raw: Any) -> PauseMark | None:

@@ -198,7 +198,7 @@ class LaunchDarklyPlatform:
         _refuse_automated_release(env, self.flag, self.environment)
         percent = _served_percent(env, variations, notes)
         keys, segment = self._audience(env, variations)
-        records = self._records()
+        records, reach = self._records()
         moves = [r for r in records if r.action not in PAUSE_ACTIONS]
         mine = [r for r in moves if r.plan == self.plan and r.action in ("advance", "rollback")]
         last = moves[-1] if moves else None
@@ -223,10 +223,10 @@ class LaunchDarklyPlatform:
             notes=tuple(notes),
             paused=None if pause is None else _pause_mark(pause, records),
         )
-        return FlagReading(state, tuple(records))
+        return FlagReading(state, tuple(records), reach)
 
     def history(self) -> list[ChangeRecord]:
-        return self._records()
+        return self._records()[0]
 
     # ------------------------------------------------------------------ writing
 
@@ -509,11 +509,13 @@ class LaunchDarklyPlatform:
 
     # ------------------------------------------------------------------ audit log
 
-    def _records(self) -> list[ChangeRecord]:
-        """The flag's changes in this environment, oldest first, from the audit log."""
+    def _records(self) -> tuple[list[ChangeRecord], datetime | None]:
+        """The flag's changes in this environment, oldest first, from the audit log, and
+        where that reading begins (None: the log's first page of the flag was reached)."""
         spec = f"proj/{self.project}:env/{self.environment}:flag/{self.flag}"
         entries: list[dict[str, Any]] = []
         before: int | None = None
+        complete = False
         for _ in range(AUDIT_PAGES):
             params = {"spec": spec, "limit": str(AUDIT_PAGE)}
             if before is not None:
@@ -522,20 +524,16 @@ class LaunchDarklyPlatform:
             items = [i for i in (body.get("items") or []) if isinstance(i, dict)]
             entries.extend(items)
             if len(items) < AUDIT_PAGE:
+                complete = True
                 break
             before = min(_int(i.get("date")) for i in items)
             if any(_breaks_run(i, self.plan) for i in items):
                 break
-        records: list[ChangeRecord] = []
-        previous = 0.0
-        for entry in sorted(entries, key=lambda e: _int(e.get("date"))):
-            record = _record(entry, self.plan, self.environment, previous)
-            if record is None:
-                continue
-            if record.percent_after is not None:
-                previous = record.percent_after
-            records.append(record)
-        return records
+        entries.sort(key=lambda e: _int(e.get("date")))
+        reach = None
+        if not complete and entries:
+            reach = datetime.fromtimestamp(_int(entries[0].get("date")) / 1000, UTC)
+        return _chain(entries, self.plan, self.environment, complete), reach
 
     # ------------------------------------------------------------------ HTTP
 
@@ -687,8 +685,28 @@ def _check_percent(percent: float) -> None:
         )
 
 
+def _chain(
+    entries: list[dict[str, Any]], plan: str, environment: str, complete: bool
+) -> list[ChangeRecord]:
+    """The entries (oldest first) as change records, each with the share before it: 0 at
+    the flag's start, then what the last change set; unknown before the oldest entry of a
+    log read only in part, and after a hand edit (the audit log does not say to what)."""
+    records: list[ChangeRecord] = []
+    previous: float | None = 0.0 if complete else None
+    for entry in entries:
+        record = _record(entry, plan, environment, previous)
+        if record is None:
+            continue
+        if record.percent_after is not None:
+            previous = record.percent_after
+        elif record.action == "edit":
+            previous = None
+        records.append(record)
+    return records
+
+
 def _record(
-    entry: dict[str, Any], plan: str, environment: str, previous: float
+    entry: dict[str, Any], plan: str, environment: str, previous: float | None
 ) -> ChangeRecord | None:
     at_ms = _int(entry.get("date"))
     if not at_ms:
@@ -700,7 +718,20 @@ def _record(
     if pause is not None:  # any plan's: the pause holds the flag in the environment
         if pause["env"] != environment:
             return None
-        return ChangeRecord(at, pause["action"], None, None, None, pause["plan"], comment, by)
+        # the note names the person who paused (the pause mark's by=), not the API token
+        named, _, reason = comment[pause.end() :].partition(": ")
+        who = named.strip() or by
+        return ChangeRecord(
+            at,
+            pause["action"],
+            None,
+            None,
+            None,
+            pause["plan"],
+            comment,
+            who,
+            reason.strip() or None,
+        )
     note = parse_title(comment)
     actions = {str(a.get("action")) for a in entry.get("accesses") or [] if isinstance(a, dict)}
     if note is not None and note.plan == plan and not note.audience and note.action:

@@ -79,6 +79,7 @@ TAG_TYPE = "rolloutcli"  # the tag type a pause tag belongs to (created on first
 TAG_PREFIX = "paused-"
 TAG_LIMIT = 50  # Unleash refuses longer tag values
 TAGGED, UNTAGGED = "feature-tagged", "feature-untagged"
+CREATED = "feature-created"
 
 
 def open_unleash(
@@ -253,7 +254,7 @@ class UnleashPlatform:
             notes=tuple(notes),
             paused=self._pause_mark(events) if paused else None,
         )
-        return FlagReading(state, tuple(records))
+        return FlagReading(state, tuple(records), self._reaches_back_to(events))
 
     def history(self) -> list[ChangeRecord]:
         return self._records(self._events())
@@ -650,6 +651,14 @@ class UnleashPlatform:
         return sorted(
             (e for e in events or [] if isinstance(e, dict)), key=lambda e: e.get("id", 0)
         )
+
+    @staticmethod
+    def _reaches_back_to(events: list[dict[str, Any]]) -> datetime | None:
+        """Where the event log begins: None when it holds the flag's creation (so every
+        change since), else its oldest event (Unleash prunes old events)."""
+        if not events or any(e.get("type") == CREATED for e in events):
+            return None
+        return parse_timestamp(events[0].get("createdAt"))
 
     def _records(self, events: list[dict[str, Any]]) -> list[ChangeRecord]:
         records: list[ChangeRecord] = []

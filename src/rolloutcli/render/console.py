@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rolloutcli.judge.flagstate import FlagState, RolloutChange
-from rolloutcli.judge.messages import lifecycle_badge, lifecycle_text, text
+from rolloutcli.judge.messages import lifecycle_badge, lifecycle_text, replayed_text, text
 from rolloutcli.plan.fields import TIERS
 from rolloutcli.plan.model import Plan
 from rolloutcli.render.values import TEST_ABBREVIATION, stage_name, value_text
@@ -81,6 +81,9 @@ def print_status(console: Console, standing: Standing, now: datetime) -> None:
     table.add_column(style="dim")
     table.add_column()
     table.add_row("flag", "on" if state.on else "[red]off[/]")
+    if standing.replayed is not None:
+        found = standing.replayed
+        table.add_row("as of", Text(replayed_text(found.at, found.undone), style="cyan"))
     table.add_row("lifecycle", _lifecycle(standing))
     table.add_row("treatment share", f"{state.percent:g}%")
     if state.audience_keys:
@@ -117,6 +120,9 @@ def print_check(console: Console, evaluation: Evaluation) -> None:
     standing, verdict = evaluation.standing, evaluation.verdict
     plan = standing.loaded.plan
     console.print(_where(standing), highlight=False)
+    if standing.replayed is not None:
+        found = standing.replayed
+        console.print(Text(replayed_text(found.at, found.undone), style="cyan"))
     line = Text("lifecycle: ", style="dim")
     line.append_text(_lifecycle(standing))
     console.print(line, highlight=False)

@@ -122,7 +122,17 @@ def status_json(standing: Standing) -> dict[str, Any]:
         "last_comment": state.comment,
         "notes": list(state.notes),
         "lifecycle": lifecycle_json(standing.lifecycle),
+        "replayed": replayed_json(standing),
     }
+
+
+def replayed_json(standing: Standing) -> dict[str, Any] | None:
+    """``--at``: the moment the flag was replayed to and how many later changes that undid;
+    None when the flag is as read now."""
+    found = standing.replayed
+    if found is None:
+        return None
+    return {"at": _iso(found.at), "changes_undone": found.undone}
 
 
 def finding_json(f: Finding) -> dict[str, Any]:
@@ -179,6 +189,7 @@ def check_json(evaluation: Evaluation) -> dict[str, Any]:
         "next_percent": verdict.to_percent,
         "stage": stage_json(standing),
         "evaluated_at": evaluation.now,
+        "replayed": replayed_json(standing),
         "window_start": evaluation.window.start if evaluation.window else None,
         "look_again_at": verdict.look_again_at,
         "metrics": [finding_json(f) for f in verdict.findings],

@@ -138,7 +138,7 @@ def test_check_several_plans_gives_an_array(workspace: Path) -> None:
 def test_check_human_table_shows_the_values(workspace: Path) -> None:
     code, output = invoke("check", "recommender-model")
     assert code == 0
-    for text in ("ROLLBACK", "fallback_rate", "accuracy", "p-value", "sample ratio"):
+    for text in ("ROLLBACK", "fallback_rate", "accuracy", "evidence e=", "sample ratio"):
         assert text in output
 
 

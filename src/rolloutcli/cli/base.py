@@ -101,8 +101,21 @@ RecordsOption = Annotated[
 
 def out() -> Console:
     """stdout. No emoji codes (``:100:`` stays text) and no highlighting; markup is the
-    tool's own, so every user or server string in it goes through ``escape``."""
-    return Console(highlight=False, soft_wrap=False, emoji=False)
+    tool's own, so every user or server string in it goes through ``escape``. Not a
+    terminal (a CI log, a pipe) and no COLUMNS: 80 columns, whatever terminal stderr or
+    stdin may be on, so the layout does not depend on where a job happens to run."""
+    return Console(highlight=False, soft_wrap=False, emoji=False, width=_piped_width())
+
+
+PIPED_WIDTH = 80
+
+
+def _piped_width() -> int | None:
+    """80 for stdout that is no terminal (unless COLUMNS says otherwise); else None: the
+    terminal's width, as rich finds it."""
+    if os.environ.get("COLUMNS", "").strip() or sys.stdout.isatty():
+        return None
+    return PIPED_WIDTH
 
 
 def err() -> Console:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 
 from rolloutcli.cli.base import (
     PlansArgument,
@@ -130,15 +130,18 @@ def _show(console: Console, watcher: Watcher, stop: threading.Event) -> Round:
     rounds = watcher.rounds(stop)
     last = next(rounds)
     if watcher.once or not console.is_terminal:
-        console.print(watch_view(last.plans, last.now, _footer(watcher, last)))
+        console.print(watch_view(console, last.plans, last.now, _footer(watcher, last)))
         for last in rounds:
             console.print()
-            console.print(watch_view(last.plans, last.now, _footer(watcher, last)))
+            console.print(watch_view(console, last.plans, last.now, _footer(watcher, last)))
         return last
-    view = watch_view(last.plans, last.now, _footer(watcher, last))
-    with Live(view, console=console, auto_refresh=False) as live:
+
+    def view(last: Round) -> RenderableType:
+        return watch_view(console, last.plans, last.now, _footer(watcher, last), fit_screen=True)
+
+    with Live(view(last), console=console, auto_refresh=False) as live:
         for last in rounds:
-            live.update(watch_view(last.plans, last.now, _footer(watcher, last)), refresh=True)
+            live.update(view(last), refresh=True)
     return last
 
 

@@ -8,26 +8,34 @@ off (``:100:`` stays text)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
 from rolloutcli.judge.flagstate import FlagState, RolloutChange
 from rolloutcli.judge.messages import lifecycle_badge, lifecycle_text, replayed_text, text
-from rolloutcli.plan.fields import TIERS
 from rolloutcli.plan.model import Plan
-from rolloutcli.render.values import TEST_ABBREVIATION, stage_name, value_text
+from rolloutcli.render.guardrails import (
+    UNBOUNDED,
+    guardrails_view,
+    thresholds_line,
+    without_query,
+)
+from rolloutcli.render.layout import AboveFooter
+from rolloutcli.render.values import stage_name
 from rolloutcli.support.durations import format_duration
 from rolloutcli.support.timeutil import format_timestamp
 
 if TYPE_CHECKING:  # types only: `status` renders without importing the statistics
     from rolloutcli.app.evaluate import Evaluation, Explained
     from rolloutcli.app.standing import Standing
-    from rolloutcli.judge.findings import Finding
+    from rolloutcli.judge.reasons import Reason
     from rolloutcli.judge.verdict import Verdict
 
 VERDICT_STYLE = {
@@ -37,21 +45,8 @@ VERDICT_STYLE = {
     "pause": "bold dark_orange",
     "rollback": "bold red",
 }
-STATUS_STYLE = {
-    "ok": "green",
-    "warn": "yellow",
-    "pause": "dark_orange",
-    "rollback": "bold red",
-    "no_data": "dim",
-    "bad_data": "yellow",
-}
-
 
 # ---------------------------------------------------------------------- terminal
-
-
-def _size(size: float | None) -> str:
-    return "" if size is None else f"\n[dim]n={size:,.0f}[/]"
 
 
 def _where(standing: Standing) -> str:
@@ -99,6 +94,9 @@ def print_status(console: Console, standing: Standing, now: datetime) -> None:
     if position.next_index is not None:
         nxt = plan.stages[position.next_index]
         table.add_row("next", Text(stage_name(nxt.label, nxt.percent)))
+    for guardrail in plan.guardrails:  # what a check holds the stage to
+        line = f"{guardrail.name}: {thresholds_line(plan, guardrail.name)}"
+        table.add_row("guardrail", Text(line))
     if state.comment:
         table.add_row("last change", Text(state.comment))
     for note in state.notes:
@@ -131,10 +129,11 @@ def print_check(console: Console, evaluation: Evaluation) -> None:
     if verdict.to_percent is not None:
         headline.append(f"  {verdict.from_percent:g}% → {verdict.to_percent:g}%")
     console.print(headline)
-    for reason in verdict.reasons:
-        console.print(Text(f"  • {text(reason)}"), highlight=False)
+    for line in reason_lines(verdict.reasons, standing.loaded.name):
+        console.print(line, highlight=False)
     if verdict.findings:
-        console.print(_metrics_table(plan, verdict))
+        for part in guardrails_view(console, plan, verdict):
+            console.print(part, highlight=False)
     _print_srm(console, verdict)
     _print_clustering(console, verdict)
     for c in verdict.success:
@@ -150,6 +149,27 @@ def print_check(console: Console, evaluation: Evaluation) -> None:
         )
 
 
+QUOTES_A_QUERY = frozenset({"no_data", "bad_data", "exposures_unavailable", "exposures_untrusted"})
+"""Reasons whose sentence ends with the query behind a data problem."""
+
+
+def reason_lines(reasons: Sequence[Reason], plan: str, limit: int | None = None) -> list[Text]:
+    """A verdict's reasons, one bullet each (the first ``limit``); a data problem's bullet
+    without the query it quotes, and then one line that says where the queries are."""
+    lines: list[Text] = []
+    folded = False
+    for reason in reasons[:limit]:
+        sentence = text(reason)
+        if reason.code.value in QUOTES_A_QUERY:
+            short = without_query(sentence)
+            folded = folded or short != sentence
+            sentence = short
+        lines.append(Text(f"  • {sentence}"))
+    if folded:
+        lines.append(Text(f"  (the queries: rollout check {plan} --explain)", style="dim"))
+    return lines
+
+
 def _print_clustering(console: Console, verdict: Verdict) -> None:
     """One line per ratio guardrail whose requests cluster: its p-values are optimistic."""
     for f in verdict.findings:
@@ -162,63 +182,6 @@ def _print_clustering(console: Console, verdict: Verdict) -> None:
                 ),
                 highlight=False,
             )
-
-
-def _tiers(plan: Plan, name: str) -> str:
-    guardrail = plan.guardrail(name)
-    if guardrail is None:
-        return ""
-    texts = dict(guardrail.thresholds.items())
-    return " / ".join(",".join(texts[t]) if t in texts else "-" for t in TIERS)
-
-
-def _metrics_table(plan: Plan, verdict: Verdict) -> Table:
-    table = Table(header_style="bold")
-    table.add_column("metric", no_wrap=True)
-    table.add_column("control", no_wrap=True)
-    table.add_column("treatment", no_wrap=True)
-    table.add_column("change [bounds]", justify="right", no_wrap=True)
-    table.add_column("warn / pause / rollback")
-    table.add_column("p-value", justify="right", no_wrap=True)
-    table.add_column("status")
-    for f in verdict.findings:
-        guardrail = plan.guardrail(f.name)
-        unit = guardrail.unit if guardrail else None
-        change = f"{f.relative_change:+.1%}" if f.relative_change is not None else "—"
-        if f.ci_low is not None or f.ci_high is not None:
-            change += "\n" + _bounds(f, unit)
-        p = "—" if f.p_value is None else f"{f.p_value:.3g}"
-        if f.test:
-            p += f" {TEST_ABBREVIATION.get(f.test, f.test)}"
-        status = Text(f.status, style=STATUS_STYLE.get(f.status, ""))
-        if f.reached is not None:
-            status.append(f" ({f.reached.raw})")
-        if f.note:
-            status.append(f"\n{f.note}", style="dim")
-        table.add_row(
-            Text(f.name),
-            value_text(f.control, f.kind, unit) + _size(f.control_size),
-            value_text(f.treatment, f.kind, unit) + _size(f.treatment_size),
-            Text(change),
-            Text(_tiers(plan, f.name)),
-            Text(p),
-            status,
-        )
-    return table
-
-
-def _bounds(f: Finding, unit: str | None) -> str:
-    """Always-valid bounds on the effect, e.g. ``[-2.1%, +14%]`` (relative) or in units."""
-
-    def one(value: float | None) -> str:
-        if value is None:
-            return "…"
-        if f.ci_relative:
-            return f"{value:+.1%}"
-        suffix = f" {unit}" if unit in ("ms", "s") else ""
-        return f"{value:+.3g}{suffix}"
-
-    return f"[{one(f.ci_low)}, {one(f.ci_high)}]"
 
 
 def _statistics_line(plan: Plan) -> str:
@@ -245,7 +208,8 @@ def _print_srm(console: Console, verdict: Verdict) -> None:
             highlight=False,
         )
     elif srm.note:
-        console.print(f"[dim]sample ratio: {escape(srm.note)}[/]", highlight=False)
+        note = without_query(srm.note)  # the query: `check --explain`
+        console.print(f"[dim]sample ratio: {escape(note)}[/]", highlight=False)
 
 
 def print_change(
@@ -318,9 +282,13 @@ def print_explain(console: Console, explained: Explained) -> None:
 # ---------------------------------------------------------------------- watch
 
 
-def watch_view(rounds: list[Any], now: datetime, footer: str) -> Group:
-    """The live view of `rollout watch`: per plan where it stands, how long in the stage and
-    how long left, the verdict, what the automation did or waits for, and the metrics."""
+def watch_view(
+    console: Console, rounds: list[Any], now: datetime, footer: str, fit_screen: bool = False
+) -> RenderableType:
+    """The view of `rollout watch`: per plan where it stands, how long in the stage and
+    how long left, the verdict, what the automation did or waits for, and the metrics; the
+    footer last. With ``fit_screen`` (a live view on a terminal) the view fits the screen's
+    height, footer included (:class:`AboveFooter`)."""
     from rich.rule import Rule
 
     from rolloutcli.judge.automation import time_left
@@ -348,8 +316,7 @@ def watch_view(rounds: list[Any], now: datetime, footer: str) -> Group:
         phase = _phase_line(standing)
         if phase is not None:
             parts.append(phase)
-        for reason in verdict.reasons[:3]:
-            parts.append(Text(f"  • {text(reason)}"))
+        parts.extend(reason_lines(verdict.reasons, standing.loaded.name, limit=3))
         if item.applied:
             parts.append(Text(f"  → {item.applied}", style="bold"))
         elif item.action_error:
@@ -361,9 +328,10 @@ def watch_view(rounds: list[Any], now: datetime, footer: str) -> Group:
         for warning in item.warnings:
             parts.append(Text(f"  warning: {warning}", style="yellow"))
         if verdict.findings:
-            parts.append(_metrics_table(plan, verdict))
-    parts.append(Text(footer, style="dim"))
-    return Group(*parts)
+            parts.extend(guardrails_view(console, plan, verdict))
+    if not fit_screen:
+        return Group(*parts, Text(footer, style="dim"))
+    return AboveFooter(Group(*parts), Text(footer, style="dim"))
 
 
 _IN_A_STAGE = frozenset({"in_stage", "paused", "done", "off_plan"})
@@ -400,32 +368,92 @@ def print_history(console: Console, plan: str, flag: str, log: Any, entries: lis
     if not entries:
         console.print("nothing recorded yet")
         return
+    # the table fits when every column but the detail does whole, and the detail has room
+    # for its minimum width (it wraps); rich measures a cell's words, not its lines
+    rest = _history_table(entries, detail=False)
+    needs = Measurement.get(console, console.options.update_width(UNBOUNDED), rest).maximum
+    if needs + HISTORY_DETAIL_WIDTH + 3 <= console.width:  # + its padding and border
+        console.print(_history_table(entries, detail=True))
+    else:
+        console.print(_history_blocks(entries))
+
+
+HISTORY_DETAIL_WIDTH = 30
+"""The narrowest the detail column of `rollout history` gets before the view turns to blocks."""
+
+
+def _history_table(entries: list[Any], detail: bool) -> Table:
+    """One row per entry, for a console wide enough (``detail``: with the detail column)."""
     table = Table(header_style="bold")
     table.add_column("time (UTC)", no_wrap=True)
     table.add_column("from", no_wrap=True)
     table.add_column("event", no_wrap=True)
     table.add_column("change", no_wrap=True)
-    table.add_column("verdict / result")
-    table.add_column("who")
-    table.add_column("detail")
+    table.add_column("verdict / result", no_wrap=True)
+    table.add_column("who", no_wrap=True)
+    if detail:
+        table.add_column("detail", min_width=HISTORY_DETAIL_WIDTH)
     for e in entries:
-        before = "" if e.percent_before is None else f"{e.percent_before:g}%"
-        after = "" if e.percent_after is None else f"{e.percent_after:g}%"
-        change = f"{before} → {after}" if before or after else ""
-        if e.stage:
-            change += f" ({e.stage})"
-        outcome = " / ".join(x for x in (e.verdict, e.result) if x)
-        style = "red" if e.result == "failed" else ""
-        table.add_row(
-            format_timestamp(e.at),
+        cells = [
+            Text(format_timestamp(e.at)),
             Text(e.source),
             _history_event(e),
-            Text(change),
-            Text(outcome, style=style),
+            Text(history_change(e)),
+            _history_outcome(e),
             Text(e.who or ""),
-            Text(e.detail),
-        )
-    console.print(table)
+        ]
+        table.add_row(*cells, *([Text(e.detail)] if detail else []))
+    return table
+
+
+def _history_blocks(entries: list[Any]) -> Text:
+    """One block per entry, for a narrow console: when, what and the change; then the
+    verdict or result, who and where it comes from; then the detail::
+
+        2026-11-02T12:00:00Z  advance  5% -> 10% (10%)
+          go / applied · by alice · from record+platform
+          rolloutcli: plan checkout-v2 -> stage 10% (10%), verdict go
+    """
+    block = Text()
+    for index, e in enumerate(entries):
+        if index:
+            block.append("\n")
+        block.append(format_timestamp(e.at), style="bold")
+        block.append("  ")
+        block.append_text(_history_event(e))
+        change = history_change(e)
+        if change:
+            block.append(f"  {change}")
+        facts = [_history_outcome(e)] if e.verdict or e.result else []
+        if e.who:
+            facts.append(Text(f"by {e.who}"))
+        facts.append(Text(f"from {e.source}"))
+        block.append("\n  ")
+        block.append_text(Text(" · ").join(facts))
+        if e.detail:
+            block.append(f"\n  {e.detail}")
+    return block
+
+
+def history_change(entry: Any) -> str:
+    """``5% → 10% (10%)``, ``25% → off`` (a kill), ``at 10%`` (a step that kept the share,
+    or knows one side only), or "" when no share is known; with the stage, if named."""
+    before = "" if entry.percent_before is None else f"{entry.percent_before:g}%"
+    after = "" if entry.percent_after is None else f"{entry.percent_after:g}%"
+    if entry.event == "kill" and not after:
+        change = f"{before} → off" if before else "flag off"
+    elif before and after and before != after:
+        change = f"{before} → {after}"
+    else:
+        change = f"at {after or before}" if after or before else ""
+    if entry.stage:
+        change += f" ({entry.stage})" if change else f"stage {entry.stage}"
+    return change
+
+
+def _history_outcome(entry: Any) -> Text:
+    outcome = " / ".join(x for x in (entry.verdict, entry.result) if x)
+    return Text(outcome, style="red" if entry.result == "failed" else "")
 
 
 HISTORY_STEP = {

@@ -29,3 +29,39 @@ def value_text(value: float | None, kind: str, unit: str | None) -> str:
 def stage_name(label: str, percent: float) -> str:
     """``10%``, or ``beta (10%)`` for a stage with a name of its own."""
     return label if label == f"{percent:g}%" else f"{label} ({percent:g}%)"
+
+
+SEQUENTIAL_TESTS = frozenset(test for test in TEST_ABBREVIATION if test.startswith("seq-"))
+
+
+def _number(value: float) -> str:
+    """Two significant digits below 100 (``0.043``, ``1.2``, ``35``), whole numbers up to
+    a million (``4,315``), an exponent above (``2.1e+09``)."""
+    if value < 100:
+        return f"{value:.2g}"
+    return f"{value:,.0f}" if value < 1e6 else f"{value:.1e}"
+
+
+def evidence_text(p_value: float | None, e_value: float | None, test: str | None) -> str:
+    """What a guardrail's evidence reads as in the terminal: ``e=1.2`` for a sequential
+    test (its e-value: evidence of a breach grows with it), ``p=0.043`` for a fixed-horizon
+    test (its p-value), ``not yet`` when no test ran."""
+    if e_value is not None and (test is None or test in SEQUENTIAL_TESTS):
+        return f"e={_number(e_value)}"
+    if p_value is not None:
+        return f"p={_number(p_value)}"
+    return "not yet"
+
+
+EVIDENCE_WORDS = (
+    ("p=", "p=p-value (fixed-horizon test)"),
+    ("e=", "e=sequential e-value, a breach needs 1/alpha"),
+    ("not yet", "not yet=no test ran"),
+)
+
+
+def evidence_legend(cells: list[str]) -> str | None:
+    """The one line under a table that says what its evidence notation means (only the
+    notations it uses), or None for a table without any."""
+    used = [words for mark, words in EVIDENCE_WORDS if any(c.startswith(mark) for c in cells)]
+    return "evidence: " + "; ".join(used) if used else None

@@ -77,7 +77,7 @@ def guardrail_table(plan: Plan, verdict: Verdict) -> Table:
     table.add_column("metric", no_wrap=True)
     table.add_column("control", no_wrap=True)
     table.add_column("treatment", no_wrap=True)
-    table.add_column("change [bounds]", justify="right", no_wrap=True)
+    table.add_column(Text("change [bounds]"), justify="right", no_wrap=True)
     table.add_column("warn / pause / rollback", no_wrap=True)
     table.add_column("evidence", justify="right", no_wrap=True)
     table.add_column("status", no_wrap=True)

@@ -129,8 +129,8 @@ def print_check(console: Console, evaluation: Evaluation) -> None:
     if verdict.to_percent is not None:
         headline.append(f"  {verdict.from_percent:g}% → {verdict.to_percent:g}%")
     console.print(headline)
-    for line in reason_lines(verdict.reasons, standing.loaded.name):
-        console.print(line, highlight=False)
+    for bullet in reason_lines(verdict.reasons, standing.loaded.name):
+        console.print(bullet, highlight=False)
     if verdict.findings:
         for part in guardrails_view(console, plan, verdict):
             console.print(part, highlight=False)
@@ -153,10 +153,13 @@ QUOTES_A_QUERY = frozenset({"no_data", "bad_data", "exposures_unavailable", "exp
 """Reasons whose sentence ends with the query behind a data problem."""
 
 
-def reason_lines(reasons: Sequence[Reason], plan: str, limit: int | None = None) -> list[Text]:
-    """A verdict's reasons, one bullet each (the first ``limit``); a data problem's bullet
-    without the query it quotes, and then one line that says where the queries are."""
-    lines: list[Text] = []
+def reason_lines(
+    reasons: Sequence[Reason], plan: str, limit: int | None = None
+) -> list[RenderableType]:
+    """A verdict's reasons, one bullet each (the first ``limit``), a long one wrapped under
+    its own first word; a data problem's bullet without the query it quotes, and then one
+    line that says where the queries are."""
+    lines: list[RenderableType] = []
     folded = False
     for reason in reasons[:limit]:
         sentence = text(reason)
@@ -164,10 +167,19 @@ def reason_lines(reasons: Sequence[Reason], plan: str, limit: int | None = None)
             short = without_query(sentence)
             folded = folded or short != sentence
             sentence = short
-        lines.append(Text(f"  • {sentence}"))
+        lines.append(_bullet(sentence))
     if folded:
         lines.append(Text(f"  (the queries: rollout check {plan} --explain)", style="dim"))
     return lines
+
+
+def _bullet(sentence: str) -> Table:
+    """``  • sentence``, its wrapped lines indented under the sentence, not the bullet."""
+    grid = Table.grid(padding=(0, 1, 0, 0))
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+    grid.add_row("  •", Text(sentence))
+    return grid
 
 
 def _print_clustering(console: Console, verdict: Verdict) -> None:

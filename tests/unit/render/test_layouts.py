@@ -185,3 +185,13 @@ def test_history_turns_to_blocks_where_its_table_would_squeeze(live_workspace: P
     assert lines[advance + 1].startswith("  go / applied · by ")
     assert lines[advance + 1].endswith(" · from record+platform")
     assert datetime.now(UTC).strftime("%Y-%m-%d") in lines[advance]
+
+
+def test_a_long_reason_wraps_under_its_own_words(workspace: Path) -> None:
+    lines = [line.rstrip() for line in check_output("60", "--at", "2026-11-02T10:00Z").splitlines()]
+    start = lines.index("verdict HOLD") + 1
+    assert lines[start : start + 3] == [
+        "  • no data for error_rate: requests (treatment) has no data",
+        "    in the window",
+        "  • no data for p99_latency: latency_p99_ms (treatment) has",
+    ]

@@ -366,7 +366,7 @@ def _timestamp(value: Any) -> str | None:
 
 
 def _evidence(m: Mapping[str, Any]) -> str:
-    """The p-value and its test, as the terminal table shows it; else the e-value."""
+    """The p-value and its test; else the e-value (the terminal says ``p=``, ``e=``)."""
     p, e = _number(m.get("p_value")), _number(m.get("e_value"))
     if p is not None:
         test = m.get("test")

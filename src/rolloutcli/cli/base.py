@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from rolloutcli import __version__
+from rolloutcli.cli.usage import RolloutGroup, leave_quietly
 from rolloutcli.support.errors import (
     EXIT_INTERNAL,
     EXIT_OK,
@@ -42,7 +43,8 @@ def new_app() -> typer.Typer:
         name="rollout",
         help="Progressive feature-flag rollouts with a statistically honest go/no-go.",
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,
+        cls=RolloutGroup,
         pretty_exceptions_enable=False,
         # plain help, as git and kubectl print it: fits 80 columns and CI logs, and spares
         # every `rollout --help` the import of rich's markdown and traceback modules
@@ -56,7 +58,7 @@ def new_app() -> typer.Typer:
 F = TypeVar("F", bound=Callable[..., Any])
 
 PlanArgument = Annotated[str, typer.Argument(help="Plan file or name.")]
-PlansArgument = Annotated[list[str], typer.Argument(help="Plan files or names.")]
+PlansArgument = Annotated[list[str], typer.Argument(help="Plan files or names.", metavar="PLAN")]
 PlansDir = Annotated[
     Path | None,
     typer.Option(
@@ -99,10 +101,16 @@ RecordsOption = Annotated[
 ]
 
 
+class _StdoutConsole(Console):
+    def on_broken_pipe(self) -> None:
+        """The reader went away (``| head -1``): the one quiet way out, not rich's exit 1."""
+        leave_quietly()
+
+
 def out() -> Console:
     """stdout. No emoji codes (``:100:`` stays text) and no highlighting; markup is the
     tool's own, so every user or server string in it goes through ``escape``."""
-    return Console(highlight=False, soft_wrap=False, emoji=False)
+    return _StdoutConsole(highlight=False, soft_wrap=False, emoji=False)
 
 
 def err() -> Console:
@@ -144,6 +152,8 @@ def reports_errors(command: F) -> F:
         except RolloutError as exc:
             err().print(f"[red]error:[/] {escape(scrub(str(exc)))}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:
+            leave_quietly()  # stdout's reader went away (`| head -1`): not an error
         except KeyboardInterrupt:
             err().print("interrupted: nothing more was changed")
             raise typer.Exit(130) from None
@@ -199,5 +209,15 @@ def main_callback(
     version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,
 ) -> None:
     if version:
-        typer.echo(f"rollout {__version__}")
+        typer.echo(f"rollout {installed_version()}")
         raise typer.Exit(EXIT_OK)
+
+
+def installed_version() -> str:
+    """The version pip installed (the package's metadata), else the source's own."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rolloutcli")
+    except PackageNotFoundError:
+        return __version__

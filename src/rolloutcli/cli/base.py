@@ -23,11 +23,13 @@ from rolloutcli import __version__
 from rolloutcli.cli.usage import RolloutGroup, leave_quietly
 from rolloutcli.support.errors import (
     EXIT_INTERNAL,
+    EXIT_INVALID,
     EXIT_OK,
     InvalidInputError,
     PlanError,
     RefusedError,
     RolloutError,
+    one_line,
 )
 from rolloutcli.support.redact import scrub
 
@@ -138,6 +140,13 @@ def _internal_error(exc: Exception) -> str:
     return f"internal error: {detail} (a bug: please report it; {DEBUG_ENV}=1 shows the traceback)"
 
 
+def _file_error(exc: OSError) -> str:
+    """The one line for a file the system refused (``--dir`` under a file, a records file
+    without write permission): which file, and why; the user can fix it."""
+    where = scrub(exc.filename if isinstance(exc.filename, str) else str(exc.filename))
+    return one_line(f"{where}: {(exc.strerror or type(exc).__name__).lower()}")
+
+
 def reports_errors(command: F) -> F:
     """Turn every error a user can cause into one line on stderr and its exit code."""
 
@@ -160,6 +169,9 @@ def reports_errors(command: F) -> F:
         except (typer.Exit, typer.Abort, typer.exceptions.TyperException):
             raise  # typer's own ways out (an exit code, a usage error): not a bug
         except Exception as exc:
+            if isinstance(exc, OSError) and exc.filename is not None:
+                err().print(f"[red]error:[/] {escape(_file_error(exc))}", highlight=False)
+                raise typer.Exit(EXIT_INVALID) from None
             if os.environ.get(DEBUG_ENV, "").strip() not in ("", "0"):
                 raise
             err().print(f"[red]error:[/] {escape(_internal_error(exc))}", highlight=False)

@@ -7,6 +7,7 @@ the process (its environment, its stdout), which the runner does not have.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rolloutcli.cli.main import COMMANDS, GROUPS, app
+from tests.conftest import read_flag
 
 ROLLOUT = str(Path(sys.executable).parent / "rollout")
 AT = "2026-11-02T12:00Z"  # the moment the checkout-v2 example data describes
@@ -285,3 +287,28 @@ def test_check_piped_into_head_ends_quietly_with_141(workspace: Path) -> None:
     )
     assert (done.returncode, done.stderr) == (141, "")
     assert done.stdout.startswith("copy0 ") and done.stdout.count("\n") == 1
+
+
+def test_a_kill_whose_stdout_is_closed_still_turns_off_and_records(workspace: Path) -> None:
+    """A command that changes something finishes its work with its output discarded: the
+    flag is off and the kill is recorded, then the exit is 141."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [ROLLOUT, "kill", "checkout-v2", "--yes"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141
+    assert "error" not in done.stderr
+    assert read_flag(workspace, "checkout-v2")["state"] == "DISABLED"
+    records = (workspace / "plans" / ".rollout" / "decisions.jsonl").read_text().splitlines()
+    kills = [json.loads(line) for line in records if '"kill"' in line]
+    assert [(r["event"], r["result"]) for r in kills if r["event"] == "kill"] == [
+        ("kill", "applied")
+    ]

@@ -20,7 +20,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from rolloutcli import __version__
-from rolloutcli.cli.usage import RolloutGroup, leave_quietly
+from rolloutcli.cli.usage import (
+    RolloutGroup,
+    finish_writes_on_broken_pipe,
+    leave_if_stdout_went_away,
+    leave_quietly,
+    stdout_went_away,
+)
 from rolloutcli.support.errors import (
     EXIT_INTERNAL,
     EXIT_INVALID,
@@ -106,7 +112,7 @@ RecordsOption = Annotated[
 class _StdoutConsole(Console):
     def on_broken_pipe(self) -> None:
         """The reader went away (``| head -1``): the one quiet way out, not rich's exit 1."""
-        leave_quietly()
+        stdout_went_away()
 
 
 def out() -> Console:
@@ -147,13 +153,21 @@ def _file_error(exc: OSError) -> str:
     return one_line(f"{where}: {(exc.strerror or type(exc).__name__).lower()}")
 
 
+WRITES = frozenset({"advance", "rollback", "kill", "unkill", "pause", "resume", "demo"})
+"""The commands that change something: when stdout's reader goes away (``| head -1``) they
+finish their work, output discarded, before they exit 141; the others stop at once."""
+
+
 def reports_errors(command: F) -> F:
     """Turn every error a user can cause into one line on stderr and its exit code."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        finish_writes_on_broken_pipe(command.__name__ in WRITES)
         try:
-            return command(*args, **kwargs)
+            result = command(*args, **kwargs)
+            leave_if_stdout_went_away()
+            return result
         except PlanError as exc:
             for problem in exc.problems:
                 err().print(f"[red]error:[/] {escape(scrub(problem))}", highlight=False)

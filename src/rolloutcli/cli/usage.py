@@ -11,7 +11,8 @@ command and parameter the plain behaviour below:
   stderr, like every other error: ``error: --fail-on 'bogus' is not one of warn, pause,
   rollback``, exit 2;
 - a broken pipe on stdout (``rollout check X | head -1``) ends the command quietly, exit
-  141, wherever it happens (:func:`leave_quietly`).
+  141, wherever it happens (:func:`stdout_went_away`); a command that changes something
+  first finishes its work.
 
 Loaded by every command: it imports nothing but typer.
 """
@@ -35,7 +36,14 @@ from typer.exceptions import Exit
 
 from rolloutcli.support.errors import EXIT_BROKEN_PIPE
 
-__all__ = ["RolloutGroup", "leave_quietly", "plain_usage_message"]
+__all__ = [
+    "RolloutGroup",
+    "finish_writes_on_broken_pipe",
+    "leave_if_stdout_went_away",
+    "leave_quietly",
+    "plain_usage_message",
+    "stdout_went_away",
+]
 
 _TYPE_WORDS = {
     "str": "TEXT",
@@ -140,16 +148,53 @@ class RolloutGroup(TyperGroup):
             leave_quietly()
 
 
+class _Stdout:
+    """Whether stdout's reader went away, and whether the running command changes
+    something (then it finishes its work with its output discarded)."""
+
+    gone = False
+    finish_anyway = False
+
+
+def finish_writes_on_broken_pipe(finish: bool) -> None:
+    """Whether the command about to run finishes its work when stdout's reader goes away:
+    one that changes something does (a kill must not stop between the flag and its record
+    because ``| head -1`` had its line); one that only reads ends at once."""
+    _Stdout.finish_anyway = finish
+    _Stdout.gone = False
+
+
+def stdout_went_away() -> None:
+    """A write to stdout broke its pipe. stdout goes to /dev/null from here on, so nothing
+    can fail on it again; a command that only reads ends now (:func:`leave_quietly`), one
+    that changes something goes on, and :func:`leave_if_stdout_went_away` ends it."""
+    _silence_stdout()
+    _Stdout.gone = True
+    if not _Stdout.finish_anyway:
+        leave_quietly()
+
+
+def leave_if_stdout_went_away() -> None:
+    """After a command that finished its work: exit 141 if its output was cut."""
+    if _Stdout.gone:
+        leave_quietly()
+
+
 def leave_quietly() -> NoReturn:
     """End the command because stdout's reader went away (``| head -1``): no error and no
     traceback, exit 141 as git and the coreutils do (128 + SIGPIPE: not 0, which could hide a
-    check's breach, and not an error a shell without ``pipefail`` would see). What is still
-    buffered for stdout goes to /dev/null, so the exit itself cannot fail on the pipe again.
-    A write already made is never undone: the commands print after their work is done."""
+    check's breach, and not an error a shell without ``pipefail`` would see)."""
+    _silence_stdout()
+    raise Exit(EXIT_BROKEN_PIPE)
+
+
+def _silence_stdout() -> None:
+    """stdout's file descriptor on /dev/null: what is still buffered for it (and what the
+    interpreter flushes at exit) goes nowhere instead of failing on the pipe again."""
     with contextlib.suppress(OSError, ValueError, AttributeError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.__stdout__.fileno())  # type: ignore[union-attr]
-    raise Exit(EXIT_BROKEN_PIPE)
+        os.close(devnull)
 
 
 def plain_usage_message(exc: UsageError) -> str:

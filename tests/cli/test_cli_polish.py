@@ -80,6 +80,18 @@ def test_show_completion_prints_the_bash_script() -> None:
     assert done.stdout.rstrip().endswith("complete -o default -F _rollout_completion rollout")
 
 
+def test_the_bash_script_completes_in_bash() -> None:
+    """The printed script, sourced into a real bash, fills COMPREPLY by asking rollout."""
+    script = (
+        f"source <({ROLLOUT} --show-completion bash)\n"
+        "COMP_WORDS=(rollout check --fail); COMP_CWORD=2\n"
+        f"_rollout_completion {ROLLOUT}\n"
+        'printf "%s\\n" "${COMPREPLY[@]}"\n'
+    )
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "--fail-on\n--fail-on-breach\n", "")
+
+
 def test_bash_completes_a_command_name() -> None:
     answer = complete(
         {"_ROLLOUT_COMPLETE": "complete_bash", "COMP_WORDS": "rollout ad", "COMP_CWORD": "1"}

@@ -286,13 +286,15 @@ def kill_recorded(
     except RolloutError as exc:
         journal.write(audit.record(event="kill", result="failed", error=str(exc), **common))
         raise
-    if turned_off is not None:
-        turned_off(changed)
-    journal.write(
-        audit.record(event="kill", result="applied" if changed else "unchanged", **common)
-    )
-    if changed:
-        journal.notify("kill", subject, hooks, at, reasons=(comment,), percent_after=None)
+    try:
+        if turned_off is not None:
+            turned_off(changed)
+    finally:  # telling on-call may fail (stdout's reader gone): the flag is off all the same
+        journal.write(
+            audit.record(event="kill", result="applied" if changed else "unchanged", **common)
+        )
+        if changed:
+            journal.notify("kill", subject, hooks, at, reasons=(comment,), percent_after=None)
     return changed
 
 

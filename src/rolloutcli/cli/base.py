@@ -20,13 +20,22 @@ from rich.console import Console
 from rich.markup import escape
 
 from rolloutcli import __version__
+from rolloutcli.cli.usage import (
+    RolloutGroup,
+    finish_writes_on_broken_pipe,
+    leave_if_stdout_went_away,
+    leave_quietly,
+    stdout_went_away,
+)
 from rolloutcli.support.errors import (
     EXIT_INTERNAL,
+    EXIT_INVALID,
     EXIT_OK,
     InvalidInputError,
     PlanError,
     RefusedError,
     RolloutError,
+    one_line,
 )
 from rolloutcli.support.redact import scrub
 
@@ -42,7 +51,8 @@ def new_app() -> typer.Typer:
         name="rollout",
         help="Progressive feature-flag rollouts with a statistically honest go/no-go.",
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,
+        cls=RolloutGroup,
         pretty_exceptions_enable=False,
         # plain help, as git and kubectl print it: fits 80 columns and CI logs, and spares
         # every `rollout --help` the import of rich's markdown and traceback modules
@@ -56,7 +66,7 @@ def new_app() -> typer.Typer:
 F = TypeVar("F", bound=Callable[..., Any])
 
 PlanArgument = Annotated[str, typer.Argument(help="Plan file or name.")]
-PlansArgument = Annotated[list[str], typer.Argument(help="Plan files or names.")]
+PlansArgument = Annotated[list[str], typer.Argument(help="Plan files or names.", metavar="PLAN")]
 PlansDir = Annotated[
     Path | None,
     typer.Option(
@@ -99,12 +109,18 @@ RecordsOption = Annotated[
 ]
 
 
+class _StdoutConsole(Console):
+    def on_broken_pipe(self) -> None:
+        """The reader went away (``| head -1``): the one quiet way out, not rich's exit 1."""
+        stdout_went_away()
+
+
 def out() -> Console:
     """stdout. No emoji codes (``:100:`` stays text) and no highlighting; markup is the
     tool's own, so every user or server string in it goes through ``escape``. Not a
     terminal (a CI log, a pipe) and no COLUMNS: 80 columns, whatever terminal stderr or
     stdin may be on, so the layout does not depend on where a job happens to run."""
-    return Console(highlight=False, soft_wrap=False, emoji=False, width=_piped_width())
+    return _StdoutConsole(highlight=False, soft_wrap=False, emoji=False, width=_piped_width())
 
 
 PIPED_WIDTH = 80
@@ -143,13 +159,28 @@ def _internal_error(exc: Exception) -> str:
     return f"internal error: {detail} (a bug: please report it; {DEBUG_ENV}=1 shows the traceback)"
 
 
+def _file_error(exc: OSError) -> str:
+    """The one line for a file the system refused (``--dir`` under a file, a records file
+    without write permission): which file, and why; the user can fix it."""
+    where = scrub(exc.filename if isinstance(exc.filename, str) else str(exc.filename))
+    return one_line(f"{where}: {(exc.strerror or type(exc).__name__).lower()}")
+
+
+WRITES = frozenset({"advance", "rollback", "kill", "unkill", "pause", "resume", "demo"})
+"""The commands that change something: when stdout's reader goes away (``| head -1``) they
+finish their work, output discarded, before they exit 141; the others stop at once."""
+
+
 def reports_errors(command: F) -> F:
     """Turn every error a user can cause into one line on stderr and its exit code."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        finish_writes_on_broken_pipe(command.__name__ in WRITES)
         try:
-            return command(*args, **kwargs)
+            result = command(*args, **kwargs)
+            leave_if_stdout_went_away()
+            return result
         except PlanError as exc:
             for problem in exc.problems:
                 err().print(f"[red]error:[/] {escape(scrub(problem))}", highlight=False)
@@ -157,12 +188,17 @@ def reports_errors(command: F) -> F:
         except RolloutError as exc:
             err().print(f"[red]error:[/] {escape(scrub(str(exc)))}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:
+            leave_quietly()  # stdout's reader went away (`| head -1`): not an error
         except KeyboardInterrupt:
             err().print("interrupted: nothing more was changed")
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort, typer.exceptions.TyperException):
             raise  # typer's own ways out (an exit code, a usage error): not a bug
         except Exception as exc:
+            if isinstance(exc, OSError) and exc.filename is not None:
+                err().print(f"[red]error:[/] {escape(_file_error(exc))}", highlight=False)
+                raise typer.Exit(EXIT_INVALID) from None
             if os.environ.get(DEBUG_ENV, "").strip() not in ("", "0"):
                 raise
             err().print(f"[red]error:[/] {escape(_internal_error(exc))}", highlight=False)
@@ -212,5 +248,15 @@ def main_callback(
     version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,
 ) -> None:
     if version:
-        typer.echo(f"rollout {__version__}")
+        typer.echo(f"rollout {installed_version()}")
         raise typer.Exit(EXIT_OK)
+
+
+def installed_version() -> str:
+    """The version pip installed (the package's metadata), else the source's own."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rolloutcli")
+    except PackageNotFoundError:
+        return __version__

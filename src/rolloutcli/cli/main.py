@@ -82,5 +82,10 @@ def main() -> None:
 
     register_environment(os.environ)
     install_output_scrubbing()
+    if os.environ.get("_ROLLOUT_COMPLETE"):
+        # a shell asks for completions (see --show-completion): typer renders each option's
+        # help for zsh and fish through rich, which folds it at 80 columns; a description
+        # must stay on its one line of the answer
+        os.environ.setdefault("COLUMNS", "10000")
     first = sys.argv[1] if len(sys.argv) > 1 else None
     build_app(first)()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import os
+import re
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -588,6 +589,9 @@ def _message(error: Any, path: KeyPath, root: type[BaseModel]) -> str:
         return "missing 'kind': ratio (events/trials) or mean (values)"
     if kind == "value_error":
         return str(error["ctx"]["error"])
+    if kind == "literal_error":  # an enum: one plain line, not pydantic's "Input should be"
+        allowed = re.findall(r"'([^']*)'", str((error.get("ctx") or {}).get("expected", "")))
+        return f"{quote(error['input'])} is not one of {', '.join(allowed)}"
     if kind in ("less_than_equal", "greater_than_equal") and path and path[-1] == "percent":
         return f"percentage must be between 0 and 100 (got {quote(error['input'])})"
     if kind == "too_long":

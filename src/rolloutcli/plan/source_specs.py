@@ -209,4 +209,5 @@ def source_spec(given: Mapping[str, object]) -> AnySourceSpec:
     except ValidationError as exc:
         first = exc.errors()[0]
         option = "--" + str(first["loc"][-1]).replace("_", "-")
-        raise InvalidInputError(f"{option}: {first['msg']}") from None
+        message = first["ctx"]["error"] if first["type"] == "value_error" else first["msg"]
+        raise InvalidInputError(f"{option}: {message}") from None

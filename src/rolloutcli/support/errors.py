@@ -6,6 +6,8 @@ Exit codes (shared by every command, see README "Exit codes"):
 4 conflict: the flag changed while we worked (nothing was changed);
 5 internal error: a bug in the tool, not something the user did (one line on stderr asking
 for a report; ``ROLLOUT_DEBUG=1`` shows the traceback instead).
+141 (128 + SIGPIPE): stdout's reader went away (``rollout check X | head -1``): quiet, as
+git and the coreutils end there; a shell without ``pipefail`` sees the reader's status.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ EXIT_INVALID = 2
 EXIT_BACKEND = 3
 EXIT_CONFLICT = 4
 EXIT_INTERNAL = 5
+EXIT_BROKEN_PIPE = 141
 
 
 def one_line(text: str) -> str:

@@ -18,7 +18,9 @@ from rolloutcli.support.timeutil import format_timestamp
 
 if TYPE_CHECKING:  # types only: `status` renders without importing the statistics
     from rolloutcli.app.evaluate import Evaluation, Explained
+    from rolloutcli.app.outcome import Snapshot, WriteOutcome
     from rolloutcli.app.standing import Standing
+    from rolloutcli.journal.notify import Delivery
     from rolloutcli.judge.findings import Finding
     from rolloutcli.judge.lifecycle import Lifecycle
     from rolloutcli.stats.dispersion import Dispersion
@@ -274,3 +276,50 @@ def history_json(entries: list[Any]) -> list[dict[str, Any]]:
         }
         for e in entries
     ]
+
+
+def write_json(outcome: WriteOutcome, verdict: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a writing command (advance, rollback, pause, resume, kill, unkill) did: the same
+    keys for each (README, "JSON output"); ``verdict`` is advance's ``check --json``
+    document, else null."""
+    return {
+        "command": outcome.command,
+        "plan": outcome.plan,
+        "flag": outcome.flag,
+        "platform": outcome.platform,
+        "environment": outcome.environment,
+        "where": outcome.where,
+        "action": outcome.action,
+        "result": outcome.result,
+        "reason": outcome.reason,
+        "before": snapshot_json(outcome.before),
+        "after": snapshot_json(outcome.after),
+        "record_id": outcome.record_id,
+        "notifications": [delivery_json(d) for d in outcome.deliveries],
+        "validated_by": outcome.validated_by,
+        "error": outcome.error,
+        "verdict": verdict,
+    }
+
+
+def snapshot_json(snapshot: Snapshot | None) -> dict[str, Any] | None:
+    if snapshot is None:
+        return None
+    return {
+        "on": snapshot.on,
+        "percent": snapshot.percent,
+        "stage": snapshot.stage,
+        "phase": snapshot.phase,
+        "paused": snapshot.paused,
+    }
+
+
+def delivery_json(delivery: Delivery) -> dict[str, Any]:
+    """How one notification went (never its URL)."""
+    return {
+        "target": delivery.target,
+        "ok": delivery.ok,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "error": delivery.error,
+    }

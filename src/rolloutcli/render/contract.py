@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # types only: `status` renders without importing the statisti
     from rolloutcli.app.evaluate import Evaluation, Explained
     from rolloutcli.app.outcome import Snapshot, WriteOutcome
     from rolloutcli.app.standing import Standing
+    from rolloutcli.app.watch import PlanRound
     from rolloutcli.journal.notify import Delivery
     from rolloutcli.judge.findings import Finding
     from rolloutcli.judge.lifecycle import Lifecycle
@@ -322,4 +323,37 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
         "status": delivery.status,
         "attempts": delivery.attempts,
         "error": delivery.error,
+    }
+
+
+def watch_event_json(item: PlanRound, at: datetime, auto: bool) -> dict[str, Any]:
+    """One plan in one round of ``watch --output ndjson``: its verdict and lifecycle, what
+    the automation decided and did (with the decision record's id), or its error."""
+    evaluation, decision = item.evaluation, item.decision
+    verdict = evaluation.verdict if evaluation is not None else None
+    standing = evaluation.standing if evaluation is not None else None
+    return {
+        "event": "plan",
+        "at": _iso(at),
+        "plan": standing.loaded.name if standing is not None else item.ref,
+        "flag": standing.loaded.plan.flag if standing is not None else None,
+        "mode": "auto" if auto else "report",
+        "verdict": verdict.kind.value if verdict is not None else None,
+        "reasons": list(sentences(verdict.reasons)) if verdict is not None else [],
+        "reason_codes": list(codes(verdict.reasons)) if verdict is not None else [],
+        "percent": standing.state.percent if standing is not None else None,
+        "stage": stage_json(standing) if standing is not None else None,
+        "lifecycle": lifecycle_json(standing.lifecycle) if standing is not None else None,
+        "decision": None
+        if decision is None
+        else {
+            "action": decision.action.value,
+            "reason": decision.reason,
+            "waiting": decision.waiting,
+        },
+        "applied": item.applied,
+        "record_id": item.record_id,
+        "error": item.error or item.action_error,
+        "exit_code": item.exit_code or item.action_exit_code,
+        "warnings": list(item.warnings),
     }

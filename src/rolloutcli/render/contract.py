@@ -20,10 +20,12 @@ if TYPE_CHECKING:  # types only: `status` renders without importing the statisti
     from rolloutcli.app.evaluate import Evaluation, Explained
     from rolloutcli.app.outcome import Snapshot, WriteOutcome
     from rolloutcli.app.standing import Standing
+    from rolloutcli.app.waiting import Waited
     from rolloutcli.app.watch import PlanRound
     from rolloutcli.journal.notify import Delivery
     from rolloutcli.judge.findings import Finding
     from rolloutcli.judge.lifecycle import Lifecycle
+    from rolloutcli.judge.waitfor import Condition
     from rolloutcli.stats.dispersion import Dispersion
 
 
@@ -356,4 +358,26 @@ def watch_event_json(item: PlanRound, at: datetime, auto: bool) -> dict[str, Any
         "error": item.error or item.action_error,
         "exit_code": item.exit_code or item.action_exit_code,
         "warnings": list(item.warnings),
+    }
+
+
+def wait_json(waited: Waited, condition: Condition) -> dict[str, Any]:
+    """``wait --json``: whether the condition held, what the last poll saw (the ``status
+    --json`` document, and the ``check --json`` one when the condition is a verdict)."""
+    last = waited.last
+    return {
+        "plan": last.standing.loaded.name,
+        "flag": last.standing.loaded.plan.flag,
+        "condition": str(condition),
+        "met": waited.met,
+        "polls": waited.polls,
+        "waited_seconds": round(waited.waited.total_seconds(), 3),
+        "seen": {
+            "stage": last.seen.stage,
+            "percent": last.seen.percent,
+            "lifecycle": last.seen.phase,
+            "verdict": last.seen.verdict,
+        },
+        "status": status_json(last.standing),
+        "check": check_json(last.evaluation) if last.evaluation is not None else None,
     }

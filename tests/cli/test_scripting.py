@@ -392,3 +392,17 @@ def test_wait_bad_input_exits_2(workspace: Path, args: list[str], message: str) 
     result = invoke("wait", PLAN, *args)
     assert result.exit_code == EXIT_INVALID
     assert result.stderr.startswith(message)
+
+
+@pytest.mark.parametrize("content", ["", "# nothing yet\n"])
+def test_kill_and_history_on_an_empty_plan_say_what_validate_says(
+    workspace: Path, content: str
+) -> None:
+    (workspace / "plans" / "empty.yaml").write_text(content)
+    said = invoke("validate", "empty")
+    assert said.exit_code == EXIT_INVALID
+    assert "(top level)" not in said.stderr
+    for command in (["kill", "empty", "--yes"], ["history", "empty"]):
+        result = invoke(*command)
+        assert result.exit_code == EXIT_INVALID, command
+        assert result.stderr == said.stderr, command

@@ -24,10 +24,14 @@ ForOption = Annotated[
     ),
 ]
 TimeoutOption = Annotated[
-    str, typer.Option("--timeout", help="Give up after this long (exit 1): 30s, 10m, 2h.")
+    str,
+    typer.Option(
+        "--timeout", metavar="DURATION", help="Give up after this long (exit 1): 30s, 10m, 2h."
+    ),
 ]
 IntervalOption = Annotated[
-    str, typer.Option("--interval", help="Time between polls: 10s, 30s, 1m.")
+    str,
+    typer.Option("--interval", metavar="DURATION", help="Time between polls: 10s, 30s, 1m."),
 ]
 
 

@@ -44,12 +44,22 @@ class Journal:
     warnings: list[str] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     send: Callable[..., list[Delivery]] | None = None
+    written: list[str] = field(default_factory=list)
+    """The ids of the records written, in order (the first is the command's own)."""
 
     def write(self, item: Mapping[str, Any]) -> None:
         try:
             records.append(self.path, item)
         except RolloutError as exc:
             self.warnings.append(f"decision record not written: {exc}")
+            return
+        if item.get("id"):
+            self.written.append(str(item["id"]))
+
+    @property
+    def record_id(self) -> str | None:
+        """The id of the command's decision record, when one was written."""
+        return self.written[0] if self.written else None
 
     def notify(
         self,

@@ -102,6 +102,7 @@ def already_paused(standing: Standing, paused: bool) -> bool:
 
 def set_paused(
     journal: Journal, standing: Standing, paused: bool, reason: str, now: datetime
-) -> None:
-    """Pause or resume automatic advancing, recorded with the person's reason."""
-    pause_recorded(journal, standing, paused, reason, now)
+) -> bool:
+    """Pause or resume automatic advancing, recorded with the person's reason. False when
+    it already was so."""
+    return pause_recorded(journal, standing, paused, reason, now)

@@ -18,6 +18,14 @@ from rolloutcli.support import deadlines
 from rolloutcli.support.errors import InvalidInputError, RolloutError
 
 COMMENT = "rolloutcli kill: flag turned off by on-call"
+"""The note a kill leaves on the platform and in its record when no reason is given."""
+
+
+def kill_comment(reason: str | None) -> str:
+    """The note for the platform, the decision record and the notification: the person's
+    reason (``kill -m``), else :data:`COMMENT`."""
+    text = " ".join((reason or "").split())
+    return f"rolloutcli kill: {text}" if text else COMMENT
 
 
 def kill_deadline(text: str | None) -> tuple[float, str | None]:
@@ -51,6 +59,7 @@ def kill_flag(
     journal: Journal,
     seconds: float,
     turned_off: Callable[[bool, str], None],
+    comment: str = COMMENT,
 ) -> bool:
     """Turn the flag off within ``seconds``; then record and notify (best effort).
     ``turned_off(changed, tried)`` runs as soon as the platform confirmed, with what the
@@ -66,7 +75,7 @@ def kill_flag(
                 target.flag,
                 target.kind,
                 lenient_hooks(target.path),
-                COMMENT,
+                comment,
                 datetime.now(UTC),
                 environment=target.label,
                 turned_off=lambda changed: turned_off(changed, killtarget.tried(scope)),

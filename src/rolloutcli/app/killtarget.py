@@ -141,7 +141,7 @@ def _flag_file(flag: str, address: Address) -> Target:
             raise InvalidInputError(f"{option} is not used with a flag file")
     from rolloutcli.platforms.flagfile import FlagFilePlatform
 
-    platform = FlagFilePlatform(address.flag_file, flag, address.environment or "")
+    platform = FlagFilePlatform(address.flag_file, flag, address.environment or "", plan_less=True)
     return Target(flag, None, platform, "flagfile", None, address.environment or None)
 
 

@@ -45,6 +45,8 @@ class PlanRound:
     action_error: str | None = None
     action_exit_code: int = 0
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    record_id: str | None = None
+    """The id of the decision record the action wrote, when it wrote one."""
 
 
 def run_round(
@@ -138,6 +140,7 @@ def _act(
     journal: Journal | None = None
     try:
         journal = journal_for(loaded)
+        known = len(journal.written)
         applied = _apply(journal, evaluation, decision, now, describe(evaluation))
     except Exception as exc:
         error = exc if isinstance(exc, RolloutError) else InternalError.of(exc, f"acting on {ref}")
@@ -149,8 +152,14 @@ def _act(
             action_exit_code=error.exit_code,
             warnings=tuple(journal.warnings) if journal is not None else (),
         )
+    written = journal.written[known:]
     return PlanRound(
-        ref, evaluation, decision=decision, applied=applied, warnings=tuple(journal.warnings)
+        ref,
+        evaluation,
+        decision=decision,
+        applied=applied,
+        warnings=tuple(journal.warnings),
+        record_id=written[0] if written else None,
     )
 
 

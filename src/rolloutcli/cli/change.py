@@ -4,6 +4,7 @@ the change, asks (unless ``--yes``), and has :mod:`rolloutcli.app.changes` apply
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,16 +16,16 @@ from rich.text import Text
 
 from rolloutcli.cli.base import (
     DryRunFlag,
+    JsonFlag,
     PlanArgument,
     PlansDir,
     RecordsOption,
     YesFlag,
-    confirm,
     load,
-    out,
     report_journal,
     reports_errors,
 )
+from rolloutcli.cli.scripting import confirm_write, emit, human, json_errors
 from rolloutcli.support.errors import EXIT_BREACH, RefusedError
 
 if TYPE_CHECKING:
@@ -40,10 +41,12 @@ ReasonOption = Annotated[
 
 
 @reports_errors
+@json_errors
 def advance(
     plan: PlanArgument,
     yes: YesFlag = False,
     dry_run: DryRunFlag = False,
+    json_output: JsonFlag = False,
     plans_dir: PlansDir = None,
     records_file: RecordsOption = None,
     restart: Annotated[
@@ -66,7 +69,7 @@ def advance(
     now = datetime.now(UTC)
     loaded = load(plan, plans_dir)
     journal = open_journal(loaded.base_dir, records_file, "advance")
-    run_advance(evaluate(loaded, now, restart), yes, dry_run, now, journal, restart)
+    run_advance(evaluate(loaded, now, restart), yes, dry_run, now, journal, restart, json_output)
 
 
 def run_advance(
@@ -76,29 +79,45 @@ def run_advance(
     now: datetime,
     journal: Journal | None = None,
     restart: bool = False,
+    json_output: bool = False,
 ) -> None:
     """Show the verdict; on `go` show the change, confirm, apply. Exit 1 on rollback, and
-    on a rollout paused or rolled back (without ``restart``)."""
+    on a rollout paused or rolled back (without ``restart``). With ``json_output``, stdout
+    gets one document saying what changed (``render.contract.write_json``)."""
     from rolloutcli.app.changes import advance_refusal, apply_advance, restarting
     from rolloutcli.app.evaluate import advance_change
+    from rolloutcli.app.outcome import (
+        APPLIED,
+        DRY_RUN,
+        UNCHANGED,
+        after_of,
+        outcome_for,
+        proposed_state,
+    )
     from rolloutcli.judge.messages import lifecycle_text
     from rolloutcli.render.console import print_change, print_check
-    from rolloutcli.render.contract import decision_json
+    from rolloutcli.render.contract import check_json, decision_json, write_json
 
-    console = out()
+    console = human(json_output)
     print_check(console, evaluation)
+    standing, kind = evaluation.standing, evaluation.verdict.kind.value
+    restarted = restarting(evaluation, restart)
+    outcome = outcome_for(standing, "advance", "restart" if restarted else "advance", UNCHANGED)
+    verdict = check_json(evaluation) if json_output else None
     refusal = advance_refusal(evaluation, restart)
     if refusal is not None:
+        if json_output:
+            emit(write_json(outcome.refused(refusal), verdict))
         raise RefusedError(refusal)
-    restarted = restarting(evaluation, restart)
     if restarted is not None:
         console.print(
             Text(f"\nrestart: {lifecycle_text(restarted, evaluation.standing.loaded.name)}"),
             highlight=False,
         )
-    standing, kind = evaluation.standing, evaluation.verdict.kind.value
     if kind != "go":
         console.print(f"\nnothing changed: verdict is {kind}.", highlight=False)
+        if json_output:
+            emit(write_json(outcome, verdict))
         if kind == "rollback":
             console.print(f"to roll back: rollout rollback {escape(str(standing.loaded.path))}")
             raise typer.Exit(EXIT_BREACH)
@@ -108,10 +127,28 @@ def run_advance(
     print_change(
         console, standing.loaded.plan, standing.state, change, standing.platform.describe()
     )
+    planned = replace(
+        outcome,
+        after=after_of(
+            standing,
+            proposed_state(standing.state, change),
+            "advance",
+            now,
+            stage=change.stage,
+            comment=change.comment,
+        ),
+    )
     if dry_run:
-        _dry_run(console, standing, change)
+        checked = _dry_run(console, standing, change)
+        if json_output:
+            emit(write_json(replace(planned, result=DRY_RUN, validated_by=checked), verdict))
         return
-    confirm("Restart the rollout?" if restarted else "Apply this change?", yes)
+    confirm_write(
+        "Restart the rollout?" if restarted else "Apply this change?",
+        yes,
+        json_output,
+        lambda why: write_json(outcome.refused(why), verdict),
+    )
     try:
         after = apply_advance(
             evaluation, change, now, journal, yes=yes, describe=decision_json, restarted=restarted
@@ -124,6 +161,11 @@ def run_advance(
         f"(stage {escape(str(change.stage))})"
     )
     report_serving(console, after)
+    if json_output:
+        snapshot = after_of(
+            standing, after.state, "advance", now, stage=change.stage, comment=change.comment
+        )
+        emit(write_json(replace(planned, after=snapshot).settled(APPLIED, journal), verdict))
 
 
 def report_serving(console: Console, standing: Standing, sample: int = 10_000) -> bool:
@@ -147,8 +189,9 @@ def report_serving(console: Console, standing: Standing, sample: int = 10_000) -
     return check.ok
 
 
-def _dry_run(console: Console, standing: Standing, change: RolloutChange) -> None:
-    """Nothing is written; where the platform can validate a change unsaved, it does."""
+def _dry_run(console: Console, standing: Standing, change: RolloutChange) -> str | None:
+    """Nothing is written; where the platform can validate a change unsaved, it does (and
+    its name is returned)."""
     from rolloutcli.app.standing import validate_change
 
     where = validate_change(standing, change)
@@ -156,13 +199,16 @@ def _dry_run(console: Console, standing: Standing, change: RolloutChange) -> Non
         "dry run: nothing was changed."
         + (f" {escape(where)} accepted the change (validated, not saved)." if where else "")
     )
+    return where
 
 
 @reports_errors
+@json_errors
 def rollback(
     plan: PlanArgument,
     yes: YesFlag = False,
     dry_run: DryRunFlag = False,
+    json_output: JsonFlag = False,
     reason: Annotated[
         str, typer.Option("--reason", "-m", help="Why, for the change note and the record.")
     ] = "requested with rollout rollback",
@@ -172,27 +218,44 @@ def rollback(
     """Treatment share to 0% for everyone; the flag stays on, serving control."""
     from rolloutcli.app.changes import apply_rollback, serves_control_to_all
     from rolloutcli.app.journals import open_journal
+    from rolloutcli.app.outcome import (
+        APPLIED,
+        DRY_RUN,
+        UNCHANGED,
+        after_of,
+        outcome_for,
+        proposed_state,
+    )
     from rolloutcli.app.standing import read_standing, rollback_change
     from rolloutcli.render.console import print_change
+    from rolloutcli.render.contract import write_json
 
     loaded = load(plan, plans_dir)
     standing = read_standing(loaded)
-    console = out()
+    console = human(json_output)
     state = standing.state
+    outcome = replace(outcome_for(standing, "rollback", "rollback", UNCHANGED), reason=reason)
     if serves_control_to_all(state):
         console.print(
             f"flag {escape(state.flag)} already serves control to everyone: nothing to do."
         )
+        if json_output:
+            emit(write_json(replace(outcome, after=outcome.before)))
         return
     change = rollback_change(standing, reason)
     print_change(console, standing.loaded.plan, state, change, standing.platform.describe())
+    now = datetime.now(UTC)
     if dry_run:
-        _dry_run(console, standing, change)
+        checked = _dry_run(console, standing, change)
+        if json_output:
+            proposed = proposed_state(state, change)
+            shown = after_of(standing, proposed, "rollback", now, comment=change.comment)
+            emit(write_json(replace(outcome, result=DRY_RUN, after=shown, validated_by=checked)))
         return
-    confirm("Roll back?", yes)
+    confirm_write("Roll back?", yes, json_output, lambda why: write_json(outcome.refused(why)))
     journal = open_journal(loaded.base_dir, records_file, "rollback")
     try:
-        after = apply_rollback(journal, standing, change, reason, datetime.now(UTC))
+        after = apply_rollback(journal, standing, change, reason, now)
     finally:
         report_journal(journal)
     if after.on:
@@ -202,13 +265,19 @@ def rollback(
             f"[green]rolled back:[/] treatment share now {after.percent:g}%; the flag stays "
             "off (killed): nobody is served the treatment"
         )
+    if json_output:
+        snapshot = after_of(standing, after, "rollback", now, comment=change.comment)
+        emit(write_json(replace(outcome, after=snapshot).settled(APPLIED, journal)))
 
 
 @reports_errors
+@json_errors
 def pause(
     plan: PlanArgument,
     reason: ReasonOption = None,
     yes: YesFlag = False,
+    dry_run: DryRunFlag = False,
+    json_output: JsonFlag = False,
     plans_dir: PlansDir = None,
     records_file: RecordsOption = None,
 ) -> None:
@@ -216,26 +285,46 @@ def pause(
 
     Recorded on the platform with its change history. Automatic rollback still works while
     paused, and kill always wins."""
-    _set_pause(plan, True, reason or "paused by a person", yes, plans_dir, records_file)
+    _set_pause(
+        plan,
+        True,
+        reason or "paused by a person",
+        Asked(yes, dry_run, json_output),
+        plans_dir,
+        records_file,
+    )
 
 
 @reports_errors
+@json_errors
 def resume(
     plan: PlanArgument,
     reason: ReasonOption = None,
     yes: YesFlag = False,
+    dry_run: DryRunFlag = False,
+    json_output: JsonFlag = False,
     plans_dir: PlansDir = None,
     records_file: RecordsOption = None,
 ) -> None:
     """Lift a pause: watch --auto may advance the rollout again."""
-    _set_pause(plan, False, reason or "resumed by a person", yes, plans_dir, records_file)
+    _set_pause(
+        plan,
+        False,
+        reason or "resumed by a person",
+        Asked(yes, dry_run, json_output),
+        plans_dir,
+        records_file,
+    )
 
 
 @reports_errors
+@json_errors
 def unkill(
     plan: PlanArgument,
     reason: ReasonOption = None,
     yes: YesFlag = False,
+    dry_run: DryRunFlag = False,
+    json_output: JsonFlag = False,
     plans_dir: PlansDir = None,
     records_file: RecordsOption = None,
 ) -> None:
@@ -245,31 +334,50 @@ def unkill(
     Recorded on the platform and in the decision log, and notified. A rolled-back rollout
     stays rolled back (0%): rollout advance PLAN --restart starts it again."""
     from rolloutcli.app.journals import open_journal
+    from rolloutcli.app.outcome import APPLIED, DRY_RUN, UNCHANGED, after_of, outcome_for
     from rolloutcli.app.standing import read_standing
     from rolloutcli.app.unkill import COMMAND, DEFAULT_REASON, Unkill, unkill_recorded
+    from rolloutcli.render.contract import write_json
 
     loaded = load(plan, plans_dir)
     found = Unkill(read_standing(loaded))
-    flag, env = escape(found.standing.state.flag), escape(found.standing.platform.environment)
-    console = out()
+    standing = found.standing
+    flag, env = escape(standing.state.flag), escape(standing.platform.environment)
+    console = human(json_output)
+    why = reason or DEFAULT_REASON
+    outcome = replace(outcome_for(standing, COMMAND, COMMAND, UNCHANGED), reason=why)
     if not found.needed:
         console.print(f"flag {flag} is already on in {env}: nothing changed", highlight=False)
+        if json_output:
+            emit(write_json(replace(outcome, after=outcome.before)))
         return
-    where = escape(found.standing.platform.describe())
+    where = escape(standing.platform.describe())
     console.print(
         f"unkill: turn flag [bold]{flag}[/] ON in {env} ({where}): {escape(found.serves())}",
         highlight=False,
         soft_wrap=True,
     )
-    confirm("Turn the flag back on?", yes)
+    now = datetime.now(UTC)
+    planned = replace(
+        outcome, after=after_of(standing, replace(standing.state, on=True), "on", now)
+    )
+    if dry_run:
+        console.print("dry run: nothing was changed.")
+        if json_output:
+            emit(write_json(replace(planned, result=DRY_RUN)))
+        return
+    confirm_write(
+        "Turn the flag back on?", yes, json_output, lambda why: write_json(outcome.refused(why))
+    )
     journal = open_journal(loaded.base_dir, records_file, COMMAND)
     decided = "--yes" if yes else "confirmed"
     try:
-        changed = unkill_recorded(
-            journal, found, reason or DEFAULT_REASON, decided, datetime.now(UTC)
-        )
+        changed = unkill_recorded(journal, found, why, decided, now)
     finally:
         report_journal(journal)
+    if json_output:
+        settled = planned if changed else replace(outcome, after=outcome.before)
+        emit(write_json(settled.settled(APPLIED if changed else UNCHANGED, journal)))
     if not changed:
         console.print(f"flag {flag} was already on in {env}: nothing changed", highlight=False)
         return
@@ -277,23 +385,44 @@ def unkill(
     console.print(f"[green]flag {flag} is ON[/] in {env}{stays}", highlight=False)
 
 
+@dataclass(frozen=True)
+class Asked:
+    """How a write was asked for: ``--yes``, ``--dry-run``, ``--json``."""
+
+    yes: bool
+    dry_run: bool
+    json_output: bool
+
+
 def _set_pause(
-    plan: str, paused: bool, reason: str, yes: bool, plans_dir: Path | None, records: Path | None
+    plan: str, paused: bool, reason: str, asked: Asked, plans_dir: Path | None, records: Path | None
 ) -> None:
     from rolloutcli.app.changes import already_paused, set_paused
     from rolloutcli.app.journals import open_journal
+    from rolloutcli.app.outcome import (
+        APPLIED,
+        DRY_RUN,
+        UNCHANGED,
+        after_of,
+        outcome_for,
+        paused_state,
+    )
     from rolloutcli.app.standing import read_standing
+    from rolloutcli.render.contract import write_json
 
     loaded = load(plan, plans_dir)
     standing = read_standing(loaded)
     state = standing.state
-    console = out()
+    console = human(asked.json_output)
     verb = "pause" if paused else "resume"
+    outcome = replace(outcome_for(standing, verb, verb, UNCHANGED), reason=reason)
     if already_paused(standing, paused):
         console.print(
             f"{escape(loaded.name)} is already {'paused' if paused else 'not paused'}: "
             "nothing changed"
         )
+        if asked.json_output:
+            emit(write_json(replace(outcome, after=outcome.before)))
         return
     what = (
         "automatic advancing stops until rollout resume; the flag stays"
@@ -305,10 +434,26 @@ def _set_pause(
         f"{escape(standing.platform.environment)}): {what} at {state.percent:g}%",
         highlight=False,
     )
-    confirm(f"{verb.capitalize()} the rollout?", yes)
+    now = datetime.now(UTC)
+    marked = paused_state(state, paused, "", reason, now)
+    planned = replace(outcome, after=after_of(standing, marked, verb, now))
+    if asked.dry_run:
+        console.print("dry run: nothing was changed.")
+        if asked.json_output:
+            emit(write_json(replace(planned, result=DRY_RUN)))
+        return
+    confirm_write(
+        f"{verb.capitalize()} the rollout?",
+        asked.yes,
+        asked.json_output,
+        lambda why: write_json(outcome.refused(why)),
+    )
     journal = open_journal(loaded.base_dir, records, verb)
     try:
-        set_paused(journal, standing, paused, reason, datetime.now(UTC))
+        changed = set_paused(journal, standing, paused, reason, now)
     finally:
         report_journal(journal)
     console.print(f"[green]{'paused' if paused else 'resumed'}:[/] {escape(loaded.name)}")
+    if asked.json_output:
+        settled = planned if changed else replace(outcome, after=outcome.before)
+        emit(write_json(settled.settled(APPLIED if changed else UNCHANGED, journal)))

@@ -6,6 +6,7 @@ heavy, and the command loads only what a kill needs (no statistics, no metrics).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -13,15 +14,16 @@ import typer
 from rich.markup import escape
 
 from rolloutcli.cli.base import (
+    DryRunFlag,
+    JsonFlag,
     PlansDir,
     RecordsOption,
     YesFlag,
-    confirm,
-    out,
     report_journal,
     reports_errors,
     warn,
 )
+from rolloutcli.cli.scripting import confirm_write, emit, human, json_errors
 from rolloutcli.plan.platform_specs import platform_kinds_text
 
 TargetArgument = Annotated[
@@ -73,6 +75,15 @@ KillUrlOption = Annotated[
         show_default=False,
     ),
 ]
+KillReasonOption = Annotated[
+    str | None,
+    typer.Option(
+        "--reason",
+        "-m",
+        help="Why: kept on the platform's change note, the decision record and the notification.",
+        show_default=False,
+    ),
+]
 KillDeadlineOption = Annotated[
     str | None,
     typer.Option(
@@ -85,9 +96,13 @@ KillDeadlineOption = Annotated[
 
 
 @reports_errors
+@json_errors
 def kill(
     target: TargetArgument = None,
     yes: YesFlag = False,
+    reason: KillReasonOption = None,
+    dry_run: DryRunFlag = False,
+    json_output: JsonFlag = False,
     flag_file: FlagFileOption = None,
     platform: KillPlatformOption = None,
     flag: KillFlagOption = None,
@@ -106,7 +121,9 @@ def kill(
     and neither can stop or delay the kill beyond its own short deadline."""
     from rolloutcli.app import killtarget
     from rolloutcli.app.journals import open_journal
-    from rolloutcli.app.kill import kill_deadline, kill_flag, records_dir
+    from rolloutcli.app.kill import kill_comment, kill_deadline, kill_flag, records_dir
+    from rolloutcli.app.outcome import APPLIED, DRY_RUN, UNCHANGED, Snapshot, WriteOutcome
+    from rolloutcli.render.contract import write_json
 
     seconds, warning = kill_deadline(deadline)
     if warning is not None:
@@ -115,9 +132,29 @@ def kill(
     found = killtarget.find(target, address, plans_dir)
     key, env = escape(found.flag), escape(killtarget.in_environment(found))
     where = escape(killtarget.place(found))
-    console = out()
+    comment = kill_comment(reason)
+    outcome = WriteOutcome(
+        command="kill",
+        action="kill",
+        result=DRY_RUN,
+        flag=found.flag,
+        platform=found.kind,
+        where=found.platform.describe(),
+        plan=found.plan,
+        environment=found.environment,
+        after=Snapshot(on=False),
+        reason=comment,
+    )
+    console = human(json_output)
     console.print(f"kill: turn flag [bold]{key}[/] OFF{env} ({where})", emoji=False, soft_wrap=True)
-    confirm("Turn the flag off?", yes)
+    if dry_run:
+        console.print("dry run: nothing was changed.")
+        if json_output:
+            emit(write_json(outcome))
+        return
+    confirm_write(
+        "Turn the flag off?", yes, json_output, lambda why: write_json(outcome.refused(why))
+    )
     journal = open_journal(records_dir(found, plans_dir, flag_file), records_file, "kill")
 
     def report(changed: bool, tried: str) -> None:
@@ -129,6 +166,9 @@ def kill(
         console.print(line, emoji=False, soft_wrap=True)
 
     try:
-        kill_flag(found, journal, seconds, report)
+        changed = kill_flag(found, journal, seconds, report, comment)
     finally:
         report_journal(journal)
+    if json_output:
+        done = outcome.settled(APPLIED if changed else UNCHANGED, journal)
+        emit(write_json(replace(done, before=Snapshot(on=changed))))

@@ -38,6 +38,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("kill", "kill"),
     ("unkill", "change"),
     ("watch", "watch"),
+    ("wait", "wait"),
     ("pause", "change"),
     ("resume", "change"),
     ("history", "inspect"),

@@ -8,6 +8,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -50,6 +51,21 @@ RehearsalOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+class WatchOutput(StrEnum):
+    TEXT = "text"
+    NDJSON = "ndjson"
+
+
+WatchOutputOption = Annotated[
+    WatchOutput,
+    typer.Option(
+        "--output",
+        help="text: the view (live on a terminal); ndjson: one JSON object per plan per "
+        "round on stdout, one line each, flushed at once (no live view).",
+    ),
+]
 ConcurrencyOption = Annotated[
     int | None,
     typer.Option("--concurrency", min=1, help="Metrics queries in flight at once."),
@@ -64,6 +80,7 @@ def watch(
     once: OnceFlag = False,
     at: RehearsalOption = None,
     concurrency: ConcurrencyOption = None,
+    output: WatchOutputOption = WatchOutput.TEXT,
     plans_dir: PlansDir = None,
     records_file: RecordsOption = None,
 ) -> None:
@@ -72,7 +89,8 @@ def watch(
     Stateless: each round starts from the platform's state, so a restarted watch (or a
     scheduled `watch --auto --once`) continues where the rollout stands. Ctrl-C stops after
     the current round; nothing is left half-done. With --once the exit code is 1 when a
-    verdict was rollback, 3 or 4 when a plan could not be checked or changed."""
+    verdict was rollback, 3 or 4 when a plan could not be checked or changed. A plan's
+    error is on stderr, whatever the output."""
     from rolloutcli.app.watchloop import Watcher, once_exit_code, watch_interval
     from rolloutcli.render.contract import decision_json
 
@@ -89,7 +107,10 @@ def watch(
         describe=decision_json,
     )
     with _ctrl_c_stops() as stop:
-        last = _show(out(), watcher, stop)
+        if output is WatchOutput.NDJSON:
+            last = _stream(watcher, stop)
+        else:
+            last = _show(out(), watcher, stop)
     if stop.is_set():
         err().print("stopped watching: nothing is left half-done")
         return
@@ -120,29 +141,60 @@ def _ctrl_c_stops() -> Iterator[threading.Event]:
             signal.signal(signal.SIGINT, previous)
 
 
+def _stream(watcher: Watcher, stop: threading.Event) -> Round:
+    """Every round until stopped, as ndjson: one line per plan per round. The last round."""
+    from rolloutcli.cli.scripting import emit_line
+    from rolloutcli.render.contract import watch_event_json
+
+    last: Round | None = None
+    for last in watcher.rounds(stop):
+        _report_errors(last)
+        for item in last.plans:
+            emit_line(watch_event_json(item, last.now, watcher.auto))
+    assert last is not None  # rounds() yields at least one round
+    return last
+
+
 def _show(console: Console, watcher: Watcher, stop: threading.Event) -> Round:
     """Every round until stopped: one view after another where the output is not a
     terminal (or with --once), else one live view updated in place. The last round."""
     from rich.live import Live
 
-    from rolloutcli.render.console import watch_view
-
     rounds = watcher.rounds(stop)
     last = next(rounds)
     if watcher.once or not console.is_terminal:
-        console.print(watch_view(console, last.plans, last.now, _footer(watcher, last)))
+        console.print(_view(console, watcher, last))
         for last in rounds:
             console.print()
-            console.print(watch_view(console, last.plans, last.now, _footer(watcher, last)))
+            console.print(_view(console, watcher, last))
         return last
-
-    def view(last: Round) -> RenderableType:
-        return watch_view(console, last.plans, last.now, _footer(watcher, last), fit_screen=True)
-
-    with Live(view(last), console=console, auto_refresh=False) as live:
+    with Live(_view(console, watcher, last, True), console=console, auto_refresh=False) as live:
         for last in rounds:
-            live.update(view(last), refresh=True)
+            live.update(_view(console, watcher, last, True), refresh=True)
     return last
+
+
+def _view(
+    console: Console, watcher: Watcher, last: Round, fit_screen: bool = False
+) -> RenderableType:
+    """One round's view (``fit_screen``: cropped to the live screen, footer kept); the
+    plans that could not be loaded or checked are reported on stderr instead (errors never
+    go to stdout)."""
+    from rolloutcli.render.console import watch_view
+
+    _report_errors(last)
+    shown = [item for item in last.plans if item.evaluation is not None]
+    return watch_view(console, shown, last.now, _footer(watcher, last), fit_screen=fit_screen)
+
+
+def _report_errors(last: Round) -> None:
+    """Each plan's error of this round, one line on stderr."""
+    from rich.markup import escape
+
+    for item in last.plans:
+        problem = item.error or item.action_error
+        if problem:
+            err().print(f"[red]error:[/] {escape(item.ref)}: {escape(problem)}", highlight=False)
 
 
 def _footer(watcher: Watcher, last: Round) -> str:

@@ -15,6 +15,7 @@ Stdlib only at import: `rollout kill` writes a record too and must stay light.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -35,6 +36,12 @@ def plan_digest(path: Path) -> str | None:
         return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return None
+
+
+def new_record_id() -> str:
+    """A decision record's id: unique, so a script can name the record a command wrote
+    (``--json``'s ``record_id``) and find it in the log."""
+    return uuid.uuid4().hex
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,7 @@ def record(
     so), failed, refused, dry-run."""
     item: dict[str, Any] = {
         "schema": SCHEMA,
+        "id": new_record_id(),
         "time": format_timestamp(at),
         "tool": f"rolloutcli {__version__}",
         "who": who,

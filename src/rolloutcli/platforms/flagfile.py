@@ -47,7 +47,7 @@ from rolloutcli.judge.flagstate import (
     RolloutChange,
 )
 from rolloutcli.support import deadlines
-from rolloutcli.support.errors import BackendError, ConflictError
+from rolloutcli.support.errors import BackendError, ConflictError, InvalidInputError
 from rolloutcli.support.timeutil import format_timestamp, parse_timestamp
 
 from .base import answers_checked
@@ -72,15 +72,30 @@ def open_flagfile(
     return FlagFilePlatform(path if path.is_absolute() else base_dir / path, flag, spec.environment)
 
 
+def _flags_text(flags: dict[str, Any], most: int = 10) -> str:
+    """``flags a, b and c`` (the first ``most``, sorted), or ``no flags``."""
+    keys = sorted(str(key) for key in flags)
+    if not keys:
+        return "no flags"
+    shown = ", ".join(keys[:most])
+    more = f" and {len(keys) - most} more" if len(keys) > most else ""
+    return f"flag{'s' if len(keys) != 1 else ''} {shown}{more}"
+
+
 @answers_checked
 class FlagFilePlatform:
     name = NAME
     shape_hint = "the flag file does not follow flagd's flag-definition format there; fix it"
 
-    def __init__(self, path: Path, flag: str, environment: str = "local") -> None:
+    def __init__(
+        self, path: Path, flag: str, environment: str = "local", *, plan_less: bool = False
+    ) -> None:
         self.path = path
         self.flag = flag
         self.environment = environment
+        self.plan_less = plan_less
+        """The flag was named on the command line (``kill --flag-file``), not by a plan: a
+        key the file lacks is then bad input (exit 2), and no plan's key is to blame."""
 
     @property
     def real_path(self) -> Path:
@@ -322,10 +337,15 @@ class FlagFilePlatform:
     def _flag(self, doc: dict[str, Any]) -> dict[str, Any]:
         flag = doc["flags"].get(self.flag)
         if not isinstance(flag, dict):
+            has = _flags_text(doc["flags"])
+            if self.plan_less:
+                raise InvalidInputError(
+                    f"flag {self.flag!r} not found in {self.path}: it has {has}"
+                )
             raise BackendError(
                 NAME,
                 f"flag {self.flag!r} not found in {self.path}",
-                hint="check the plan's flag: key against the file's flags",
+                hint=f"check the plan's flag: key against the file's flags: {has}",
             )
         return flag
 

@@ -18,9 +18,14 @@ from rolloutcli.support.timeutil import format_timestamp
 
 if TYPE_CHECKING:  # types only: `status` renders without importing the statistics
     from rolloutcli.app.evaluate import Evaluation, Explained
+    from rolloutcli.app.outcome import Snapshot, WriteOutcome
     from rolloutcli.app.standing import Standing
+    from rolloutcli.app.waiting import Waited
+    from rolloutcli.app.watch import PlanRound
+    from rolloutcli.journal.notify import Delivery
     from rolloutcli.judge.findings import Finding
     from rolloutcli.judge.lifecycle import Lifecycle
+    from rolloutcli.judge.waitfor import Condition
     from rolloutcli.stats.dispersion import Dispersion
 
 
@@ -274,3 +279,105 @@ def history_json(entries: list[Any]) -> list[dict[str, Any]]:
         }
         for e in entries
     ]
+
+
+def write_json(outcome: WriteOutcome, verdict: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a writing command (advance, rollback, pause, resume, kill, unkill) did: the same
+    keys for each (README, "JSON output"); ``verdict`` is advance's ``check --json``
+    document, else null."""
+    return {
+        "command": outcome.command,
+        "plan": outcome.plan,
+        "flag": outcome.flag,
+        "platform": outcome.platform,
+        "environment": outcome.environment,
+        "where": outcome.where,
+        "action": outcome.action,
+        "result": outcome.result,
+        "reason": outcome.reason,
+        "before": snapshot_json(outcome.before),
+        "after": snapshot_json(outcome.after),
+        "record_id": outcome.record_id,
+        "notifications": [delivery_json(d) for d in outcome.deliveries],
+        "validated_by": outcome.validated_by,
+        "error": outcome.error,
+        "verdict": verdict,
+    }
+
+
+def snapshot_json(snapshot: Snapshot | None) -> dict[str, Any] | None:
+    if snapshot is None:
+        return None
+    return {
+        "on": snapshot.on,
+        "percent": snapshot.percent,
+        "stage": snapshot.stage,
+        "phase": snapshot.phase,
+        "paused": snapshot.paused,
+    }
+
+
+def delivery_json(delivery: Delivery) -> dict[str, Any]:
+    """How one notification went (never its URL)."""
+    return {
+        "target": delivery.target,
+        "ok": delivery.ok,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "error": delivery.error,
+    }
+
+
+def watch_event_json(item: PlanRound, at: datetime, auto: bool) -> dict[str, Any]:
+    """One plan in one round of ``watch --output ndjson``: its verdict and lifecycle, what
+    the automation decided and did (with the decision record's id), or its error."""
+    evaluation, decision = item.evaluation, item.decision
+    verdict = evaluation.verdict if evaluation is not None else None
+    standing = evaluation.standing if evaluation is not None else None
+    return {
+        "event": "plan",
+        "at": _iso(at),
+        "plan": standing.loaded.name if standing is not None else item.ref,
+        "flag": standing.loaded.plan.flag if standing is not None else None,
+        "mode": "auto" if auto else "report",
+        "verdict": verdict.kind.value if verdict is not None else None,
+        "reasons": list(sentences(verdict.reasons)) if verdict is not None else [],
+        "reason_codes": list(codes(verdict.reasons)) if verdict is not None else [],
+        "percent": standing.state.percent if standing is not None else None,
+        "stage": stage_json(standing) if standing is not None else None,
+        "lifecycle": lifecycle_json(standing.lifecycle) if standing is not None else None,
+        "decision": None
+        if decision is None
+        else {
+            "action": decision.action.value,
+            "reason": decision.reason,
+            "waiting": decision.waiting,
+        },
+        "applied": item.applied,
+        "record_id": item.record_id,
+        "error": item.error or item.action_error,
+        "exit_code": item.exit_code or item.action_exit_code,
+        "warnings": list(item.warnings),
+    }
+
+
+def wait_json(waited: Waited, condition: Condition) -> dict[str, Any]:
+    """``wait --json``: whether the condition held, what the last poll saw (the ``status
+    --json`` document, and the ``check --json`` one when the condition is a verdict)."""
+    last = waited.last
+    return {
+        "plan": last.standing.loaded.name,
+        "flag": last.standing.loaded.plan.flag,
+        "condition": str(condition),
+        "met": waited.met,
+        "polls": waited.polls,
+        "waited_seconds": round(waited.waited.total_seconds(), 3),
+        "seen": {
+            "stage": last.seen.stage,
+            "percent": last.seen.percent,
+            "lifecycle": last.seen.phase,
+            "verdict": last.seen.verdict,
+        },
+        "status": status_json(last.standing),
+        "check": check_json(last.evaluation) if last.evaluation is not None else None,
+    }

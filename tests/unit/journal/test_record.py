@@ -31,8 +31,12 @@ def test_record_names_tool_who_plan_hash_and_result(tmp_path: Path) -> None:
         after={"percent": 25},
         result="applied",
     )
+    record_id = item["id"]
+    assert isinstance(record_id, str) and len(record_id) == 32
+    assert int(record_id, 16) >= 0  # hex
     assert item == {
         "schema": "rolloutcli.decision/v1",
+        "id": record_id,
         "time": "2026-11-02T12:00:00Z",
         "tool": f"rolloutcli {__version__}",
         "who": "alice@host",
@@ -53,6 +57,21 @@ def test_record_names_tool_who_plan_hash_and_result(tmp_path: Path) -> None:
         "result": "applied",
         "error": None,
     }
+
+
+def test_each_record_has_its_own_id(tmp_path: Path) -> None:
+    made = [
+        record(
+            event="kill",
+            subject=subject(tmp_path),
+            who="a",
+            at=NOW,
+            command="kill",
+            result="applied",
+        )
+        for _ in range(3)
+    ]
+    assert len({item["id"] for item in made}) == 3
 
 
 def test_plan_digest_is_sha256_of_the_bytes(tmp_path: Path) -> None:

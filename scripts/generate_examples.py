@@ -93,14 +93,20 @@ def flags() -> dict[str, object]:
     }
 
 
-def checkout_rows(rng: random.Random) -> list[dict[str, object]]:
-    """5% stage since 10:00, two healthy hours: treatment matches control."""
+def checkout_rows(
+    rng: random.Random,
+    start: datetime = datetime(2026, 11, 2, 10, tzinfo=UTC),
+    hours: float = 2,
+    share: float = 0.05,
+) -> list[dict[str, object]]:
+    """5% stage since 10:00, two healthy hours: treatment matches control. (With other
+    arguments: the same healthy traffic at another share, e.g. the demo's 10% stage.)"""
     rows: list[dict[str, object]] = []
-    t = datetime(2026, 11, 2, 10, tzinfo=UTC)
-    end = t + timedelta(hours=2)
+    t = start
+    end = t + timedelta(hours=hours)
     while t < end:
         total = rng.randint(9000, 11000)
-        treated = sum(rng.random() < 0.05 for _ in range(total))
+        treated = sum(rng.random() < share for _ in range(total))
         for cohort, n in (("treatment", treated), ("control", total - treated)):
             errors = sum(rng.random() < 0.010 for _ in range(n))
             checkouts = sum(rng.random() < 0.30 for _ in range(n))
@@ -169,6 +175,14 @@ def main() -> None:
         if (DEMO / folder).exists():
             shutil.rmtree(DEMO / folder)
         shutil.copytree(ROOT / folder, DEMO / folder)
+    # the demo workspace only: what the metrics recorded after the demo's own step (12:00,
+    # 5% -> 10%), so that its 10% stage has a healthy window when the workspace is handed over
+    write_csv(
+        DEMO / "later" / "metrics" / "checkout-v2.csv",
+        checkout_rows(
+            random.Random(20261112), datetime(2026, 11, 2, 12, tzinfo=UTC), hours=1.25, share=0.10
+        ),
+    )
 
 
 if __name__ == "__main__":

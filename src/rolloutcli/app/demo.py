@@ -8,8 +8,8 @@ and its flag-file times move with them, so every command run there afterwards (`
 describe, whatever the day. The command (``cli``) then runs status → advance on it as of
 :func:`demo_moment`, the moment of the demo's own step (5% → 10%): the verdict and the
 change are the same on any day, and the 10% stage it enters already has a healthy window
-when the workspace is handed over (the rows under ``demo/later/``: what the metrics
-recorded after the step).
+when the workspace is handed over (the rows under ``demo/extra/``: what the metrics
+recorded after the step, and the two days before the rollout that ``plan suggest`` reads).
 """
 
 from __future__ import annotations
@@ -36,11 +36,11 @@ DEMO_NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 here): the demo's step, 5% → 10%, is taken at this moment of the data."""
 DEMO_PLAN = "checkout-v2"
 DATA_ENDS = {
-    "checkout-v2": datetime(2026, 11, 2, 13, 15, tzinfo=UTC),  # with the later rows
+    "checkout-v2": datetime(2026, 11, 2, 13, 15, tzinfo=UTC),  # with the extra rows
     "recommender-model": datetime(2026, 11, 3, 9, 30, tzinfo=UTC),
 }
 """Where each example rollout's data ends (``metrics/<flag>.csv``), once the workspace holds
-the later rows: each is laid so that it ends at the workspace's clock."""
+the extra rows: each is laid so that it ends at the workspace's clock."""
 SCHEMA_PATH = Path("docs") / "plan.schema.json"
 """Where the example plans' ``$schema`` comment points (``../docs/plan.schema.json``)."""
 
@@ -62,7 +62,7 @@ def write_workspace(directory: Path | None, now: datetime | None = None) -> Path
         for part in ("plans", "flags", "metrics"):
             shutil.copytree(Path(folder) / part, target / part)
         if now is not None:
-            _append_later(Path(folder) / "later", target)
+            _add_extra_rows(Path(folder) / "extra", target)
     _write_schema(target)
     if now is not None:
         lay_in_time(target, now)
@@ -104,11 +104,13 @@ def _shifted(text: str, delta: timedelta) -> str:
     return _STAMP.sub(moved, text)
 
 
-def _append_later(folder: Path, workspace: Path) -> None:
-    """Add what the metrics recorded after the demo's step (data rows, no header)."""
-    for later in sorted((folder / "metrics").glob("*.csv")):
-        rows = later.read_text(encoding="utf-8").splitlines(keepends=True)[1:]
-        with (workspace / "metrics" / later.name).open("a", encoding="utf-8") as handle:
+def _add_extra_rows(folder: Path, workspace: Path) -> None:
+    """Add the rows only the demo workspace holds (data rows, no header): checkout-v2's
+    history before the rollout (for ``plan suggest``) and what its metrics recorded after
+    the demo's step (its 10% stage's window)."""
+    for extra in sorted((folder / "metrics").glob("*.csv")):
+        rows = extra.read_text(encoding="utf-8").splitlines(keepends=True)[1:]
+        with (workspace / "metrics" / extra.name).open("a", encoding="utf-8") as handle:
             handle.writelines(rows)
 
 

@@ -10,6 +10,8 @@ import typer
 
 from rolloutcli.cli.base import out, reports_errors
 
+DEMO_PLAN = "checkout-v2"  # app.demo.DEMO_PLAN, named here to keep the help light
+
 DirOption = Annotated[
     Path | None,
     typer.Option("--dir", help="Where to write the demo workspace (default: a new temp dir)."),
@@ -21,7 +23,6 @@ def demo(directory: DirOption = None) -> None:
     """Run a whole rollout step on the embedded default (local flag file + local metrics),
     in a workspace whose data ends now: every command works there afterwards."""
     from rolloutcli.app.demo import (
-        DEMO_PLAN,
         demo_evaluation,
         demo_moment,
         demo_standing,
@@ -30,6 +31,7 @@ def demo(directory: DirOption = None) -> None:
     )
     from rolloutcli.cli.change import run_advance
     from rolloutcli.render.console import print_status
+    from rolloutcli.support.durations import format_duration
 
     console = out()
     clock = workspace_clock(datetime.now(UTC))
@@ -48,13 +50,25 @@ def demo(directory: DirOption = None) -> None:
     console.print()
     console.rule(f"rollout status {DEMO_PLAN}  (after)")
     print_status(console, demo_standing(workspace), step)
-    console.print(
-        f"\nnext, in the workspace (the 10% stage has had {clock - step} of healthy data):\n"
-        f"  cd {workspace}\n"
-        f"  rollout check {DEMO_PLAN}                # go: 10% -> 25%\n"
-        f"  rollout advance {DEMO_PLAN} --yes        # apply it (or let the plan's automation:\n"
-        f"                                             rollout watch {DEMO_PLAN} --auto --once)\n"
-        f"  rollout history {DEMO_PLAN}\n"
-        "  rollout check recommender-model --fail-on-breach   # a breach: exit 1",
-        highlight=False,
+    console.print(next_steps(workspace, format_duration(clock - step)), highlight=False)
+
+
+def next_steps(workspace: Path, healthy: str) -> str:
+    """What to try in the workspace afterwards: every command here gives a real verdict."""
+    lines = [
+        (f"rollout check {DEMO_PLAN}", "go: 10% -> 25%"),
+        (f"rollout advance {DEMO_PLAN} --yes", "apply it"),
+        (f"rollout history {DEMO_PLAN}", ""),
+        ("rollout check recommender-model --fail-on-breach", "a breach: exit 1"),
+    ]
+    width = max(len(command) for command, _ in lines) + 3
+    tried = [f"  {c.ljust(width)}# {why}" if why else f"  {c}" for c, why in lines]
+    return "\n".join(
+        [
+            f"\nnext, in the workspace (its 10% stage has {healthy} of healthy data):",
+            f"  cd {workspace}",
+            *tried,
+            "or, in a fresh demo workspace, let the plan's automation apply the go:",
+            f"  rollout watch {DEMO_PLAN} --auto --once",
+        ]
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import random
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -93,14 +94,20 @@ def flags() -> dict[str, object]:
     }
 
 
-def checkout_rows(rng: random.Random) -> list[dict[str, object]]:
-    """5% stage since 10:00, two healthy hours: treatment matches control."""
+def checkout_rows(
+    rng: random.Random,
+    start: datetime = datetime(2026, 11, 2, 10, tzinfo=UTC),
+    hours: float = 2,
+    share: float = 0.05,
+) -> list[dict[str, object]]:
+    """5% stage since 10:00, two healthy hours: treatment matches control. (With other
+    arguments: the same healthy traffic at another share, e.g. the demo's 10% stage.)"""
     rows: list[dict[str, object]] = []
-    t = datetime(2026, 11, 2, 10, tzinfo=UTC)
-    end = t + timedelta(hours=2)
+    t = start
+    end = t + timedelta(hours=hours)
     while t < end:
         total = rng.randint(9000, 11000)
-        treated = sum(rng.random() < 0.05 for _ in range(total))
+        treated = sum(rng.random() < share for _ in range(total))
         for cohort, n in (("treatment", treated), ("control", total - treated)):
             errors = sum(rng.random() < 0.010 for _ in range(n))
             checkouts = sum(rng.random() < 0.30 for _ in range(n))
@@ -118,6 +125,34 @@ def checkout_rows(rng: random.Random) -> list[dict[str, object]]:
                     "value": round(p99, 1),
                 },
             ]
+        t += STEP
+    return rows
+
+
+def binomial(rng: random.Random, n: int, p: float) -> int:
+    """A binomial draw, by its normal approximation (n is in the thousands)."""
+    return max(0, min(n, round(rng.gauss(n * p, math.sqrt(n * p * (1 - p))))))
+
+
+def checkout_history_rows(rng: random.Random) -> list[dict[str, object]]:
+    """Two days before the rollout (everyone on control), every 5 minutes, with a daily
+    cycle: what `rollout plan suggest` reads to draft a plan in the demo workspace."""
+    rows: list[dict[str, object]] = []
+    end = datetime(2026, 11, 2, 10, tzinfo=UTC)
+    t = end - timedelta(days=2)
+    while t < end:
+        hour = t.hour + t.minute / 60
+        n = round(10_000 * (0.65 + 0.35 * math.sin((hour - 9) / 24 * 2 * math.pi)))
+        n = max(500, round(rng.gauss(n, n * 0.03)))
+        checkouts = binomial(rng, n, 0.30)
+        for metric, value in (
+            ("requests", n),
+            ("errors", binomial(rng, n, 0.010)),
+            ("checkouts", checkouts),
+            ("orders", binomial(rng, checkouts, 0.52)),
+            ("latency_p99_ms", round(rng.gauss(420, 18), 1)),
+        ):
+            rows.append({"time": iso(t), "cohort": "control", "metric": metric, "value": value})
         t += STEP
     return rows
 
@@ -169,6 +204,16 @@ def main() -> None:
         if (DEMO / folder).exists():
             shutil.rmtree(DEMO / folder)
         shutil.copytree(ROOT / folder, DEMO / folder)
+    # the demo workspace only (rollout demo adds them): checkout-v2's two days before the
+    # rollout, for plan suggest, and what its metrics recorded after the demo's own step
+    # (12:00, 5% -> 10%), so that its 10% stage has a healthy window when handed over
+    write_csv(
+        DEMO / "extra" / "metrics" / "checkout-v2.csv",
+        checkout_history_rows(random.Random(20261031))
+        + checkout_rows(
+            random.Random(20261112), datetime(2026, 11, 2, 12, tzinfo=UTC), hours=1.25, share=0.10
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -399,9 +400,15 @@ def test_demo_is_the_same_on_any_day(tmp_path: Path) -> None:
     assert code == 0, output
     assert "verdict GO" in output
     assert "applied: treatment now 10%" in output
-    assert read_flag(tmp_path / "demo", "checkout-v2")["metadata"]["rolloutcli.changedAt"] == (
-        "2026-11-02T12:00:00Z"
-    )
+    # the step is taken 75 minutes before the workspace's data ends (its clock): the 10%
+    # stage it enters has its window met when the workspace is handed over
+    changed = read_flag(tmp_path / "demo", "checkout-v2")["metadata"]["rolloutcli.changedAt"]
+    last_row = (tmp_path / "demo" / "metrics" / "checkout-v2.csv").read_text().splitlines()[-1]
+    step = datetime.fromisoformat(changed.replace("Z", "+00:00"))
+    data_end = datetime.fromisoformat(last_row.split(",")[0].replace("Z", "+00:00"))
+    assert data_end + timedelta(minutes=5) - step == timedelta(minutes=75)
+    assert (step.second, step.microsecond) == (0, 0)
+    assert (tmp_path / "demo" / "docs" / "plan.schema.json").is_file()  # the plans' $schema
 
 
 def test_demo_workspace_matches_the_shipped_examples() -> None:

@@ -84,9 +84,11 @@ def test_kill_then_unkill_serves_the_split_again(live_workspace: Path) -> None:
     assert record["decision"] == {"action": "unkill", "reason": "--yes"}
     assert record["before"]["on"] is False and record["after"]["on"] is True
     assert any(line["action"] == "unkill" for line in history_lines(live_workspace))
-    # the plan's Slack webhook (unset here) was due the unkill: its failure is recorded
-    told = [r for r in written if r["event"] == "notify" and r["notification"] == "unkill"]
-    assert told and "SLACK_WEBHOOK_URL is not set" in told[-1]["error"]
+    # the plan's Slack webhook is not configured here (its variable is unset): a quiet
+    # note, not a failed delivery, and no notify record
+    assert not [r for r in written if r["event"] == "notify"]
+    assert "note: unkill not notified: SLACK_WEBHOOK_URL is not set" in output
+    assert "warning" not in output
     code, output = invoke("history", PLAN)
     assert code == 0 and "unkill" in output
 

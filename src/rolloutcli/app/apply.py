@@ -35,13 +35,16 @@ notify never imports notify (and httpx)."""
 @dataclass
 class Journal:
     """Where one command leaves its traces: the decision log, the webhooks, and the
-    warnings to show the person (never errors: the change is what matters)."""
+    warnings to show the person (never errors: the change is what matters). ``notes``:
+    webhooks the plan names but this environment does not configure (their variable is
+    unset), said quietly: not a failure, and not recorded."""
 
     path: Path
     who: str
     command: str
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     send: Callable[..., list[Delivery]] | None = None
     written: list[str] = field(default_factory=list)
@@ -70,14 +73,20 @@ class Journal:
         **details: Any,
     ) -> None:
         """Post the event to the plan's and the environment's webhooks; a failed delivery is
-        a warning and a decision record (event ``notify``), never an error."""
+        a warning and a decision record (event ``notify``), never an error. A plan webhook
+        whose variable is not set here is only a note (:attr:`notes`)."""
         if not any(kind in hook.events for hook in hooks) and not any(
             self.environ.get(name) for name in ENVIRONMENT_WEBHOOKS
         ):
             return  # nobody to tell: keep `kill` from loading the HTTP client
         from rolloutcli.journal import notify
 
-        targets = notify.targets(list(hooks), self.environ)
+        targets = []
+        for target in notify.targets(list(hooks), self.environ):
+            if not target.unset:
+                targets.append(target)
+            elif kind in target.on:
+                self.notes.append(f"{kind} not notified: {target.problem}")
         if not any(kind in t.on for t in targets):
             return
         event = notify.Event(

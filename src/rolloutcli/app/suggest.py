@@ -14,7 +14,7 @@ import math
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -70,6 +70,7 @@ from rolloutcli.stats.sizing import (
 )
 from rolloutcli.support.durations import parse_duration
 from rolloutcli.support.errors import BackendError, InvalidInputError, PlanError
+from rolloutcli.support.paths import shown_path
 from rolloutcli.support.quoting import choices
 
 DEFAULT_STAGES = "1,5,10,25,50,100"
@@ -107,6 +108,12 @@ class SuggestOptions:
     environment: str = "production"
     treatment: str = "true"
     control: str = "false"
+    plan_dir: Path | None = None
+    """Where the plan will be saved (default: the current directory). The file paths given
+    (--metrics-file, --flag-file: from the current directory) are written relative to it."""
+    plan_dir_note: str = ""
+    """How the path comments name that folder when it is not the file's own: e.g.
+    ``, once saved in plans/``."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,7 @@ class SuggestRequest:
     end: datetime
     min_window: timedelta
     power: float
+    plan_dir: Path = field(default_factory=Path.cwd)
 
 
 @dataclass(frozen=True)
@@ -204,7 +212,7 @@ def _source(options: SuggestOptions) -> AnySourceSpec:
             raise InvalidInputError(
                 f"--query is for {query_kinds_text('and')}; the file source reads metrics by name"
             )
-        return source_spec({"kind": kind, "path": options.metrics_file})
+        return source_spec({"kind": kind, "path": _from_plan(options, options.metrics_file)})
     if options.metrics_file:
         raise InvalidInputError(f"--metrics-file is for the file source, not {kind}")
     if options.site and "site" not in spec_field_names(spec_class):
@@ -216,6 +224,15 @@ def _source(options: SuggestOptions) -> AnySourceSpec:
             f"--url URL (or {ENV_URL}): the Prometheus server to read the history from"
         )
     return source_spec({"kind": kind, "url": options.url, "site": options.site})
+
+
+def _from_plan(options: SuggestOptions, given: str) -> str:
+    """A path given from the current directory, as the plan names it: relative to the
+    folder the plan will be saved in (an absolute path stays as it is)."""
+    path = Path(os.path.expanduser(given))
+    if path.is_absolute() or options.plan_dir is None:
+        return given
+    return Path(os.path.relpath(path.absolute(), options.plan_dir.absolute())).as_posix()
 
 
 def _owners(specs: Mapping[str, type], key: str) -> str:
@@ -235,7 +252,11 @@ def _platform(options: SuggestOptions) -> AnyPlatformSpec:
                 "name it: relative to where you save the plan)"
             )
         return platform_spec(
-            {"kind": kind, "path": options.flag_file, "environment": options.environment}
+            {
+                "kind": kind,
+                "path": _from_plan(options, options.flag_file),
+                "environment": options.environment,
+            }
         )
     if options.flag_file:
         raise InvalidInputError(f"--flag-file is for the flagfile platform, not {kind}")
@@ -389,16 +410,23 @@ def build_request(options: SuggestOptions, end: datetime) -> SuggestRequest:
         exposures=exposures,
         guardrails=guardrails,
         alpha=options.alpha,
+        paths_note=f"relative to this plan file{options.plan_dir_note}",
     )
     return SuggestRequest(
-        draft, _percents(options.stages), lookback, end, min_window, options.power
+        draft,
+        _percents(options.stages),
+        lookback,
+        end,
+        min_window,
+        options.power,
+        options.plan_dir or Path.cwd(),
     )
 
 
 # ------------------------------------------------------------------ history → plan
 
 
-def _skeleton(draft: PlanDraft) -> LoadedPlan:
+def _skeleton(draft: PlanDraft, plan_dir: Path) -> LoadedPlan:
     """A plan holding just what the metrics source reads (flag, queries, variations), so
     the history is read by the very source class and templates a check will use."""
     plan = Plan(
@@ -412,7 +440,7 @@ def _skeleton(draft: PlanDraft) -> LoadedPlan:
             exposures=draft.exposures,
         ),
     )
-    return LoadedPlan(plan, Path.cwd() / f"{draft.flag}.yaml")
+    return LoadedPlan(plan, plan_dir / f"{draft.flag}.yaml")
 
 
 def suggest_plan(request: SuggestRequest) -> Suggested:
@@ -421,7 +449,7 @@ def suggest_plan(request: SuggestRequest) -> Suggested:
     from rolloutcli.metrics.history import read_history
 
     draft = request.draft
-    source = open_source(_skeleton(draft))
+    source = open_source(_skeleton(draft, request.plan_dir))
     end = request.end.replace(minute=0, second=0, microsecond=0)
     window = Window(end - request.lookback, end)
     cohort = Cohort("control", draft.control)
@@ -482,6 +510,31 @@ def suggest_plan(request: SuggestRequest) -> Suggested:
     text = render_plan(draft, suggestion, provenance)
     check_loads(text, draft.flag)
     return Suggested(text, suggestion, provenance)
+
+
+def plan_folder(out: Path | None, environ: Mapping[str, str] | None = None) -> tuple[Path, str]:
+    """Where the suggested plan will live, and how its path comments say so: ``--out``'s
+    folder; else, printed, the folder ``rollout check NAME`` looks in (``ROLLOUT_PLANS_DIR``,
+    else ``./plans`` when it exists, else the current directory)."""
+    if out is not None:
+        return out.parent, ""
+    named = (environ if environ is not None else os.environ).get("ROLLOUT_PLANS_DIR", "").strip()
+    folder = Path(named) if named else Path("plans")
+    if folder.is_dir():
+        return folder, f", once saved in {shown_path(folder)}/"
+    return Path("."), ", once saved in the current directory"
+
+
+def save_plan(path: Path, text: str) -> str:
+    """Write the plan to a new file (never over one: it may be a plan someone edited)."""
+    try:
+        with path.open("x", encoding="utf-8") as handle:
+            handle.write(text)
+    except FileExistsError:
+        raise InvalidInputError(f"--out {path}: the file exists; give a new file") from None
+    except OSError as exc:
+        raise InvalidInputError(f"--out {path}: cannot write it ({exc.strerror})") from None
+    return shown_path(path)
 
 
 def check_loads(text: str, flag: str) -> None:

@@ -144,9 +144,12 @@ def warn(message: str) -> None:
 
 
 def report_journal(journal: Journal) -> None:
-    """What the decision record and the notifications could not do: warnings, never errors."""
+    """What the decision record and the notifications could not do: warnings, never errors;
+    then, dim, the webhooks this environment does not configure (notes)."""
     for warning in journal.warnings:
         warn(warning)
+    for note in journal.notes:
+        err().print(f"[dim]note: {escape(note)}[/]", highlight=False)
 
 
 DEBUG_ENV = "ROLLOUT_DEBUG"

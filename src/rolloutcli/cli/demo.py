@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from rolloutcli.cli.base import out, reports_errors
+
+DEMO_PLAN = "checkout-v2"  # app.demo.DEMO_PLAN, named here to keep the help light
 
 DirOption = Annotated[
     Path | None,
@@ -17,30 +20,55 @@ DirOption = Annotated[
 
 @reports_errors
 def demo(directory: DirOption = None) -> None:
-    """Run a whole rollout step on the embedded default (local flag file + local metrics)."""
+    """Run a whole rollout step on the embedded default (local flag file + local metrics),
+    in a workspace whose data ends now: every command works there afterwards."""
     from rolloutcli.app.demo import (
-        DEMO_NOW,
-        DEMO_PLAN,
         demo_evaluation,
+        demo_moment,
         demo_standing,
+        workspace_clock,
         write_workspace,
     )
     from rolloutcli.cli.change import run_advance
     from rolloutcli.render.console import print_status
+    from rolloutcli.support.durations import format_duration
 
     console = out()
-    workspace = write_workspace(directory)
+    clock = workspace_clock(datetime.now(UTC))
+    workspace = write_workspace(directory, clock)
+    step = demo_moment(clock)
     console.rule("[bold]rollout demo[/]: the embedded default (flagd file + metrics file)")
-    console.print(f"workspace: {workspace}  (clock fixed at {DEMO_NOW:%Y-%m-%d %H:%M} UTC)\n")
+    console.print(
+        f"workspace: {workspace}  (its data ends now, {clock:%Y-%m-%d %H:%M} UTC; the step "
+        f"below is taken as of {step:%H:%M} UTC, when the 5% stage's window was met)\n"
+    )
     console.rule(f"rollout status {DEMO_PLAN}")
-    print_status(console, demo_standing(workspace), DEMO_NOW)
+    print_status(console, demo_standing(workspace), step)
     console.print()
     console.rule(f"rollout advance {DEMO_PLAN} --yes")
-    run_advance(demo_evaluation(workspace), True, False, DEMO_NOW)
+    run_advance(demo_evaluation(workspace, step), True, False, step)
     console.print()
     console.rule(f"rollout status {DEMO_PLAN}  (after)")
-    print_status(console, demo_standing(workspace), DEMO_NOW)
-    console.print(
-        f"\ntry: cd {workspace} && rollout check {DEMO_PLAN} && "
-        f"rollout check recommender-model --fail-on-breach"
+    print_status(console, demo_standing(workspace), step)
+    console.print(next_steps(workspace, format_duration(clock - step)), highlight=False)
+
+
+def next_steps(workspace: Path, healthy: str) -> str:
+    """What to try in the workspace afterwards: every command here gives a real verdict."""
+    lines = [
+        (f"rollout check {DEMO_PLAN}", "go: 10% -> 25%"),
+        (f"rollout advance {DEMO_PLAN} --yes", "apply it"),
+        (f"rollout history {DEMO_PLAN}", ""),
+        ("rollout check recommender-model --fail-on-breach", "a breach: exit 1"),
+    ]
+    width = max(len(command) for command, _ in lines) + 3
+    tried = [f"  {c.ljust(width)}# {why}" if why else f"  {c}" for c, why in lines]
+    return "\n".join(
+        [
+            f"\nnext, in the workspace (its 10% stage has {healthy} of healthy data):",
+            f"  cd {workspace}",
+            *tried,
+            "or, in a fresh demo workspace, let the plan's automation apply the go:",
+            f"  rollout watch {DEMO_PLAN} --auto --once",
+        ]
     )

@@ -26,8 +26,22 @@ from rolloutcli.support.errors import EXIT_BREACH, InvalidInputError, PlanError
 
 
 @reports_errors
-def validate(plans: PlansArgument, plans_dir: PlansDir = None) -> None:
-    """Validate plans: exit 0 if all are valid, 2 otherwise (each problem as file:line: key)."""
+def validate(
+    plans: PlansArgument,
+    plans_dir: PlansDir = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="A file the plan names (flag file, metrics file) that does not exist is an "
+            "error, not a warning.",
+        ),
+    ] = False,
+) -> None:
+    """Validate plans: exit 0 if all are valid, 2 otherwise (each problem as file:line: key).
+    A flag file or metrics file the plan names that does not exist is a warning (an error
+    with --strict)."""
+    from rolloutcli.plan.files import missing_files
     from rolloutcli.plan.locate import resolve_plan_path
     from rolloutcli.plan.model import load_plan
 
@@ -39,14 +53,22 @@ def validate(plans: PlansArgument, plans_dir: PlansDir = None) -> None:
             failed = True
             for problem in exc.problems:
                 err().print(f"[red]error:[/] {escape(problem)}")
+            continue
         except InvalidInputError as exc:
             failed = True
             err().print(f"[red]error:[/] {escape(str(exc))}")
-        else:
-            out().print(
-                f"[green]ok[/] {escape(str(loaded.path))} ({len(loaded.plan.stages)} stages, "
-                f"{len(loaded.plan.guardrails)} guardrails)"
-            )
+            continue
+        missing = missing_files(loaded)
+        for problem in missing:
+            label = "[red]error:[/]" if strict else "[yellow]warning:[/]"
+            err().print(f"{label} {escape(problem)}", highlight=False)
+        if strict and missing:
+            failed = True
+            continue
+        out().print(
+            f"[green]ok[/] {escape(str(loaded.path))} ({len(loaded.plan.stages)} stages, "
+            f"{len(loaded.plan.guardrails)} guardrails)"
+        )
     if failed:
         raise typer.Exit(PlanError.exit_code)
 

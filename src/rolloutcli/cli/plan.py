@@ -6,6 +6,7 @@ they travel to :mod:`rolloutcli.app.suggest` as one :class:`SuggestOptions`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -91,17 +92,32 @@ Url = Annotated[
     ),
 ]
 Site = Annotated[str | None, _no_default("--site", "Datadog site.")]
-MetricsFile = Annotated[str | None, _no_default("--metrics-file", "The file source's path.")]
+MetricsFile = Annotated[
+    str | None,
+    _no_default(
+        "--metrics-file",
+        "The file source's path, from the current directory (written relative to the plan).",
+    ),
+]
 Platform = Annotated[str, typer.Option("--platform", help=f"{platform_kinds_text()}.")]
 FlagFile = Annotated[
     str | None,
     _no_default(
-        "--flag-file", "flagfile: the flagd file, relative to where the plan will be saved."
+        "--flag-file",
+        "flagfile: the flagd file, from the current directory (written relative to the plan).",
     ),
 ]
 Project = Annotated[str | None, _no_default("--project", "unleash/launchdarkly project.")]
 Environment = Annotated[str, typer.Option("--environment")]
 Treatment = Annotated[str, typer.Option("--treatment", help="Treatment variation.")]
+OutFile = Annotated[
+    Path | None,
+    _no_default(
+        "--out",
+        "Write the plan to this new file (paths in it relative to its folder) instead of "
+        "printing it (paths then relative to ./plans, where rollout check NAME looks).",
+    ),
+]
 Control = Annotated[str, typer.Option("--control", help="Control variation.")]
 
 
@@ -133,12 +149,20 @@ def plan_suggest(
     treatment: Treatment = "true",
     control: Control = "false",
     at: AtOption = None,
+    out: OutFile = None,
 ) -> None:
     """Draft a plan from the metrics' recent history: stage windows long enough to see
     each --detect regression at --power, thresholds above healthy noise. Prints YAML with
     a comment on every number; save it and edit it."""
-    from rolloutcli.app.suggest import SuggestOptions, build_request, suggest_plan
+    from rolloutcli.app.suggest import (
+        SuggestOptions,
+        build_request,
+        plan_folder,
+        save_plan,
+        suggest_plan,
+    )
 
+    folder, folder_note = plan_folder(out)
     options = SuggestOptions(
         flag=flag,
         metrics_source=metrics_source,
@@ -164,5 +188,11 @@ def plan_suggest(
         environment=environment,
         treatment=treatment,
         control=control,
+        plan_dir=folder,
+        plan_dir_note=folder_note,
     )
-    typer.echo(suggest_plan(build_request(options, now_or_at(at))).text, nl=False)
+    text = suggest_plan(build_request(options, now_or_at(at))).text
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        typer.echo(f"wrote {save_plan(out, text)}")

@@ -345,6 +345,9 @@ class Target:
     on: frozenset[NotifyEvent]
     source: str  # where the URL came from: an env var name, or "plan, host example.org"
     problem: str | None = None
+    unset: bool = field(default=False, compare=False)
+    """The plan names an environment variable for the URL that is not set here: this
+    webhook is not configured in this environment (a quiet note, not a failure)."""
 
     def describe(self) -> str:
         return f"{self.format} webhook ({self.source})"
@@ -369,6 +372,7 @@ def targets(plan_hooks: Sequence[Webhook], environ: Mapping[str, str]) -> list[T
                         hook.url_env,
                         f"{hook.url_env} is not set (the plan names it for a {hook.format} "
                         "webhook)",
+                        unset=True,
                     )
                 )
                 continue

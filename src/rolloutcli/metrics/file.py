@@ -37,6 +37,7 @@ from rolloutcli.stats import fixed as stats
 from rolloutcli.stats.moments import Array, MomentSeries
 from rolloutcli.support.durations import format_duration
 from rolloutcli.support.errors import BackendError
+from rolloutcli.support.paths import shown_path
 from rolloutcli.support.quoting import quote
 from rolloutcli.support.timeutil import format_timestamp, parse_timestamp
 
@@ -79,6 +80,11 @@ class FileMetricsSource:
         self.path = path
         self._rows: list[_Row] | None = None
         self._cadences: dict[str, tuple[float, float] | None] = {}
+
+    @property
+    def shown(self) -> str:
+        """The file as messages name it (:func:`~rolloutcli.support.paths.shown_path`)."""
+        return shown_path(self.path)
 
     def describe(self, metric: str, cohort: Cohort, window: Window, verb: Verb = "counter") -> str:
         return (
@@ -145,7 +151,7 @@ class FileMetricsSource:
                 if log:
                     raise BackendError(
                         NAME,
-                        f"{self.path}: metric {metric} has pre-aggregated rows (count, sum, "
+                        f"{self.shown}: metric {metric} has pre-aggregated rows (count, sum, "
                         "sum_sq) but its guardrail has scale: log",
                         hint="give raw samples (value) so they can be logged, or use scale: linear",
                     )
@@ -155,7 +161,7 @@ class FileMetricsSource:
                 if log and r.value <= 0:
                     raise BackendError(
                         NAME,
-                        f"{self.path}: metric {metric} has a value {r.value:g} <= 0, "
+                        f"{self.shown}: metric {metric} has a value {r.value:g} <= 0, "
                         "which scale: log cannot take",
                     )
                 x = math.log(r.value) if log else r.value
@@ -244,25 +250,27 @@ class FileMetricsSource:
             fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
             raise BackendError(
-                NAME, f"{self.path} not found", hint="check metrics.source.path in the plan"
+                NAME,
+                f"{self.shown} not found",
+                hint="check metrics.source.path in the plan",
             ) from None
         except OSError as exc:
-            raise BackendError(NAME, f"cannot read {self.path}: {exc.strerror}") from None
+            raise BackendError(NAME, f"cannot read {self.shown}: {exc.strerror}") from None
         with os.fdopen(fd, "rb") as handle:
             if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
                 raise BackendError(
                     NAME,
-                    f"{self.path} is not a regular file",
+                    f"{self.shown} is not a regular file",
                     hint="metrics.source.path names a CSV or JSON-lines file",
                 )
             try:
                 raw = handle.read(MAX_BYTES + 1)
             except OSError as exc:
-                raise BackendError(NAME, f"cannot read {self.path}: {exc.strerror}") from None
+                raise BackendError(NAME, f"cannot read {self.shown}: {exc.strerror}") from None
         if len(raw) > MAX_BYTES:
             raise BackendError(
                 NAME,
-                f"{self.path} is larger than {MAX_BYTES // (1024 * 1024)} MiB",
+                f"{self.shown} is larger than {MAX_BYTES // (1024 * 1024)} MiB",
                 hint="aggregate its rows (count, sum, sum_sq per interval) or query the "
                 "metrics backend itself",
             )
@@ -348,7 +356,7 @@ class FileMetricsSource:
         )
 
     def _bad(self, line: int, message: str) -> BackendError:
-        return BackendError(NAME, f"{self.path}:{line}: {message}")
+        return BackendError(NAME, f"{self.shown}:{line}: {message}")
 
 
 def _summary_problem(count: float, total: float, total_sq: float) -> str | None:

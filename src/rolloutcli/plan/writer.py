@@ -67,6 +67,8 @@ class PlanDraft:
     exposures: str
     guardrails: tuple[GuardrailDraft, ...]
     alpha: float
+    paths_note: str = "relative to this plan file"
+    """The comment beside a file path: what it is relative to."""
 
 
 @dataclass(frozen=True)
@@ -208,11 +210,8 @@ def _header(out: _Lines, draft: PlanDraft, provenance: Provenance) -> None:
 
 def _platform(out: _Lines, draft: PlanDraft) -> None:
     out.add("platform:")
-    _spec_fields(out, "  ", draft.platform, {"url": "--platform-url"})
+    _spec_fields(out, "  ", draft.platform, {"url": "--platform-url", "path": draft.paths_note})
     out.add(f"  environment: {scalar(draft.platform.environment)}")
-
-
-_FIELD_NOTES = {"path": "relative to this plan file"}
 
 
 def _spec_fields(
@@ -228,7 +227,7 @@ def _spec_fields(
         value = getattr(spec, name)
         if name in ("kind", "environment") or value is None or value == default:
             continue
-        out.add(f"{indent}{name}: {scalar(value)}", {**_FIELD_NOTES, **(notes or {})}.get(name))
+        out.add(f"{indent}{name}: {scalar(value)}", (notes or {}).get(name))
 
 
 def _defaults(spec: object) -> dict[str, object]:
@@ -325,7 +324,7 @@ def _metrics(out: _Lines, draft: PlanDraft) -> None:
     source = draft.source
     out.add("metrics:")
     out.add("  source:")
-    _spec_fields(out, "    ", source, {"url": "--url", "site": "--site"})
+    _spec_fields(out, "    ", source, {"url": "--url", "site": "--site", "path": draft.paths_note})
     out.add(
         f"  exposures: {scalar(draft.exposures)}",
         "units per cohort: min_samples and the sample-ratio check",

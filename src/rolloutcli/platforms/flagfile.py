@@ -48,6 +48,7 @@ from rolloutcli.judge.flagstate import (
 )
 from rolloutcli.support import deadlines
 from rolloutcli.support.errors import BackendError, ConflictError, InvalidInputError
+from rolloutcli.support.paths import shown_path
 from rolloutcli.support.timeutil import format_timestamp, parse_timestamp
 
 from .base import answers_checked
@@ -106,8 +107,13 @@ class FlagFilePlatform:
     def history_path(self) -> Path:
         return _history_of(self.real_path)
 
+    @property
+    def shown(self) -> str:
+        """The file as messages name it (:func:`~rolloutcli.support.paths.shown_path`)."""
+        return shown_path(self.path)
+
     def describe(self) -> str:
-        return os.path.normpath(self.path)
+        return shown_path(self.path)
 
     # ------------------------------------------------------------------ reading
 
@@ -196,7 +202,7 @@ class FlagFilePlatform:
             raw = self._read_bytes(real)
             if hashlib.sha256(raw).hexdigest() != expected.version:
                 raise ConflictError(
-                    f"{NAME}: {self.path} changed since it was read; nothing was written "
+                    f"{NAME}: {self.shown} changed since it was read; nothing was written "
                     "(re-run to act on the current state)"
                 )
             doc = self._parse(raw)
@@ -207,7 +213,7 @@ class FlagFilePlatform:
             ):
                 raise BackendError(
                     NAME,
-                    f"segment {change.audience_segment!r} is not defined in {self.path}",
+                    f"segment {change.audience_segment!r} is not defined in {self.shown}",
                     hint='add it under "$evaluators" as a JSON-logic rule',
                 )
             flag["targeting"] = _build_targeting(
@@ -316,22 +322,21 @@ class FlagFilePlatform:
         try:
             return real.read_bytes()
         except FileNotFoundError:
-            where = (
-                self.path if real == Path(os.path.abspath(self.path)) else f"{self.path} → {real}"
-            )
+            shown = shown_path(self.path)
+            where = shown if real == Path(os.path.abspath(self.path)) else f"{shown} → {real}"
             raise BackendError(
                 NAME, f"flag file {where} not found", hint="check platform.path in the plan"
             ) from None
         except OSError as exc:
-            raise BackendError(NAME, f"cannot read {self.path}: {exc.strerror}") from None
+            raise BackendError(NAME, f"cannot read {self.shown}: {exc.strerror}") from None
 
     def _parse(self, raw: bytes) -> dict[str, Any]:
         try:
             doc = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise BackendError(NAME, f"{self.path} is not valid JSON ({exc})") from None
+            raise BackendError(NAME, f"{self.shown} is not valid JSON ({exc})") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("flags"), dict):
-            raise BackendError(NAME, f'{self.path} has no "flags" object (flagd format)')
+            raise BackendError(NAME, f'{self.shown} has no "flags" object (flagd format)')
         return doc
 
     def _flag(self, doc: dict[str, Any]) -> dict[str, Any]:
@@ -340,11 +345,11 @@ class FlagFilePlatform:
             has = _flags_text(doc["flags"])
             if self.plan_less:
                 raise InvalidInputError(
-                    f"flag {self.flag!r} not found in {self.path}: it has {has}"
+                    f"flag {self.flag!r} not found in {self.shown}: it has {has}"
                 )
             raise BackendError(
                 NAME,
-                f"flag {self.flag!r} not found in {self.path}",
+                f"flag {self.flag!r} not found in {self.shown}",
                 hint=f"check the plan's flag: key against the file's flags: {has}",
             )
         return flag

@@ -115,9 +115,11 @@ def check_json(*extra: str) -> dict[str, Any]:
 
 
 def p_text(data: dict[str, Any], name: str, test: str) -> str:
-    """The p-value as the annotations and the summary show it, from the JSON of the same check."""
+    """The evidence as the annotations and the summary show it (``p=0.0012``, two
+    significant digits), from the JSON of the same check (``test``: which test gave it)."""
     found = next(m for m in data["metrics"] if m["name"] == name)
-    return f"{found['p_value']:.3g} {test}"
+    assert found["test"] == test
+    return f"p={found['p_value']:.2g}"
 
 
 # ---------------------------------------------------------------------- GitHub Actions
@@ -145,7 +147,7 @@ def test_pause_on_github_annotations_and_appended_summary(
         f"::warning file=plans/checkout.yaml,line={LATENCY_WARN_LINE},"
         "title=checkout%3A latency past warn +10%25::latency +12.5%25 vs control (treatment "
         "225 ms, control 200 ms), past warn +10%25 (limit 220 ms); "
-        f"p = {p_text(data, 'latency', 'welch')}",
+        f"evidence {p_text(data, 'latency', 'welch-t')}",
     ]
     assert result.stderr == ""
     assert ci["summary"].read_text(encoding="utf-8") == "# an earlier step\n\n" + markdown
@@ -169,13 +171,14 @@ def test_summary_is_the_markdown_report(ci: dict[str, Path]) -> None:
         "- error\\_rate breached pause +50%: treatment 0.017 vs control 0.01 (+70.0%), "
         f"p = {data['metrics'][0]['p_value']:.3g}\n"
         "- warning: latency +12.5% vs control is past warn +10%\n\n"
-        "| guardrail | status | control | treatment | change | p-value | threshold / limit "
+        "| guardrail | status | control | treatment | change | evidence | threshold / limit "
         "| n (control / treatment) |\n"
         "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: |\n"
         "| error\\_rate | 🟠 pause | 1.000% | 1.700% | +70.0% | "
         f"{p_text(data, 'error_rate', 'z')} | pause +50% (limit 1.500%) | 10,000 / 10,000 |\n"
         "| latency | 🟡 warn | 200 ms | 225 ms | +12.5% | "
-        f"{p_text(data, 'latency', 'welch')} | warn +10% (limit 220 ms) | 1,000 / 1,000 |\n\n"
+        f"{p_text(data, 'latency', 'welch-t')} | warn +10% (limit 220 ms) | 1,000 / 1,000 |\n\n"
+        "evidence: p=p-value (fixed-horizon test)\n\n"
         "sample ratio: treatment 50.000% of 20,000 exposures, planned 50.000% (p = 1): ok\n"
     )
 

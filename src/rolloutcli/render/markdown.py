@@ -26,7 +26,7 @@ from rolloutcli.plan.fields import TIERS
 from rolloutcli.plan.model import LoadedPlan
 from rolloutcli.plan.yamlsource import SourcedYaml
 from rolloutcli.render.contract import lifecycle_from_json
-from rolloutcli.render.values import TEST_ABBREVIATION, stage_name, value_text
+from rolloutcli.render.values import evidence_legend, evidence_text, stage_name, value_text
 from rolloutcli.support.redact import scrub
 from rolloutcli.support.timeutil import format_timestamp
 
@@ -267,7 +267,7 @@ def _check_blocks(result: Result, pf: PlanFile | None) -> list[str]:
 
 
 TABLE_HEADER = (
-    "| guardrail | status | control | treatment | change | p-value | threshold / limit "
+    "| guardrail | status | control | treatment | change | evidence | threshold / limit "
     "| n (control / treatment) |\n"
     "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: |"
 )
@@ -297,7 +297,8 @@ def _table(metrics: Sequence[Mapping[str, Any]], pf: PlanFile | None) -> str:
             f"{_count(m.get('control_n'))} / {_count(m.get('treatment_n'))}",
         ]
         rows.append("| " + " | ".join(_md(cell) for cell in cells) + " |")
-    return "\n".join(rows)
+    legend = evidence_legend([_evidence(m) for m in metrics])
+    return "\n".join(rows) + (f"\n\n{_md(legend)}" if legend else "")
 
 
 def _clustering_texts(metrics: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -366,14 +367,11 @@ def _timestamp(value: Any) -> str | None:
 
 
 def _evidence(m: Mapping[str, Any]) -> str:
-    """The p-value and its test; else the e-value (the terminal says ``p=``, ``e=``)."""
-    p, e = _number(m.get("p_value")), _number(m.get("e_value"))
-    if p is not None:
-        test = m.get("test")
-        return f"{p:.3g}" + (f" {TEST_ABBREVIATION.get(test, test)}" if test else "")
-    if e is not None:
-        return f"e = {e:.3g}"
-    return "—"
+    """``e=1.2``, ``p=0.043`` or ``not yet``, as the terminal says it."""
+    test = m.get("test")
+    return evidence_text(
+        _number(m.get("p_value")), _number(m.get("e_value")), str(test) if test else None
+    )
 
 
 def _reached(m: Mapping[str, Any]) -> str:
@@ -394,10 +392,8 @@ def _finding_sentence(m: Mapping[str, Any], unit: str | None) -> str:
     limit = _number(m.get("limit"))
     if limit is not None:
         text += f" (limit {value_text(limit, kind, unit)})"
-    if _number(m.get("p_value")) is not None:
-        text += f"; p = {_evidence(m)}"
-    elif _number(m.get("e_value")) is not None:
-        text += f"; {_evidence(m)}"
+    if _number(m.get("p_value")) is not None or _number(m.get("e_value")) is not None:
+        text += f"; evidence {_evidence(m)}"
     return text
 
 

@@ -175,13 +175,15 @@ def test_markdown_report_exact() -> None:
         "- error\\_rate breached pause +50%: treatment 0.017 vs control 0.01 (+70.0%)\n"
         "- warning: latency +12.5% vs control is past warn +10%\n"
         "\n"
-        "| guardrail | status | control | treatment | change | p-value | threshold / limit "
+        "| guardrail | status | control | treatment | change | evidence | threshold / limit "
         "| n (control / treatment) |\n"
         "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: |\n"
-        "| error\\_rate | 🟠 pause | 1.000% | 1.700% | +70.0% | 0.000123 z "
+        "| error\\_rate | 🟠 pause | 1.000% | 1.700% | +70.0% | p=0.00012 "
         "| pause +50% (limit 1.500%) | 10,000 / 10,000 |\n"
         "| latency | 🟡 warn — 2 intervals \\| missing late | 200 ms | 225 ms | +12.5% "
-        "| e = 3.5 | warn +10% (limit 220 ms) | 400 / 380 |\n"
+        "| e=3.5 | warn +10% (limit 220 ms) | 400 / 380 |\n"
+        "\n"
+        "evidence: p=p-value (fixed-horizon test); e=sequential e-value, a breach needs 1/alpha\n"
         "\n"
         "sample ratio: treatment 50.000% of 20,000 exposures, planned 50.000% (p = 1): ok\n"
         "\n"
@@ -211,7 +213,7 @@ def test_markdown_without_plan_files_has_no_units_or_stage_counts() -> None:
 def test_markdown_cells_never_break_the_table() -> None:
     nasty = dict(STARTING, metrics=[metric("a|b", "ratio", "no_data", note="x\ny|z\r\nw")])
     table_rows = [line for line in markdown_report([nasty]).splitlines() if line.startswith("| a")]
-    assert table_rows == ["| a\\|b | ⚪ no data — x y\\|z w | — | — | — | — | — | — / — |"]
+    assert table_rows == ["| a\\|b | ⚪ no data — x y\\|z w | — | — | — | not yet | — | — / — |"]
 
 
 def test_markdown_plan_files_must_match_results() -> None:
@@ -229,7 +231,7 @@ def test_annotations_exact() -> None:
         "%0Awarning: latency +12.5%25 vs control is past warn +10%25",
         "::warning file=plans/check%2Cout.yaml,line=34,title=checkout%3A latency past warn "
         "+10%25::latency +12.5%25 vs control (treatment 225 ms, control 200 ms), past warn "
-        "+10%25 (limit 220 ms); e = 3.5",
+        "+10%25 (limit 220 ms); evidence e=3.5",
         "::notice title=a%3Ab%2Cc%3A GO 0%25 → 1%25::rollout not started: the first stage is "
         "1%25%0D%0A(the flag is off: starting turns it on)",
         "::error title=broken%3A check failed::plans/broken.yaml:3: flag: required",

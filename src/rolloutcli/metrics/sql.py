@@ -33,7 +33,7 @@ import numpy as np
 from rolloutcli.judge.dataquality import Coverage, Kind, first_bad_value
 from rolloutcli.judge.observations import MeanData
 from rolloutcli.plan.source_specs import SqlSourceSpec
-from rolloutcli.plan.sqltext import bind, url_problem
+from rolloutcli.plan.sqltext import PASSWORD, bind, url_problem
 from rolloutcli.stats import fixed as stats
 from rolloutcli.stats.moments import Array, MomentSeries
 from rolloutcli.support.durations import parse_duration
@@ -62,9 +62,10 @@ def open_sql(loaded: LoadedPlan) -> SqlSource:
     url = (spec.url or os.environ.get(env, "")).strip()
     if not url:
         raise InvalidInputError(f"{loaded.path}: the sql source needs a URL: set {setting}")
-    register_url(url)  # a password in the URL is a secret
     problem = url_problem(url)
-    if problem and not problem.startswith("the URL holds a password"):
+    if problem and problem.startswith(PASSWORD):
+        register_url(url)  # from the environment, a password may be in it: a secret
+    elif problem:
         raise InvalidInputError(f"{loaded.path}: {setting}: {problem}")
     return SqlSource(loaded, driver_for(url, loaded.base_dir, spec.timeout, setting))
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rolloutcli.plan.sqltext import Paramstyle
 from rolloutcli.support.errors import BackendError
-from rolloutcli.support.redact import clip, display_url
+from rolloutcli.support.redact import clip, scrub, split_url
 
 from .base import QueryFailure
 
@@ -57,6 +57,14 @@ class Driver(Protocol):
     def run(self, batch: list[tuple[str, Params]]) -> list[Result]:
         """Run each (sql, params) over one connection; a failure in place of its result."""
         ...
+
+
+def where(url: str) -> str:
+    """A database URL as it may be shown: without its user and password, scrubbed. (Only
+    a URL with a password registers secrets: a user name alone is not one, and
+    registering ``postgres`` would scrub every ``postgresql://`` shown.)"""
+    scheme, _, host, rest = split_url(url.strip())
+    return scrub(f"{scheme}{host}{rest}")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -97,7 +105,7 @@ class PostgresDriver:
         self.url = url
         self.timeout = timeout
         self.setting = setting
-        self.where = display_url(url)
+        self.where = where(url)
 
     def run(self, batch: list[tuple[str, Params]]) -> list[Result]:
         import psycopg

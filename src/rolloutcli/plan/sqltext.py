@@ -26,6 +26,7 @@ Paramstyle = Literal["pyformat", "dollar"]
 """``pyformat``: ``%(name)s`` (psycopg; a literal ``%`` doubles). ``dollar``: ``$name``
 (DuckDB)."""
 
+PASSWORD = "the URL holds a password"
 _WORD = re.compile(r"\{(\w+)\}")
 _DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_][A-Za-z_0-9]*)?\$")
 
@@ -149,7 +150,7 @@ def url_problem(url: str) -> str | None:
         userinfo = authority.rpartition("@")[0]
         if ":" in userinfo or re.search(r"[?&]password=", url):
             return (
-                "the URL holds a password: a plan never does; use PGPASSWORD or ~/.pgpass, "
+                f"{PASSWORD}: a plan never does; use PGPASSWORD or ~/.pgpass, "
                 "or put the whole URL in the environment variable url_env names"
             )
     return None

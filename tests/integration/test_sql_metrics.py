@@ -331,3 +331,20 @@ def test_sql_in_a_cohort_label_is_inert(tmp_path: Path, database: Database) -> N
     assert code == 0 and result["verdict"] == "hold"
     errors = metric(result, "error_rate")
     assert errors["status"] == "no_data" and "requests (treatment) has no data" in errors["note"]
+
+
+def test_a_query_past_its_statement_timeout_is_stopped(tmp_path: Path, database: Database) -> None:
+    if database.url.startswith("duckdb"):
+        slow = (
+            "SELECT TIMESTAMP '2023-12-31 23:00:00' AS time, count(*) AS value "
+            "FROM range(100000000000) WHERE {cohort} <> {flag} AND {start} < {end}"
+        )
+    else:
+        slow = counter(database, "errors").replace("FROM counts", "FROM counts, pg_sleep(30)")
+    plan = setup(tmp_path, "healthy", database, errors=slow)
+    text = plan.read_text().replace('"kind": "sql"', '"kind": "sql", "timeout": 0.5')
+    plan.write_text(text)
+    code, output = invoke("check", str(plan), "--at", AT)
+    assert code == 3, output
+    assert "metric errors (treatment)" in output
+    assert "ran longer than its statement timeout (0.5 s)" in output

@@ -33,6 +33,13 @@ ROWS = """ts,variant,metric,value
 2026-11-02 10:02:10,true,latency,6
 2026-11-02 10:05:00,true,requests,1000
 """
+UNITS = """ts,variant,user,ms
+2026-11-02 10:00:00,true,ann,100
+2026-11-02 10:00:10,true,ann,300
+2026-11-02 10:01:00,true,bob,50
+2026-11-02 10:02:00,true,cy,70
+2026-11-02 10:02:30,true,cy,90
+"""
 MOMENTS = """ts,variant,n,total,total_sq
 2026-11-02 10:00:00,true,2,6,20
 2026-11-02 10:01:00,true,1,5,25
@@ -52,6 +59,9 @@ QUERIES = {
     "moments": "SELECT ts AS time, n AS count, total AS sum, total_sq AS sum_sq "
     "FROM read_csv('moments.csv', types={'variant': 'VARCHAR'}) "
     "WHERE variant = {cohort} AND ts >= {start} AND ts < {end}",
+    "per_user": "SELECT min(ts) AS time, avg(ms) AS value FROM read_csv('units.csv', "
+    "types={'variant': 'VARCHAR'}) WHERE variant = {cohort} AND ts >= {start} AND ts < {end} "
+    "GROUP BY user ORDER BY user",
     "unfiltered": "SELECT ts AS time, value FROM read_csv('rows.csv', "
     "types={'variant': 'VARCHAR'}) WHERE variant = {cohort} AND {start} < {end}",
     "columns": "SELECT ts, value FROM read_csv('rows.csv') WHERE {cohort} = {role} "
@@ -65,6 +75,7 @@ def write_plan(root: Path, url: str = "duckdb:", queries: dict[str, str] = QUERI
     root.mkdir(parents=True, exist_ok=True)
     (root / "rows.csv").write_text(ROWS)
     (root / "moments.csv").write_text(MOMENTS)
+    (root / "units.csv").write_text(UNITS)
     metrics = {"source": {"kind": "sql", "url": url}, "queries": queries}
     path = root / "plan.yaml"
     path.write_text(
@@ -123,6 +134,14 @@ def test_a_moment_series_per_interval(source: SqlSource) -> None:
     logged = source.moment_series("latency", T, WINDOW, MINUTE, log=True)
     assert logged is not None
     assert logged.total[1] == pytest.approx(math.log(2) + math.log(4))
+
+
+def test_one_row_per_unit_makes_a_mean_over_units(source: SqlSource) -> None:
+    """GROUP BY the randomisation unit: each user's mean latency is one value, so the mean
+    guardrail compares users (3 here), not requests (5)."""
+    found = source.values("per_user", T, WINDOW)
+    assert found is not None
+    assert found.samples == (200.0, 50.0, 80.0) and found.n == 3
 
 
 def test_moment_rows_cannot_be_logged(source: SqlSource) -> None:

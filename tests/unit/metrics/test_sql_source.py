@@ -225,3 +225,22 @@ def test_a_plan_with_a_password_or_an_unbound_query_does_not_validate(tmp_path: 
     assert "metrics.source.url: the URL holds a password: a plan never does" in text
     assert "metrics.queries.requests: {cohort} is inside quotes" in text
     assert "metrics.queries.requests: the query names no {start} or {end}" in text
+
+
+def test_a_duckdb_file_is_opened_read_only(tmp_path: Path) -> None:
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "events.duckdb")) as conn:
+        conn.execute("CREATE TABLE hits (ts TIMESTAMP, variant VARCHAR, value BIGINT)")
+        conn.execute("INSERT INTO hits VALUES ('2026-11-02 10:00:00', 'true', 4)")
+    window = "ts >= {start} AND ts < {end}"
+    queries = {
+        "requests": f"SELECT ts AS time, value FROM hits WHERE variant = {{cohort}} AND {window}",
+        "wipe": f"DELETE FROM hits WHERE variant = {{cohort}} AND {window}",
+    }
+    source = open_source(load_plan(write_plan(tmp_path, "duckdb:events.duckdb", queries)))
+    assert source.counter("requests", T, WINDOW) == 4.0
+    with pytest.raises(QueryFailure, match="give one SELECT statement: the connection only reads"):
+        source.counter("wipe", T, WINDOW)
+    with duckdb.connect(str(tmp_path / "events.duckdb"), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM hits").fetchall() == [(1,)]

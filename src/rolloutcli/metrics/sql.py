@@ -178,9 +178,15 @@ class SqlSource:
             await asyncio.to_thread(self._run, wanted)
 
     def _run(self, fetches: list[Fetch]) -> None:
-        results = self.driver.run([self.bound(f) for f in fetches])
-        for fetch, result in zip(fetches, results, strict=True):
-            self._answers[fetch] = self._read(fetch, result)
+        """Run each distinct query once: a total and a series of the same metric are the
+        same SQL with the same parameters unless it uses {window}."""
+        bound = {f: self.bound(f) for f in fetches}
+        keys = {f: (sql, tuple(sorted(params.items()))) for f, (sql, params) in bound.items()}
+        distinct = list(dict.fromkeys(keys.values()))
+        results = self.driver.run([(sql, dict(params)) for sql, params in distinct])
+        by_key = dict(zip(distinct, results, strict=True))
+        for fetch in fetches:
+            self._answers[fetch] = self._read(fetch, by_key[keys[fetch]])
 
     def _read(self, fetch: Fetch, result: Result) -> Answer:
         if isinstance(result, BackendError):

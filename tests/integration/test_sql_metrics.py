@@ -348,3 +348,37 @@ def test_a_query_past_its_statement_timeout_is_stopped(tmp_path: Path, database:
     assert code == 3, output
     assert "metric errors (treatment)" in output
     assert "ran longer than its statement timeout (0.5 s)" in output
+
+
+@pytest.mark.postgres
+def test_a_password_from_the_environment_is_never_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "Sentinel-pw-4f1c"
+    port = _closed_port()
+    monkeypatch.setenv("WAREHOUSE_URL", f"postgresql://postgres:{secret}@127.0.0.1:{port}/metrics")
+    plan = setup(tmp_path, "healthy", Database("duckdb:", "counts", "latency"))
+    plan.write_text(plan.read_text().replace('"url": "duckdb:"', '"url_env": "WAREHOUSE_URL"'))
+    code, output = invoke("check", str(plan), "--at", AT)
+    assert code == 3 and "cannot reach postgresql://127.0.0.1:" in output, output
+    assert secret not in output
+    code, output = invoke("check", str(plan), "--at", AT, "--explain", "--json")
+    assert code == 0 and secret not in output
+
+
+@pytest.mark.duckdb
+def test_the_shipped_sql_example_reads_what_the_file_example_reads(workspace: Path) -> None:
+    """plans/checkout-v2-sql.yaml as shipped (DuckDB over the workspace's metrics file) gives
+    the verdict and the numbers plans/checkout-v2.yaml gives from the same file."""
+    at = "2026-11-02T12:00:00Z"
+    code, output = invoke("check", "checkout-v2-sql", "--at", at, "--json")
+    assert code == 0, output
+    sql = json.loads(output)
+    code, output = invoke("check", "checkout-v2", "--at", at, "--json")
+    assert code == 0, output
+    file = json.loads(output)
+    assert sql["verdict"] == file["verdict"] == "go", sql["reasons"]
+    keys = ("status", "control", "treatment", "control_n", "treatment_n")
+    for ours, theirs in zip(sql["metrics"], file["metrics"], strict=True):
+        assert {k: ours[k] for k in keys} == {k: theirs[k] for k in keys}
+    assert sql["srm"] == file["srm"]

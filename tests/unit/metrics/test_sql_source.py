@@ -244,3 +244,14 @@ def test_a_duckdb_file_is_opened_read_only(tmp_path: Path) -> None:
         source.counter("wipe", T, WINDOW)
     with duckdb.connect(str(tmp_path / "events.duckdb"), read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM hits").fetchall() == [(1,)]
+
+
+def test_too_many_rows_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rolloutcli.metrics import sqldrivers
+
+    monkeypatch.setattr(sqldrivers, "MAX_ROWS", 2)
+    source = open_source(load_plan(write_plan(tmp_path)))
+    with pytest.raises(QueryFailure) as caught:
+        source.counter("requests", T, WINDOW)
+    assert "the query returned more than 2 rows" in str(caught.value)
+    assert "aggregate per interval in the query" in str(caught.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -39,3 +40,25 @@ def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
     finally:
         stop_prometheus(server)
+
+
+@pytest.fixture(scope="session")
+def sql_csv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """counts.csv and latency.csv of ``sql_data`` (the Prometheus suite's truth as tables)."""
+    from tests.integration import sql_data
+
+    return sql_data.write_csv(tmp_path_factory.mktemp("sql-data"))
+
+
+@pytest.fixture(scope="session")
+def postgres_url(
+    tmp_path_factory: pytest.TempPathFactory, sql_csv: tuple[Path, Path]
+) -> Iterator[str]:
+    """A real PostgreSQL 15 holding ``sql_data``'s tables, shared by the session. Errors
+    (never skips) when the server binaries are missing: ``scripts/install-unleash``."""
+    from tests.integration import sql_data
+    from tests.integration.postgres_server import running_postgres
+
+    with running_postgres(tmp_path_factory.mktemp("postgres")) as url:
+        sql_data.load_postgres(url, *sql_csv)
+        yield url

@@ -178,8 +178,46 @@ class DatadogSourceSpec(QuerySourceSpec):
     ] = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class SqlSourceSpec(QuerySourceSpec):
+    """SQL over the team's own tables: PostgreSQL (psycopg) or DuckDB (embedded, over a
+    database file or CSV and Parquet exports). Each metric is one query, its cohort, flag
+    and window bound as parameters; read-only, under a statement timeout."""
+
+    adapter: ClassVar[str] = "rolloutcli.metrics.sql:open_sql"
+    summary: ClassVar[str] = "PostgreSQL or DuckDB"
+
+    kind: Annotated[Literal["sql"], Doc("SQL over PostgreSQL or DuckDB.")]
+    url: Annotated[
+        Url | None,
+        Doc(
+            "postgresql://user@host/db (password from PGPASSWORD or ~/.pgpass, never here), "
+            "duckdb:path/to.duckdb (relative to the plan file), or duckdb: (in memory, for "
+            "queries over CSV or Parquet files). Default: the variable url_env names."
+        ),
+    ] = None
+    url_env: Annotated[
+        Key | None,
+        Doc("The environment variable holding the URL when url: is not given (ROLLOUT_SQL_URL)."),
+    ] = None
+
+    def problems(self, queries: Queries, reads: Reads) -> list[tuple[KeyPath, str]]:
+        from .sqltext import query_problems, url_problem
+
+        problems = super().problems(queries, reads)
+        if self.url is not None:
+            problem = url_problem(self.url)
+            if problem:
+                problems.append((("metrics", "source", "url"), problem))
+        for name, spec in queries.items():
+            problems.extend(
+                (("metrics", "queries", name), text) for text in query_problems(spec.query)
+            )
+        return problems
+
+
 # The registry: one name per metrics kind.
-AnySourceSpec = FileSourceSpec | PrometheusSourceSpec | DatadogSourceSpec
+AnySourceSpec = FileSourceSpec | PrometheusSourceSpec | DatadogSourceSpec | SqlSourceSpec
 
 SOURCE_SPECS: dict[str, type[AnySourceSpec]] = {
     kind_of(cls): cls for cls in typing.get_args(AnySourceSpec)

@@ -596,6 +596,7 @@ SHIPPED = [pytest.param(path, id=path.name) for path in SHIPPED_PLANS]
 
 def test_the_shipped_plans() -> None:
     assert [p.name for p in SHIPPED_PLANS] == [
+        "checkout-v2-sql.yaml",
         "checkout-v2.yaml",
         "onboarding-unleash.yaml",
         "payments-prometheus.yaml",

@@ -1,0 +1,439 @@
+"""SQL over the team's own tables as a metrics source: PostgreSQL or DuckDB.
+
+Each metric is one query (``metrics.queries``) returning rows shaped like the metrics
+file's, by column name:
+
+* ``time`` and ``value``: a counter's increment (``count(*) AS value`` per time bucket) or,
+  for a mean guardrail, one value (a request's latency, or one unit's aggregate); or
+* ``time``, ``count``, ``sum`` and ``sum_sq``: the moments of ``count`` values (a mean
+  guardrail over a table too big to return row by row).
+
+``time`` is when the row happened (a timestamp, or a bucket's start). The cohort, flag and
+window are bound parameters (:mod:`rolloutcli.plan.sqltext`), never text in the query. Rows
+are summed into the check's intervals here; a row more than one step before the window or
+at its end or later is refused (the query ignores {start}/{end}). No rows is no data.
+
+Configuration: ``metrics.source.url`` (no password), else the environment variable
+``metrics.source.url_env`` names (``ROLLOUT_SQL_URL`` by default), which may hold one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rolloutcli.judge.dataquality import Coverage, Kind, first_bad_value
+from rolloutcli.judge.observations import MeanData
+from rolloutcli.plan.source_specs import SqlSourceSpec
+from rolloutcli.plan.sqltext import PASSWORD, bind, url_problem
+from rolloutcli.stats import fixed as stats
+from rolloutcli.stats.moments import Array, MomentSeries
+from rolloutcli.support.durations import parse_duration
+from rolloutcli.support.errors import BackendError, InvalidInputError
+from rolloutcli.support.quoting import quote
+from rolloutcli.support.redact import register_url
+from rolloutcli.support.timeutil import format_timestamp
+
+from .base import Cohort, DataProblem, Need, QueryFailure, ResolvedQuery, Verb, Window
+from .querying import Fetch, Index, slot_coverage
+from .sqldrivers import NAME, Driver, DuckDriver, Params, PostgresDriver, Result, Table
+
+if TYPE_CHECKING:
+    from rolloutcli.plan.model import LoadedPlan
+
+    from .pool import QueryPool
+
+ENV_URL = "ROLLOUT_SQL_URL"
+
+
+def open_sql(loaded: LoadedPlan) -> SqlSource:
+    spec = loaded.plan.metrics.source
+    assert isinstance(spec, SqlSourceSpec)  # the registry opens this adapter for this kind
+    env = spec.url_env or ENV_URL
+    setting = f"metrics.source.url / {env}"
+    url = (spec.url or os.environ.get(env, "")).strip()
+    if not url:
+        raise InvalidInputError(f"{loaded.path}: the sql source needs a URL: set {setting}")
+    problem = url_problem(url)
+    if problem and problem.startswith(PASSWORD):
+        register_url(url)  # from the environment, a password may be in it: a secret
+    elif problem:
+        raise InvalidInputError(f"{loaded.path}: {setting}: {problem}")
+    return SqlSource(loaded, driver_for(url, loaded.base_dir, spec.timeout, setting))
+
+
+def driver_for(url: str, base_dir: Path, timeout: float, setting: str) -> Driver:
+    """The driver a URL names: ``duckdb:`` (memory), ``duckdb:PATH`` (a file, relative to
+    the plan's directory) or a PostgreSQL URL."""
+    scheme, _, rest = url.partition(":")
+    if scheme.lower() != "duckdb":
+        return PostgresDriver(url, timeout, setting)
+    rest = rest.removeprefix("//")
+    if rest in ("", ":memory:"):
+        return DuckDriver(None, base_dir, timeout, setting)
+    path = Path(os.path.expanduser(rest))
+    return DuckDriver(path if path.is_absolute() else base_dir / path, base_dir, timeout, setting)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A query's rows as moments: each row's time (epoch seconds), count, sum and sum of
+    squares (a ``value`` row is 1, v, v²); ``raw`` when every row was one value."""
+
+    times: Array
+    n: Array
+    total: Array
+    total_sq: Array
+    raw: bool
+
+
+@dataclass(frozen=True)
+class NoRows:
+    """The query returned no rows (or only NULL values)."""
+
+
+Answer = Rows | NoRows | BackendError
+
+
+class SqlSource:
+    name = NAME
+
+    def __init__(self, loaded: LoadedPlan, driver: Driver) -> None:
+        plan = loaded.plan
+        self.flag = plan.flag
+        self.metrics = plan.metrics
+        self.default_step = plan.statistics.step
+        self.driver = driver
+        self._answers: dict[Fetch, Answer] = {}
+        self.misses = 0  # fetches not prefetched (a check should have none)
+
+    # ------------------------------------------------------------ queries
+
+    def fetch_for(self, need: Need) -> Fetch:
+        """What one query answers: ``{window}`` is the step of a series (a value metric's
+        own ``step:`` if it has one), else the whole window."""
+        step: timedelta | None = None
+        if need.verb == "counter_series":
+            step = need.step
+        elif need.verb == "moment_series":
+            own = self._query(need.metric).step
+            step = parse_duration(own) if own else need.step
+        w = need.window
+        return Fetch(need.metric, need.cohort.role, need.cohort.label, w.start, w.end, step)
+
+    def _query(self, metric: str) -> Any:
+        found = self.metrics.query(metric)
+        if found is None:  # plan validation makes this unreachable
+            raise BackendError(NAME, f"the plan has no query for metric {metric!r}")
+        return found
+
+    def bound(self, fetch: Fetch) -> tuple[str, Params]:
+        """The SQL as sent to the driver, and the parameters bound to it."""
+        sql, names = bind(self._query(fetch.metric).query, self.driver.style)
+        length = fetch.step if fetch.step is not None else fetch.end - fetch.start
+        values: Params = {
+            "cohort": fetch.label,
+            "role": fetch.role,
+            "flag": self.flag,
+            "start": _naive_utc(fetch.start),
+            "end": _naive_utc(fetch.end),
+            "window": length.total_seconds(),
+        }
+        return sql, {name: values[name] for name in names}
+
+    def _shown(self, fetch: Fetch) -> tuple[str, dict[str, str]]:
+        sql, params = self.bound(fetch)
+        return " ".join(sql.split()), {k: _param_text(v) for k, v in params.items()}
+
+    def _text(self, fetch: Fetch) -> str:
+        sql, params = self._shown(fetch)
+        bound = ", ".join(f"{k}={quote(v)}" for k, v in params.items())
+        return f"{sql} [{bound}]"
+
+    def describe(self, metric: str, cohort: Cohort, window: Window, verb: Verb = "counter") -> str:
+        step = self.default_step if verb in ("counter_series", "moment_series") else None
+        fetch = self.fetch_for(Need(verb, metric, cohort, window, step))
+        return f"{NAME} ({self.driver.where}): {self._text(fetch)}"
+
+    def resolve(self, need: Need) -> list[ResolvedQuery]:
+        sql, params = self._shown(self.fetch_for(need))
+        return [ResolvedQuery(f"{NAME} ({self.driver.where})", sql, params)]
+
+    # ------------------------------------------------------------ fetching
+
+    async def prefetch(self, needs: list[Need], pool: QueryPool) -> None:
+        """Every query over one connection, in a worker thread (the drivers block), so the
+        other plans' HTTP queries go on meanwhile."""
+        wanted = list(dict.fromkeys(self.fetch_for(n) for n in needs if n.window.length))
+        wanted = [f for f in wanted if f not in self._answers]
+        if wanted:
+            await asyncio.to_thread(self._run, wanted)
+
+    def _run(self, fetches: list[Fetch]) -> None:
+        """Run each distinct query once: a total and a series of the same metric are the
+        same SQL with the same parameters unless it uses {window}."""
+        bound = {f: self.bound(f) for f in fetches}
+        keys = {f: (sql, tuple(sorted(params.items()))) for f, (sql, params) in bound.items()}
+        distinct = list(dict.fromkeys(keys.values()))
+        results = self.driver.run([(sql, dict(params)) for sql, params in distinct])
+        by_key = dict(zip(distinct, results, strict=True))
+        for fetch in fetches:
+            self._answers[fetch] = self._read(fetch, by_key[keys[fetch]])
+
+    def _read(self, fetch: Fetch, result: Result) -> Answer:
+        if isinstance(result, BackendError):
+            return result
+        try:
+            return read_rows(result, fetch)
+        except QueryFailure as exc:
+            return exc
+
+    def _answer(self, fetch: Fetch, kind: Kind) -> Rows | None:
+        if fetch.end <= fetch.start:
+            return None
+        if fetch not in self._answers:
+            self.misses += 1
+            self._run([fetch])
+        answer = self._answers[fetch]
+        if isinstance(answer, BackendError):
+            raise self._with_context(answer, fetch)
+        if isinstance(answer, NoRows):
+            return None
+        checks: tuple[tuple[Array, Kind], ...] = (
+            (answer.n, "count"),
+            (answer.total, kind),
+            (answer.total_sq, kind),
+        )
+        for values, as_kind in checks:
+            problem = first_bad_value(values.tolist(), as_kind)
+            if problem is not None:
+                raise DataProblem(
+                    NAME, f"{fetch.metric} ({fetch.role}) has {problem} · {self._text(fetch)}"
+                )
+        return answer
+
+    def _with_context(self, error: BackendError, fetch: Fetch) -> BackendError:
+        """The same failure, now naming the metric, the cohort and the query."""
+        detail = getattr(error, "detail", None) or str(error).removeprefix(f"{NAME}: ")
+        message = f"metric {fetch.metric} ({fetch.role}): {detail}; query: {self._text(fetch)}"
+        kind = error.kind if isinstance(error, QueryFailure) else "unreachable"
+        return QueryFailure(NAME, kind, message, error.hint)
+
+    # ------------------------------------------------------------ the verbs
+
+    def counter(self, metric: str, cohort: Cohort, window: Window) -> float | None:
+        rows = self._answer(self.fetch_for(Need("counter", metric, cohort, window)), "count")
+        return None if rows is None else float(rows.total.sum())
+
+    def counter_series(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta
+    ) -> Array | None:
+        need = Need("counter_series", metric, cohort, window, step)
+        rows = self._answer(self.fetch_for(need), "count")
+        if rows is None:
+            return None
+        return _summed(_slots(rows.times, window, step), rows.total, _buckets(window, step))
+
+    def values(self, metric: str, cohort: Cohort, window: Window) -> MeanData | None:
+        rows = self._answer(self.fetch_for(Need("values", metric, cohort, window)), "value")
+        if rows is None:
+            return None
+        if rows.raw:
+            samples = tuple(rows.total.tolist())
+            summary = stats.summarize(samples)
+            return MeanData(summary.n, summary.mean, summary.sd, samples)
+        summary = stats.summary_from_moments(
+            int(rows.n.sum()), float(rows.total.sum()), float(rows.total_sq.sum())
+        )
+        return MeanData(summary.n, summary.mean, summary.sd)
+
+    def moment_series(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta, log: bool
+    ) -> MomentSeries | None:
+        need = Need("moment_series", metric, cohort, window, step, log)
+        fetch = self.fetch_for(need)
+        rows = self._answer(fetch, "value")
+        if rows is None:
+            return None
+        total, total_sq = rows.total, rows.total_sq
+        if log:
+            if not rows.raw:
+                raise QueryFailure(
+                    NAME,
+                    "rejected",
+                    f"metric {metric} ({cohort.role}) returns count, sum and sum_sq but its "
+                    f"guardrail has scale: log; query: {self._text(fetch)}",
+                    hint="return time and value (the values themselves), or use scale: linear",
+                )
+            if (total <= 0).any():
+                bad = float(total[total <= 0][0])
+                raise QueryFailure(
+                    NAME,
+                    "rejected",
+                    f"metric {metric} ({cohort.role}) has a value {bad:g} <= 0, which scale: "
+                    f"log cannot take; query: {self._text(fetch)}",
+                    hint="use scale: linear, or a query whose values are positive",
+                )
+            total = np.log(total)
+            total_sq = total * total
+        index, size = _slots(rows.times, window, step), _buckets(window, step)
+        return MomentSeries(
+            _summed(index, rows.n, size),
+            _summed(index, total, size),
+            _summed(index, total_sq, size),
+        )
+
+    def coverage(self, need: Need, window: Window) -> Coverage | None:
+        """Coverage at the rows' own cadence, as for the metrics file: the commonest gap
+        between the distinct times the query returned, when at least half of the gaps are
+        that one (a table written once per interval). Irregular rows (events as they came)
+        have no cadence to measure gaps against: None, judged on what they hold."""
+        fetch = self.fetch_for(need)
+        rows = self._answer(fetch, "count" if need.verb == "counter_series" else "value")
+        if rows is None:
+            return None
+        times = np.unique(rows.times)
+        cadence = _cadence(times)
+        if cadence is None:
+            return None
+        return slot_coverage(times, float(times[0]), timedelta(seconds=cadence), window)
+
+
+def _cadence(times: Array) -> float | None:
+    """The commonest gap in seconds between sorted distinct ``times``, when at least half
+    of the gaps are that one; else None."""
+    if times.size < 2:
+        return None
+    gaps, counts = np.unique(np.round(np.diff(times), 3), return_counts=True)
+    best = int(np.argmax(counts))
+    if gaps[best] <= 0 or counts[best] * 2 < counts.sum():
+        return None
+    return float(gaps[best])
+
+
+# ---------------------------------------------------------------- reading rows
+
+MOMENTS = ("count", "sum", "sum_sq")
+
+
+def read_rows(table: Table, fetch: Fetch) -> Rows | NoRows:
+    """The rows of one answer as moments, strictly: the columns by name, every time a
+    timestamp inside the window (or one step before it), every number a number."""
+    columns = table.columns
+    if "time" not in columns or not ("value" in columns or "count" in columns):
+        raise QueryFailure(
+            NAME,
+            "malformed",
+            f"the query returns columns ({', '.join(columns) or 'none'}): return time and "
+            "value, or time, count, sum and sum_sq",
+            hint="name the columns with AS, e.g. SELECT ts AS time, count(*) AS value",
+        )
+    at = columns.index("time")
+    raw = "value" in columns
+    picks = [columns.index("value")] if raw else [columns.index(c) for c in MOMENTS if c in columns]
+    times: list[float] = []
+    moments: list[tuple[float, float, float]] = []
+    for row in table.rows:
+        numbers = [_number(row[i]) for i in picks]
+        if any(math.isnan(x) for x in numbers[:1]):
+            continue  # NULL: missing, not zero
+        times.append(_epoch(row[at]))
+        if raw:
+            v = numbers[0]
+            moments.append((1.0, v, v * v))
+        else:
+            numbers += [0.0] * (3 - len(numbers))
+            moments.append((numbers[0], numbers[1], numbers[2]))
+    if not times:
+        return NoRows()
+    _check_times(times, fetch)
+    n, total, total_sq = np.asarray(moments, dtype=np.float64).T
+    return Rows(np.asarray(times, dtype=np.float64), n, total, total_sq, raw)
+
+
+def _check_times(times: list[float], fetch: Fetch) -> None:
+    start, end = fetch.start.timestamp(), fetch.end.timestamp()
+    slack = (fetch.step or fetch.end - fetch.start).total_seconds()
+    for at in times:
+        if not start - slack <= at < end:
+            when = format_timestamp(datetime.fromtimestamp(at, UTC))
+            raise QueryFailure(
+                NAME,
+                "malformed",
+                f"a row at {when}, outside the window asked for "
+                f"[{format_timestamp(fetch.start)}, {format_timestamp(fetch.end)})",
+                hint="filter the rows with WHERE ts >= {start} AND ts < {end}",
+            )
+
+
+def _number(raw: Any) -> float:
+    if raw is None:
+        return math.nan
+    if isinstance(raw, bool) or not isinstance(raw, int | float | Decimal):
+        raise QueryFailure(
+            NAME,
+            "malformed",
+            f"a value {quote(raw)} that is not a number",
+            hint="cast it in the query, e.g. CAST(x AS DOUBLE PRECISION)",
+        )
+    return float(raw)
+
+
+def _epoch(raw: Any) -> float:
+    """A row's time: a timestamp (without a zone: UTC), a date, or epoch seconds."""
+    if isinstance(raw, datetime):
+        return (raw if raw.tzinfo else raw.replace(tzinfo=UTC)).timestamp()
+    if isinstance(raw, date):
+        return datetime(raw.year, raw.month, raw.day, tzinfo=UTC).timestamp()
+    if isinstance(raw, int | float | Decimal) and not isinstance(raw, bool):
+        value = float(raw)
+        if math.isfinite(value):
+            return value
+    raise QueryFailure(
+        NAME,
+        "malformed",
+        f"a time {quote(raw)} that is not a timestamp",
+        hint="return time as a timestamp (or epoch seconds)",
+    )
+
+
+def _naive_utc(at: datetime) -> datetime:
+    """Bound as a timestamp without time zone, in UTC: the session's zone is UTC too, so a
+    column with or without a zone compares the same."""
+    return at.astimezone(UTC).replace(tzinfo=None)
+
+
+def _param_text(value: str | float | datetime) -> str:
+    if isinstance(value, datetime):
+        return format_timestamp(value.replace(tzinfo=UTC))
+    if isinstance(value, float):
+        return f"{value:g}"
+    return value
+
+
+def _slots(times: Array, window: Window, step: timedelta) -> Index:
+    offset = (times - window.start.timestamp()) / step.total_seconds()
+    index = np.floor(offset).astype(np.int64)
+    return np.clip(index, 0, _buckets(window, step) - 1)
+
+
+def _summed(index: Index, values: Array, size: int) -> Array:
+    """Per-interval sums, NaN where no row fell (missing, not zero)."""
+    out = np.zeros(size)
+    np.add.at(out, index, values)
+    seen = np.zeros(size, dtype=bool)
+    seen[index] = True
+    out[~seen] = np.nan
+    return out
+
+
+def _buckets(window: Window, step: timedelta) -> int:
+    return max(1, math.ceil((window.end - window.start) / step))

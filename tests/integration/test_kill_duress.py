@@ -53,7 +53,9 @@ class Run:
         return self.stdout + self.stderr
 
     def error_lines(self) -> list[str]:
-        return [line for line in self.stderr.splitlines() if not line.startswith("warning:")]
+        """stderr's lines that are neither a warning nor a note (a webhook not set)."""
+        quiet = ("warning:", "note:")
+        return [line for line in self.stderr.splitlines() if not line.startswith(quiet)]
 
 
 def rollout(cwd: Path, *args: str, **env: str) -> Run:

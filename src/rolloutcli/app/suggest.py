@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from rolloutcli.metrics.base import Cohort, Need, Window, variation_label
 from rolloutcli.metrics.prometheus import ENV_URL
@@ -134,6 +134,13 @@ class Suggested:
     text: str
     suggestion: Suggestion
     provenance: Provenance
+
+    def document(self) -> dict[str, Any]:
+        """The plan the text holds, as data (its comments are the ``suggestion``)."""
+        import yaml
+
+        loaded: dict[str, Any] = yaml.safe_load(self.text)
+        return loaded
 
 
 # ------------------------------------------------------------------ options → request

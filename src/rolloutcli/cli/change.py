@@ -4,10 +4,11 @@ the change, asks (unless ``--yes``), and has :mod:`rolloutcli.app.changes` apply
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -80,10 +81,12 @@ def run_advance(
     journal: Journal | None = None,
     restart: bool = False,
     json_output: bool = False,
+    sink: Callable[[Any], None] = emit,
 ) -> None:
     """Show the verdict; on `go` show the change, confirm, apply. Exit 1 on rollback, and
     on a rollout paused or rolled back (without ``restart``). With ``json_output``, stdout
-    gets one document saying what changed (``render.contract.write_json``)."""
+    gets one document saying what changed (``render.contract.write_json``), handed to
+    ``sink`` (printed, unless the caller keeps it: ``demo --json``)."""
     from rolloutcli.app.changes import advance_refusal, apply_advance, restarting
     from rolloutcli.app.evaluate import advance_change
     from rolloutcli.app.outcome import (
@@ -107,7 +110,7 @@ def run_advance(
     refusal = advance_refusal(evaluation, restart)
     if refusal is not None:
         if json_output:
-            emit(write_json(outcome.refused(refusal), verdict))
+            sink(write_json(outcome.refused(refusal), verdict))
         raise RefusedError(refusal)
     if restarted is not None:
         console.print(
@@ -117,7 +120,7 @@ def run_advance(
     if kind != "go":
         console.print(f"\nnothing changed: verdict is {kind}.", highlight=False)
         if json_output:
-            emit(write_json(outcome, verdict))
+            sink(write_json(outcome, verdict))
         if kind == "rollback":
             console.print(f"to roll back: rollout rollback {escape(str(standing.loaded.path))}")
             raise typer.Exit(EXIT_BREACH)
@@ -141,7 +144,7 @@ def run_advance(
     if dry_run:
         checked = _dry_run(console, standing, change)
         if json_output:
-            emit(write_json(replace(planned, result=DRY_RUN, validated_by=checked), verdict))
+            sink(write_json(replace(planned, result=DRY_RUN, validated_by=checked), verdict))
         return
     confirm_write(
         "Restart the rollout?" if restarted else "Apply this change?",
@@ -165,7 +168,7 @@ def run_advance(
         snapshot = after_of(
             standing, after.state, "advance", now, stage=change.stage, comment=change.comment
         )
-        emit(write_json(replace(planned, after=snapshot).settled(APPLIED, journal), verdict))
+        sink(write_json(replace(planned, after=snapshot).settled(APPLIED, journal), verdict))
 
 
 def report_serving(console: Console, standing: Standing, sample: int = 10_000) -> bool:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -22,7 +22,11 @@ from rolloutcli.cli.base import (
     reports_errors,
     warn,
 )
-from rolloutcli.support.errors import EXIT_BREACH, InvalidInputError, PlanError
+from rolloutcli.cli.scripting import emit, json_errors
+from rolloutcli.support.errors import EXIT_BREACH, PlanError
+
+if TYPE_CHECKING:
+    from rolloutcli.app.validation import Validated
 
 
 @reports_errors
@@ -37,40 +41,35 @@ def validate(
             "error, not a warning.",
         ),
     ] = False,
+    json_output: JsonFlag = False,
 ) -> None:
     """Validate plans: exit 0 if all are valid, 2 otherwise (each problem as file:line: key).
     A flag file or metrics file the plan names that does not exist is a warning (an error
-    with --strict)."""
-    from rolloutcli.plan.files import missing_files
-    from rolloutcli.plan.locate import resolve_plan_path
-    from rolloutcli.plan.model import load_plan
+    with --strict). --json prints an array, one object per plan."""
+    from rolloutcli.app.validation import validate_plan
+    from rolloutcli.render.contract import dumps, validate_json
 
-    failed = False
-    for ref in plans:
-        try:
-            loaded = load_plan(resolve_plan_path(ref, plans_dir))
-        except PlanError as exc:
-            failed = True
-            for problem in exc.problems:
-                err().print(f"[red]error:[/] {escape(problem)}")
-            continue
-        except InvalidInputError as exc:
-            failed = True
-            err().print(f"[red]error:[/] {escape(str(exc))}")
-            continue
-        missing = missing_files(loaded)
-        for problem in missing:
-            label = "[red]error:[/]" if strict else "[yellow]warning:[/]"
-            err().print(f"{label} {escape(problem)}", highlight=False)
-        if strict and missing:
-            failed = True
-            continue
-        out().print(
-            f"[green]ok[/] {escape(str(loaded.path))} ({len(loaded.plan.stages)} stages, "
-            f"{len(loaded.plan.guardrails)} guardrails)"
-        )
-    if failed:
+    results = [validate_plan(ref, plans_dir, strict) for ref in plans]
+    if json_output:
+        typer.echo(dumps(validate_json(results)))
+    else:
+        for result in results:
+            _print_validated(result, strict)
+    if not all(result.valid for result in results):
         raise typer.Exit(PlanError.exit_code)
+
+
+def _print_validated(result: Validated, strict: bool) -> None:
+    """A plan's problems and warnings on stderr, or ``ok`` with its size on stdout."""
+    for problem in result.problems:
+        err().print(f"[red]error:[/] {escape(problem)}", highlight=False)
+    for warning in result.warnings:
+        err().print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    if result.valid:
+        out().print(
+            f"[green]ok[/] {escape(result.path)} ({result.stages} stages, "
+            f"{result.guardrails} guardrails)"
+        )
 
 
 @reports_errors
@@ -94,40 +93,56 @@ def status(
 
 
 @reports_errors
+@json_errors
 def verify(
     plan: PlanArgument,
     sample: Annotated[
         int, typer.Option("--sample", min=100, help="Synthetic contexts to evaluate.")
     ] = 10_000,
     plans_dir: PlansDir = None,
+    json_output: JsonFlag = False,
 ) -> None:
     """What the platform's own SDK serves now, against the stage: exit 1 on a mismatch."""
     from rolloutcli.app.serving import require_offline_sdk
-    from rolloutcli.app.standing import read_standing
+    from rolloutcli.app.standing import read_standing, serving_check
     from rolloutcli.cli.change import report_serving
+    from rolloutcli.render.contract import serving_json
 
     standing = read_standing(load(plan, plans_dir))
     require_offline_sdk(standing, "verify")
-    if not report_serving(out(), standing, sample):
+    if json_output:
+        check = serving_check(standing, sample)
+        assert check is not None  # require_offline_sdk: the platform evaluates offline
+        emit(serving_json(standing, check))
+        ok = check.ok
+    else:
+        ok = report_serving(out(), standing, sample)
+    if not ok:
         raise typer.Exit(EXIT_BREACH)
 
 
 @reports_errors
+@json_errors
 def who(
     plan: PlanArgument,
     key: Annotated[str, typer.Argument(help="The context key (of the plan's context kind).")],
     plans_dir: PlansDir = None,
+    json_output: JsonFlag = False,
 ) -> None:
     """Which variation one context gets, and why (target, rule, rollout bucket)."""
     from rolloutcli.app.serving import require_offline_sdk
     from rolloutcli.app.standing import explain_serving, read_standing
+    from rolloutcli.render.contract import who_json
 
     standing = read_standing(load(plan, plans_dir))
     require_offline_sdk(standing, "who")
     found = explain_serving(standing, key)
     assert found is not None
     value, why = found
-    out().print(f"{escape(key)} gets {escape(repr(value))}: {escape(why)}", highlight=False)
+    if json_output:
+        emit(who_json(standing, key, value, why))
+    else:
+        out().print(f"{escape(key)} gets {escape(repr(value))}: {escape(why)}", highlight=False)
 
 
 @reports_errors

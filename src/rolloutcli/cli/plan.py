@@ -11,7 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from rolloutcli.cli.base import AtOption, now_or_at, reports_errors
+from rolloutcli.cli.base import AtOption, JsonFlag, now_or_at, reports_errors
+from rolloutcli.cli.scripting import emit, json_errors
 from rolloutcli.plan.platform_specs import platform_kinds_text
 from rolloutcli.plan.source_specs import query_kinds_text, source_kinds_text
 
@@ -20,7 +21,11 @@ plan_app = typer.Typer(help="Plan utilities (JSON Schema for editors).", no_args
 
 @plan_app.command("schema")
 @reports_errors
-def plan_schema() -> None:
+def plan_schema(
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Accepted for symmetry: the output is JSON already.")
+    ] = False,
+) -> None:
     """Print the plan's JSON Schema (point your editor's YAML support at it)."""
     import json
 
@@ -123,6 +128,7 @@ Control = Annotated[str, typer.Option("--control", help="Control variation.")]
 
 @plan_app.command("suggest")
 @reports_errors
+@json_errors
 def plan_suggest(
     flag: FlagArgument,
     metrics_source: MetricsSource,
@@ -150,10 +156,12 @@ def plan_suggest(
     control: Control = "false",
     at: AtOption = None,
     out: OutFile = None,
+    json_output: JsonFlag = False,
 ) -> None:
     """Draft a plan from the metrics' recent history: stage windows long enough to see
     each --detect regression at --power, thresholds above healthy noise. Prints YAML with
-    a comment on every number; save it and edit it."""
+    a comment on every number; save it and edit it. --json prints the plan as JSON with
+    the evidence behind its numbers."""
     from rolloutcli.app.suggest import (
         SuggestOptions,
         build_request,
@@ -161,6 +169,7 @@ def plan_suggest(
         save_plan,
         suggest_plan,
     )
+    from rolloutcli.render.contract import suggest_json
 
     folder, folder_note = plan_folder(out)
     options = SuggestOptions(
@@ -191,8 +200,11 @@ def plan_suggest(
         plan_dir=folder,
         plan_dir_note=folder_note,
     )
-    text = suggest_plan(build_request(options, now_or_at(at))).text
-    if out is None:
-        typer.echo(text, nl=False)
+    suggested = suggest_plan(build_request(options, now_or_at(at)))
+    written = save_plan(out, suggested.text) if out is not None else None
+    if json_output:
+        emit(suggest_json(suggested, written))
+    elif written is None:
+        typer.echo(suggested.text, nl=False)
     else:
-        typer.echo(f"wrote {save_plan(out, text)}")
+        typer.echo(f"wrote {written}")

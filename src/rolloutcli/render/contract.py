@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rolloutcli.judge.messages import codes, sentences
@@ -19,7 +20,9 @@ from rolloutcli.support.timeutil import format_timestamp
 if TYPE_CHECKING:  # types only: `status` renders without importing the statistics
     from rolloutcli.app.evaluate import Evaluation, Explained
     from rolloutcli.app.outcome import Snapshot, WriteOutcome
-    from rolloutcli.app.standing import Standing
+    from rolloutcli.app.standing import ServingCheck, Standing
+    from rolloutcli.app.suggest import Suggested
+    from rolloutcli.app.validation import Validated
     from rolloutcli.app.waiting import Waited
     from rolloutcli.app.watch import PlanRound
     from rolloutcli.journal.notify import Delivery
@@ -27,6 +30,7 @@ if TYPE_CHECKING:  # types only: `status` renders without importing the statisti
     from rolloutcli.judge.lifecycle import Lifecycle
     from rolloutcli.judge.waitfor import Condition
     from rolloutcli.stats.dispersion import Dispersion
+    from rolloutcli.stats.sizing import GuardrailSuggestion, Profile, StageSuggestion
 
 
 def dumps(value: Any) -> str:
@@ -380,4 +384,139 @@ def wait_json(waited: Waited, condition: Condition) -> dict[str, Any]:
         },
         "status": status_json(last.standing),
         "check": check_json(last.evaluation) if last.evaluation is not None else None,
+    }
+
+
+def validate_json(results: list[Validated]) -> list[dict[str, Any]]:
+    """``validate --json``: one object per plan, in the order given; ``problems`` make it
+    invalid (exit 2), ``warnings`` do not (``file:line: key: message`` strings each)."""
+    return [
+        {
+            "path": r.path,
+            "valid": r.valid,
+            "problems": list(r.problems),
+            "warnings": list(r.warnings),
+            "stages": r.stages,
+            "guardrails": r.guardrails,
+        }
+        for r in results
+    ]
+
+
+def _flag_json(standing: Standing) -> dict[str, Any]:
+    plan = standing.loaded.plan
+    return {
+        "plan": standing.loaded.name,
+        "flag": plan.flag,
+        "platform": plan.platform.kind,
+        "environment": plan.platform.environment,
+    }
+
+
+def serving_json(standing: Standing, check: ServingCheck) -> dict[str, Any]:
+    """``verify --json``: what the platform's SDK served of ``total`` synthetic contexts,
+    against the stage's share, and whether that is within ``tolerance`` points."""
+    return {
+        **_flag_json(standing),
+        "served": check.served,
+        "total": check.total,
+        "percent": round(check.percent, 4),
+        "expected_percent": check.expected_percent,
+        "tolerance": round(check.tolerance, 4),
+        "ok": check.ok,
+    }
+
+
+def who_json(standing: Standing, key: str, value: object, why: str) -> dict[str, Any]:
+    """``who --json``: the variation one context gets, and why."""
+    return {**_flag_json(standing), "key": key, "value": value, "why": why}
+
+
+def suggest_json(suggested: Suggested, written: str | None) -> dict[str, Any]:
+    """``plan suggest --json``: the plan (what the YAML holds), the file it was written to
+    (``--out``, else null) and the evidence its comments give: the history read, and per
+    stage and guardrail the numbers worked out from it."""
+    from rolloutcli.plan.writer import plan_duration
+
+    found, source = suggested.suggestion, suggested.provenance
+    return {
+        "plan": suggested.document(),
+        "written": written,
+        "evidence": {
+            "backend": source.backend,
+            "lookback": plan_duration(source.lookback),
+            "history_end": _iso(source.end),
+            "cohort": source.cohort_label,
+            "power": found.power,
+            "min_window": plan_duration(found.min_window),
+            "exposures_per_hour": found.exposures_quiet_rate,
+            "stages": [_stage_evidence(stage) for stage in found.stages],
+            "guardrails": [_guardrail_evidence(g) for g in found.guardrails],
+        },
+    }
+
+
+def _stage_evidence(stage: StageSuggestion) -> dict[str, Any]:
+    from rolloutcli.plan.writer import plan_duration
+
+    binding = stage.binding
+    return {
+        "percent": stage.percent,
+        "min_duration": plan_duration(stage.min_duration),
+        "min_samples": stage.min_samples,
+        "hours_needed": stage.hours,
+        "floored": stage.floored,
+        "slowest_guardrail": binding.guardrail if binding is not None else None,
+    }
+
+
+def _guardrail_evidence(g: GuardrailSuggestion) -> dict[str, Any]:
+    given = g.guardrail
+    return {
+        "name": given.name,
+        "direction": given.direction.value,
+        "detect": given.detect,
+        "warn": g.warn,
+        "pause": g.pause,
+        "rollback": g.rollback,
+        "sigma": g.sigma,
+        "sigma_at_percent": g.sigma_percent,
+        "detect_crosses_warn": g.detect_crosses_warn,
+        "healthy_crosses_warn": g.healthy_crosses_warn,
+        "history": _profile_json(given.profile),
+    }
+
+
+def _profile_json(profile: Profile) -> dict[str, Any]:
+    """A guardrail's history: a ratio's traffic, base rate and dispersion, or a mean's
+    level and variance (of ln values on the log scale)."""
+    from dataclasses import asdict
+
+    from rolloutcli.stats.sizing import MeanProfile
+
+    return {"kind": "mean" if isinstance(profile, MeanProfile) else "ratio", **asdict(profile)}
+
+
+def demo_json(
+    workspace: Path,
+    clock: datetime,
+    step: datetime,
+    before: Standing,
+    evaluation: Evaluation,
+    advanced: dict[str, Any],
+    after: Standing,
+    tries: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """``demo --json``: the workspace, when its data ends and the moment the step was taken
+    at; the ``status --json`` document before and after, the ``check --json`` verdict, the
+    ``advance --json`` document of the change applied, and what to try next."""
+    return {
+        "workspace": str(workspace),
+        "data_ends_at": _iso(clock),
+        "step_at": _iso(step),
+        "status": status_json(before),
+        "check": check_json(evaluation),
+        "advance": advanced,
+        "status_after": status_json(after),
+        "next": tries,
     }

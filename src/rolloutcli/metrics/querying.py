@@ -247,7 +247,7 @@ class QueryingSource:
         if points is None:
             return None
         index, values = self._placed(points, window, step)
-        return _summed(index, values, _buckets(window, step))
+        return interval_sums(index, values, interval_count(window, step))
 
     def values(self, metric: str, cohort: Cohort, window: Window) -> MeanData | None:
         points = self._answer(self.fetch_for(Need("values", metric, cohort, window)), "value")
@@ -278,11 +278,11 @@ class QueryingSource:
                     hint="use scale: linear, or a query whose values are positive",
                 )
             values = np.log(values)
-        size = _buckets(window, step)
+        size = interval_count(window, step)
         return MomentSeries(
-            _summed(index, np.ones_like(values), size),
-            _summed(index, values, size),
-            _summed(index, values * values, size),
+            interval_sums(index, np.ones_like(values), size),
+            interval_sums(index, values, size),
+            interval_sums(index, values * values, size),
         )
 
     def coverage(self, need: Need, window: Window) -> Coverage | None:
@@ -309,7 +309,7 @@ class QueryingSource:
         if self.anchor == "end":
             offset = offset - 1e-3
         index = np.floor(offset / step.total_seconds()).astype(np.int64)
-        return np.clip(index, 0, _buckets(window, step) - 1), values[keep]
+        return np.clip(index, 0, interval_count(window, step) - 1), values[keep]
 
 
 class Malformed(Exception):
@@ -375,7 +375,7 @@ def slot_coverage(starts: Array, origin: float, step: timedelta, window: Window)
     return Coverage(expected, int(seen.size), step, tail)
 
 
-def _summed(index: Index, values: Array, size: int) -> Array:
+def interval_sums(index: Index, values: Array, size: int) -> Array:
     """Per-interval sums, NaN where no point fell (missing, not zero)."""
     out = np.zeros(size)
     np.add.at(out, index, values)
@@ -385,7 +385,8 @@ def _summed(index: Index, values: Array, size: int) -> Array:
     return out
 
 
-def _buckets(window: Window, step: timedelta) -> int:
+def interval_count(window: Window, step: timedelta) -> int:
+    """How many intervals of ``step`` the window holds (a last partial one counts)."""
     return max(1, math.ceil((window.end - window.start) / step))
 
 

@@ -43,7 +43,7 @@ from rolloutcli.support.redact import register_url
 from rolloutcli.support.timeutil import format_timestamp
 
 from .base import Cohort, DataProblem, Need, QueryFailure, ResolvedQuery, Verb, Window
-from .querying import Fetch, Index, slot_coverage
+from .querying import Fetch, Index, interval_count, interval_sums, slot_coverage
 from .sqldrivers import NAME, Driver, DuckDriver, Params, PostgresDriver, Result, Table
 
 if TYPE_CHECKING:
@@ -240,7 +240,8 @@ class SqlSource:
         rows = self._answer(self.fetch_for(need), "count")
         if rows is None:
             return None
-        return _summed(_slots(rows.times, window, step), rows.total, _buckets(window, step))
+        index = _slots(rows.times, window, step)
+        return interval_sums(index, rows.total, interval_count(window, step))
 
     def values(self, metric: str, cohort: Cohort, window: Window) -> MeanData | None:
         rows = self._answer(self.fetch_for(Need("values", metric, cohort, window)), "value")
@@ -284,11 +285,11 @@ class SqlSource:
                 )
             total = np.log(total)
             total_sq = total * total
-        index, size = _slots(rows.times, window, step), _buckets(window, step)
+        index, size = _slots(rows.times, window, step), interval_count(window, step)
         return MomentSeries(
-            _summed(index, rows.n, size),
-            _summed(index, total, size),
-            _summed(index, total_sq, size),
+            interval_sums(index, rows.n, size),
+            interval_sums(index, total, size),
+            interval_sums(index, total_sq, size),
         )
 
     def coverage(self, need: Need, window: Window) -> Coverage | None:
@@ -422,18 +423,4 @@ def _param_text(value: str | float | datetime) -> str:
 def _slots(times: Array, window: Window, step: timedelta) -> Index:
     offset = (times - window.start.timestamp()) / step.total_seconds()
     index = np.floor(offset).astype(np.int64)
-    return np.clip(index, 0, _buckets(window, step) - 1)
-
-
-def _summed(index: Index, values: Array, size: int) -> Array:
-    """Per-interval sums, NaN where no row fell (missing, not zero)."""
-    out = np.zeros(size)
-    np.add.at(out, index, values)
-    seen = np.zeros(size, dtype=bool)
-    seen[index] = True
-    out[~seen] = np.nan
-    return out
-
-
-def _buckets(window: Window, step: timedelta) -> int:
-    return max(1, math.ceil((window.end - window.start) / step))
+    return np.clip(index, 0, interval_count(window, step) - 1)

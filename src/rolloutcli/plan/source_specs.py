@@ -216,8 +216,42 @@ class SqlSourceSpec(QuerySourceSpec):
         return problems
 
 
+@dataclass(frozen=True, kw_only=True)
+class CloudWatchSourceSpec(QuerySourceSpec):
+    """Amazon CloudWatch's GetMetricData. Each query is a metric stat (``Namespace
+    MetricName Stat Dimension=Value ...``) or metric math over named ones; credentials and
+    region the AWS way (environment, profile, instance role)."""
+
+    adapter: ClassVar[str] = "rolloutcli.metrics.cloudwatch:open_cloudwatch"
+    summary: ClassVar[str] = "GetMetricData"
+
+    kind: Annotated[Literal["cloudwatch"], Doc("Amazon CloudWatch's GetMetricData.")]
+    region: Annotated[
+        Key | None, Doc("The AWS region (default: AWS_REGION, else AWS_DEFAULT_REGION).")
+    ] = None
+    endpoint_url: Annotated[
+        Url | None,
+        Doc(
+            "Another endpoint (a VPC endpoint, a local emulator); default: AWS's, or "
+            "AWS_ENDPOINT_URL_CLOUDWATCH / AWS_ENDPOINT_URL."
+        ),
+    ] = None
+
+    def problems(self, queries: Queries, reads: Reads) -> list[tuple[KeyPath, str]]:
+        from .cloudwatchquery import query_problem
+
+        problems = super().problems(queries, reads)
+        for name, spec in queries.items():
+            problem = query_problem(spec.query)
+            if problem:
+                problems.append((("metrics", "queries", name), problem))
+        return problems
+
+
 # The registry: one name per metrics kind.
-AnySourceSpec = FileSourceSpec | PrometheusSourceSpec | DatadogSourceSpec | SqlSourceSpec
+AnySourceSpec = (
+    FileSourceSpec | PrometheusSourceSpec | DatadogSourceSpec | SqlSourceSpec | CloudWatchSourceSpec
+)
 
 SOURCE_SPECS: dict[str, type[AnySourceSpec]] = {
     kind_of(cls): cls for cls in typing.get_args(AnySourceSpec)

@@ -603,6 +603,7 @@ def test_the_shipped_plans() -> None:
         "ranker-launchdarkly.yaml",
         "recommender-model.yaml",
         "search-ranking.yaml",
+        "signup-cloudwatch.yaml",
         "signup-datadog.yaml",
     ]
 

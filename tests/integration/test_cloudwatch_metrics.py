@@ -269,3 +269,82 @@ def test_explain_prints_the_resolved_queries_without_running_them(tmp_path: Path
     assert "Variant=false" in request["query"] and request["params"]["period"] == "60"
     code, text = invoke("check", str(plan), "--at", AT, "--explain")
     assert code == 0 and "Variant=true" in text
+
+
+HISTORY_END = END.replace(minute=0)  # suggest reads whole hours
+HISTORY_DAYS = 2
+
+
+def seed_history(url: str) -> None:
+    """Two days of 5-minute data for the control cohort of flag ``suggested``: requests
+    Poisson around 5,000 (60,000/h), errors 1% of them, latency log-normal around 250 ms
+    (sd 0.1 in ln)."""
+    import boto3
+    import numpy as np
+
+    client = boto3.client(
+        "cloudwatch",
+        region_name=REGION,
+        endpoint_url=url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    rng = np.random.default_rng(20261206)
+    dims = [{"Name": "Flag", "Value": "suggested"}, {"Name": "Variant", "Value": "false"}]
+    data: list[dict[str, Any]] = []
+    at = HISTORY_END - timedelta(days=HISTORY_DAYS)
+    while at < HISTORY_END:
+        requests = int(rng.poisson(5000))
+        values = {
+            "Requests": requests,
+            "Errors": int(rng.binomial(requests, 0.01)),
+            "LatencyMs": float(rng.lognormal(np.log(250.0), 0.1)),
+        }
+        for name, value in values.items():
+            data.append(
+                {
+                    "MetricName": name,
+                    "Dimensions": dims,
+                    "Timestamp": at + timedelta(seconds=10),
+                    "Value": value,
+                }
+            )
+        at += timedelta(minutes=5)
+    for i in range(0, len(data), 500):
+        client.put_metric_data(Namespace=NAMESPACE, MetricData=data[i : i + 500])
+
+
+def test_plan_suggest_reads_the_history_back(
+    tmp_path: Path, cloudwatch_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    seed_history(cloudwatch_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch_url)
+    args = ["plan", "suggest", "suggested", "--metrics-source", "cloudwatch"]
+    args += ["--ratio", "error_rate=errors/requests", "--mean", "p99=latency_ms", "--log", "p99"]
+    args += ["--lookback", f"{HISTORY_DAYS}d", "--at", format_timestamp(HISTORY_END)]
+    args += ["--flag-file", "../flags/flags.json"]
+    for metric, name in (
+        ("requests", "Requests"),
+        ("errors", "Errors"),
+        ("latency_ms", "LatencyMs"),
+    ):
+        stat = "Average" if metric == "latency_ms" else "Sum"
+        args += ["--query", f"{metric}={NAMESPACE} {name} {stat} Flag={{flag}} Variant={{cohort}}"]
+    code, text = invoke(*args)
+    assert code == 0, text
+    assert "kind: cloudwatch" in text
+    flat = " ".join(line.strip().lstrip("# ") for line in text.splitlines())
+    found = re.search(r"errors ([\d.]+)% of requests, ([\d,]+) requests/h on average", flat)
+    assert found, flat
+    assert abs(float(found.group(1)) - 1.0) < 0.05
+    assert abs(int(found.group(2).replace(",", "")) - 60_000) < 600
+    geometric = re.search(r"\(geometric mean ([\d.]+)\), sd ([\d.]+) \(ln\)", flat)
+    assert geometric, flat
+    assert abs(float(geometric.group(1)) - 250.0) < 3
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "suggested.yaml").write_text(text)
+    code, output = invoke("validate", str(plans / "suggested.yaml"))
+    assert code == 0, output

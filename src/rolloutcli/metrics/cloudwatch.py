@@ -46,9 +46,10 @@ from rolloutcli.support.http import BACKOFF
 from rolloutcli.support.redact import clip, display_url, register_url
 from rolloutcli.support.timeutil import format_timestamp
 
-from .base import QueryFailure
+from .base import Cohort, QueryFailure
 from .pool import Call, QueryPool
 from .querying import Fetch, Malformed, NoData, Points, QueryingSource, read_strictly
+from .templates import render
 
 NAME = "cloudwatch"
 MAX_PAGES = 100
@@ -323,7 +324,13 @@ class CloudWatchSource(QueryingSource):
         return str(period_for(length, 60))
 
     def rendered(self, fetch: Fetch) -> str:
-        return one_line(super().rendered(fetch))
+        """The query on one line, ``{window}`` the period the call asks for."""
+        start, end, size = aligned(fetch.start, fetch.end, self.now())
+        length = fetch.step if fetch.step is not None else end - start
+        cohort = Cohort(fetch.role, fetch.label)  # type: ignore[arg-type]
+        window = str(period_for(length, size))
+        text = render(self.spec(fetch.metric).query, cohort=cohort, flag=self.flag, window=window)
+        return one_line(text)
 
     def grid_origin(self, fetch: Fetch) -> float:
         return aligned(fetch.start, fetch.end, self.now())[0].timestamp()

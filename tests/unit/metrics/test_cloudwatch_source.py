@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
-from rolloutcli.metrics.base import QueryFailure
+from rolloutcli.metrics.base import Cohort, Need, QueryFailure, Window
 from rolloutcli.metrics.cloudwatch import (
+    CloudWatchSource,
     aligned,
     failure,
     fetch_pages,
     grain,
     merge_pages,
     metric_queries,
+    open_cloudwatch,
     period_for,
     read_results,
 )
@@ -27,6 +30,8 @@ from rolloutcli.plan.cloudwatchquery import (
     parse_query,
     query_problem,
 )
+from rolloutcli.support.errors import InvalidInputError
+from tests.unit.metrics.test_metrics_query_sources import write_loaded
 
 NOW = datetime(2026, 12, 6, 12, 0, 0, tzinfo=UTC)
 T0 = datetime(2026, 12, 6, 10, 0, 0, tzinfo=UTC)
@@ -290,3 +295,82 @@ def test_no_credentials_and_no_connection() -> None:
     assert failure(NoCredentialsError(), "x").kind == "unauthorized"
     down = failure(EndpointConnectionError(endpoint_url="http://127.0.0.1:9"), "http://127.0.0.1:9")
     assert down.kind == "unreachable" and down.detail.startswith("cannot reach CloudWatch at")
+
+
+# ---------------------------------------------------------------- the source
+
+
+CLOUDWATCH_METRICS = """\
+metrics:
+  source:
+    kind: cloudwatch
+{source_extra}  queries:
+    errors: "App Errors Sum Flag={flag} Variant={cohort}"
+    requests: "=SUM(SEARCH('{App,Variant} Requests Variant={cohort}', 'Sum', {window}))"
+    latency:
+      query: "App Latency p99 Variant={cohort}"
+      step: 5m
+"""
+
+
+@pytest.fixture
+def source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CloudWatchSource:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    loaded = write_loaded(tmp_path, CLOUDWATCH_METRICS, "    region: eu-west-1\n")
+    found = open_cloudwatch(loaded)
+    found.now = lambda: NOW
+    return found
+
+
+def test_a_total_is_one_period_over_the_window_rounded_inwards(source: CloudWatchSource) -> None:
+    window = Window(T0 + timedelta(seconds=5), T0 + timedelta(hours=1, seconds=30))
+    need = Need("counter", "errors", Cohort("treatment", True), window)
+    (resolved,) = source.resolve(need)
+    assert resolved.text == "App Errors Sum Flag=checkout-v2 Variant=true"
+    assert resolved.params == {
+        "start": "2026-12-06T10:01:00Z",
+        "end": "2026-12-06T11:00:00Z",
+        "period": "3540",
+        "region": "eu-west-1",
+    }
+
+
+def test_a_series_is_one_period_per_step_and_window_is_that_period(
+    source: CloudWatchSource,
+) -> None:
+    window = Window(T0, T0 + timedelta(hours=1))
+    need = Need(
+        "counter_series", "requests", Cohort("control", False), window, timedelta(minutes=2)
+    )
+    (resolved,) = source.resolve(need)
+    assert resolved.text == "=SUM(SEARCH('{App,Variant} Requests Variant=false', 'Sum', 120))"
+    assert resolved.params["period"] == "120"
+
+
+def test_old_data_takes_the_coarser_grain_in_the_period_and_the_window(
+    source: CloudWatchSource,
+) -> None:
+    old = NOW - timedelta(days=20, minutes=2)
+    window = Window(old, old + timedelta(hours=1))
+    need = Need(
+        "counter_series", "requests", Cohort("control", False), window, timedelta(minutes=1)
+    )
+    (resolved,) = source.resolve(need)
+    assert resolved.params["period"] == "300" and "'Sum', 300))" in resolved.text
+
+
+def test_an_empty_window_takes_no_call(source: CloudWatchSource) -> None:
+    window = Window(T0 + timedelta(seconds=5), T0 + timedelta(seconds=50))
+    assert source.resolve(Need("counter", "errors", Cohort("treatment", True), window)) == []
+
+
+def test_a_region_is_needed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    loaded = write_loaded(tmp_path, CLOUDWATCH_METRICS, "")
+    with pytest.raises(InvalidInputError) as raised:
+        open_cloudwatch(loaded)
+    assert "set metrics.source.region or AWS_REGION" in str(raised.value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-2")
+    assert open_cloudwatch(loaded).region == "us-east-2"

@@ -1,5 +1,6 @@
-"""Where a command's decision records go: ``--records``, else ``ROLLOUT_RECORDS``, else
-``.rollout/decisions.jsonl`` beside the plan. Light: `rollout kill` imports it."""
+"""Where a command's decision records go: ``--records``, else ``ROLLOUT_RECORDS``, else the
+workspace's ``.rollout/config.toml``, else ``.rollout/decisions.jsonl`` beside the plan (see
+journal/records.py). Light: `rollout kill` imports it."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from pathlib import Path
 
 from rolloutcli.app.apply import Journal
 from rolloutcli.journal.identity import actor
-from rolloutcli.journal.store import records_path
+from rolloutcli.journal.records import records_location
 
 
-def open_journal(base_dir: Path, records_file: Path | None, command: str) -> Journal:
+def open_journal(base_dir: Path, records_file: str | Path | None, command: str) -> Journal:
     """Where ``command`` leaves its decision records and sends its notifications."""
-    path = records_file or records_path(base_dir, os.environ)
-    return Journal(path=path, who=actor(), command=command)
+    location = records_location(base_dir, records_file, os.environ)
+    return Journal(path=location, who=actor(), command=command, spool_dir=base_dir)

@@ -14,6 +14,7 @@ from pathlib import Path
 from rolloutcli.journal import store
 from rolloutcli.journal.pgstore import PostgresStore, record_id
 from rolloutcli.journal.records import JsonlStore, open_store, records_location
+from rolloutcli.plan.locate import default_plans_dir
 from rolloutcli.support.errors import InvalidInputError
 
 
@@ -29,9 +30,10 @@ class Imported:
     """1-based lines of the source that are not a record (a torn write, a hand edit)."""
 
 
-def import_log(source: Path, records: str | Path | None, base_dir: Path) -> Imported:
+def import_log(source: Path, records: str | Path | None, plans_dir: Path | None) -> Imported:
     """Every record of the log at ``source`` into the store ``records`` names (default: the
-    workspace's, as for every command)."""
+    plans directory's, as for every command)."""
+    base_dir = plans_dir or default_plans_dir()
     if not source.is_file():
         raise InvalidInputError(f"{source}: no such decision log (give a .jsonl file)")
     found = store.read(source)

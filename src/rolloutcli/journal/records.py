@@ -137,9 +137,7 @@ def _configured(base_dir: Path) -> str | None:
         raise InvalidInputError(f"{path}: cannot read the workspace configuration: {exc}") from exc
     value = data.get("records")
     if value is not None and not isinstance(value, str):
-        raise InvalidInputError(
-            f"{path}: records must be a string (a file path or postgresql:// URL)"
-        )
+        raise InvalidInputError(f"{path}: records must be a file path or a postgresql:// URL")
     return value or None
 
 

@@ -61,3 +61,17 @@ def test_the_workspace_config_chooses_the_store_of_every_command(workspace: Path
     assert code == 0
     newest = json.loads(out)[0]
     assert (newest["source"], newest["event"]) == ("record+platform", "rollback")
+
+
+def test_a_broken_workspace_config_never_blocks_a_kill(workspace: Path) -> None:
+    (workspace / "plans" / ".rollout").mkdir()
+    config = workspace / "plans" / ".rollout" / "config.toml"
+    config.write_text("records = 3\n")
+    code, _, err = invoke("kill", "checkout-v2", "--yes")
+    assert code == 0
+    assert err.splitlines()[0] == (
+        "warning: plans/.rollout/config.toml: records must be a file path or a postgresql:// "
+        "URL; decision records written to plans/.rollout/decisions.jsonl"
+    )
+    written = read(workspace / "plans" / ".rollout" / "decisions.jsonl").entries
+    assert [e["event"] for e in written] == ["kill"]

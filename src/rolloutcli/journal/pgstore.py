@@ -90,7 +90,7 @@ class PostgresStore:
         try:
             with self._connect() as conn:
                 self._flush(conn)
-                insert(conn, [record])
+                insert(conn, [record], self.where)
         except StoreError as exc:
             store.append(self.spool, record)
             spooled = StoreError(
@@ -104,7 +104,7 @@ class PostgresStore:
     def import_records(self, records: Iterable[Mapping[str, Any]]) -> int:
         """Insert ``records`` (one transaction); how many were new."""
         with self._connect() as conn:
-            return insert(conn, records)
+            return insert(conn, records, self.where)
 
     def read(
         self,
@@ -164,7 +164,7 @@ class PostgresStore:
             fcntl.flock(fd, fcntl.LOCK_EX)
             held = store.read(self.spool)
             if held.entries:
-                insert(conn, held.entries)
+                insert(conn, held.entries, self.where)
             os.ftruncate(fd, 0)
             os.fsync(fd)
         finally:
@@ -184,7 +184,7 @@ def migrate(conn: psycopg.Connection[Any]) -> None:
             cursor.execute(f"INSERT INTO {VERSION_TABLE} (version) VALUES (%s)", (version,))
 
 
-def insert(conn: psycopg.Connection[Any], records: Iterable[Mapping[str, Any]]) -> int:
+def insert(conn: psycopg.Connection[Any], records: Iterable[Mapping[str, Any]], where: str) -> int:
     """Insert ``records`` in one transaction, skipping ids already there; how many were new."""
     import psycopg
     from psycopg.types.json import Jsonb
@@ -197,7 +197,7 @@ def insert(conn: psycopg.Connection[Any], records: Iterable[Mapping[str, Any]]) 
                 cursor.execute(_INSERT, (record_id(safe), *_columns(safe), Jsonb(safe)))
                 added += cursor.rowcount
     except psycopg.Error as exc:
-        raise StoreError("the store", f"cannot write: {_first_line(exc)}") from exc
+        raise StoreError(where, f"cannot write: {_first_line(exc)}") from exc
     return added
 
 

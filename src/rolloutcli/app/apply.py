@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rolloutcli.journal import record as audit
-from rolloutcli.journal import store as records
+from rolloutcli.journal.records import open_store
 from rolloutcli.judge.flagstate import FlagState, PauseMark, RolloutChange
 from rolloutcli.support.errors import RolloutError
 
@@ -39,7 +39,8 @@ class Journal:
     webhooks the plan names but this environment does not configure (their variable is
     unset), said quietly: not a failure, and not recorded."""
 
-    path: Path
+    path: Path | str
+    """Where the records go: a file, or a ``postgresql://`` URL (see journal/records.py)."""
     who: str
     command: str
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
@@ -49,12 +50,16 @@ class Journal:
     send: Callable[..., list[Delivery]] | None = None
     written: list[str] = field(default_factory=list)
     """The ids of the records written, in order (the first is the command's own)."""
+    spool_dir: Path | None = None
+    """Where a PostgreSQL store that is down leaves its records (the plans' directory)."""
 
     def write(self, item: Mapping[str, Any]) -> None:
         try:
-            records.append(self.path, item)
+            open_store(self.path, self.spool_dir).append(item)
         except RolloutError as exc:
             self.warnings.append(f"decision record not written: {exc}")
+            if getattr(exc, "spooled", False) and item.get("id"):
+                self.written.append(str(item["id"]))  # kept in the spool, sent later
             return
         if item.get("id"):
             self.written.append(str(item["id"]))

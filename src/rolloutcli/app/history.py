@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rolloutcli.journal.record import HistoryEntry, merge_history
-from rolloutcli.journal.store import read, records_path
+from rolloutcli.journal.records import open_store, records_location
 from rolloutcli.plan.address import load_flag_address
 from rolloutcli.plan.locate import resolve_plan_path
 from rolloutcli.platforms import open_platform
@@ -25,7 +25,8 @@ class History:
 
     plan: str
     flag: str
-    log: Path
+    log: str
+    """Where the records were read (a file, or the store's URL without its password)."""
     entries: list[HistoryEntry]
     skipped: list[int]
     """1-based lines of the decision log that could not be read (a write was cut off)."""
@@ -34,12 +35,12 @@ class History:
 
 
 def read_history(
-    ref: str, plans_dir: Path | None, records_file: Path | None, limit: int
+    ref: str, plans_dir: Path | None, records_file: str | Path | None, limit: int
 ) -> History:
     """The newest ``limit`` entries of the plan's records and its flag's platform history."""
     name, address, base_dir = load_flag_address(resolve_plan_path(ref, plans_dir))
-    log = records_file or records_path(base_dir, os.environ)
-    stored = read(log)
+    records = open_store(records_location(base_dir, records_file, os.environ), base_dir)
+    stored = records.read(plan=name, flag=address.flag)
     problem: RolloutError | None = None
     try:
         platform = open_platform(address.platform, address.flag, base_dir, name)
@@ -47,4 +48,4 @@ def read_history(
     except RolloutError as exc:
         problem, changes = exc, []
     entries = merge_history(stored.entries, changes, name, address.flag)[:limit]
-    return History(name, address.flag, log, entries, stored.skipped, problem)
+    return History(name, address.flag, records.describe(), entries, stored.skipped, problem)

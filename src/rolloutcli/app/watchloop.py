@@ -52,7 +52,7 @@ class Watcher:
     every: timedelta
     auto: bool
     once: bool
-    records_file: Path | None
+    records_file: str | Path | None
     concurrency: int | None
     clock: Callable[[], datetime]
     """The moment each round is checked as of: now, or ``--at``'s for a rehearsal."""

@@ -99,11 +99,12 @@ ReplayAtOption = Annotated[
     ),
 ]
 RecordsOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--records",
-        help="The decision log (default: ROLLOUT_RECORDS, else .rollout/decisions.jsonl in "
-        "the plan's directory).",
+        help="The decision records: a file, or a postgresql:// URL (default: "
+        "ROLLOUT_RECORDS, else records in .rollout/config.toml, else .rollout/decisions.jsonl "
+        "in the plan's directory).",
         show_default=False,
     ),
 ]

@@ -398,7 +398,7 @@ class Asked:
 
 
 def _set_pause(
-    plan: str, paused: bool, reason: str, asked: Asked, plans_dir: Path | None, records: Path | None
+    plan: str, paused: bool, reason: str, asked: Asked, plans_dir: Path | None, records: str | None
 ) -> None:
     from rolloutcli.app.changes import already_paused, set_paused
     from rolloutcli.app.journals import open_journal

@@ -45,7 +45,10 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("demo", "demo"),
 )
 """Each command and the module in ``rolloutcli.cli`` that holds it, in ``--help``'s order."""
-GROUPS: tuple[tuple[str, str, str], ...] = (("plan", "plan", "plan_app"),)
+GROUPS: tuple[tuple[str, str, str], ...] = (
+    ("plan", "plan", "plan_app"),
+    ("records", "records", "records_app"),
+)
 """Each command group: its name, module and typer app."""
 
 

@@ -43,6 +43,7 @@ from rolloutcli.support.http import (
 
 DEFAULT_LIMIT = 16
 FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
 ENV_LIMIT = "ROLLOUT_QUERY_CONCURRENCY"
 
 
@@ -66,6 +67,8 @@ class Call:
     headers: dict[str, str] = field(default_factory=dict)
     timeout: float = 10.0
     method: str = "GET"
+    body: bytes | None = None
+    """A JSON body (sent as is, with its content type); None: the params as a form (POST)."""
 
 
 @dataclass
@@ -171,7 +174,12 @@ class QueryPool:
         self, client: httpx.AsyncClient, call: Call, timeout: httpx.Timeout
     ) -> httpx.Response:
         url = call.base_url.rstrip("/") + call.path
-        if call.method == "POST":  # a form body: no URL quoting of long queries
+        if call.body is not None:
+            headers = {**call.headers, "Content-Type": JSON}
+            request = client.build_request(
+                call.method, url, content=call.body, headers=headers, timeout=timeout
+            )
+        elif call.method == "POST":  # a form body: no URL quoting of long queries
             body = urlencode(call.params).encode()
             headers = {**call.headers, "Content-Type": FORM}
             request = client.build_request(
@@ -179,7 +187,11 @@ class QueryPool:
             )
         else:
             request = client.build_request(
-                call.method, url, params=call.params, headers=call.headers, timeout=timeout
+                call.method,
+                url,
+                params=call.params or None,  # None: keep a query already in the path
+                headers=call.headers,
+                timeout=timeout,
             )
         response = await client.send(request, stream=True)
         try:

@@ -15,7 +15,7 @@ import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Protocol
 
 from rolloutcli.plan.platform_specs import Bounds, Doc, Key, PathText, Url, kind_of
 from rolloutcli.support.durations import parse_duration
@@ -105,20 +105,26 @@ class QuerySourceSpec(BaseSourceSpec):
 
     def problems(self, queries: Queries, reads: Reads) -> list[tuple[KeyPath, str]]:
         """A template for every metric the plan reads, each naming its cohort."""
-        problems: list[tuple[KeyPath, str]] = []
-        for name, used_by in reads.items():
-            if name not in queries:
-                close = difflib.get_close_matches(name, list(queries), n=1)
-                hint = f"; did you mean {quote(close[0])}?" if close else ""
-                problems.append(
-                    (
-                        ("metrics", "queries"),
-                        f"no query for {quote(name)} (read by {used_by}){hint}",
-                    )
-                )
+        problems = _missing_queries(queries, reads)
         for name, spec in queries.items():
             problems.extend(_template_problems(spec.query, spec.step, ("metrics", "queries", name)))
         return problems
+
+
+def _missing_queries(queries: Queries, reads: Reads) -> list[tuple[KeyPath, str]]:
+    """A query for every metric the plan reads."""
+    problems: list[tuple[KeyPath, str]] = []
+    for name, used_by in reads.items():
+        if name not in queries:
+            close = difflib.get_close_matches(name, list(queries), n=1)
+            hint = f"; did you mean {quote(close[0])}?" if close else ""
+            problems.append(
+                (
+                    ("metrics", "queries"),
+                    f"no query for {quote(name)} (read by {used_by}){hint}",
+                )
+            )
+    return problems
 
 
 def _template_problems(
@@ -133,6 +139,11 @@ def _template_problems(
                 "{role} (treatment/control), or both cohorts get the same numbers",
             )
         )
+    return problems + _step_problems(step, where)
+
+
+def _step_problems(step: str | None, where: KeyPath) -> list[tuple[KeyPath, str]]:
+    problems: list[tuple[KeyPath, str]] = []
     if step is not None:
         try:
             ok = parse_duration(step).total_seconds() > 0
@@ -217,6 +228,54 @@ class SqlSourceSpec(QuerySourceSpec):
 
 
 @dataclass(frozen=True, kw_only=True)
+class JsonSourceSpec(QuerySourceSpec):
+    """Any HTTP API that answers JSON (the long tail): one request template for every
+    metric, and per metric a JMESPath expression (its query) that picks the numbers out of
+    the answer. Header values from environment variables, never the plan."""
+
+    adapter: ClassVar[str] = "rolloutcli.metrics.json:open_json"
+    summary: ClassVar[str] = "any HTTP API answering JSON"
+
+    kind: Annotated[Literal["json"], Doc("Any HTTP API that answers JSON.")]
+    url: Annotated[
+        Url | None,
+        Doc(
+            "The request's URL template, e.g. https://metrics.example.com/api/{metric}"
+            "?cohort={cohort}&from={start}&to={end}&step={window}. Placeholders only after "
+            "the host; their values are percent-encoded."
+        ),
+    ] = None
+    method: Annotated[Literal["GET", "POST"], Doc("GET (default) or POST.")] = "GET"
+    body: Annotated[
+        dict[str, Any] | None,
+        Doc("For POST: a JSON body template (placeholders inside its strings)."),
+    ] = None
+    headers_env: Annotated[
+        dict[Key, Key] | None,
+        Doc(
+            "Headers whose values come from environment variables (header: VARIABLE), "
+            "e.g. {Authorization: METRICS_AUTH}; the values are secrets, never printed."
+        ),
+    ] = None
+
+    def problems(self, queries: Queries, reads: Reads) -> list[tuple[KeyPath, str]]:
+        from .jsontemplate import expression_problem, request_problems
+
+        problems = _missing_queries(queries, reads)
+        for field_name, text in request_problems(
+            self.url, self.method, self.body, self.headers_env
+        ):
+            problems.append((("metrics", "source", field_name), text))
+        for name, spec in queries.items():
+            where: KeyPath = ("metrics", "queries", name)
+            problem = expression_problem(spec.query)
+            if problem:
+                problems.append((where, problem))
+            problems.extend(_step_problems(spec.step, where))
+        return problems
+
+
+@dataclass(frozen=True, kw_only=True)
 class CloudWatchSourceSpec(QuerySourceSpec):
     """Amazon CloudWatch's GetMetricData. Each query is a metric stat (``Namespace
     MetricName Stat Dimension=Value ...``) or metric math over named ones; credentials and
@@ -250,7 +309,12 @@ class CloudWatchSourceSpec(QuerySourceSpec):
 
 # The registry: one name per metrics kind.
 AnySourceSpec = (
-    FileSourceSpec | PrometheusSourceSpec | DatadogSourceSpec | SqlSourceSpec | CloudWatchSourceSpec
+    FileSourceSpec
+    | PrometheusSourceSpec
+    | DatadogSourceSpec
+    | SqlSourceSpec
+    | CloudWatchSourceSpec
+    | JsonSourceSpec
 )
 
 SOURCE_SPECS: dict[str, type[AnySourceSpec]] = {

@@ -87,7 +87,7 @@ def test_every_registered_kind_is_a_frozen_dataclass_with_an_adapter() -> None:
         assert spec_class.__dataclass_params__.frozen  # type: ignore[attr-defined]
         module, _, factory = spec_class.adapter.partition(":")
         assert module == f"rolloutcli.platforms.{kind}" and factory.startswith("open_")
-    assert list(SOURCE_SPECS) == ["file", "prometheus", "datadog", "sql", "cloudwatch"]
+    assert list(SOURCE_SPECS) == ["file", "prometheus", "datadog", "sql", "cloudwatch", "json"]
     for kind, spec_class in SOURCE_SPECS.items():
         assert dataclasses.is_dataclass(spec_class)
         assert spec_class.adapter.startswith(f"rolloutcli.metrics.{kind}:open_")
@@ -95,8 +95,8 @@ def test_every_registered_kind_is_a_frozen_dataclass_with_an_adapter() -> None:
 
 def test_kinds_in_messages_come_from_the_registries() -> None:
     assert platform_kinds_text() == "flagfile, unleash or launchdarkly"
-    assert source_kinds_text() == "file, prometheus, datadog, sql or cloudwatch"
-    assert query_kinds_text("and") == "prometheus, datadog, sql and cloudwatch"
+    assert source_kinds_text() == "file, prometheus, datadog, sql, cloudwatch or json"
+    assert query_kinds_text("and") == "prometheus, datadog, sql, cloudwatch and json"
 
 
 def test_a_problem_names_the_key_and_says_what_to_fix() -> None:

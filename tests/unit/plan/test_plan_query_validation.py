@@ -270,7 +270,7 @@ def test_a_file_source_with_queries_is_refused(tmp_path: Path) -> None:
     path, problems = problems_of(tmp_path, text)
     assert problems == [
         at(path, text, "  queries:") + "metrics.queries: queries are for prometheus, "
-        "datadog, sql and cloudwatch sources; the file source reads metrics by name"
+        "datadog, sql, cloudwatch and json sources; the file source reads metrics by name"
     ]
 
 
@@ -300,8 +300,8 @@ def test_an_unknown_source_kind_is_refused(tmp_path: Path) -> None:
     assert problems[0].startswith(at(path, text, "    kind: influxdb") + "metrics.source.kind: ")
     assert problems[0].endswith(
         "'influxdb' is not a metrics source kind: use file (local CSV or JSON lines), "
-        "prometheus (HTTP API v1), datadog (metrics query API v1), sql (PostgreSQL or DuckDB) "
-        "or cloudwatch (GetMetricData)"
+        "prometheus (HTTP API v1), datadog (metrics query API v1), sql (PostgreSQL or DuckDB), "
+        "cloudwatch (GetMetricData) or json (any HTTP API answering JSON)"
     )
 
 

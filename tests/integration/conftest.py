@@ -43,6 +43,26 @@ def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def victoriametrics_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real VictoriaMetrics 1.79 holding the same history as ``prometheus_url`` (the
+    ``prometheus_data`` rollouts, imported over HTTP), shared by the session. Errors (never
+    skips) when the binary is missing: ``scripts/install-victoriametrics`` installs it."""
+    from tests.integration import prometheus_data
+    from tests.integration.victoriametrics_server import (
+        import_samples,
+        start_victoriametrics,
+        stop_victoriametrics,
+    )
+
+    server = start_victoriametrics(tmp_path_factory.mktemp("victoriametrics"))
+    try:
+        import_samples(server, prometheus_data.samples())
+        yield server.url
+    finally:
+        stop_victoriametrics(server)
+
+
+@pytest.fixture(scope="session")
 def sql_csv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """counts.csv and latency.csv of ``sql_data`` (the Prometheus suite's truth as tables)."""
     from tests.integration import sql_data

@@ -144,7 +144,9 @@ class PrometheusSource(QueryingSource):
             return _points(body.get("data"), call)
         if isinstance(body, dict) and body.get("status") == "error":
             kind = clip(str(body.get("errorType", "error")), 40)  # server text: scrub, then cut
-            text = f"{status} {kind}: {clip(str(body.get('error', '')), 300)}".strip()
+            # VictoriaMetrics puts the HTTP status itself in errorType ("422"): say it once
+            head = str(status) if kind == str(status) else f"{status} {kind}"
+            text = f"{head}: {clip(str(body.get('error', '')), 300)}".strip()
             if status in (400, 422):
                 raise QueryFailure(
                     NAME,

@@ -407,6 +407,16 @@ def test_prometheus_400_bad_data_is_rejected_with_the_servers_message(
     )
 
 
+def test_victoriametrics_422_with_the_status_as_error_type_says_it_once(
+    prometheus: PrometheusSource,
+) -> None:
+    """VictoriaMetrics answers a parse error with HTTP 422 and ``errorType: "422"``."""
+    message = 'argList: unexpected token ""; want ",", ")"; unparsed data: ""'
+    error = failure(prometheus, prom_call(), prom_error(422, "422", message))
+    assert error.kind == "rejected"
+    assert error.detail == f"query rejected (422: {message})"
+
+
 def test_prometheus_422_execution_is_rejected(prometheus: PrometheusSource) -> None:
     message = 'found duplicate series for the match group {variant="control"}'
     error = failure(prometheus, prom_call(), prom_error(422, "execution", message))

@@ -424,3 +424,18 @@ def test_demo_workspace_matches_the_shipped_examples() -> None:
         assert names == listed(demo / folder)
         for name in names:
             assert (root / folder / name).read_bytes() == (demo / folder / name).read_bytes()
+
+
+@pytest.mark.parametrize("bad", ['"10"', "NaN", "1e9", "-5", "true", "null"])
+def test_at_refuses_a_history_line_whose_share_is_not_a_share(workspace: Path, bad: str) -> None:
+    """A hand-edited history line with a share that is not a number 0-100: `--at` before
+    it says the history does not tell, in one line, never a traceback or a made-up share."""
+    history = workspace / "flags" / "flags.json.history.jsonl"
+    history.write_text(
+        '{"at": "2026-11-02T12:30:00Z", "flag": "checkout-v2", "action": "advance", '
+        f'"percent_before": {bad}, "percent_after": 5, "stage": "5%", "plan": "checkout-v2"}}\n'
+    )
+    code, output = invoke("status", "checkout-v2", "--json", "--at", "2026-11-02T12:00Z")
+    line = " ".join(output.split())
+    assert code == 2, output
+    assert "does not say what the split was before the advance at 2026-11-02T12:30:00Z" in line

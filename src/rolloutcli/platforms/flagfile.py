@@ -174,8 +174,8 @@ class FlagFilePlatform:
                 ChangeRecord(
                     at=at,
                     action=str(item.get("action", "")),
-                    percent_before=item.get("percent_before"),
-                    percent_after=item.get("percent_after"),
+                    percent_before=_share(item.get("percent_before")),
+                    percent_after=_share(item.get("percent_after")),
                     stage=item.get("stage"),
                     plan=item.get("plan"),
                     comment=str(item.get("comment", "")),
@@ -668,6 +668,15 @@ def _build_targeting(
     if keys:
         return {"if": [{"in": [{"var": "targetingKey"}, list(keys)]}, treatment, split]}
     return split
+
+
+def _share(value: object) -> float | None:
+    """A history line's share: a number 0-100, else None (the line does not say; a
+    hand-edited ``"10"``, ``NaN`` or ``1e9`` is not a share to replay)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    share = float(value)
+    return share if math.isfinite(share) and 0 <= share <= 100 else None
 
 
 def _pause_reason(item: dict[str, Any]) -> str | None:

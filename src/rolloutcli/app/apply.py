@@ -1,7 +1,8 @@
 """Every change the tool makes, with its decision record and its notifications.
 
-The order is fixed and matters: apply the change first, then write the record, then post the
-notifications. A record that cannot be written or a webhook that does not answer is
+The order is fixed and matters: mint the record's id, apply the change (its note on the
+platform names that id), then write the record, then post the notifications. A record
+that cannot be written or a webhook that does not answer is
 reported as a warning; neither ever blocks, delays beyond its deadline, or undoes a change
 (above all a rollback or a kill). A change that fails is recorded too, then re-raised.
 """
@@ -167,6 +168,7 @@ def apply_recorded(
     """Apply an advance or a rollback, record it (or its failure), and notify."""
     from rolloutcli.app.standing import apply_change
 
+    change = replace(change, record=audit.new_record_id())
     subject = subject_of(standing)
     before = _with_phase(audit.state_json(standing.state, _stage_label(standing)), standing)
     common: dict[str, Any] = {
@@ -178,6 +180,7 @@ def apply_recorded(
         "decision": decision,
         "change": audit.change_json(change),
         "before": before,
+        "record_id": change.record,
     }
     try:
         after = apply_change(standing, change, at)
@@ -234,6 +237,7 @@ def pause_recorded(
     when it already was so (recorded as ``unchanged``, not notified)."""
     subject = subject_of(standing)
     event: NotifyEvent = "pause" if paused else "resume"
+    record_id = audit.new_record_id()
     common: dict[str, Any] = {
         "subject": subject,
         "who": journal.who,
@@ -243,10 +247,11 @@ def pause_recorded(
         "decision": decision,
         "before": _with_phase(audit.state_json(standing.state, _stage_label(standing)), standing),
         "extra": {"reason": reason},
+        "record_id": record_id,
     }
     try:
         changed = standing.platform.set_paused(
-            paused, standing.loaded.name, journal.who, reason, at
+            paused, standing.loaded.name, journal.who, reason, at, record=record_id
         )
     except RolloutError as exc:
         journal.write(audit.record(event=event, result="failed", error=str(exc), **common))
@@ -289,7 +294,8 @@ def kill_recorded(
     ``environment`` names where, for the record and the notifications, when the platform's
     own is not the one to show (a flag file has none). ``turned_off(changed)`` runs as soon
     as the platform confirmed, before the record and the notifications: on-call hears
-    "OFF" without waiting for a slow webhook."""
+    "OFF" without waiting for a slow webhook. The record's id is minted first and named in
+    the platform's note even when the record then cannot be written."""
     subject = audit.Subject(
         plan=plan,
         plan_file=plan_file,
@@ -304,9 +310,10 @@ def kill_recorded(
         "at": at,
         "command": journal.command,
         "extra": {"reason": comment},
+        "record_id": audit.new_record_id(),
     }
     try:
-        changed = platform.turn_off(plan, comment, at)
+        changed = platform.turn_off(plan, comment, at, record=common["record_id"])
     except RolloutError as exc:
         journal.write(audit.record(event="kill", result="failed", error=str(exc), **common))
         raise

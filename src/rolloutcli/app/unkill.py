@@ -91,9 +91,12 @@ def unkill_recorded(
         "decision": {"action": COMMAND, "reason": decided},
         "before": audit.state_json(state, stage),
         "extra": {"reason": reason, "rolled_back": unkill.rolled_back},
+        "record_id": audit.new_record_id(),
     }
     try:
-        changed = standing.platform.turn_on(standing.loaded.name, reason, at, by=journal.who)
+        changed = standing.platform.turn_on(
+            standing.loaded.name, reason, at, by=journal.who, record=common["record_id"]
+        )
     except RolloutError as exc:
         journal.write(audit.record(event=COMMAND, result="failed", error=str(exc), **common))
         raise

@@ -40,7 +40,8 @@ def plan_digest(path: Path) -> str | None:
 
 def new_record_id() -> str:
     """A decision record's id: unique, so a script can name the record a command wrote
-    (``--json``'s ``record_id``) and find it in the log."""
+    (``--json``'s ``record_id``) and find it in the log. A change mints it before it writes
+    to the platform, so the note the platform keeps names the record (``changenote``)."""
     return uuid.uuid4().hex
 
 
@@ -96,15 +97,17 @@ def record(
     result: str,
     error: str | None = None,
     extra: Mapping[str, Any] | None = None,
+    record_id: str | None = None,
 ) -> dict[str, Any]:
     """One decision record.
 
     ``event``: advance, rollback, pause, resume, kill, notify, or ``verdict`` (a verdict that
     called for an action the policy left to a person). ``result``: applied, unchanged (already
-    so), failed, refused, dry-run."""
+    so), failed, refused, dry-run. ``record_id``: the id the change's platform note already
+    names (else a new one)."""
     item: dict[str, Any] = {
         "schema": SCHEMA,
-        "id": new_record_id(),
+        "id": record_id or new_record_id(),
         "time": format_timestamp(at),
         "tool": f"rolloutcli {__version__}",
         "who": who,
@@ -148,6 +151,12 @@ class HistoryEntry:
     lifecycle: str | None = None
     """The step in the rollout's lifecycle this entry is, when it is one (applied):
     ``paused``, ``resumed``, ``rolled_back``, ``restarted`` or ``killed``."""
+    record_id: str | None = None
+    """The decision record's id: the record's own, or the one the platform change names."""
+    paired: str | None = None
+    """How a ``record+platform`` entry's two halves were matched: ``id`` (the platform's
+    note names the record) or ``time`` (same action and share, close in time: notes
+    without an id)."""
 
 
 LIFECYCLE_STEPS = {
@@ -178,7 +187,13 @@ def merge_history(
     flag: str,
 ) -> list[HistoryEntry]:
     """The plan's decision records and the flag's platform history, newest first. Records
-    are matched by plan name (or, for a kill by flag key, by flag)."""
+    are matched by plan name (or, for a kill by flag key, by flag).
+
+    A platform change whose note names a record id is paired with that record exactly,
+    whatever the times and contents say; one naming a record this store does not hold says
+    so. A change that names none (a note older than ids, a hand edit, a pause on Unleash,
+    whose tag keeps no text) is paired as before: same action and share, close in time
+    (:func:`_same`), with a record no platform change names."""
     from rolloutcli.support.timeutil import parse_timestamp
 
     entries: list[HistoryEntry] = []
@@ -192,33 +207,54 @@ def merge_history(
         if not mine:
             continue
         entries.append(_from_record(item, at))
+    named = {change.record for change in platform if change.record}
+    by_id = {e.record_id: i for i, e in enumerate(entries) if e.record_id}
     for change in platform:
-        twin = next((e for e in entries if e.source == "record" and _same(e, change)), None)
-        if twin is not None:
-            # the platform's own entry for a change the tool recorded: one line, both sources
-            entries[entries.index(twin)] = replace(twin, source="record+platform")
-            continue
-        entries.append(
-            HistoryEntry(
-                at=change.at,
-                source="platform",
-                event=change.action,
-                who=None,
-                stage=change.stage,
-                percent_before=change.percent_before,
-                percent_after=change.percent_after,
-                verdict=None,
-                result=None,
-                detail=scrub(change.comment),
-                lifecycle=lifecycle_step(change.action),
+        index = by_id.get(change.record) if change.record else None
+        if index is None and not change.record:
+            index = next(
+                (
+                    i
+                    for i, e in enumerate(entries)
+                    if e.source == "record" and e.record_id not in named and _same(e, change)
+                ),
+                None,
             )
-        )
+        if index is not None and entries[index].source == "record":
+            # the platform's own entry for a change the tool recorded: one line, both sources
+            how = "id" if change.record else "time"
+            entries[index] = replace(entries[index], source="record+platform", paired=how)
+            continue
+        entries.append(_from_platform(change, change.record is not None and index is None))
     entries.sort(key=lambda e: (e.at, e.source != "platform"), reverse=True)
     return entries
 
 
+def _from_platform(change: ChangeRecord, elsewhere: bool) -> HistoryEntry:
+    """A platform change no record describes; ``elsewhere``: it names a record this store
+    does not hold (a watcher whose records went to a file on a runner now gone)."""
+    detail = scrub(change.comment)
+    if elsewhere:
+        detail = f"record {change.record} is not in this store · {detail}"
+    return HistoryEntry(
+        at=change.at,
+        source="platform",
+        event=change.action,
+        who=None,
+        stage=change.stage,
+        percent_before=change.percent_before,
+        percent_after=change.percent_after,
+        verdict=None,
+        result=None,
+        detail=detail,
+        lifecycle=lifecycle_step(change.action),
+        record_id=change.record,
+    )
+
+
 PAIRING = timedelta(minutes=2)
-"""How far apart the tool's clock and the platform's may stamp the same change."""
+"""How far apart the tool's clock and the platform's may stamp the same change (pairing
+by time, for a change whose note names no record)."""
 
 
 def _same(entry: HistoryEntry, change: ChangeRecord) -> bool:
@@ -273,6 +309,7 @@ def _from_record(item: Mapping[str, Any], at: datetime) -> HistoryEntry:
         lifecycle=lifecycle_step(str(item.get("event", "")), decision)
         if item.get("result") == "applied"
         else None,
+        record_id=str(item["id"]) if item.get("id") else None,
     )
 
 

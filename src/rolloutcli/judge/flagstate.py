@@ -55,6 +55,9 @@ class RolloutChange:
     comment: str
     turn_on: bool = False
     """Also turn the flag on: only when a rollout starts on a flag that is off."""
+    record: str | None = None
+    """The id of the decision record the change is written with, minted before the write
+    so the note the platform keeps names it (None: no record is written)."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,9 @@ class ChangeRecord:
     rollback, kill, pause, resume, edit, ...), the treatment share before and after where
     the platform says, the plan and stage the change names, the comment as the platform
     shows it, ``who`` made it where the platform says (None: it does not), and ``reason``,
-    the why alone where the platform keeps it inside its own note (a pause's reason)."""
+    the why alone where the platform keeps it inside its own note (a pause's reason), and
+    ``record``, the id of the decision record the change's note names (None: it names none,
+    a hand edit or a note older than ids)."""
 
     at: datetime
     action: str
@@ -74,6 +79,7 @@ class ChangeRecord:
     comment: str
     who: str | None = None
     reason: str | None = None
+    record: str | None = None
 
 
 @dataclass(frozen=True)

@@ -50,10 +50,13 @@ LaunchDarkly's targeting toggle (which does not say which way; read with the sta
 ROLLBACK_NOTE = "rolled back to 0%: "
 """What a rollback's comment says before the person's (or the verdict's) reason."""
 
-_NOTE_HEAD = re.compile(r"^rolloutcli plan=\S+ stage=.*? pct=(?:[0-9.]+|-) action=[a-z-]+(?: · |$)")
+_NOTE_HEAD = re.compile(
+    r"^rolloutcli plan=\S+ stage=.*? pct=(?:[0-9.]+|-) action=[a-z-]+"
+    r"(?: record=[0-9a-f]{8,64})?(?: · |$)"
+)
 """The head of the change note a platform keeps (an Unleash strategy title, a LaunchDarkly
-audit comment: ``rolloutcli plan=co stage=10% pct=10 action=kill · <why>``); the flag
-file's history keeps the why alone."""
+audit comment: ``rolloutcli plan=co stage=10% pct=10 action=kill record=<id> · <why>``, the
+record id only in newer notes); the flag file's history keeps the why alone."""
 
 
 class Phase(StrEnum):

@@ -93,12 +93,21 @@ class Platform(Protocol):
         """Apply ``change`` only if the flag is still as in ``expected`` (else ConflictError)."""
         ...
 
-    def turn_off(self, plan: str | None, comment: str, at: datetime | None = None) -> bool:
-        """Turn the flag off. Returns False when it already was off."""
+    def turn_off(
+        self, plan: str | None, comment: str, at: datetime | None = None, record: str | None = None
+    ) -> bool:
+        """Turn the flag off. Returns False when it already was off. ``record`` (here and in
+        every writing verb, as ``RolloutChange.record`` in ``set_rollout``): the id of the
+        decision record written with the change, for the note the platform keeps."""
         ...
 
     def turn_on(
-        self, plan: str | None, comment: str, at: datetime | None = None, by: str | None = None
+        self,
+        plan: str | None,
+        comment: str,
+        at: datetime | None = None,
+        by: str | None = None,
+        record: str | None = None,
     ) -> bool:
         """Turn a killed flag back on, the split untouched (a kill leaves it as it was),
         recorded in the platform's change history as action ``unkill``. Returns False when
@@ -106,7 +115,13 @@ class Platform(Protocol):
         ...
 
     def set_paused(
-        self, paused: bool, plan: str | None, by: str, reason: str, at: datetime | None = None
+        self,
+        paused: bool,
+        plan: str | None,
+        by: str,
+        reason: str,
+        at: datetime | None = None,
+        record: str | None = None,
     ) -> bool:
         """Set (``paused``) or clear the hold on automatic advancing, recorded in the
         platform's change history as action ``pause`` / ``resume``. The split and the

@@ -8,7 +8,9 @@ segment) is an ``if`` in front of the split.
 
 Each change is recorded twice: in the flag's ``metadata`` (atomically with the change itself;
 ``status`` reads when the stage began from it) and as one JSON line appended to
-``<file>.history.jsonl`` (the full history). Writes go to a temporary file in the same
+``<file>.history.jsonl`` (the full history). Both comments end with ``(record <id>)``, the
+decision record written with the change, and the history line has it as ``record`` too
+(``rollout history`` pairs them by it). Writes go to a temporary file in the same
 folder, fsync'd, then renamed over the original: a crash never leaves a half-written file.
 A lock file serialises writers; a write is refused (conflict) when the file changed since
 it was read.
@@ -52,7 +54,7 @@ from rolloutcli.support.paths import shown_path
 from rolloutcli.support.timeutil import format_timestamp, parse_timestamp
 
 from .base import answers_checked
-from .changenote import note_text
+from .changenote import note_text, split_record, with_record
 
 if TYPE_CHECKING:
     from rolloutcli.plan.platform_specs import FlagfileSpec
@@ -170,6 +172,8 @@ class FlagFilePlatform:
                 continue  # a torn or foreign line: skip it, keep the rest
             if at is None or item.get("flag") != self.flag:
                 continue
+            comment, named = split_record(str(item.get("comment", "")))
+            record = item.get("record")
             records.append(
                 ChangeRecord(
                     at=at,
@@ -178,9 +182,10 @@ class FlagFilePlatform:
                     percent_after=_share(item.get("percent_after")),
                     stage=item.get("stage"),
                     plan=item.get("plan"),
-                    comment=str(item.get("comment", "")),
+                    comment=comment,
                     who=item["by"] if isinstance(item.get("by"), str) else None,
-                    reason=_pause_reason(item),
+                    reason=_pause_reason(item, comment),
+                    record=record if isinstance(record, str) and record else named,
                 )
             )
         return records
@@ -226,7 +231,8 @@ class FlagFilePlatform:
             flag["defaultVariant"] = names[1]
             if change.turn_on:
                 flag["state"] = "ENABLED"
-            _stamp(flag, change.percent, change.stage, change.plan, change.comment, when)
+            note = with_record(change.comment, change.record)
+            _stamp(flag, change.percent, change.stage, change.plan, note, when)
             self._write(real, doc)
             self._append_history(
                 real,
@@ -237,10 +243,13 @@ class FlagFilePlatform:
                 change.stage,
                 change.plan,
                 change.comment,
+                record=change.record,
             )
         return self.read_state(treatment, control)
 
-    def turn_off(self, plan: str | None, comment: str, at: datetime | None = None) -> bool:
+    def turn_off(
+        self, plan: str | None, comment: str, at: datetime | None = None, record: str | None = None
+    ) -> bool:
         when = at or datetime.now(UTC)
         real = self.real_path
         with self._locked(real):
@@ -253,17 +262,24 @@ class FlagFilePlatform:
             if not isinstance(meta, dict):  # a hand-edited file: the kill must still land
                 meta = {}
             meta[META + "killedAt"] = format_timestamp(when)
-            meta[META + "comment"] = note_text(comment)
+            meta[META + "comment"] = with_record(comment, record)
             flag["metadata"] = meta
             self._write(real, doc)
             # The flag is off: a history line that cannot be written (a linked or
             # unwritable history file) must not turn the kill into a failure.
             with contextlib.suppress(BackendError):
-                self._append_history(real, when, "kill", None, None, None, plan, comment)
+                self._append_history(
+                    real, when, "kill", None, None, None, plan, comment, record=record
+                )
         return True
 
     def turn_on(
-        self, plan: str | None, comment: str, at: datetime | None = None, by: str | None = None
+        self,
+        plan: str | None,
+        comment: str,
+        at: datetime | None = None,
+        by: str | None = None,
+        record: str | None = None,
     ) -> bool:
         """``state: ENABLED`` again, the split and its start as they were; the kill's mark
         in the metadata gives way to the unkill's, and the history says who and why."""
@@ -281,14 +297,22 @@ class FlagFilePlatform:
                 meta = {}
             meta.pop(META + "killedAt", None)
             meta[META + "unkilledAt"] = format_timestamp(when)
-            meta[META + "comment"] = note_text(comment)
+            meta[META + "comment"] = with_record(comment, record)
             flag["metadata"] = meta
             self._write(real, doc)
-            self._append_history(real, when, "unkill", None, None, None, plan, comment, by=by)
+            self._append_history(
+                real, when, "unkill", None, None, None, plan, comment, by=by, record=record
+            )
         return True
 
     def set_paused(
-        self, paused: bool, plan: str | None, by: str, reason: str, at: datetime | None = None
+        self,
+        paused: bool,
+        plan: str | None,
+        by: str,
+        reason: str,
+        at: datetime | None = None,
+        record: str | None = None,
     ) -> bool:
         when = at or datetime.now(UTC)
         real = self.real_path
@@ -313,7 +337,9 @@ class FlagFilePlatform:
             self._write(real, doc)
             action = "pause" if paused else "resume"
             comment = f"{reason} (by {by})"
-            self._append_history(real, when, action, None, None, None, plan, comment, by=by)
+            self._append_history(
+                real, when, action, None, None, None, plan, comment, by=by, record=record
+            )
         return True
 
     # ------------------------------------------------------------------ file plumbing
@@ -446,7 +472,10 @@ class FlagFilePlatform:
         plan: str | None,
         comment: str,
         by: str | None = None,
+        record: str | None = None,
     ) -> None:
+        """One history line; ``record`` (the decision record's id) both as its own field
+        and at the end of the comment, as every platform's note carries it."""
         entry: dict[str, Any] = {
             "at": format_timestamp(when),
             "flag": self.flag,
@@ -455,10 +484,12 @@ class FlagFilePlatform:
             "percent_after": after,
             "stage": stage,
             "plan": plan,
-            "comment": note_text(comment, None),
+            "comment": with_record(comment, record, None),
         }
         if by is not None:
             entry["by"] = note_text(by, None)
+        if record:
+            entry["record"] = record
         line = json.dumps(entry, ensure_ascii=False)
         # Called with the lock held, so no other writer appends meanwhile (see _mend_tail).
         path = _history_of(real)
@@ -679,11 +710,12 @@ def _share(value: object) -> float | None:
     return share if math.isfinite(share) and 0 <= share <= 100 else None
 
 
-def _pause_reason(item: dict[str, Any]) -> str | None:
-    """A pause's reason from its history line, whose comment is ``<reason> (by <who>)``."""
+def _pause_reason(item: dict[str, Any], comment: str) -> str | None:
+    """A pause's reason from its history line, whose comment (without its record id) is
+    ``<reason> (by <who>)``."""
     if item.get("action") != "pause":
         return None
-    comment, by = str(item.get("comment", "")), item.get("by")
+    by = item.get("by")
     suffix = f" (by {by})"
     if isinstance(by, str) and comment.endswith(suffix):
         comment = comment[: -len(suffix)]
@@ -702,7 +734,7 @@ def _pause_mark(raw: Any) -> PauseMark | None:
 
 
 def _stamp(
-    flag: dict[str, Any], percent: float, stage: str | None, plan: str, comment: str, when: datetime
+    flag: dict[str, Any], percent: float, stage: str | None, plan: str, note: str, when: datetime
 ) -> None:
     meta = flag.get("metadata")
     if not isinstance(meta, dict):
@@ -715,5 +747,5 @@ def _stamp(
     meta[META + "plan"] = plan
     if stage:
         meta[META + "stage"] = stage
-    meta[META + "comment"] = note_text(comment)
+    meta[META + "comment"] = note  # as with_record made it: scrubbed, cut, the id whole
     flag["metadata"] = meta

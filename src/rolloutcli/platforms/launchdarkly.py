@@ -10,8 +10,9 @@
   the plan's context kind and attribute; ``addTargets``/``removeTargets`` for an allowlist;
   ``addRule``/``removeRule`` for a segment (a rule on ``segmentMatch``, served first);
   ``turnFlagOn`` when a rollout starts on a flag that is off. Every write carries a
-  ``comment`` naming the plan, stage and verdict (see ``changenote``): LaunchDarkly shows it
-  in the audit log, and the tool reads when the stage began from there.
+  ``comment`` naming the plan, stage, verdict and decision record id (see ``changenote``):
+  LaunchDarkly shows it in the audit log, and the tool reads when the stage began from
+  there and pairs each entry with its record.
 * **Kill** is ``turnFlagOff`` (the flag serves its off variation to everyone); **unkill** is
   ``turnFlagOn``, both with a comment naming the action.
 * **Pause** (`rollout pause`) is a custom property on the flag, one per environment
@@ -78,7 +79,7 @@ PAUSE_PREFIX = "rolloutcli-paused-"  # + environment key: the custom property of
 PAUSE_ACTIONS = ("pause", "resume")
 _PAUSE_NOTE = re.compile(
     r"^rolloutcli plan=(?P<plan>\S+) stage=- pct=- action=(?P<action>pause|resume)"
-    r" · in (?P<env>\S+) by "
+    r"(?: record=(?P<record>[0-9a-f]{8,64}))? · in (?P<env>\S+) by "
 )
 """The audit-log comment of a pause or resume, naming the environment (the change is
 flag-wide, so the audit log alone cannot say which environment it was for)."""
@@ -276,7 +277,9 @@ class LaunchDarklyPlatform:
         instructions.append(self._fallthrough(change.percent, variations))
         instructions.extend(self._target_changes(env, variations, change.audience_keys))
         instructions.extend(self._rule_changes(env, variations, change.audience_segment))
-        note = format_title(self.plan, change.stage, change.percent, change.action, change.comment)
+        note = format_title(
+            self.plan, change.stage, change.percent, change.action, change.comment, change.record
+        )
         return {"environmentKey": self.environment, "instructions": instructions, "comment": note}
 
     def validate_change(
@@ -286,14 +289,16 @@ class LaunchDarklyPlatform:
         (instructions, ids, approvals) and saves nothing."""
         self._patch(self.change_body(change, treatment, control, expected), dry_run=True)
 
-    def turn_off(self, plan: str | None, comment: str, at: datetime | None = None) -> bool:
+    def turn_off(
+        self, plan: str | None, comment: str, at: datetime | None = None, record: str | None = None
+    ) -> bool:
         try:
             env: dict[str, Any] | None = self.environment_of(self.read_flag())
         except BackendError:
             env = None  # reading failed: turn it off anyway
         if env is not None and not env.get("on"):
             return False
-        note = format_title(self.plan, None, None, "kill", comment)
+        note = format_title(self.plan, None, None, "kill", comment, record)
         self._patch(
             {
                 "environmentKey": self.environment,
@@ -304,14 +309,19 @@ class LaunchDarklyPlatform:
         return True
 
     def turn_on(
-        self, plan: str | None, comment: str, at: datetime | None = None, by: str | None = None
+        self,
+        plan: str | None,
+        comment: str,
+        at: datetime | None = None,
+        by: str | None = None,
+        record: str | None = None,
     ) -> bool:
         """``turnFlagOn`` with an ``action=unkill`` comment the audit log keeps; the
         fallthrough is untouched. LaunchDarkly stamps its own time and member."""
         env = self.environment_of(self.read_flag())
         if env.get("on"):
             return False
-        note = format_title(self.plan, None, None, "unkill", comment)
+        note = format_title(self.plan, None, None, "unkill", comment, record)
         self._patch(
             {
                 "environmentKey": self.environment,
@@ -322,7 +332,13 @@ class LaunchDarklyPlatform:
         return True
 
     def set_paused(
-        self, paused: bool, plan: str | None, by: str, reason: str, at: datetime | None = None
+        self,
+        paused: bool,
+        plan: str | None,
+        by: str,
+        reason: str,
+        at: datetime | None = None,
+        record: str | None = None,
     ) -> bool:
         """Add (or remove) the environment's pause property, with a comment the audit log
         keeps. LaunchDarkly stamps its own time, so ``at`` is not used."""
@@ -344,7 +360,7 @@ class LaunchDarklyPlatform:
             instruction = {"kind": "removeCustomProperties", "key": key, "values": current}
         action = "pause" if paused else "resume"
         why = f"in {self.environment} by {by}: {reason}"
-        note = format_title(plan or self.plan, None, None, action, why)
+        note = format_title(plan or self.plan, None, None, action, why, record)
         self._patch({"instructions": [instruction], "comment": note})
         return True
 
@@ -731,12 +747,15 @@ def _record(
             comment,
             who,
             reason.strip() or None,
+            pause["record"],
         )
     note = parse_title(comment)
     actions = {str(a.get("action")) for a in entry.get("accesses") or [] if isinstance(a, dict)}
     if note is not None and note.plan == plan and not note.audience and note.action:
         after = note.percent if note.action in ("advance", "rollback") else None
-        return ChangeRecord(at, note.action, previous, after, note.stage, plan, comment, by)
+        return ChangeRecord(
+            at, note.action, previous, after, note.stage, plan, comment, by, record=note.record
+        )
     who = by or "someone"
     if actions & {"updateFallthrough", "updateFallthroughWithMeasuredRollout"}:
         text = f"fallthrough changed by {who}: {comment}"

@@ -4,8 +4,9 @@ How the rollout lives in Unleash:
 
 * **The plan's strategy.** A ``flexibleRollout`` strategy in the plan's environment whose
   title names the plan and stage: ``rolloutcli plan=checkout-v2 stage=25% pct=25
-  action=advance · verdict go: …``. The title is the one free-text field Unleash keeps per
-  change, so the event log shows which plan moved the flag, to which stage, and why. A
+  action=advance record=<id> · verdict go: …``. The title is the one free-text field Unleash
+  keeps per change, so the event log shows which plan moved the flag, to which stage, why,
+  and which decision record tells the rest (``record=``, see ``changenote``). A
   boolean flag's treatment share is the strategy's ``rollout`` percentage. A variant flag
   (model ``v2.4`` against ``v2.3``) is served at rollout 100% with the treatment variant
   ``fix``-weighted at the stage's share and the control ``variable`` (Unleash silently
@@ -22,7 +23,8 @@ How the rollout lives in Unleash:
   ``paused-<environment>`` (see ``pause_tag``), created and removed through the tag API, so
   Unleash's event log records ``feature-tagged`` / ``feature-untagged`` with who and when, the
   flag list shows and filters it, and the strategy SDKs are served is not touched. A tag
-  holds no free text (values are 50 characters at most): the reason is not kept in Unleash.
+  holds no free text (values are 50 characters at most): the reason is not kept in Unleash,
+  nor the record id (`history` pairs a pause with its record by time).
 
 Unleash's PUT replaces whatever it is not sent, so a strategy is never rebuilt from scratch:
 the rollout moves with a JSON-Patch that touches only the rollout, the weights and the
@@ -275,7 +277,9 @@ class UnleashPlatform:
         main, audience = self._own(_strategies(env))
         if _token(main, audience, bool(env.get("enabled")), self._paused()) != expected.version:
             raise self._conflict("changed since it was read (split, on/off or pause)")
-        title = format_title(self.plan, change.stage, change.percent, change.action, change.comment)
+        title = format_title(
+            self.plan, change.stage, change.percent, change.action, change.comment, change.record
+        )
         if main is None:
             self._create_main(title, change.percent, treatment, control, variant)
         else:
@@ -301,7 +305,9 @@ class UnleashPlatform:
             )
         return after
 
-    def turn_off(self, plan: str | None, comment: str, at: datetime | None = None) -> bool:
+    def turn_off(
+        self, plan: str | None, comment: str, at: datetime | None = None, record: str | None = None
+    ) -> bool:
         """Turn the flag off in the environment first; only then note the kill in the title
         (a failure there is ignored: the flag is already off)."""
         env: dict[str, Any] | None = None
@@ -316,11 +322,16 @@ class UnleashPlatform:
             # the flag is off: nothing that follows (an odd strategy, a failed note) may
             # turn the kill into an error
             with contextlib.suppress(BackendError, *SHAPE_ERRORS):
-                self._note_kill(env, comment)
+                self._note_kill(env, comment, "kill", record)
         return True
 
     def turn_on(
-        self, plan: str | None, comment: str, at: datetime | None = None, by: str | None = None
+        self,
+        plan: str | None,
+        comment: str,
+        at: datetime | None = None,
+        by: str | None = None,
+        record: str | None = None,
     ) -> bool:
         """Turn the flag on in the environment (Unleash logs who and when), then note the
         unkill in the strategy title, so the event log reads ``action=unkill`` with the
@@ -331,16 +342,19 @@ class UnleashPlatform:
         self._call("POST", f"{self._env}/on", idempotent=True)
         if plan is not None:
             with contextlib.suppress(BackendError, *SHAPE_ERRORS):
-                self._note_kill(env, comment, "unkill")
+                self._note_kill(env, comment, "unkill", record)
         return True
 
-    def _note_kill(self, env: dict[str, Any], comment: str, action: str = "kill") -> None:
+    def _note_kill(
+        self, env: dict[str, Any], comment: str, action: str, record: str | None
+    ) -> None:
         main = self._own(_strategies(env))[0]
         if main is None:
             return
         old = parse_title(main.get("title"))
         percent = strategy_percent(main) or 0.0
-        title = format_title(self.plan, old.stage if old else None, percent, action, comment)
+        stage = old.stage if old else None
+        title = format_title(self.plan, stage, percent, action, comment, record)
         self._call(
             "PATCH",
             f"{self._env}/strategies/{main['id']}",
@@ -349,11 +363,18 @@ class UnleashPlatform:
         )
 
     def set_paused(
-        self, paused: bool, plan: str | None, by: str, reason: str, at: datetime | None = None
+        self,
+        paused: bool,
+        plan: str | None,
+        by: str,
+        reason: str,
+        at: datetime | None = None,
+        record: str | None = None,
     ) -> bool:
         """Tag the flag ``rolloutcli: paused-<environment>`` (or remove the tag). Unleash
-        records who and when in its event log; ``by``, ``reason`` and ``at`` have no place in
-        a tag (the caller's own records keep them). The strategies are not touched."""
+        records who and when in its event log; ``by``, ``reason``, ``at`` and ``record`` have
+        no place in a tag (the caller's own records keep them; `history` pairs a pause with
+        its record by time). The strategies are not touched."""
         self._read_environment()  # the flag and the environment exist: a clear error if not
         if self._paused() == paused:
             return False
@@ -745,7 +766,8 @@ class UnleashPlatform:
         else:
             return None
         stage = now.stage if now else None
-        return ChangeRecord(at, action, prior, after, stage, self.plan, comment, by)
+        record = now.record if now is not None and action == now.action else None
+        return ChangeRecord(at, action, prior, after, stage, self.plan, comment, by, record=record)
 
     # ------------------------------------------------------------------ HTTP
 

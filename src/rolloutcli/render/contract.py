@@ -280,6 +280,8 @@ def history_json(entries: list[Any]) -> list[dict[str, Any]]:
             "detail": e.detail,
             "record": dict(e.raw) if e.raw is not None else None,
             "lifecycle": e.lifecycle,
+            "record_id": e.record_id,
+            "paired": e.paired,
         }
         for e in entries
     ]

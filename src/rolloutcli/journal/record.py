@@ -226,7 +226,10 @@ def merge_history(
             entries[index] = replace(entries[index], source="record+platform", paired=how)
             continue
         entries.append(_from_platform(change, change.record is not None and index is None))
-    entries.sort(key=lambda e: (e.at, e.source != "platform"), reverse=True)
+    # newest first; within one second (records are stamped to the second), the later
+    # written first: the log's and the platform's order
+    order = {id(e): i for i, e in enumerate(entries)}
+    entries.sort(key=lambda e: (e.at, e.source != "platform", order[id(e)]), reverse=True)
     return entries
 
 

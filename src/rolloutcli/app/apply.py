@@ -304,16 +304,17 @@ def kill_recorded(
         where=platform.describe(),
         environment=environment if environment is not None else platform.environment,
     )
+    record_id = audit.new_record_id()
     common: dict[str, Any] = {
         "subject": subject,
         "who": journal.who,
         "at": at,
         "command": journal.command,
         "extra": {"reason": comment},
-        "record_id": audit.new_record_id(),
+        "record_id": record_id,
     }
     try:
-        changed = platform.turn_off(plan, comment, at, record=common["record_id"])
+        changed = platform.turn_off(plan, comment, at, record=record_id)
     except RolloutError as exc:
         journal.write(audit.record(event="kill", result="failed", error=str(exc), **common))
         raise

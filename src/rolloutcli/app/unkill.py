@@ -83,6 +83,7 @@ def unkill_recorded(
     subject = subject_of(standing)
     state = standing.state
     stage = standing.lifecycle.stage
+    record_id = audit.new_record_id()  # before the write: the platform's note names it
     common: dict[str, Any] = {
         "subject": subject,
         "who": journal.who,
@@ -91,11 +92,11 @@ def unkill_recorded(
         "decision": {"action": COMMAND, "reason": decided},
         "before": audit.state_json(state, stage),
         "extra": {"reason": reason, "rolled_back": unkill.rolled_back},
-        "record_id": audit.new_record_id(),
+        "record_id": record_id,
     }
     try:
         changed = standing.platform.turn_on(
-            standing.loaded.name, reason, at, by=journal.who, record=common["record_id"]
+            standing.loaded.name, reason, at, by=journal.who, record=record_id
         )
     except RolloutError as exc:
         journal.write(audit.record(event=COMMAND, result="failed", error=str(exc), **common))

@@ -1,6 +1,7 @@
-"""Verdicts from SQL over tables with known truth: a real PostgreSQL 15 server and DuckDB
-over CSV files, the same rows in both (:mod:`tests.integration.sql_data`, the Prometheus
-suite's three rollouts as a team's event rollups).
+"""Verdicts from SQL over tables with known truth: a real PostgreSQL 15 server, DuckDB
+over CSV files and a SQLite file through the DB-API driver (``dbapi+sqlite3:``), the same
+rows in each (:mod:`tests.integration.sql_data`, the Prometheus suite's three rollouts as a
+team's event rollups).
 
 Each test writes a plan whose flag sits in a flagd file at its 10% stage since END - 2h
 and checks it as of END (``--at``), so every query reads a fixed window. The cases are the
@@ -43,11 +44,15 @@ class Database:
     params=[
         pytest.param("postgres", marks=pytest.mark.postgres),
         pytest.param("duckdb", marks=pytest.mark.duckdb),
+        pytest.param("sqlite", marks=pytest.mark.dbapi),
     ]
 )
 def database(request: pytest.FixtureRequest, sql_csv: tuple[Path, Path]) -> Database:
     if request.param == "postgres":
         return Database(request.getfixturevalue("postgres_url"), "counts", "latency")
+    if request.param == "sqlite":
+        path = request.getfixturevalue("sqlite_path")
+        return Database(f"dbapi+sqlite3:{path}", "counts", "latency")
     return duck(*sql_csv)
 
 
@@ -164,8 +169,8 @@ def test_a_healthy_rollout_goes_on(tmp_path: Path, database: Database) -> None:
     assert metric(result, "conversion")["status"] == "ok"
     assert result["srm"]["checked"] and not result["srm"]["mismatch"]
     assert "flag='healthy', cohort='true'" in errors["query"]
-    assert errors["query"].startswith("sql (postgresql://127.0.0.1:") or errors["query"].startswith(
-        "sql (duckdb (in memory))"
+    assert errors["query"].startswith(
+        ("sql (postgresql://127.0.0.1:", "sql (duckdb (in memory))", "sql (dbapi+sqlite3:/")
     )
 
 
@@ -233,6 +238,12 @@ def test_a_query_that_writes_is_refused(tmp_path: Path, database: Database) -> N
             database, "errors"
         )
         said = "give one SELECT statement"
+    elif database.url.startswith("dbapi+sqlite3"):
+        writes = (
+            "DELETE FROM counts WHERE flag = {flag} AND variant = {cohort} "
+            "AND ts >= {start} AND ts < {end} RETURNING ts AS time, value"
+        )
+        said = "give one SELECT statement: the connection only reads"
     else:
         writes = (
             "WITH gone AS (DELETE FROM counts WHERE flag = {flag} AND variant = {cohort} "
@@ -259,6 +270,7 @@ def _closed_port() -> int:
     [
         pytest.param("postgresql://postgres@127.0.0.1:{port}/metrics", marks=pytest.mark.postgres),
         pytest.param("duckdb:missing/warehouse.duckdb", marks=pytest.mark.duckdb),
+        pytest.param("dbapi+sqlite3:missing/warehouse.sqlite", marks=pytest.mark.dbapi),
     ],
 )
 def test_a_database_that_is_down_exits_3_and_changes_nothing(tmp_path: Path, down: str) -> None:
@@ -338,6 +350,12 @@ def test_a_query_past_its_statement_timeout_is_stopped(tmp_path: Path, database:
         slow = (
             "SELECT TIMESTAMP '2023-12-31 23:00:00' AS time, count(*) AS value "
             "FROM range(100000000000) WHERE {cohort} <> {flag} AND {start} < {end}"
+        )
+    elif database.url.startswith("dbapi+sqlite3"):
+        slow = (
+            "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) "
+            "SELECT '2023-12-31 23:00:00' AS time, count(*) AS value FROM r "
+            "WHERE {cohort} <> {flag} AND {start} < {end}"
         )
     else:
         slow = counter(database, "errors").replace("FROM counts", "FROM counts, pg_sleep(30)")

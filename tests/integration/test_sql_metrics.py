@@ -400,3 +400,104 @@ def test_the_shipped_sql_example_reads_what_the_file_example_reads(workspace: Pa
     for ours, theirs in zip(sql["metrics"], file["metrics"], strict=True):
         assert {k: ours[k] for k in keys} == {k: theirs[k] for k in keys}
     assert sql["srm"] == file["srm"]
+
+
+@pytest.mark.dbapi
+def test_explain_shows_the_dbapi_module_markers(tmp_path: Path, sqlite_path: Path) -> None:
+    plan = setup(tmp_path, "healthy", Database(f"dbapi+sqlite3:{sqlite_path}", "counts", "x"))
+    code, output = invoke("check", str(plan), "--at", AT, "--explain", "--json")
+    assert code == 0, output
+    rows = json.loads(output)["queries"]
+    totals = [r for r in rows if r["metric"] == "errors" and r["verb"] == "counter"]
+    (request,) = next(r for r in totals if r["cohort"] == "treatment")["requests"]
+    assert request["query"] == (
+        "SELECT ts AS time, value FROM counts WHERE flag = ? AND variant = ? "
+        "AND metric = 'errors' AND ts >= ? AND ts < ?"
+    )
+    assert request["params"] == {
+        "flag": "healthy",
+        "cohort": "true",
+        "start": "2023-12-31T22:00:00Z",
+        "end": "2024-01-01T00:00:00Z",
+    }
+
+
+FORMAT_SHIM = """from psycopg import *  # noqa: F403
+from psycopg import connect  # noqa: F401
+
+paramstyle = "format"
+"""
+
+
+@pytest.fixture(params=["duckdb", "psycopg", "format"])
+def generic(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sql_csv: tuple[Path, Path],
+) -> Database:
+    """The same tables through modules the tool knows nothing special about: DuckDB
+    (qmark) in memory over the CSV files, psycopg by the network form (pyformat; psycopg
+    calls the database ``dbname``), and psycopg under a shim declaring ``format`` (``%s``,
+    the values in marker order)."""
+    if request.param == "duckdb":
+        db = duck(*sql_csv)
+        return Database("dbapi+duckdb:", db.counts, db.latency)
+    url: str = request.getfixturevalue("postgres_url")
+    authority, database = url.removeprefix("postgresql://").split("/")
+    module = "psycopg"
+    if request.param == "format":
+        (tmp_path / "formatdb.py").write_text(FORMAT_SHIM)
+        monkeypatch.syspath_prepend(str(tmp_path))
+        module = "formatdb"
+    return Database(f"dbapi+{module}://{authority}?dbname={database}", "counts", "latency")
+
+
+@pytest.mark.dbapi
+@pytest.mark.postgres
+def test_any_dbapi_module_gives_the_same_verdicts(tmp_path: Path, generic: Database) -> None:
+    code, result = check(setup(tmp_path / "healthy", "healthy", generic), "--fail-on-breach")
+    assert code == 0 and result["verdict"] == "go", result["reasons"]
+    errors = metric(result, "error_rate")
+    assert (errors["treatment_n"], errors["control_n"]) == (19_200, 172_800)
+    assert abs(metric(result, "mean_latency")["control"] - 136.0) < 2
+    code, result = check(setup(tmp_path / "regression", "regression", generic))
+    assert result["verdict"] == "rollback", result["reasons"]
+    code, result = check(setup(tmp_path / "inject", INJECTIONS[0], generic))
+    assert code == 0 and {m["status"] for m in result["metrics"]} == {"no_data"}
+
+
+@pytest.mark.dbapi
+@pytest.mark.postgres
+def test_a_generic_module_past_its_timeout_says_the_query_may_still_run(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    authority, database = postgres_url.removeprefix("postgresql://").split("/")
+    db = Database(f"dbapi+psycopg://{authority}?dbname={database}", "counts", "latency")
+    slow = counter(db, "errors").replace("FROM counts", "FROM counts, pg_sleep(3)")
+    plan = setup(tmp_path, "healthy", db, errors=slow)
+    plan.write_text(plan.read_text().replace('"kind": "sql"', '"kind": "sql", "timeout": 0.5'))
+    code, output = invoke("check", str(plan), "--at", AT)
+    assert code == 3, output
+    assert len(output.strip().splitlines()) == 1, output
+    said = "metric errors (treatment): the query ran longer than its statement timeout (0.5 s)"
+    assert said in output
+    assert "psycopg cannot be told to stop it, so it may still be running on the database" in output
+
+
+@pytest.mark.dbapi
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("dbapi+no_such_dbapi_module:x.db", "cannot import the DB-API module"),
+        ("dbapi+json:x.db", "'json' is not a DB-API 2.0 module: it has no connect()"),
+    ],
+)
+def test_a_module_that_cannot_be_used_exits_2_in_one_line(
+    tmp_path: Path, url: str, said: str
+) -> None:
+    plan = setup(tmp_path, "healthy", Database(url, "counts", "latency"))
+    code, output = invoke("check", str(plan), "--at", AT)
+    assert code == 2, output
+    assert len(output.strip().splitlines()) == 1, output
+    assert said in output and "metrics.source.url" in output

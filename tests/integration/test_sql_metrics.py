@@ -501,3 +501,26 @@ def test_a_module_that_cannot_be_used_exits_2_in_one_line(
     assert code == 2, output
     assert len(output.strip().splitlines()) == 1, output
     assert said in output and "metrics.source.url" in output
+
+
+@pytest.mark.dbapi
+def test_a_dbapi_password_from_the_environment_is_passed_but_never_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The module gets the password (it echoes its arguments in its error, as drivers
+    do); the tool's output never shows it."""
+    secret = "Sentinel-pw-9d2e"
+    (tmp_path / "echodb.py").write_text(
+        "paramstyle = 'qmark'\n\n\ndef connect(**kwargs):\n"
+        "    raise RuntimeError(f'login refused for {kwargs}')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("WAREHOUSE_URL", f"dbapi+echodb://rollout:{secret}@db.internal/metrics")
+    plan = setup(tmp_path, "healthy", Database("duckdb:", "counts", "latency"))
+    plan.write_text(plan.read_text().replace('"url": "duckdb:"', '"url_env": "WAREHOUSE_URL"'))
+    code, output = invoke("check", str(plan), "--at", AT)
+    assert code == 3, output
+    assert "cannot reach dbapi+echodb://db.internal/metrics: login refused for" in output
+    assert "'password': '[redacted]'" in output and secret not in output
+    code, output = invoke("check", str(plan), "--at", AT, "--explain", "--json")
+    assert code == 0 and secret not in output

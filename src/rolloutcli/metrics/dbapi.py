@@ -32,9 +32,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from rolloutcli.plan.dbapiurl import DbapiUrl, parse_dbapi
+from rolloutcli.plan.dbapiurl import DbapiUrl, parse_dbapi, secrets
 from rolloutcli.plan.sqltext import DBAPI_STYLES, POSITIONAL, Paramstyle
 from rolloutcli.support.errors import InvalidInputError
+from rolloutcli.support.redact import register_all, scrub
 
 from .base import QueryFailure
 from .sqldrivers import (
@@ -58,6 +59,7 @@ def open_dbapi(url: str, base_dir: Path, timeout: float, setting: str) -> DbapiD
         target = parse_dbapi(url)
     except ValueError as exc:
         raise InvalidInputError(f"{setting}: {exc}") from None
+    register_all(secrets(target))  # from the environment (a plan holds none): scrubbed
     module, style = load_module(target.module, setting)
     if target.module == "sqlite3":
         return SqliteDriver(module, style, target, base_dir, timeout, setting)
@@ -106,7 +108,7 @@ class DbapiDriver:
         self.target = target
         self.timeout = timeout
         self.setting = setting
-        self.where = target.shown
+        self.where = scrub(target.shown)
 
     # ------------------------------------------------------------ the batch
 

@@ -12,8 +12,9 @@ is given. Two forms, as SQLAlchemy's ``dialect+driver://`` names a driver:
 
 Every part is percent-decoded. A value of digits is passed as an integer and ``true`` or
 ``false`` as a boolean; every other value as text. A password (``USER:PASSWORD@``, or a
-query name holding ``pass``, ``pwd``, ``secret`` or ``token``) never lives in a plan: the
-whole URL may come from the environment variable ``url_env`` names instead.
+query name holding ``pass``, ``pwd``, ``secret`` or ``token``, or a PATH that is a
+connection string with ``PWD=``) never lives in a plan: the whole URL may come from the
+environment variable ``url_env`` names instead, and is then registered as a secret.
 """
 
 from __future__ import annotations
@@ -22,15 +23,17 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
-from .sqltext import PASSWORD
-
 PREFIX = "dbapi+"
+PASSWORD = "the URL holds a password"
+"""How a password's problem starts: the caller registers such a URL as a secret."""
 FORMS = "dbapi+MODULE:PATH or dbapi+MODULE://user@host:port/database (any DB-API 2.0 module)"
 
 Value = str | int | bool
 
 _MODULE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 _SECRET_NAME = re.compile(r"pass|pwd|secret|token", re.IGNORECASE)
+_SECRET_IN_PATH = re.compile(r"(?:pass|pwd|secret|token)\w*\s*=", re.IGNORECASE)
+"""A connection string as PATH (``DSN=x;PWD=y``) holding a credential."""
 _INTEGER = re.compile(r"-?\d+")
 
 
@@ -111,13 +114,22 @@ def _value(text: str) -> Value:
     return text
 
 
+def secrets(parsed: DbapiUrl) -> list[str]:
+    """The credentials in a parsed URL: the values of names holding ``pass``, ``pwd``,
+    ``secret`` or ``token``, and a PATH that is a connection string holding one."""
+    found = [str(v) for name, v in parsed.kwargs.items() if _SECRET_NAME.search(name)]
+    if parsed.path and _SECRET_IN_PATH.search(parsed.path):
+        found.append(parsed.path)
+    return found
+
+
 def dbapi_problem(url: str) -> str | None:
     """Why ``url`` cannot be a plan's ``dbapi+`` URL (None: it can)."""
     try:
         parsed = parse_dbapi(url)
     except ValueError as exc:
         return str(exc)
-    if any(_SECRET_NAME.search(name) for name in parsed.kwargs):
+    if secrets(parsed):
         return (
             f"{PASSWORD}: a plan never does; put the whole URL in the environment variable "
             "url_env names"

@@ -21,6 +21,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from .dbapiurl import FORMS, dbapi_problem, is_dbapi
+from .dbapiurl import PASSWORD as PASSWORD  # re-exported: what url_problem's refusal says
+
 NAMES = ("cohort", "role", "flag", "start", "end", "window")
 """The placeholders a SQL query may use."""
 Paramstyle = Literal["qmark", "numeric", "named", "format", "pyformat", "dollar"]
@@ -32,7 +35,6 @@ DBAPI_STYLES: tuple[Paramstyle, ...] = get_args(Paramstyle)[:5]
 POSITIONAL: tuple[Paramstyle, ...] = ("qmark", "numeric", "format")
 """Styles whose parameters are a sequence (in :func:`bind`'s order), not a mapping."""
 
-PASSWORD = "the URL holds a password"
 _WORD = re.compile(r"\{(\w+)\}")
 _DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_][A-Za-z_0-9]*)?\$")
 
@@ -163,8 +165,6 @@ def query_problems(sql: str) -> list[str]:
 def url_problem(url: str) -> str | None:
     """Why ``url`` cannot be a plan's SQL URL (None: it can): an unknown scheme, or a
     password, which never lives in a plan."""
-    from .dbapiurl import FORMS, dbapi_problem, is_dbapi
-
     if is_dbapi(url):
         return dbapi_problem(url)
     scheme = url.partition(":")[0].lower()

@@ -256,3 +256,22 @@ def test_a_module_that_cannot_be_used_is_a_plan_error_naming_it(
         open_source(load_plan(plan))
     assert caught.value.exit_code == EXIT_INVALID
     assert str(caught.value) == f"{plan}: metrics.source.url / ROLLOUT_SQL_URL: {said}"
+
+
+def test_a_connection_string_with_a_password_is_never_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PATH as a connection string (``...;PWD=...``) from the environment: a secret, so
+    the database's name for it is scrubbed wherever it is shown."""
+    shim(tmp_path, monkeypatch, "dsndb", "from sqlite3 import *\n")
+    secret = "Sentinel-dsn-7a1f"
+    monkeypatch.setenv("WAREHOUSE_URL", f"dbapi+dsndb:{tmp_path}/none/x.db;PWD={secret}")
+    plan = write_plan(tmp_path, "duckdb:")
+    plan.write_text(plan.read_text().replace('"url": "duckdb:"', '"url_env": "WAREHOUSE_URL"'))
+    source = open_source(load_plan(plan))
+    assert isinstance(source, SqlSource)
+    assert source.driver.where == "dbapi+dsndb:[redacted]"
+    with pytest.raises(QueryFailure) as caught:
+        source.counter("requests", T, WINDOW)
+    assert str(caught.value).startswith("sql: metric requests (treatment): cannot reach ")
+    assert secret not in str(caught.value)

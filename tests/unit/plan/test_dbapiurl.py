@@ -77,6 +77,7 @@ def test_a_password_is_passed_from_the_environment_but_never_shown() -> None:
         ("dbapi+pymysql://reader:s3cret@db/analytics", "the URL holds a password: a plan never"),
         ("dbapi+pymysql://db/analytics?passwd=s3cret", "the URL holds a password"),
         ("dbapi+snowflake.connector:?account=a&token=abc", "the URL holds a password"),
+        ("dbapi+pyodbc:DSN=warehouse;UID=rollout;PWD=s3cret", "the URL holds a password"),
         ("dbapi+:events.sqlite", "name a Python module after dbapi+: dbapi+MODULE:PATH or"),
         ("dbapi+my-driver:events.sqlite", "name a Python module after dbapi+"),
         ("dbapi+sqlite3", "name a Python module after dbapi+"),

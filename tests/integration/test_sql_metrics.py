@@ -500,7 +500,8 @@ def test_a_module_that_cannot_be_used_exits_2_in_one_line(
     code, output = invoke("check", str(plan), "--at", AT)
     assert code == 2, output
     assert len(output.strip().splitlines()) == 1, output
-    assert said in output and "metrics.source.url" in output
+    assert output.startswith(f"error: {plan}: metrics.source.url / ROLLOUT_SQL_URL: {said}")
+    assert output.count(str(plan)) == 1
 
 
 @pytest.mark.dbapi

@@ -40,7 +40,7 @@ from rolloutcli.plan.sqltext import PASSWORD, bind, url_problem
 from rolloutcli.stats import fixed as stats
 from rolloutcli.stats.moments import Array, MomentSeries
 from rolloutcli.support.durations import parse_duration
-from rolloutcli.support.errors import BackendError, InvalidInputError
+from rolloutcli.support.errors import BackendError, InvalidInputError, PlanError
 from rolloutcli.support.quoting import quote
 from rolloutcli.support.redact import register_url
 from rolloutcli.support.timeutil import format_timestamp
@@ -68,22 +68,24 @@ ENV_URL = "ROLLOUT_SQL_URL"
 
 
 def open_sql(loaded: LoadedPlan) -> SqlSource:
+    """The source for a plan; a URL that cannot be used is a PlanError (exit 2), one line
+    starting with the plan's path (``check`` adds none to a PlanError)."""
     spec = loaded.plan.metrics.source
     assert isinstance(spec, SqlSourceSpec)  # the registry opens this adapter for this kind
     env = spec.url_env or ENV_URL
     setting = f"metrics.source.url / {env}"
     url = (spec.url or os.environ.get(env, "")).strip()
     if not url:
-        raise InvalidInputError(f"{loaded.path}: the sql source needs a URL: set {setting}")
+        raise PlanError([f"{loaded.path}: the sql source needs a URL: set {setting}"])
     problem = url_problem(url)
     if problem and problem.startswith(PASSWORD):
         register_url(url)  # from the environment, a password may be in it: a secret
     elif problem:
-        raise InvalidInputError(f"{loaded.path}: {setting}: {problem}")
+        raise PlanError([f"{loaded.path}: {setting}: {problem}"])
     try:
         driver = driver_for(url, loaded.base_dir, spec.timeout, setting)
     except InvalidInputError as exc:  # a dbapi+ module that cannot be used
-        raise InvalidInputError(f"{loaded.path}: {exc}") from None
+        raise PlanError([f"{loaded.path}: {exc}"]) from None
     return SqlSource(loaded, driver)
 
 

@@ -82,3 +82,13 @@ def postgres_url(
     with running_postgres(tmp_path_factory.mktemp("postgres")) as url:
         sql_data.load_postgres(url, *sql_csv)
         yield url
+
+
+@pytest.fixture(scope="session")
+def sqlite_path(tmp_path_factory: pytest.TempPathFactory, sql_csv: tuple[Path, Path]) -> Path:
+    """A SQLite file holding ``sql_data``'s tables (sqlite3 is in the standard library)."""
+    from tests.integration import sql_data
+
+    path = tmp_path_factory.mktemp("sqlite") / "metrics.sqlite"
+    sql_data.load_sqlite(path, *sql_csv)
+    return path

@@ -13,11 +13,13 @@ Two tables, as a team's event rollups would be:
 * ``latency (ts, flag, variant, n, total, total_sq)``: per 15 s, the count, sum and sum of
   squares of the requests' latencies in milliseconds (a mean guardrail's moments).
 
-Written as CSV (what DuckDB reads) and loaded into PostgreSQL from the same rows.
+Written as CSV (what DuckDB reads) and loaded into PostgreSQL and a SQLite file from the
+same rows (SQLite keeps the times as its own text form, ``YYYY-MM-DD HH:MM:SS``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -105,3 +107,17 @@ def load_postgres(url: str, counts_csv: Path, latency_csv: Path) -> None:
         for table, path in (("counts", counts_csv), ("latency", latency_csv)):
             with conn.cursor().copy(f"COPY {table} FROM STDIN (FORMAT csv, HEADER true)") as copy:
                 copy.write(path.read_bytes())
+
+
+def load_sqlite(path: Path, counts_csv: Path, latency_csv: Path) -> None:
+    """A SQLite database file at ``path`` with the two tables, copied from the CSV files."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.executescript(SCHEMA.replace("CREATE INDEX ON counts", "CREATE INDEX ix ON counts"))
+        for table, csv_path in (("counts", counts_csv), ("latency", latency_csv)):
+            with csv_path.open(newline="") as handle:
+                reader = csv.reader(handle)
+                header = next(reader)
+                marks = ", ".join("?" * len(header))
+                conn.executemany(f"INSERT INTO {table} VALUES ({marks})", reader)

@@ -83,3 +83,37 @@ def test_no_history_is_refused_naming_the_query(tmp_path: Path) -> None:
     code, output = suggest(write_history(tmp_path / "history.csv"), "--control", "off")
     assert code == 3, output
     assert "no data for requests ({cohort} = off)" in output and "variant = $cohort" in output
+
+
+@pytest.mark.dbapi
+def test_a_suggestion_reads_the_history_through_a_dbapi_module(tmp_path: Path) -> None:
+    """The same history in a SQLite file, read through ``dbapi+sqlite3:``: the same
+    parameters come back."""
+    import contextlib
+    import sqlite3
+
+    history = write_history(tmp_path / "history.csv")
+    database = tmp_path / "history.sqlite"
+    with contextlib.closing(sqlite3.connect(database)) as conn, conn:
+        conn.execute("CREATE TABLE history (ts TEXT, variant TEXT, metric TEXT, value REAL)")
+        with history.open(newline="") as handle:
+            rows = list(csv.reader(handle))[1:]
+        conn.executemany("INSERT INTO history VALUES (?, ?, ?, ?)", rows)
+    args = ["plan", "suggest", "checkout", "--metrics-source", "sql"]
+    args += ["--url", f"dbapi+sqlite3:{database}", "--ratio", "error_rate=errors/requests"]
+    args += ["--lookback", f"{DAYS}d", "--at", format_timestamp(END)]
+    args += ["--flag-file", "../flags/flags.json"]
+    for metric in ("requests", "errors"):
+        sql = (
+            "SELECT ts AS time, value FROM history WHERE variant = {cohort} "
+            f"AND metric = '{metric}' AND ts >= {{start}} AND ts < {{end}}"
+        )
+        args += ["--query", f"{metric}={sql}"]
+    code, text = invoke(*args)
+    assert code == 0, text
+    assert f"url: 'dbapi+sqlite3:{database}'" in text
+    flat = " ".join(line.strip().lstrip("# ") for line in text.splitlines())
+    found = re.search(r"errors ([\d.]+)% of requests, ([\d,]+) requests/h on average", flat)
+    assert found, flat
+    assert abs(float(found.group(1)) - 1.0) < 0.05
+    assert abs(int(found.group(2).replace(",", "")) - 60_000) < 600

@@ -1,6 +1,7 @@
-"""Verdicts from SQL over tables with known truth: a real PostgreSQL 15 server and DuckDB
-over CSV files, the same rows in both (:mod:`tests.integration.sql_data`, the Prometheus
-suite's three rollouts as a team's event rollups).
+"""Verdicts from SQL over tables with known truth: a real PostgreSQL 15 server, DuckDB
+over CSV files and a SQLite file through the DB-API driver (``dbapi+sqlite3:``), the same
+rows in each (:mod:`tests.integration.sql_data`, the Prometheus suite's three rollouts as a
+team's event rollups).
 
 Each test writes a plan whose flag sits in a flagd file at its 10% stage since END - 2h
 and checks it as of END (``--at``), so every query reads a fixed window. The cases are the
@@ -43,11 +44,15 @@ class Database:
     params=[
         pytest.param("postgres", marks=pytest.mark.postgres),
         pytest.param("duckdb", marks=pytest.mark.duckdb),
+        pytest.param("sqlite", marks=pytest.mark.dbapi),
     ]
 )
 def database(request: pytest.FixtureRequest, sql_csv: tuple[Path, Path]) -> Database:
     if request.param == "postgres":
         return Database(request.getfixturevalue("postgres_url"), "counts", "latency")
+    if request.param == "sqlite":
+        path = request.getfixturevalue("sqlite_path")
+        return Database(f"dbapi+sqlite3:{path}", "counts", "latency")
     return duck(*sql_csv)
 
 
@@ -164,8 +169,8 @@ def test_a_healthy_rollout_goes_on(tmp_path: Path, database: Database) -> None:
     assert metric(result, "conversion")["status"] == "ok"
     assert result["srm"]["checked"] and not result["srm"]["mismatch"]
     assert "flag='healthy', cohort='true'" in errors["query"]
-    assert errors["query"].startswith("sql (postgresql://127.0.0.1:") or errors["query"].startswith(
-        "sql (duckdb (in memory))"
+    assert errors["query"].startswith(
+        ("sql (postgresql://127.0.0.1:", "sql (duckdb (in memory))", "sql (dbapi+sqlite3:/")
     )
 
 
@@ -233,6 +238,12 @@ def test_a_query_that_writes_is_refused(tmp_path: Path, database: Database) -> N
             database, "errors"
         )
         said = "give one SELECT statement"
+    elif database.url.startswith("dbapi+sqlite3"):
+        writes = (
+            "DELETE FROM counts WHERE flag = {flag} AND variant = {cohort} "
+            "AND ts >= {start} AND ts < {end} RETURNING ts AS time, value"
+        )
+        said = "give one SELECT statement: the connection only reads"
     else:
         writes = (
             "WITH gone AS (DELETE FROM counts WHERE flag = {flag} AND variant = {cohort} "
@@ -259,6 +270,7 @@ def _closed_port() -> int:
     [
         pytest.param("postgresql://postgres@127.0.0.1:{port}/metrics", marks=pytest.mark.postgres),
         pytest.param("duckdb:missing/warehouse.duckdb", marks=pytest.mark.duckdb),
+        pytest.param("dbapi+sqlite3:missing/warehouse.sqlite", marks=pytest.mark.dbapi),
     ],
 )
 def test_a_database_that_is_down_exits_3_and_changes_nothing(tmp_path: Path, down: str) -> None:
@@ -339,6 +351,12 @@ def test_a_query_past_its_statement_timeout_is_stopped(tmp_path: Path, database:
             "SELECT TIMESTAMP '2023-12-31 23:00:00' AS time, count(*) AS value "
             "FROM range(100000000000) WHERE {cohort} <> {flag} AND {start} < {end}"
         )
+    elif database.url.startswith("dbapi+sqlite3"):
+        slow = (
+            "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) "
+            "SELECT '2023-12-31 23:00:00' AS time, count(*) AS value FROM r "
+            "WHERE {cohort} <> {flag} AND {start} < {end}"
+        )
     else:
         slow = counter(database, "errors").replace("FROM counts", "FROM counts, pg_sleep(30)")
     plan = setup(tmp_path, "healthy", database, errors=slow)
@@ -382,3 +400,128 @@ def test_the_shipped_sql_example_reads_what_the_file_example_reads(workspace: Pa
     for ours, theirs in zip(sql["metrics"], file["metrics"], strict=True):
         assert {k: ours[k] for k in keys} == {k: theirs[k] for k in keys}
     assert sql["srm"] == file["srm"]
+
+
+@pytest.mark.dbapi
+def test_explain_shows_the_dbapi_module_markers(tmp_path: Path, sqlite_path: Path) -> None:
+    plan = setup(tmp_path, "healthy", Database(f"dbapi+sqlite3:{sqlite_path}", "counts", "x"))
+    code, output = invoke("check", str(plan), "--at", AT, "--explain", "--json")
+    assert code == 0, output
+    rows = json.loads(output)["queries"]
+    totals = [r for r in rows if r["metric"] == "errors" and r["verb"] == "counter"]
+    (request,) = next(r for r in totals if r["cohort"] == "treatment")["requests"]
+    assert request["query"] == (
+        "SELECT ts AS time, value FROM counts WHERE flag = ? AND variant = ? "
+        "AND metric = 'errors' AND ts >= ? AND ts < ?"
+    )
+    assert request["params"] == {
+        "flag": "healthy",
+        "cohort": "true",
+        "start": "2023-12-31T22:00:00Z",
+        "end": "2024-01-01T00:00:00Z",
+    }
+
+
+FORMAT_SHIM = """from psycopg import *  # noqa: F403
+from psycopg import connect  # noqa: F401
+
+paramstyle = "format"
+"""
+
+
+@pytest.fixture(params=["duckdb", "psycopg", "format"])
+def generic(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sql_csv: tuple[Path, Path],
+) -> Database:
+    """The same tables through modules the tool knows nothing special about: DuckDB
+    (qmark) in memory over the CSV files, psycopg by the network form (pyformat; psycopg
+    calls the database ``dbname``), and psycopg under a shim declaring ``format`` (``%s``,
+    the values in marker order)."""
+    if request.param == "duckdb":
+        db = duck(*sql_csv)
+        return Database("dbapi+duckdb:", db.counts, db.latency)
+    url: str = request.getfixturevalue("postgres_url")
+    authority, database = url.removeprefix("postgresql://").split("/")
+    module = "psycopg"
+    if request.param == "format":
+        (tmp_path / "formatdb.py").write_text(FORMAT_SHIM)
+        monkeypatch.syspath_prepend(str(tmp_path))
+        module = "formatdb"
+    return Database(f"dbapi+{module}://{authority}?dbname={database}", "counts", "latency")
+
+
+@pytest.mark.dbapi
+@pytest.mark.postgres
+def test_any_dbapi_module_gives_the_same_verdicts(tmp_path: Path, generic: Database) -> None:
+    code, result = check(setup(tmp_path / "healthy", "healthy", generic), "--fail-on-breach")
+    assert code == 0 and result["verdict"] == "go", result["reasons"]
+    errors = metric(result, "error_rate")
+    assert (errors["treatment_n"], errors["control_n"]) == (19_200, 172_800)
+    assert abs(metric(result, "mean_latency")["control"] - 136.0) < 2
+    code, result = check(setup(tmp_path / "regression", "regression", generic))
+    assert result["verdict"] == "rollback", result["reasons"]
+    code, result = check(setup(tmp_path / "inject", INJECTIONS[0], generic))
+    assert code == 0 and {m["status"] for m in result["metrics"]} == {"no_data"}
+
+
+@pytest.mark.dbapi
+@pytest.mark.postgres
+def test_a_generic_module_past_its_timeout_says_the_query_may_still_run(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    authority, database = postgres_url.removeprefix("postgresql://").split("/")
+    db = Database(f"dbapi+psycopg://{authority}?dbname={database}", "counts", "latency")
+    slow = counter(db, "errors").replace("FROM counts", "FROM counts, pg_sleep(3)")
+    plan = setup(tmp_path, "healthy", db, errors=slow)
+    plan.write_text(plan.read_text().replace('"kind": "sql"', '"kind": "sql", "timeout": 0.5'))
+    code, output = invoke("check", str(plan), "--at", AT)
+    assert code == 3, output
+    assert len(output.strip().splitlines()) == 1, output
+    said = "metric errors (treatment): the query ran longer than its statement timeout (0.5 s)"
+    assert said in output
+    assert "psycopg cannot be told to stop it, so it may still be running on the database" in output
+
+
+@pytest.mark.dbapi
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("dbapi+no_such_dbapi_module:x.db", "cannot import the DB-API module"),
+        ("dbapi+json:x.db", "'json' is not a DB-API 2.0 module: it has no connect()"),
+    ],
+)
+def test_a_module_that_cannot_be_used_exits_2_in_one_line(
+    tmp_path: Path, url: str, said: str
+) -> None:
+    plan = setup(tmp_path, "healthy", Database(url, "counts", "latency"))
+    code, output = invoke("check", str(plan), "--at", AT)
+    assert code == 2, output
+    assert len(output.strip().splitlines()) == 1, output
+    assert output.startswith(f"error: {plan}: metrics.source.url / ROLLOUT_SQL_URL: {said}")
+    assert output.count(str(plan)) == 1
+
+
+@pytest.mark.dbapi
+def test_a_dbapi_password_from_the_environment_is_passed_but_never_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The module gets the password (it echoes its arguments in its error, as drivers
+    do); the tool's output never shows it."""
+    secret = "Sentinel-pw-9d2e"
+    (tmp_path / "echodb.py").write_text(
+        "paramstyle = 'qmark'\n\n\ndef connect(**kwargs):\n"
+        "    raise RuntimeError(f'login refused for {kwargs}')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("WAREHOUSE_URL", f"dbapi+echodb://rollout:{secret}@db.internal/metrics")
+    plan = setup(tmp_path, "healthy", Database("duckdb:", "counts", "latency"))
+    plan.write_text(plan.read_text().replace('"url": "duckdb:"', '"url_env": "WAREHOUSE_URL"'))
+    code, output = invoke("check", str(plan), "--at", AT)
+    assert code == 3, output
+    assert "cannot reach dbapi+echodb://db.internal/metrics: login refused for" in output
+    assert "'password': '[redacted]'" in output and secret not in output
+    code, output = invoke("check", str(plan), "--at", AT, "--explain", "--json")
+    assert code == 0 and secret not in output

@@ -1,4 +1,5 @@
-"""SQL over the team's own tables as a metrics source: PostgreSQL or DuckDB.
+"""SQL over the team's own tables as a metrics source: PostgreSQL, DuckDB, or any DB-API 2.0
+module named by a ``dbapi+MODULE:`` URL (:mod:`.dbapi`).
 
 Each metric is one query (``metrics.queries``) returning rows shaped like the metrics
 file's, by column name:
@@ -20,6 +21,7 @@ Configuration: ``metrics.source.url`` (no password), else the environment variab
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import os
 from dataclasses import dataclass
@@ -32,19 +34,30 @@ import numpy as np
 
 from rolloutcli.judge.dataquality import Coverage, Kind, first_bad_value
 from rolloutcli.judge.observations import MeanData
+from rolloutcli.plan.dbapiurl import is_dbapi
 from rolloutcli.plan.source_specs import SqlSourceSpec
 from rolloutcli.plan.sqltext import PASSWORD, bind, url_problem
 from rolloutcli.stats import fixed as stats
 from rolloutcli.stats.moments import Array, MomentSeries
 from rolloutcli.support.durations import parse_duration
-from rolloutcli.support.errors import BackendError, InvalidInputError
+from rolloutcli.support.errors import BackendError, InvalidInputError, PlanError
 from rolloutcli.support.quoting import quote
 from rolloutcli.support.redact import register_url
 from rolloutcli.support.timeutil import format_timestamp
 
 from .base import Cohort, DataProblem, Need, QueryFailure, ResolvedQuery, Verb, Window
+from .dbapi import open_dbapi
 from .querying import Fetch, Index, interval_count, interval_sums, slot_coverage
-from .sqldrivers import NAME, Driver, DuckDriver, Params, PostgresDriver, Result, Table
+from .sqldrivers import (
+    NAME,
+    Driver,
+    DuckDriver,
+    Params,
+    PostgresDriver,
+    Result,
+    Statement,
+    Table,
+)
 
 if TYPE_CHECKING:
     from rolloutcli.plan.model import LoadedPlan
@@ -55,24 +68,33 @@ ENV_URL = "ROLLOUT_SQL_URL"
 
 
 def open_sql(loaded: LoadedPlan) -> SqlSource:
+    """The source for a plan; a URL that cannot be used is a PlanError (exit 2), one line
+    starting with the plan's path (``check`` adds none to a PlanError)."""
     spec = loaded.plan.metrics.source
     assert isinstance(spec, SqlSourceSpec)  # the registry opens this adapter for this kind
     env = spec.url_env or ENV_URL
     setting = f"metrics.source.url / {env}"
     url = (spec.url or os.environ.get(env, "")).strip()
     if not url:
-        raise InvalidInputError(f"{loaded.path}: the sql source needs a URL: set {setting}")
+        raise PlanError([f"{loaded.path}: the sql source needs a URL: set {setting}"])
     problem = url_problem(url)
     if problem and problem.startswith(PASSWORD):
         register_url(url)  # from the environment, a password may be in it: a secret
     elif problem:
-        raise InvalidInputError(f"{loaded.path}: {setting}: {problem}")
-    return SqlSource(loaded, driver_for(url, loaded.base_dir, spec.timeout, setting))
+        raise PlanError([f"{loaded.path}: {setting}: {problem}"])
+    try:
+        driver = driver_for(url, loaded.base_dir, spec.timeout, setting)
+    except InvalidInputError as exc:  # a dbapi+ module that cannot be used
+        raise PlanError([f"{loaded.path}: {exc}"]) from None
+    return SqlSource(loaded, driver)
 
 
 def driver_for(url: str, base_dir: Path, timeout: float, setting: str) -> Driver:
     """The driver a URL names: ``duckdb:`` (memory), ``duckdb:PATH`` (a file, relative to
-    the plan's directory) or a PostgreSQL URL."""
+    the plan's directory), ``dbapi+MODULE:...`` (any DB-API 2.0 module,
+    :mod:`.dbapi`) or a PostgreSQL URL."""
+    if is_dbapi(url):
+        return open_dbapi(url, base_dir, timeout, setting)
     scheme, _, rest = url.partition(":")
     if scheme.lower() != "duckdb":
         return PostgresDriver(url, timeout, setting)
@@ -135,9 +157,9 @@ class SqlSource:
             raise BackendError(NAME, f"the plan has no query for metric {metric!r}")
         return found
 
-    def bound(self, fetch: Fetch) -> tuple[str, Params]:
+    def bound(self, fetch: Fetch) -> Statement:
         """The SQL as sent to the driver, and the parameters bound to it."""
-        sql, names = bind(self._query(fetch.metric).query, self.driver.style)
+        sql, order = bind(self._query(fetch.metric).query, self.driver.style)
         length = fetch.step if fetch.step is not None else fetch.end - fetch.start
         values: Params = {
             "cohort": fetch.label,
@@ -147,11 +169,12 @@ class SqlSource:
             "end": _naive_utc(fetch.end),
             "window": length.total_seconds(),
         }
-        return sql, {name: values[name] for name in names}
+        return Statement(sql, {name: values[name] for name in order}, order)
 
     def _shown(self, fetch: Fetch) -> tuple[str, dict[str, str]]:
-        sql, params = self.bound(fetch)
-        return " ".join(sql.split()), {k: _param_text(v) for k, v in params.items()}
+        statement = self.bound(fetch)
+        params = statement.params
+        return " ".join(statement.sql.split()), {k: _param_text(v) for k, v in params.items()}
 
     def _text(self, fetch: Fetch) -> str:
         sql, params = self._shown(fetch)
@@ -181,9 +204,9 @@ class SqlSource:
         """Run each distinct query once: a total and a series of the same metric are the
         same SQL with the same parameters unless it uses {window}."""
         bound = {f: self.bound(f) for f in fetches}
-        keys = {f: (sql, tuple(sorted(params.items()))) for f, (sql, params) in bound.items()}
-        distinct = list(dict.fromkeys(keys.values()))
-        results = self.driver.run([(sql, dict(params)) for sql, params in distinct])
+        keys = {f: (st.sql, tuple(sorted(st.params.items()))) for f, st in bound.items()}
+        distinct = {key: bound[f] for f, key in keys.items()}
+        results = self.driver.run(list(distinct.values()))
         by_key = dict(zip(distinct, results, strict=True))
         for fetch in fetches:
             self._answers[fetch] = self._read(fetch, by_key[keys[fetch]])
@@ -389,7 +412,11 @@ def _number(raw: Any) -> float:
 
 
 def _epoch(raw: Any) -> float:
-    """A row's time: a timestamp (without a zone: UTC), a date, or epoch seconds."""
+    """A row's time: a timestamp (without a zone: UTC), a date, epoch seconds, or ISO 8601
+    text (SQLite has no timestamp type: its dates are text)."""
+    if isinstance(raw, str):
+        with contextlib.suppress(ValueError):
+            raw = datetime.fromisoformat(raw)
     if isinstance(raw, datetime):
         return (raw if raw.tzinfo else raw.replace(tzinfo=UTC)).timestamp()
     if isinstance(raw, date):

@@ -49,13 +49,23 @@ class Table:
 Result = Table | BackendError
 
 
+@dataclass(frozen=True)
+class Statement:
+    """One query as sent: its SQL with the driver's markers, its parameters by name, and
+    the names in the order a positional paramstyle takes them (see ``sqltext.bind``)."""
+
+    sql: str
+    params: Params
+    order: tuple[str, ...]
+
+
 class Driver(Protocol):
     style: Paramstyle
     where: str
     """The database as it may be shown (no password)."""
 
-    def run(self, batch: list[tuple[str, Params]]) -> list[Result]:
-        """Run each (sql, params) over one connection; a failure in place of its result."""
+    def run(self, batch: list[Statement]) -> list[Result]:
+        """Run each statement over one connection; a failure in place of its result."""
         ...
 
 
@@ -107,7 +117,7 @@ class PostgresDriver:
         self.setting = setting
         self.where = where(url)
 
-    def run(self, batch: list[tuple[str, Params]]) -> list[Result]:
+    def run(self, batch: list[Statement]) -> list[Result]:
         import psycopg
 
         ms = max(1, round(self.timeout * 1000))
@@ -121,8 +131,8 @@ class PostgresDriver:
         results: list[Result] = []
         with conn:
             conn.read_only = True
-            for sql, params in batch:
-                results.append(self._one(conn, sql, params))
+            for statement in batch:
+                results.append(self._one(conn, statement.sql, statement.params))
         return results
 
     def _one(self, conn: psycopg.Connection[Any], sql: str, params: Params) -> Result:
@@ -169,13 +179,13 @@ class DuckDriver:
         self.setting = setting
         self.where = f"duckdb:{path}" if path is not None else "duckdb (in memory)"
 
-    def run(self, batch: list[tuple[str, Params]]) -> list[Result]:
+    def run(self, batch: list[Statement]) -> list[Result]:
         try:
             conn = self._connect()
         except BackendError as exc:
             return [exc] * len(batch)
         try:
-            return [self._one(conn, sql, params) for sql, params in batch]
+            return [self._one(conn, st.sql, st.params) for st in batch]
         finally:
             conn.close()
 

@@ -191,20 +191,26 @@ class DatadogSourceSpec(QuerySourceSpec):
 
 @dataclass(frozen=True, kw_only=True)
 class SqlSourceSpec(QuerySourceSpec):
-    """SQL over the team's own tables: PostgreSQL (psycopg) or DuckDB (embedded, over a
-    database file or CSV and Parquet exports). Each metric is one query, its cohort, flag
-    and window bound as parameters; read-only, under a statement timeout."""
+    """SQL over the team's own tables: PostgreSQL (psycopg), DuckDB (embedded, over a
+    database file or CSV and Parquet exports) or any DB-API 2.0 module named by URL
+    (``dbapi+MODULE:``; sqlite3 in the standard library). Each metric is one query, its
+    cohort, flag and window bound as parameters, under a statement timeout; read-only
+    except through a generic DB-API module, where the database account must ensure it."""
 
     adapter: ClassVar[str] = "rolloutcli.metrics.sql:open_sql"
-    summary: ClassVar[str] = "PostgreSQL or DuckDB"
+    summary: ClassVar[str] = "PostgreSQL, DuckDB or any DB-API module"
 
-    kind: Annotated[Literal["sql"], Doc("SQL over PostgreSQL or DuckDB.")]
+    kind: Annotated[Literal["sql"], Doc("SQL over PostgreSQL, DuckDB or any DB-API 2.0 module.")]
     url: Annotated[
         Url | None,
         Doc(
             "postgresql://user@host/db (password from PGPASSWORD or ~/.pgpass, never here), "
             "duckdb:path/to.duckdb (relative to the plan file), or duckdb: (in memory, for "
-            "queries over CSV or Parquet files). Default: the variable url_env names."
+            "queries over CSV or Parquet files), or any DB-API 2.0 module: "
+            "dbapi+sqlite3:path/to.sqlite (relative to the plan file), "
+            "dbapi+MODULE:PATH?NAME=VALUE (MODULE.connect(PATH, NAME=VALUE)) or "
+            "dbapi+MODULE://user@host:port/database?NAME=VALUE (keyword arguments). "
+            "Default: the variable url_env names."
         ),
     ] = None
     url_env: Annotated[

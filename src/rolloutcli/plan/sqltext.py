@@ -6,7 +6,8 @@ bare (never inside quotes): ``{cohort}`` (the variation served, as text), ``{rol
 window, UTC timestamps without time zone) and ``{window}`` (the window's or the step's
 length in seconds). They are never formatted into the SQL text: each becomes a bound
 parameter in the paramstyle of the driver (``%(cohort)s`` for psycopg, ``$cohort`` for
-DuckDB), so a cohort label or flag key can only ever be compared, never run.
+DuckDB, any of PEP 249's five for a DB-API module named by URL), so a cohort label or flag
+key can only ever be compared, never run.
 
 Placeholders are found outside string literals, quoted identifiers, comments and
 dollar-quoted strings, so ``'{cohort}'`` (quoted, which would compare against the literal
@@ -18,15 +19,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
+
+from .dbapiurl import FORMS, dbapi_problem, is_dbapi
+from .dbapiurl import PASSWORD as PASSWORD  # re-exported: what url_problem's refusal says
 
 NAMES = ("cohort", "role", "flag", "start", "end", "window")
 """The placeholders a SQL query may use."""
-Paramstyle = Literal["pyformat", "dollar"]
-"""``pyformat``: ``%(name)s`` (psycopg; a literal ``%`` doubles). ``dollar``: ``$name``
-(DuckDB)."""
+Paramstyle = Literal["qmark", "numeric", "named", "format", "pyformat", "dollar"]
+"""PEP 249's five, and DuckDB's own: ``qmark`` ``?``, ``numeric`` ``:1``, ``named``
+``:name``, ``format`` ``%s``, ``pyformat`` ``%(name)s`` (a literal ``%`` doubles in both
+``%`` styles: the driver formats the whole text), ``dollar`` ``$name``."""
+DBAPI_STYLES: tuple[Paramstyle, ...] = get_args(Paramstyle)[:5]
+"""The paramstyles a DB-API 2.0 module may declare."""
+POSITIONAL: tuple[Paramstyle, ...] = ("qmark", "numeric", "format")
+"""Styles whose parameters are a sequence (in :func:`bind`'s order), not a mapping."""
 
-PASSWORD = "the URL holds a password"
 _WORD = re.compile(r"\{(\w+)\}")
 _DOLLAR_TAG = re.compile(r"\$(?:[A-Za-z_][A-Za-z_0-9]*)?\$")
 
@@ -84,26 +92,41 @@ def _quoted_end(sql: str, i: int) -> int | None:
 
 
 def bind(sql: str, style: Paramstyle) -> tuple[str, tuple[str, ...]]:
-    """``sql`` with each placeholder as the driver's marker, and the names it uses (in
-    order of first use). Unknown ``{words}`` and everything quoted are left as written."""
+    """``sql`` with each placeholder as the driver's marker, and the names of the
+    parameters in the order the driver takes them: one per marker for ``qmark`` and
+    ``format`` (a name used twice is sent twice), else each once in order of first use
+    (``numeric`` numbers them so). Unknown ``{words}`` and everything quoted are left as
+    written."""
     used: dict[str, None] = {}
+    order: list[str] = []
     out: list[str] = []
     for piece in pieces(sql):
         text = piece.text
-        if style == "pyformat":
-            text = text.replace("%", "%%")  # psycopg reads % everywhere, quoted or not
+        if style in ("format", "pyformat"):
+            text = text.replace("%", "%%")  # the driver reads % everywhere, quoted or not
         if piece.code:
-            text = _WORD.sub(lambda m: _marker(m, style, used), text)
+            text = _WORD.sub(lambda m: _marker(m, style, used, order), text)
         out.append(text)
-    return "".join(out), tuple(used)
+    return "".join(out), tuple(order if style in ("qmark", "format") else used)
 
 
-def _marker(match: re.Match[str], style: Paramstyle, used: dict[str, None]) -> str:
+def _marker(
+    match: re.Match[str], style: Paramstyle, used: dict[str, None], order: list[str]
+) -> str:
     name = match.group(1)
     if name not in NAMES:
         return match.group(0)
     used[name] = None
-    return f"%({name})s" if style == "pyformat" else f"${name}"
+    order.append(name)
+    markers = {
+        "qmark": "?",
+        "numeric": f":{list(used).index(name) + 1}",
+        "named": f":{name}",
+        "format": "%s",
+        "pyformat": f"%({name})s",
+        "dollar": f"${name}",
+    }
+    return markers[style]
 
 
 def placeholders(sql: str) -> tuple[set[str], set[str], set[str]]:
@@ -142,9 +165,11 @@ def query_problems(sql: str) -> list[str]:
 def url_problem(url: str) -> str | None:
     """Why ``url`` cannot be a plan's SQL URL (None: it can): an unknown scheme, or a
     password, which never lives in a plan."""
+    if is_dbapi(url):
+        return dbapi_problem(url)
     scheme = url.partition(":")[0].lower()
     if scheme not in ("postgresql", "postgres", "duckdb"):
-        return "use postgresql://user@host:port/db or duckdb:path (or duckdb: in memory)"
+        return f"use postgresql://user@host:port/db, duckdb:path (or duckdb: in memory) or {FORMS}"
     if scheme != "duckdb":
         authority = url.partition("://")[2].split("/", 1)[0]
         userinfo = authority.rpartition("@")[0]

@@ -300,7 +300,8 @@ def test_an_unknown_source_kind_is_refused(tmp_path: Path) -> None:
     assert problems[0].startswith(at(path, text, "    kind: influxdb") + "metrics.source.kind: ")
     assert problems[0].endswith(
         "'influxdb' is not a metrics source kind: use file (local CSV or JSON lines), "
-        "prometheus (HTTP API v1), datadog (metrics query API v1), sql (PostgreSQL or DuckDB), "
+        "prometheus (HTTP API v1), datadog (metrics query API v1), "
+        "sql (PostgreSQL, DuckDB or any DB-API module), "
         "cloudwatch (GetMetricData) or json (any HTTP API answering JSON)"
     )
 

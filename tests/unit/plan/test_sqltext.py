@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rolloutcli.plan.sqltext import bind, placeholders, query_problems, url_problem
+from rolloutcli.plan.sqltext import Paramstyle, bind, placeholders, query_problems, url_problem
 
 QUERY = (
     "SELECT ts AS time, value FROM t WHERE flag = {flag} AND variant = {cohort} "
@@ -86,6 +86,7 @@ def test_problems_name_what_to_fix() -> None:
         ("postgresql://reader:s3cret@db/analytics", "the URL holds a password"),
         ("postgresql://db/analytics?user=r&password=s3cret", "the URL holds a password"),
         ("mysql://db/analytics", "use postgresql://"),
+        ("dbapi+sqlite3:events.sqlite", None),
         ("https://db/analytics", "use postgresql://"),
     ],
 )
@@ -95,3 +96,43 @@ def test_url_problems(url: str, problem: str | None) -> None:
         assert found is None
     else:
         assert found is not None and found.startswith(problem)
+
+
+STYLES_QUERY = "SELECT {cohort}, {flag} WHERE a = {cohort} AND p LIKE '5%' AND {start} < {end}"
+
+
+@pytest.mark.parametrize(
+    ("style", "sql", "names"),
+    [
+        (
+            "qmark",
+            "SELECT ?, ? WHERE a = ? AND p LIKE '5%' AND ? < ?",
+            ("cohort", "flag", "cohort", "start", "end"),
+        ),
+        (
+            "numeric",
+            "SELECT :1, :2 WHERE a = :1 AND p LIKE '5%' AND :3 < :4",
+            ("cohort", "flag", "start", "end"),
+        ),
+        (
+            "named",
+            "SELECT :cohort, :flag WHERE a = :cohort AND p LIKE '5%' AND :start < :end",
+            ("cohort", "flag", "start", "end"),
+        ),
+        (
+            "format",
+            "SELECT %s, %s WHERE a = %s AND p LIKE '5%%' AND %s < %s",
+            ("cohort", "flag", "cohort", "start", "end"),
+        ),
+        (
+            "pyformat",
+            "SELECT %(cohort)s, %(flag)s WHERE a = %(cohort)s AND p LIKE '5%%' "
+            "AND %(start)s < %(end)s",
+            ("cohort", "flag", "start", "end"),
+        ),
+    ],
+)
+def test_every_pep_249_paramstyle(style: Paramstyle, sql: str, names: tuple[str, ...]) -> None:
+    """Positional styles take one value per marker (qmark, format: a name used twice is
+    sent twice) or per number (numeric, by first use); the % styles double a literal %."""
+    assert bind(STYLES_QUERY, style) == (sql, names)

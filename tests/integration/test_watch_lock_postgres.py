@@ -10,18 +10,21 @@ real ``rollout watch --auto --once`` process; the webhook receiver is a real HTT
 from __future__ import annotations
 
 import json
+import signal
+import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import astuple
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from rolloutcli.journal.planlock import PlanKey
+from rolloutcli.journal.planlock import Busy, PlanKey, try_lock
 from rolloutcli.journal.store import read
 from rolloutcli.platforms.flagfile import FlagFilePlatform
-from tests import watch_world
+from tests import lock_holder, watch_world
 from tests.integration.cli_helpers import write_flag_file
 from tests.integration.test_records_postgres import (
     create_database,
@@ -127,6 +130,20 @@ def test_a_plan_locked_on_another_machine_is_skipped_then_acted_on(
     assert fleet.percent() == 5
     assert rows(records_url) == [(acted["record_id"], "healthy", "advance", "applied")]
     assert [r.json()["kind"] for r in received] == ["advance"]
+
+
+def test_a_watcher_killed_holding_the_lock_holds_nothing(records_url: str, tmp_path: Path) -> None:
+    """PostgreSQL ends a dead client's session, and its advisory locks with it."""
+    holder = lock_holder.start(records_url, tmp_path, *astuple(KEY))
+    assert isinstance(try_lock(records_url, tmp_path / "elsewhere", KEY), Busy)
+    holder.send_signal(signal.SIGKILL)
+    assert holder.wait(timeout=30) == -signal.SIGKILL
+    deadline = time.monotonic() + 30  # until the server has seen the connection close
+    while isinstance(lease := try_lock(records_url, tmp_path / "elsewhere", KEY), Busy):
+        assert time.monotonic() < deadline, "the dead watcher's lock was never released"
+        time.sleep(0.05)
+    with lease:
+        assert lease.warning is None
 
 
 def test_two_watchers_at_once_act_once(records_url: str, tmp_path: Path) -> None:

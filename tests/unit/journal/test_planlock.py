@@ -5,6 +5,7 @@ a watcher from acting."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 from pathlib import Path
 
@@ -72,3 +73,13 @@ def test_a_store_that_cannot_be_reached_leaves_the_file_lock(tmp_path: Path) -> 
     with lease:  # the file lock is held all the same
         assert isinstance(file_lock(tmp_path / ".rollout/locks/checkout-v2.lock"), Busy)
     assert os.path.exists(tmp_path / ".rollout/locks/checkout-v2.lock")
+
+
+def test_a_holder_killed_with_sigkill_holds_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "plan.lock"
+    holder = lock_holder.start(path)
+    assert isinstance(file_lock(path), Busy)
+    holder.send_signal(signal.SIGKILL)
+    assert holder.wait(timeout=30) == -signal.SIGKILL
+    with file_lock(path) as lease:  # the kernel dropped the dead process's lock
+        assert isinstance(lease, Lease) and lease.warning is None

@@ -152,3 +152,29 @@ def test_a_report_only_round_takes_no_lock(tmp_path: Path) -> None:
         None,
         "advance",
     )
+
+
+def test_a_lock_that_fails_does_not_block_the_action(tmp_path: Path) -> None:
+    with WebhookReceiver() as receiver:
+        world = hooked_world(tmp_path, receiver)
+
+        def lock_for(loaded: LoadedPlan, key: PlanKey) -> Lease | Busy:
+            raise OSError(28, "No space left on device")
+
+        (done,) = watcher.run_round(
+            [str(world.plan)],
+            None,
+            T0 + timedelta(seconds=1),
+            auto=True,
+            journal_for=lambda loaded: Journal(
+                path=tmp_path / "decisions.jsonl", who="t", command="w"
+            ),
+            describe=decision_json,
+            lock_for=lock_for,
+        )
+        assert [r.json()["kind"] for r in receiver.wait_for(1)] == ["advance"]
+    assert done.applied == "advanced 0% → 5% (5%)"
+    assert done.warnings == (
+        "plan lock not taken (OSError: [Errno 28] No space left on device): acting without it",
+    )
+    assert world.percent() == 5

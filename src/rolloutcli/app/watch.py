@@ -158,8 +158,7 @@ def _act(
         return PlanRound(ref, evaluation, decision=decision)
     if lock_for is None:
         return _carry_out(ref, evaluation, decision, now, journal_for, describe)
-    plan = loaded.plan
-    lease = lock_for(loaded, PlanKey(loaded.name, plan.flag, plan.platform.environment))
+    lease = _lock(lock_for, loaded)
     if isinstance(lease, Busy):
         held = f" ({lease.holder})" if lease.holder else ""
         reason = f"skipped: another watcher holds plan {loaded.name}{held}"
@@ -185,6 +184,17 @@ def _act(
             )
         done = _carry_out(ref, evaluation, decision, now, journal_for, describe)
     return replace(done, warnings=lock_warnings + done.warnings)
+
+
+def _lock(lock_for: LockFor, loaded: LoadedPlan) -> Lease | Busy:
+    """The plan's lock; a lock that fails unexpectedly never blocks the action (a rollback
+    least of all): it goes ahead unlocked, with a warning."""
+    plan = loaded.plan
+    try:
+        return lock_for(loaded, PlanKey(loaded.name, plan.flag, plan.platform.environment))
+    except Exception as exc:
+        what = str(exc) if isinstance(exc, RolloutError) else f"{type(exc).__name__}: {exc}"
+        return Lease(warning=f"plan lock not taken ({' '.join(what.split())}): acting without it")
 
 
 def _carry_out(

@@ -318,6 +318,7 @@ def test_watch_ndjson_streams_one_line_per_plan(workspace: Path) -> None:
         "event", "at", "plan", "flag", "mode", "verdict", "reasons", "reason_codes", "percent",
         "stage", "lifecycle", "decision", "applied", "record_id", "error", "exit_code",
         "warnings",
+        "skipped", "skip_reason",
     }  # fmt: skip
     assert first["plan"] == PLAN and first["event"] == "plan" and first["mode"] == "report"
     assert first["at"] == "2026-11-02T15:00:00Z"

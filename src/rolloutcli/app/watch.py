@@ -5,6 +5,14 @@ Stateless: every round starts from the platform's state, so a stopped and restar
 or a scheduled ``watch --auto --once`` job on a fresh runner, continues where the rollout
 stands. What a round did is in the decision records and the platform's history.
 
+One actor per plan: with ``lock_for``, a plan is acted on only under its lock (journal/
+planlock.py), taken when the round would act (``--auto`` and a decision other than none),
+for that plan's action and its notification. Only actions notify, so a report-only round
+needs no lock. A plan whose lock another watcher holds is skipped (``skipped="locked"``);
+once locked, the flag is read again, and a flag that changed since the round read it (the
+other watcher just acted) is skipped too (``skipped="moved"``): the next round decides
+from where it stands now. Neither is an error.
+
 One plan never stops the round: a plan that cannot be loaded, checked or acted on — a
 ``RolloutError``, or any exception nobody expected (reported with its type and message as
 an ``InternalError``) — is that plan's error, and every other plan still gets its verdict
@@ -14,7 +22,7 @@ and its automatic action. ``run_round`` itself never raises.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +30,9 @@ from typing import Any
 from rolloutcli.app.apply import Journal, apply_recorded, pause_recorded
 from rolloutcli.app.evaluate import Evaluation, advance_change, evaluate_many
 from rolloutcli.app.standing import rollback_change
+from rolloutcli.journal.planlock import Busy, Lease, PlanKey
 from rolloutcli.judge.automation import Act, Decision, decide_action, last_rollout_change
+from rolloutcli.judge.flagstate import FlagState
 from rolloutcli.judge.messages import first_sentence
 from rolloutcli.plan.locate import resolve_plan_path
 from rolloutcli.plan.model import LoadedPlan, load_plan
@@ -30,6 +40,8 @@ from rolloutcli.support.errors import InternalError, PlanError, RolloutError
 
 Describe = Callable[[Evaluation], dict[str, Any]]
 """What a decision record keeps of an evaluation's verdict."""
+LockFor = Callable[[LoadedPlan, PlanKey], Lease | Busy]
+"""The plan's lock, taken without waiting (journal/planlock.py's ``try_lock``)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,10 @@ class PlanRound:
     warnings: tuple[str, ...] = field(default_factory=tuple)
     record_id: str | None = None
     """The id of the decision record the action wrote, when it wrote one."""
+    skipped: str | None = None
+    """Why the action was left to another watcher: ``locked`` (it holds the plan's lock) or
+    ``moved`` (the flag changed since this round read it); ``skip_reason`` says it in words."""
+    skip_reason: str | None = None
 
 
 def run_round(
@@ -58,10 +74,12 @@ def run_round(
     journal_for: Callable[[LoadedPlan], Journal],
     describe: Describe,
     concurrency: int | None = None,
+    lock_for: LockFor | None = None,
 ) -> list[PlanRound]:
     """Evaluate ``refs`` together, then decide (and with ``auto`` act) plan by plan.
     ``describe`` turns an evaluation into what a decision record keeps of the verdict (the
-    JSON contract, which lives with the renderers)."""
+    JSON contract, which lives with the renderers); ``lock_for``: each plan's lock, taken
+    to act (None: act unlocked)."""
     loaded = [_load(ref, plans_dir) for ref in refs]
     good = [item for item in loaded if isinstance(item, LoadedPlan)]
     evaluations = iter(_evaluate(good, now, concurrency))
@@ -72,7 +90,7 @@ def run_round(
             rounds.append(_failed(ref, outcome))
             continue
         try:
-            rounds.append(_act(ref, outcome, now, auto, journal_for, describe))
+            rounds.append(_act(ref, outcome, now, auto, journal_for, describe, lock_for))
         except Exception as exc:  # deciding (not acting) failed: a bug, this plan's alone
             error = InternalError.of(exc, f"deciding for plan {ref}")
             rounds.append(PlanRound(ref, outcome, error=str(error), exit_code=error.exit_code))
@@ -126,6 +144,7 @@ def _act(
     auto: bool,
     journal_for: Callable[[LoadedPlan], Journal],
     describe: Describe,
+    lock_for: LockFor | None = None,
 ) -> PlanRound:
     standing, verdict = evaluation.standing, evaluation.verdict
     loaded = standing.loaded
@@ -137,21 +156,64 @@ def _act(
     )
     if not auto or decision.action is Act.NONE:
         return PlanRound(ref, evaluation, decision=decision)
+    if lock_for is None:
+        return _carry_out(ref, evaluation, decision, now, journal_for, describe)
+    lease = _lock(lock_for, loaded)
+    if isinstance(lease, Busy):
+        held = f" ({lease.holder})" if lease.holder else ""
+        reason = f"skipped: another watcher holds plan {loaded.name}{held}"
+        return PlanRound(ref, evaluation, decision=decision, skipped="locked", skip_reason=reason)
+    lock_warnings = (lease.warning,) if lease.warning else ()
+    with lease:
+        try:
+            moved = _moved(standing.state, _read_again(evaluation))
+        except Exception as exc:
+            return _action_failed(ref, evaluation, decision, exc, lock_warnings)
+        if moved:
+            reason = (
+                f"skipped: plan {loaded.name}'s flag changed since this round read it "
+                "(another watcher acted); the next round decides from there"
+            )
+            return PlanRound(
+                ref,
+                evaluation,
+                decision=decision,
+                skipped="moved",
+                skip_reason=reason,
+                warnings=lock_warnings,
+            )
+        done = _carry_out(ref, evaluation, decision, now, journal_for, describe)
+    return replace(done, warnings=lock_warnings + done.warnings)
+
+
+def _lock(lock_for: LockFor, loaded: LoadedPlan) -> Lease | Busy:
+    """The plan's lock; a lock that fails unexpectedly never blocks the action (a rollback
+    least of all): it goes ahead unlocked, with a warning."""
+    plan = loaded.plan
+    try:
+        return lock_for(loaded, PlanKey(loaded.name, plan.flag, plan.platform.environment))
+    except Exception as exc:
+        what = str(exc) if isinstance(exc, RolloutError) else f"{type(exc).__name__}: {exc}"
+        return Lease(warning=f"plan lock not taken ({' '.join(what.split())}): acting without it")
+
+
+def _carry_out(
+    ref: str,
+    evaluation: Evaluation,
+    decision: Decision,
+    now: datetime,
+    journal_for: Callable[[LoadedPlan], Journal],
+    describe: Describe,
+) -> PlanRound:
+    """Act on ``decision``; its record's id, or the failure, as this plan's round."""
     journal: Journal | None = None
     try:
-        journal = journal_for(loaded)
+        journal = journal_for(evaluation.standing.loaded)
         known = len(journal.written)
         applied = _apply(journal, evaluation, decision, now, describe(evaluation))
     except Exception as exc:
-        error = exc if isinstance(exc, RolloutError) else InternalError.of(exc, f"acting on {ref}")
-        return PlanRound(
-            ref,
-            evaluation,
-            decision=decision,
-            action_error=str(error),
-            action_exit_code=error.exit_code,
-            warnings=tuple(journal.warnings) if journal is not None else (),
-        )
+        warnings = tuple(journal.warnings) if journal is not None else ()
+        return _action_failed(ref, evaluation, decision, exc, warnings)
     written = journal.written[known:]
     return PlanRound(
         ref,
@@ -161,6 +223,39 @@ def _act(
         warnings=tuple(journal.warnings),
         record_id=written[0] if written else None,
     )
+
+
+def _action_failed(
+    ref: str,
+    evaluation: Evaluation,
+    decision: Decision,
+    exc: Exception,
+    warnings: tuple[str, ...],
+) -> PlanRound:
+    error = exc if isinstance(exc, RolloutError) else InternalError.of(exc, f"acting on {ref}")
+    return PlanRound(
+        ref,
+        evaluation,
+        decision=decision,
+        action_error=str(error),
+        action_exit_code=error.exit_code,
+        warnings=warnings,
+    )
+
+
+def _read_again(evaluation: Evaluation) -> FlagState:
+    """The flag as it is now (one read of the state, not of the history)."""
+    standing = evaluation.standing
+    variations = standing.loaded.plan.variations
+    return standing.platform.read_state(variations.treatment, variations.control)
+
+
+def _moved(before: FlagState, now: FlagState) -> bool:
+    """Whether the flag changed between two readings: the platform's version token (what
+    its conditional write compares), else the split, on/off and pause."""
+    if before.version or now.version:
+        return before.version != now.version
+    return (before.on, before.percent, before.paused) != (now.on, now.percent, now.paused)
 
 
 def _apply(

@@ -17,6 +17,7 @@ from pathlib import Path
 from rolloutcli.app.apply import Journal
 from rolloutcli.app.journals import open_journal
 from rolloutcli.app.watch import Describe, PlanRound, run_round
+from rolloutcli.journal.planlock import Busy, Lease, PlanKey, try_lock
 from rolloutcli.plan.model import LoadedPlan
 from rolloutcli.support.durations import parse_duration
 from rolloutcli.support.errors import EXIT_BREACH, InvalidInputError
@@ -72,6 +73,10 @@ class Watcher:
                 )
             return journals[loaded.base_dir]
 
+        def lock_for(loaded: LoadedPlan, key: PlanKey) -> Lease | Busy:
+            """The plan's lock where its records go: the store's too when it is shared."""
+            return try_lock(journal_for(loaded).path, loaded.base_dir, key)
+
         plans = run_round(
             self.refs,
             self.plans_dir,
@@ -80,6 +85,7 @@ class Watcher:
             journal_for=journal_for,
             describe=self.describe,
             concurrency=self.concurrency,
+            lock_for=lock_for,
         )
         return Round(plans, now)
 

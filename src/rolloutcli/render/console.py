@@ -333,6 +333,8 @@ def watch_view(
             parts.append(Text(f"  → {item.applied}", style="bold"))
         elif item.action_error:
             parts.append(Text(f"  ✗ action failed: {item.action_error}", style="bold red"))
+        elif item.skip_reason:
+            parts.append(Text(f"  … {item.skip_reason}", style="yellow"))
         elif item.decision is not None and item.decision.waiting:
             parts.append(Text(f"  … {item.decision.reason}", style="yellow"))
         elif item.error:

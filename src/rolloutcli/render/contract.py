@@ -336,7 +336,8 @@ def delivery_json(delivery: Delivery) -> dict[str, Any]:
 
 def watch_event_json(item: PlanRound, at: datetime, auto: bool) -> dict[str, Any]:
     """One plan in one round of ``watch --output ndjson``: its verdict and lifecycle, what
-    the automation decided and did (with the decision record's id), or its error."""
+    the automation decided and did (with the decision record's id), or its error; ``skipped``
+    (``locked``/``moved``) when another watcher had the plan's action."""
     evaluation, decision = item.evaluation, item.decision
     verdict = evaluation.verdict if evaluation is not None else None
     standing = evaluation.standing if evaluation is not None else None
@@ -364,6 +365,8 @@ def watch_event_json(item: PlanRound, at: datetime, auto: bool) -> dict[str, Any
         "error": item.error or item.action_error,
         "exit_code": item.exit_code or item.action_exit_code,
         "warnings": list(item.warnings),
+        "skipped": item.skipped,
+        "skip_reason": item.skip_reason,
     }
 
 

@@ -289,3 +289,12 @@ def test_dry_run_shows_what_would_be_asked(live_workspace: Path) -> None:
     assert found["result"] == "dry_run"
     assert [i["answer"] for i in found["gates"]["checklist"]] == [None, None]
     assert percent(live_workspace) == 5000
+
+
+def test_check_markdown_names_a_closed_window(workspace: Path) -> None:
+    edit_plan(workspace, PLAN, "  windows: [{days: sat-sun}]\n")
+    output = flat(invoke("check", PLAN, "--at", AT, "--output", "markdown").stdout)
+    assert (
+        "**automation**: outside the automation window (sat-sun 00:00-24:00 UTC); next opening "
+        "Sat 00:00 (in 4d 12h)" in output
+    )

@@ -680,8 +680,8 @@ def _known_keys(root: type[BaseModel], parent: KeyPath, loc: tuple[int | str, ..
                 nxt.extend(_models_in(info.annotation))
         models = nxt
     keys: set[str] = set()
-    for model in models:
-        keys.update(model.model_fields)
+    for model in models:  # as written in a plan: a field's alias (freeze's from:, to:)
+        keys.update(info.alias or name for name, info in model.model_fields.items())
     return sorted(keys)
 
 

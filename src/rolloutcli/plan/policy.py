@@ -29,6 +29,8 @@ def parse_days(value: str | list[str]) -> tuple[int, ...]:
     """``mon-fri``, ``sat,sun``, ``[mon, wed]`` → sorted weekday numbers (Monday 0); a range
     may wrap (``fri-mon``). Raises ValueError naming the day names."""
     parts = value if isinstance(value, list) else value.split(",")
+    if not parts:
+        raise ValueError("no days: name at least one (mon-fri, [sat, sun])")
     days: set[int] = set()
     for part in parts:
         ends = [d.strip().lower()[:3] for d in str(part).split("-")]

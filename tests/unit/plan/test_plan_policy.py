@@ -89,3 +89,18 @@ def test_checklist_ids_are_unique_per_stage(tmp_path: Path) -> None:
     assert caught.value.problems == [
         f"{path}:9: stages[1].checklist[1]: checklist id 'no-unresolved-incidents' is used twice"
     ]
+
+
+def test_empty_days_and_unknown_keys_name_what_is_accepted(tmp_path: Path) -> None:
+    extra = (
+        "automation:\n"
+        "  windows: [{days: [], tz: UTC}]\n"
+        "  freeze: [{from: '2026-12-24T00:00:00Z', until: '2026-12-27T00:00:00Z'}]\n"
+    )
+    path = tmp_path / "demo.yaml"
+    assert problems(tmp_path, extra) == [
+        f"{path}:12: automation.windows[0].days: no days: name at least one (mon-fri, [sat, sun])",
+        f"{path}:12: automation.windows[0].tz: unknown key (known keys: days, hours, timezone)",
+        f"{path}:13: automation.freeze[0].to: missing (required)",
+        f"{path}:13: automation.freeze[0].until: unknown key (known keys: from, reason, to)",
+    ]

@@ -167,7 +167,7 @@ def test_advance_yes_in_a_freeze_needs_outside_window(live_workspace: Path) -> N
     assert result.exit_code == 0, result.output
     assert percent(live_workspace) == 10000
     (written,) = records()
-    window = written["decision"]["policy"]["window"]
+    window = written["decision"]["window"]
     assert (window["open"], window["state"], window["override"]) == (False, "freeze", True)
     assert window["reason"].startswith("freeze until ")
 
@@ -183,7 +183,7 @@ def test_advance_in_a_freeze_asks_naming_it(
     assert percent(live_workspace) == 5000
     result = invoke("advance", PLAN, input="y\n")
     assert result.exit_code == 0, result.output
-    assert records()[-1]["decision"]["policy"]["window"]["override"] is True
+    assert records()[-1]["decision"]["window"]["override"] is True
 
 
 def test_advance_json_carries_the_gates(live_workspace: Path) -> None:
@@ -229,7 +229,7 @@ def test_advance_asks_each_checklist_question(
         ("no-unresolved-incidents", True),
         ("feedback", True),
     ]
-    assert "policy" not in records()[-1]["decision"]  # the window was open
+    assert "window" not in records()[-1]["decision"]  # the window was open
 
 
 def test_checked_items_are_not_asked_again(

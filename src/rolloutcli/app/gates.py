@@ -3,7 +3,7 @@ checklist (every question answered yes) and the plan's policy window (outside it
 freeze, the advance is deliberate: asked, or ``--yes --outside-window``).
 
 Both end up in the decision record of the advance (``decision.checklist``,
-``decision.policy``) and in ``advance --json`` (``gates``).
+``decision.window``) and in ``advance --json`` (``gates``).
 """
 
 from __future__ import annotations
@@ -142,12 +142,12 @@ def _item_json(item: ChecklistItem, answer: Answer | None) -> dict[str, Any]:
 
 
 def decision_extra(gates: Gates) -> dict[str, Any]:
-    """What the advance's decision record adds: ``policy`` when the window was closed or
+    """What the advance's decision record adds: ``window`` when the window was closed or
     a freeze held (overridden by a person), ``checklist`` when the stage had one."""
     extra: dict[str, Any] = {}
     document = gates_json(gates)
     if not gates.window.ok:
-        extra["policy"] = {"window": document["window"]}
+        extra["window"] = document["window"]
     if gates.items:
         extra["checklist"] = document["checklist"]
     return extra

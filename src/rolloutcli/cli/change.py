@@ -186,6 +186,7 @@ def run_advance(
         json_output,
         lambda why: write_json(outcome.refused(why), verdict, gates_json(gates)),
     )
+    gates = gates.overridden()  # confirmed: a closed window or a freeze was overridden
     try:
         after = apply_advance(
             evaluation,

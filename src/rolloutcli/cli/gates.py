@@ -69,10 +69,10 @@ def pass_gates(
     now: datetime,
     refused: Callable[[str], Any],
 ) -> Gates:
-    """The gates answered (and the window's override noted), or a one-line refusal: a
-    checklist "no" or a missing ``--checked`` (exit 1), an unknown one (exit 2), ``--yes``
-    outside the window without ``--outside-window`` (exit 1). With ``--json`` the refusal's
-    document (``refused(why)``) goes to stdout first."""
+    """The gates answered, or a one-line refusal: a checklist "no" or a missing
+    ``--checked`` (exit 1), an unknown one (exit 2), ``--yes`` outside the window without
+    ``--outside-window`` (exit 1). With ``--json`` the refusal's document (``refused(why)``)
+    goes to stdout first. The override is noted once the change is confirmed."""
     from rolloutcli.app.gates import answer_checklist, check_named, window_refusal
     from rolloutcli.cli.scripting import emit
     from rolloutcli.journal.identity import actor
@@ -89,7 +89,7 @@ def pass_gates(
         if json_output:
             emit(refused(str(exc)))
         raise
-    return answered.overridden()
+    return answered
 
 
 def ask(item: ChecklistItem) -> bool:

@@ -75,6 +75,7 @@ def expected(action: str, result: str, **changes: Any) -> dict[str, Any]:
         "validated_by": None,
         "error": None,
         "verdict": None,
+        "gates": None,
     }
     base.update(changes)
     return base
@@ -274,7 +275,18 @@ def test_advance_json_applied_on_go(live_workspace: Path) -> None:
     (written,) = records()
     assert found["verdict"]["verdict"] == "go"
     assert found["verdict"]["reason_codes"] == ["advance"]
-    found["verdict"] = None
+    assert found["gates"] == {
+        "stage": "10%",
+        "window": {
+            "open": True,
+            "state": "open",
+            "reason": "no automation windows: any time",
+            "next_opening": None,
+            "override": False,
+        },
+        "checklist": [],
+    }
+    found["verdict"] = found["gates"] = None
     assert found == expected(
         "advance",
         "applied",

@@ -7,7 +7,7 @@ Automatic changes (``watch --auto``) are :mod:`rolloutcli.app.watch`'s; both wri
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -31,10 +31,12 @@ def apply_advance(
     yes: bool,
     describe: Callable[[Evaluation], dict[str, Any]],
     restarted: Lifecycle | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> Standing:
     """Apply the advance a `go` proposed; recorded (with ``describe(evaluation)`` as the
     verdict) when there is a journal. ``restarted``: the rollback this advance restarts
-    from (``advance --restart``), recorded as a ``restart`` decision. The standing after."""
+    from (``advance --restart``), recorded as a ``restart`` decision. ``extra``: more for
+    the record's decision (the checklist's answers, a window override). The standing after."""
     standing = evaluation.standing
     if journal is None:
         after = apply_change(standing, change, now)
@@ -49,6 +51,7 @@ def apply_advance(
                 "from_stage": restarted.from_stage,
                 "from_percent": restarted.from_percent,
             }
+        decision.update(extra or {})
         after = apply_recorded(
             journal, standing, change, now, verdict=describe(evaluation), decision=decision
         )

@@ -152,7 +152,7 @@ def _act(
     if standing.position.not_started and verdict.kind.value == "go":
         last = last_rollout_change(standing.history)
     decision = decide_action(
-        loaded.plan, loaded.name, verdict.kind, standing.state, standing.position, last
+        loaded.plan, loaded.name, verdict.kind, standing.state, standing.position, last, now
     )
     if not auto or decision.action is Act.NONE:
         return PlanRound(ref, evaluation, decision=decision)

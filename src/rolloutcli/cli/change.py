@@ -26,6 +26,7 @@ from rolloutcli.cli.base import (
     report_journal,
     reports_errors,
 )
+from rolloutcli.cli.gates import CheckedOption, OutsideWindowFlag
 from rolloutcli.cli.scripting import confirm_write, emit, human, json_errors
 from rolloutcli.support.errors import EXIT_BREACH, RefusedError
 
@@ -58,19 +59,33 @@ def advance(
             "rollback's reason and asks).",
         ),
     ] = False,
+    checked: CheckedOption = None,
+    outside_window: OutsideWindowFlag = False,
 ) -> None:
     """Check, and on `go` move to the next stage after showing the change and asking.
 
     This is also how a person approves a stage the plan's automation policy leaves to a
     person. A paused rollout is refused: `rollout resume` first. A rolled-back one is
-    refused unless `--restart`."""
+    refused unless `--restart`. A stage with a checklist asks each question first (with
+    --yes: --checked ID for each). Outside the plan's automation windows or in a freeze it
+    warns and asks (with --yes: --outside-window)."""
     from rolloutcli.app.evaluate import evaluate
     from rolloutcli.app.journals import open_journal
 
     now = datetime.now(UTC)
     loaded = load(plan, plans_dir)
     journal = open_journal(loaded.base_dir, records_file, "advance")
-    run_advance(evaluate(loaded, now, restart), yes, dry_run, now, journal, restart, json_output)
+    run_advance(
+        evaluate(loaded, now, restart),
+        yes,
+        dry_run,
+        now,
+        journal,
+        restart,
+        json_output,
+        checked=checked or [],
+        outside_window=outside_window,
+    )
 
 
 def run_advance(
@@ -82,13 +97,18 @@ def run_advance(
     restart: bool = False,
     json_output: bool = False,
     sink: Callable[[Any], None] = emit,
+    *,
+    checked: list[str] | None = None,
+    outside_window: bool = False,
 ) -> None:
-    """Show the verdict; on `go` show the change, confirm, apply. Exit 1 on rollback, and
-    on a rollout paused or rolled back (without ``restart``). With ``json_output``, stdout
-    gets one document saying what changed (``render.contract.write_json``), handed to
-    ``sink`` (printed, unless the caller keeps it: ``demo --json``)."""
+    """Show the verdict; on `go` show the change, pass the gates (checklist, policy
+    window: :mod:`rolloutcli.cli.gates`), confirm, apply. Exit 1 on rollback, and on a
+    rollout paused or rolled back (without ``restart``). With ``json_output``, stdout gets
+    one document saying what changed (``render.contract.write_json``), handed to ``sink``
+    (printed, unless the caller keeps it: ``demo --json``)."""
     from rolloutcli.app.changes import advance_refusal, apply_advance, restarting
     from rolloutcli.app.evaluate import advance_change
+    from rolloutcli.app.gates import decision_extra, gates_for, gates_json
     from rolloutcli.app.outcome import (
         APPLIED,
         DRY_RUN,
@@ -97,6 +117,7 @@ def run_advance(
         outcome_for,
         proposed_state,
     )
+    from rolloutcli.cli.gates import pass_gates, question, show_needed, warn_window
     from rolloutcli.judge.messages import lifecycle_text
     from rolloutcli.render.console import print_change, print_check
     from rolloutcli.render.contract import check_json, decision_json, write_json
@@ -141,20 +162,41 @@ def run_advance(
             comment=change.comment,
         ),
     )
+    gates = gates_for(evaluation, now)
+    warn_window(console, gates)
     if dry_run:
-        checked = _dry_run(console, standing, change)
+        show_needed(console, gates, checked or [])
+        validated = _dry_run(console, standing, change)
         if json_output:
-            sink(write_json(replace(planned, result=DRY_RUN, validated_by=checked), verdict))
+            dry = replace(planned, result=DRY_RUN, validated_by=validated)
+            sink(write_json(dry, verdict, gates_json(gates)))
         return
+    gates = pass_gates(
+        gates,
+        yes=yes,
+        json_output=json_output,
+        checked=checked or [],
+        outside_window=outside_window,
+        now=now,
+        refused=lambda why: write_json(outcome.refused(why), verdict, gates_json(gates)),
+    )
     confirm_write(
-        "Restart the rollout?" if restarted else "Apply this change?",
+        question(gates, restarted is not None),
         yes,
         json_output,
-        lambda why: write_json(outcome.refused(why), verdict),
+        lambda why: write_json(outcome.refused(why), verdict, gates_json(gates)),
     )
+    gates = gates.overridden()  # confirmed: a closed window or a freeze was overridden
     try:
         after = apply_advance(
-            evaluation, change, now, journal, yes=yes, describe=decision_json, restarted=restarted
+            evaluation,
+            change,
+            now,
+            journal,
+            yes=yes,
+            describe=decision_json,
+            restarted=restarted,
+            extra=decision_extra(gates),
         )
     finally:
         if journal is not None:
@@ -168,7 +210,8 @@ def run_advance(
         snapshot = after_of(
             standing, after.state, "advance", now, stage=change.stage, comment=change.comment
         )
-        sink(write_json(replace(planned, after=snapshot).settled(APPLIED, journal), verdict))
+        applied = replace(planned, after=snapshot).settled(APPLIED, journal)
+        sink(write_json(applied, verdict, gates_json(gates)))
 
 
 def report_serving(console: Console, standing: Standing, sample: int = 10_000) -> bool:

@@ -87,7 +87,7 @@ def status(
     now = now_or_at(at)
     standing = read_standing(load(plan, plans_dir), now if at is not None else None)
     if json_output:
-        typer.echo(dumps(status_json(standing)))
+        typer.echo(dumps(status_json(standing, now)))
     else:
         print_status(out(), standing, now)
 

@@ -13,7 +13,9 @@ own. Rules, in order:
    - not started → nothing if the last change was a rollback or kill (a person restarts
      it), else enter the first stage only with ``start: auto``;
    - the next stage needs approval (``advance: manual``, above ``advance_up_to``, or in
-     ``approve``) → nothing, waiting for ``rollout advance``;
+     ``approve``) or has a ``checklist`` → nothing, waiting for ``rollout advance``;
+   - outside every ``automation.windows`` or in a ``freeze`` → nothing until the next
+     opening (:mod:`rolloutcli.judge.policywindow`; pause and rollback never wait for it);
    - else advance one stage (never more: the next check starts the new stage's window);
 5. ``hold`` and ``done`` → nothing.
 """
@@ -26,6 +28,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from rolloutcli.judge.flagstate import ChangeRecord, FlagState
+from rolloutcli.judge.policywindow import allowed
 from rolloutcli.judge.position import Position
 from rolloutcli.judge.verdict import VerdictKind
 from rolloutcli.plan.model import Plan
@@ -41,11 +44,13 @@ class Act(StrEnum):
 
 @dataclass(frozen=True)
 class Decision:
-    """The action to take, and why; ``waiting`` when a person must act for it to go on."""
+    """The action to take, and why; ``waiting`` when a person must act for it to go on,
+    ``held`` when the policy's windows or freezes hold a go until a later moment."""
 
     action: Act
     reason: str
     waiting: bool = False
+    held: bool = False
 
 
 # The platform changes after which a rollout at 0% is stopped, not merely unstarted.
@@ -59,10 +64,12 @@ def decide_action(
     state: FlagState,
     position: Position,
     last_change: ChangeRecord | None = None,
+    now: datetime | None = None,
 ) -> Decision:
     """The action `watch --auto` takes for this verdict. ``last_change`` is the latest
     rollout change (advance, rollback or kill) in the platform's history, needed only to
-    tell a rolled-back rollout from one that never started."""
+    tell a rolled-back rollout from one that never started. ``now``: the moment the
+    policy's windows and freezes are read at (None: they are not consulted)."""
     policy = plan.automation
     if not state.on:
         return Decision(Act.NONE, "the flag is off (killed): a person turns it back on")
@@ -90,7 +97,7 @@ def decide_action(
             f"paused{_since(state)}: rollout resume {name} lets it advance",
             waiting=True,
         )
-    return _advance(plan, name, state, position, last_change)
+    return _advance(plan, name, state, position, last_change, now)
 
 
 def _advance(
@@ -99,6 +106,7 @@ def _advance(
     state: FlagState,
     position: Position,
     last_change: ChangeRecord | None,
+    now: datetime | None,
 ) -> Decision:
     policy = plan.automation
     if position.off_plan:
@@ -130,6 +138,14 @@ def _advance(
             f"stage {target.label} needs approval: rollout advance {name}",
             waiting=True,
         )
+    if target.checklist:
+        return Decision(
+            Act.NONE,
+            f"stage {target.label} has a checklist: rollout advance {name} answers it",
+            waiting=True,
+        )
+    if now is not None and not (window := allowed(policy, now)).ok:
+        return Decision(Act.NONE, window.reason, held=True)
     return Decision(Act.ADVANCE, f"go; the policy advances to {target.label} automatically")
 
 

@@ -51,6 +51,17 @@ from rolloutcli.plan.platform_specs import (
     spec_field_names,
     unknown_key,
 )
+from rolloutcli.plan.policy import (
+    MAX_CHECKLIST,
+    MAX_FREEZES,
+    MAX_WINDOWS,
+    ChecklistItem,
+    Freeze,
+    Window,
+)
+from rolloutcli.plan.policy import (
+    checklist_items as as_items,
+)
 from rolloutcli.plan.source_specs import SOURCE_SPECS, AnySourceSpec, query_kinds_text
 from rolloutcli.plan.thresholds import (
     Threshold,
@@ -122,6 +133,12 @@ class Stage(PlanModel):
         "regression (confidence statistics.power). Default: on for the last stage below 100%, "
         "where the control cohort is about to disappear.",
     )
+    checklist: list[Text | ChecklistItem] = Field(
+        default_factory=list,
+        max_length=MAX_CHECKLIST,
+        description="Questions a person answers (yes) before the rollout enters this stage: "
+        "a string, or {id, ask}. rollout advance asks them; watch --auto never enters it.",
+    )
 
     @field_validator("min_duration", mode="before")
     @classmethod
@@ -141,6 +158,10 @@ class Stage(PlanModel):
     @property
     def label(self) -> str:
         return self.name or f"{self.percent:g}%"
+
+    @property
+    def checklist_items(self) -> list[ChecklistItem]:
+        return as_items(self.checklist)
 
 
 class QuerySpec(PlanModel):
@@ -386,6 +407,19 @@ class Automation(PlanModel):
         description="A rollout that has not started: enter the first stage (auto) or wait "
         "for rollout advance. A rolled-back or killed rollout is never restarted "
         "automatically.",
+    )
+    windows: list[Window] = Field(
+        default_factory=list,
+        max_length=MAX_WINDOWS,
+        description="When automatic advancing and starting may happen (days, hours, time "
+        "zone); outside them watch --auto only reports. Pause and rollback always act. "
+        "Empty: any time.",
+    )
+    freeze: list[Freeze] = Field(
+        default_factory=list,
+        max_length=MAX_FREEZES,
+        description="Periods {from, to, reason} when nothing advances automatically "
+        "(rollout advance warns and asks); pause and rollback still act.",
     )
 
     def needs_approval(self, stage: Stage) -> bool:
@@ -646,8 +680,8 @@ def _known_keys(root: type[BaseModel], parent: KeyPath, loc: tuple[int | str, ..
                 nxt.extend(_models_in(info.annotation))
         models = nxt
     keys: set[str] = set()
-    for model in models:
-        keys.update(model.model_fields)
+    for model in models:  # as written in a plan: a field's alias (freeze's from:, to:)
+        keys.update(info.alias or name for name, info in model.model_fields.items())
     return sorted(keys)
 
 
@@ -695,6 +729,10 @@ def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
                 add(("stages", i, "audience"), "give exactly one of keys: or segment:")
             elif aud.keys is not None and not aud.keys:
                 add(("stages", i, "audience", "keys"), "the allowlist is empty")
+        ids = [item.key for item in stage.checklist_items]
+        for j, key in enumerate(ids):
+            if key in ids[:j]:
+                add(("stages", i, "checklist", j), f"checklist id {key!r} is used twice")
     last = len(plan.stages) - 1
     if plan.stages[last].percent != 100:
         add(

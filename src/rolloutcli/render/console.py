@@ -101,7 +101,21 @@ def print_status(console: Console, standing: Standing, now: datetime) -> None:
         table.add_row("last change", Text(state.comment))
     for note in state.notes:
         table.add_row("note", Text(note, style="yellow"))
+    policy = policy_text(plan, now)
+    if policy is not None:
+        table.add_row("automation", policy)
     console.print(table)
+
+
+def policy_text(plan: Plan, now: datetime) -> Text | None:
+    """The policy window at ``now``, for a plan with ``automation.windows`` or ``freeze``
+    (None without: automation may act any time, as ever)."""
+    from rolloutcli.judge.policywindow import allowed
+
+    if not plan.automation.windows and not plan.automation.freeze:
+        return None
+    window = allowed(plan.automation, now)
+    return Text(window.reason, style="" if window.ok else "yellow")
 
 
 def _lifecycle(standing: Standing) -> Text:
@@ -142,6 +156,9 @@ def print_check(console: Console, evaluation: Evaluation) -> None:
             f"success: {escape(c.metric)} {escape(c.requirement)}: {mark} ({escape(str(c.note))})",
             highlight=False,
         )
+    policy = policy_text(plan, evaluation.now)
+    if policy is not None:
+        console.print(Text("automation: ", style="dim") + policy, highlight=False)
     if evaluation.window is not None:
         console.print(
             f"[dim]window {format_timestamp(evaluation.window.start)} → "
@@ -335,7 +352,7 @@ def watch_view(
             parts.append(Text(f"  ✗ action failed: {item.action_error}", style="bold red"))
         elif item.skip_reason:
             parts.append(Text(f"  … {item.skip_reason}", style="yellow"))
-        elif item.decision is not None and item.decision.waiting:
+        elif item.decision is not None and (item.decision.waiting or item.decision.held):
             parts.append(Text(f"  … {item.decision.reason}", style="yellow"))
         elif item.error:
             parts.append(Text(f"  error: {item.error}", style="red"))

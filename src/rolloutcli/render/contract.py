@@ -107,7 +107,8 @@ def _iso(at: datetime | None) -> str | None:
     return format_timestamp(at) if at is not None else None
 
 
-def status_json(standing: Standing) -> dict[str, Any]:
+def status_json(standing: Standing, now: datetime | None = None) -> dict[str, Any]:
+    """Where the rollout stands; with ``now``, also its policy window then (``automation``)."""
     plan, state, position = standing.loaded.plan, standing.state, standing.position
     nxt = plan.stages[position.next_index] if position.next_index is not None else None
     return {
@@ -132,6 +133,7 @@ def status_json(standing: Standing) -> dict[str, Any]:
         "notes": list(state.notes),
         "lifecycle": lifecycle_json(standing.lifecycle),
         "replayed": replayed_json(standing),
+        **({"automation": automation_json(standing, now)} if now is not None else {}),
     }
 
 
@@ -217,6 +219,23 @@ def check_json(evaluation: Evaluation) -> dict[str, Any]:
             for c in verdict.success
         ],
         "lifecycle": lifecycle_json(standing.lifecycle),
+        "automation": automation_json(standing, evaluation.now),
+    }
+
+
+def automation_json(standing: Standing, now: datetime) -> dict[str, Any]:
+    """The plan's policy window at ``now``: whether ``watch --auto`` may advance or start
+    (``state`` open, closed or freeze), why, and when it next may."""
+    from rolloutcli.judge.policywindow import allowed
+
+    window = allowed(standing.loaded.plan.automation, now)
+    return {
+        "window": {
+            "open": window.ok,
+            "state": window.kind,
+            "reason": window.reason,
+            "next_opening": _iso(window.next_opening),
+        }
     }
 
 
@@ -287,10 +306,15 @@ def history_json(entries: list[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def write_json(outcome: WriteOutcome, verdict: dict[str, Any] | None = None) -> dict[str, Any]:
+def write_json(
+    outcome: WriteOutcome,
+    verdict: dict[str, Any] | None = None,
+    gates: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """What a writing command (advance, rollback, pause, resume, kill, unkill) did: the same
     keys for each (README, "JSON output"); ``verdict`` is advance's ``check --json``
-    document, else null."""
+    document, ``gates`` its checklist and policy window (``app.gates.gates_json``), else
+    null."""
     return {
         "command": outcome.command,
         "plan": outcome.plan,
@@ -308,6 +332,7 @@ def write_json(outcome: WriteOutcome, verdict: dict[str, Any] | None = None) -> 
         "validated_by": outcome.validated_by,
         "error": outcome.error,
         "verdict": verdict,
+        "gates": gates,
     }
 
 
@@ -359,6 +384,7 @@ def watch_event_json(item: PlanRound, at: datetime, auto: bool) -> dict[str, Any
             "action": decision.action.value,
             "reason": decision.reason,
             "waiting": decision.waiting,
+            "held": decision.held,
         },
         "applied": item.applied,
         "record_id": item.record_id,

@@ -248,6 +248,9 @@ def _check_blocks(result: Result, pf: PlanFile | None) -> list[str]:
     lifecycle, badge = _lifecycle_line(result, code="`")
     if lifecycle:
         blocks.append(f"**lifecycle**: {f'**{badge}** ' if badge else ''}{lifecycle}")
+    window = (result.get("automation") or {}).get("window") or {}
+    if window and not window.get("open", True):  # a closed policy window or a freeze
+        blocks.append(f"**automation**: {_md(str(window.get('reason')))}")
     if result["reasons"]:
         blocks.append("\n".join(f"- {_md(str(reason))}" for reason in result["reasons"]))
     if result["metrics"]:

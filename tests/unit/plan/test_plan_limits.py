@@ -463,8 +463,8 @@ def test_problems_past_the_cap_are_counted_in_one_line(tmp_path: Path) -> None:
     assert problems[-1] == f"{path}: {99 - MAX_PROBLEMS} more problems not shown"
     first = line_of(text, "stages:") + 1
     assert problems[0] == (
-        f"{path}:{first}: stages[0].colour: unknown key (known keys: audience, min_duration, "
-        "min_samples, name, percent, power_gate)"
+        f"{path}:{first}: stages[0].colour: unknown key (known keys: audience, checklist, "
+        "min_duration, min_samples, name, percent, power_gate)"
     )
 
 

@@ -70,17 +70,20 @@ def _by_name(files: list[Path]) -> list[tuple[str, str]]:
 
 
 def fleet(
-    refs: Sequence[str] | None, every: bool, selects: Sequence[str] | None, plans_dir: Path | None
+    refs: Sequence[str] | None,
+    every: bool,
+    selects: Sequence[str] | None,
+    plans_dir: Path | None,
+    command: str = "check",
 ) -> Fleet:
     """The plans a command line names: PLAN arguments or ``--all`` (one of them), and the
-    ``--select`` filters (on named plans too). InvalidInputError (exit 2) on a usage error."""
+    ``--select`` filters (on named plans too). InvalidInputError (exit 2) on a usage error
+    (``command`` names the help to see)."""
     named = tuple(refs or ())
     if named and every:
-        raise InvalidInputError("give plan names or --all, not both")
+        raise InvalidInputError(f"give PLAN names or --all, not both (see 'rollout {command} -h')")
     if not named and not every:
-        raise InvalidInputError(
-            "name at least one plan, or give --all for every plan in the plans directory"
-        )
+        raise InvalidInputError(f"missing PLAN... or --all (see 'rollout {command} -h')")
     return Fleet(named, every, plans_dir, parse_selectors(selects or ()))
 
 

@@ -103,7 +103,7 @@ def watch(
     from rolloutcli.render.contract import decision_json
 
     every = watch_interval(interval, once=once, rehearsal=at is not None)
-    chosen = fleet(plans, all_plans, select, plans_dir)
+    chosen = fleet(plans, all_plans, select, plans_dir, "watch")
     watcher = Watcher(
         refs=list(chosen.refs),
         fleet=chosen,

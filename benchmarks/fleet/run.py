@@ -77,7 +77,9 @@ def moved_history(end: int) -> Iterator[Sample]:
             yield name, labels, value, t + shift
 
 
-def write_plans(folder: Path, names: list[str], prometheus: str, unleash: str) -> None:
+def write_plans(
+    folder: Path, names: list[str], prometheus: str, unleash: str, labels: bool = True
+) -> None:
     folder.mkdir(parents=True)
     queries = {
         name: query.replace("{flag}", SOURCE_FLAG)
@@ -93,10 +95,10 @@ def write_plans(folder: Path, names: list[str], prometheus: str, unleash: str) -
         },
     }
     for i, name in enumerate(names):
+        team = f"labels: {{team: {'payments' if i % 2 else 'search'}}}\n" if labels else ""
         (folder / f"{name}.yaml").write_text(
             f"""flag: {name}
-labels: {{team: {"payments" if i % 2 else "search"}}}
-platform: {{kind: unleash, url: "{unleash}", project: default, environment: {ENVIRONMENT}}}
+{team}platform: {{kind: unleash, url: "{unleash}", project: default, environment: {ENVIRONMENT}}}
 variations: {{treatment: true, control: false}}
 stages:
   - {{percent: 10, min_duration: 1h, min_samples: 5000}}
@@ -152,8 +154,8 @@ def main() -> None:
     parser.add_argument(
         "--named",
         action="store_true",
-        help="name every plan file instead of --all (to time a version without --all: "
-        "PYTHONPATH=<its src> runs it)",
+        help="name every plan file instead of --all, and write no labels (to time a version "
+        "without them: PYTHONPATH=<its src> runs it)",
     )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -174,7 +176,7 @@ def main() -> None:
                 with ThreadPoolExecutor(8) as pool:
                     list(pool.map(lambda n: start_flag(unleash, n), names))
                 folder = work / f"plans{size}"
-                write_plans(folder, names, prometheus.url, unleash.url)
+                write_plans(folder, names, prometheus.url, unleash.url, not args.named)
                 plans = [str(path) for path in sorted(folder.iterdir())]
                 which = plans if args.named else ["--all", "--plans-dir", str(folder)]
                 commands = {
@@ -183,7 +185,8 @@ def main() -> None:
                 }
                 for label, command in commands.items():
                     full = [*command, "--at", at]
-                    run(full, env)  # warm the page cache and both servers
+                    if size == sizes[0]:
+                        run(full, env)  # warm the page cache and both servers
                     walls, peaks = [], []
                     for _ in range(args.repeat):
                         wall, peak, out, _ = run(full, env)

@@ -170,7 +170,7 @@ def test_help_metavars_are_plain_words() -> None:
 @pytest.mark.parametrize(
     ("command", "usage"),
     [
-        ("check", "Usage: rollout check [OPTIONS] PLAN..."),
+        ("check", "Usage: rollout check [OPTIONS] [PLAN]..."),  # or --all
         ("validate", "Usage: rollout validate [OPTIONS] PLAN..."),
         ("status", "Usage: rollout status [OPTIONS] PLAN"),
         ("who", "Usage: rollout who [OPTIONS] PLAN KEY"),
@@ -218,7 +218,7 @@ def test_help_wraps_on_spaces_only() -> None:
             "error: --concurrency 0 is not in the range x>=1\n",
         ),
         (["history", "checkout-v2", "--limit", "x"], "error: --limit 'x' is not a valid integer\n"),
-        (["check"], "error: missing PLAN... (see 'rollout check -h')\n"),
+        (["check"], "error: missing PLAN... or --all (see 'rollout check -h')\n"),
         (["plan", "suggest"], "error: missing FLAG (see 'rollout plan suggest -h')\n"),
         (
             ["check", "checkout-v2", "--jsn"],

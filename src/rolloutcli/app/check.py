@@ -1,5 +1,5 @@
-"""`rollout check` as a use case: load every plan named, evaluate the loaded ones together
-(one pool of metrics queries), and keep each plan's error as that plan's alone; then the
+"""`rollout check` as a use case: evaluate the plans :mod:`rolloutcli.app.fleet` loaded,
+together (one pool of metrics queries), and keep each plan's error as that plan's alone; then the
 exit code: a plan's error wins, else ``--fail-on``'s tier.
 
 ``check --explain`` stops before any query: :func:`explain_plans` resolves them only.
@@ -10,12 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from rolloutcli.app.evaluate import Evaluation, Explained, evaluate_many, explain_queries
 from rolloutcli.plan.fields import TIERS
-from rolloutcli.plan.locate import resolve_plan_path
-from rolloutcli.plan.model import LoadedPlan, load_plan
+from rolloutcli.plan.model import LoadedPlan
 from rolloutcli.support.errors import EXIT_BREACH, RolloutError
 
 FAIL_TIERS = ("warn", "pause", "rollback")
@@ -43,17 +41,6 @@ class Checked:
     ref: str
     plan: LoadedPlan | None
     outcome: Evaluation | RolloutError
-
-
-def load_each(refs: Iterable[str], plans_dir: Path | None) -> list[LoadedPlan | RolloutError]:
-    """Every plan, in order; one that does not load is its error, and the others still load."""
-    loaded: list[LoadedPlan | RolloutError] = []
-    for ref in refs:
-        try:
-            loaded.append(load_plan(resolve_plan_path(ref, plans_dir)))
-        except RolloutError as exc:
-            loaded.append(exc)
-    return loaded
 
 
 def check_plans(

@@ -4,8 +4,10 @@ ask the verdict engine, and apply a change. It decides nothing itself."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -147,14 +149,7 @@ def evaluate_many(
 ) -> list[Evaluation | RolloutError]:
     """Each plan's verdict, or the error that stopped it: one plan's broken query or
     unreachable platform never hides the others' verdicts."""
-    prepared: list[Prepared | RolloutError] = []
-    for loaded in plans:
-        try:
-            prepared.append(prepare(loaded, now, replay))
-        except RolloutError as exc:
-            prepared.append(exc)
-        except Exception as exc:  # a bug in one plan's path must not hide the others
-            prepared.append(_internal(exc, f"reading plan {loaded.name}"))
+    prepared = prepare_many(plans, now, limit or default_limit(), replay)
     try:
         prefetch([p for p in prepared if isinstance(p, Prepared)], limit)
     except RolloutError:
@@ -173,6 +168,35 @@ def evaluate_many(
         except Exception as exc:
             results.append(_internal(exc, f"checking plan {item.standing.loaded.name}"))
     return results
+
+
+def prepare_many(
+    plans: list[LoadedPlan], now: datetime, limit: int, replay: bool = False
+) -> list[Prepared | RolloutError]:
+    """Every plan's platform read (:func:`prepare`), ``limit`` at a time on worker threads,
+    in the plans' order; a plan's failure is its own. Each adapter has its own HTTP client,
+    so no two threads share one; each read runs in a copy of the caller's context (a
+    deadline budget set around the command reaches every read)."""
+    if limit <= 1 or len(plans) <= 1:
+        return [_prepare_one(loaded, now, replay) for loaded in plans]
+    pool = ThreadPoolExecutor(max_workers=min(limit, len(plans)), thread_name_prefix="read")
+    try:
+        futures = [
+            pool.submit(contextvars.copy_context().run, _prepare_one, loaded, now, replay)
+            for loaded in plans
+        ]
+        return [future.result() for future in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: no new reads start
+
+
+def _prepare_one(loaded: LoadedPlan, now: datetime, replay: bool) -> Prepared | RolloutError:
+    try:
+        return prepare(loaded, now, replay)
+    except RolloutError as exc:
+        return exc
+    except Exception as exc:  # a bug in one plan's path must not hide the others
+        return _internal(exc, f"reading plan {loaded.name}")
 
 
 def _internal(exc: Exception, where: str) -> InternalError:

@@ -75,12 +75,15 @@ def run_round(
     describe: Describe,
     concurrency: int | None = None,
     lock_for: LockFor | None = None,
+    loaded: list[LoadedPlan | RolloutError] | None = None,
 ) -> list[PlanRound]:
     """Evaluate ``refs`` together, then decide (and with ``auto`` act) plan by plan.
     ``describe`` turns an evaluation into what a decision record keeps of the verdict (the
     JSON contract, which lives with the renderers); ``lock_for``: each plan's lock, taken
-    to act (None: act unlocked)."""
-    loaded = [_load(ref, plans_dir) for ref in refs]
+    to act (None: act unlocked). ``loaded``: the plans of ``refs``, already loaded
+    (``--all``); else they are loaded here."""
+    if loaded is None:
+        loaded = [_load(ref, plans_dir) for ref in refs]
     good = [item for item in loaded if isinstance(item, LoadedPlan)]
     evaluations = iter(_evaluate(good, now, concurrency))
     rounds: list[PlanRound] = []

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from rolloutcli.app.apply import Journal
+from rolloutcli.app.fleet import Fleet
 from rolloutcli.app.journals import open_journal
 from rolloutcli.app.watch import Describe, PlanRound, run_round
 from rolloutcli.journal.planlock import Busy, Lease, PlanKey, try_lock
@@ -59,6 +60,8 @@ class Watcher:
     """The moment each round is checked as of: now, or ``--at``'s for a rehearsal."""
     describe: Describe
     """What a decision record keeps of a verdict (the JSON contract, from render/)."""
+    fleet: Fleet | None = None
+    """The plans to load each round (``--all`` finds new plan files); else ``refs``."""
 
     def round(self) -> Round:
         """One round: every plan checked, and with ``auto`` acted on."""
@@ -77,8 +80,12 @@ class Watcher:
             """The plan's lock where its records go: the store's too when it is shared."""
             return try_lock(journal_for(loaded).path, loaded.base_dir, key)
 
+        refs, loaded = self.refs, None
+        if self.fleet is not None:
+            picked = self.fleet.load()
+            refs, loaded = [ref for ref, _ in picked], [item for _, item in picked]
         plans = run_round(
-            self.refs,
+            refs,
             self.plans_dir,
             now,
             auto=self.auto,
@@ -86,6 +93,7 @@ class Watcher:
             describe=self.describe,
             concurrency=self.concurrency,
             lock_for=lock_for,
+            loaded=loaded,
         )
         return Round(plans, now)
 

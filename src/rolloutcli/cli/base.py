@@ -67,6 +67,28 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 PlanArgument = Annotated[str, typer.Argument(help="Plan file or name.")]
 PlansArgument = Annotated[list[str], typer.Argument(help="Plan files or names.", metavar="PLAN")]
+FleetArgument = Annotated[
+    list[str] | None,
+    typer.Argument(help="Plan files or names (or --all).", metavar="[PLAN]...", show_default=False),
+]
+AllFlag = Annotated[
+    bool,
+    typer.Option(
+        "--all",
+        help="Every plan file (.yaml, .yml) in the plans directory, instead of PLAN names.",
+    ),
+]
+SelectOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--select",
+        metavar="KEY=VALUE",
+        help="Only the plans whose labels: match (KEY!=VALUE: do not match); repeatable, "
+        "all must match; with --all or named plans. A plan that does not load is reported "
+        "whatever the selection.",
+        show_default=False,
+    ),
+]
 PlansDir = Annotated[
     Path | None,
     typer.Option(

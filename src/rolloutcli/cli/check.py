@@ -15,10 +15,12 @@ import typer
 from rich.markup import escape
 
 from rolloutcli.cli.base import (
+    AllFlag,
+    FleetArgument,
     JsonFlag,
-    PlansArgument,
     PlansDir,
     ReplayAtOption,
+    SelectOption,
     err,
     now_or_at,
     out,
@@ -84,7 +86,7 @@ ConcurrencyOption = Annotated[
     typer.Option(
         "--concurrency",
         min=1,
-        help="Metrics queries in flight at once, shared by all plans "
+        help="Platform reads and metrics queries in flight at once, shared by all plans "
         "(default: ROLLOUT_QUERY_CONCURRENCY, else 16).",
         show_default=False,
     ),
@@ -93,7 +95,9 @@ ConcurrencyOption = Annotated[
 
 @reports_errors
 def check(
-    plans: PlansArgument,
+    plans: FleetArgument = None,
+    all_plans: AllFlag = False,
+    select: SelectOption = None,
     fail_on: FailOnOption = None,
     fail_on_breach: FailOnBreachFlag = False,
     output: OutputOption = None,
@@ -105,8 +109,10 @@ def check(
 ) -> None:
     """Verdict for each plan (read-only): go, hold, pause, rollback or done, with reasons.
 
-    Several plans are checked together: their metrics queries run concurrently over one
-    pool, and one plan's error never hides the others' verdicts.
+    Several plans are checked together: their platforms are read and their metrics
+    queried concurrently, and one plan's error never hides the others' verdicts. --all
+    checks every plan of the plans directory (--json: always an array), --select only those
+    whose labels match; no plan matching is an error (exit 2).
 
     On GitHub Actions (GITHUB_ACTIONS=true) it also writes annotations (::error, ::warning,
     ::notice; on stderr when stdout carries json or markdown) and appends a markdown summary
@@ -117,15 +123,20 @@ def check(
     if explain and fmt is CheckOutput.MARKDOWN:
         raise InvalidInputError("--explain prints text or json: drop --output markdown")
     now = now_or_at(at)
-    from rolloutcli.app.check import check_plans, exit_code, explain_plans, load_each
+    from rolloutcli.app.check import check_plans, exit_code, explain_plans
+    from rolloutcli.app.fleet import fleet
 
-    loaded = load_each(plans, plans_dir)
+    chosen = fleet(plans, all_plans, select, plans_dir)
+    picked = chosen.load()
+    refs = [ref for ref, _ in picked]
+    loaded = [item for _, item in picked]
     replay = at is not None  # the flag as it stood at --at, not only the metrics window
     if explain:
-        _print_explained(plans, explain_plans(loaded, now, replay), fmt is CheckOutput.JSON)
+        explained = explain_plans(loaded, now, replay)
+        _print_explained(refs, explained, fmt is CheckOutput.JSON, chosen.every)
         return
-    checked = check_plans(plans, loaded, now, concurrency, replay)
-    _print_checked(checked, fmt)
+    checked = check_plans(refs, loaded, now, concurrency, replay)
+    _print_checked(checked, fmt, chosen.every)
     code = exit_code(checked, fail_on.value if fail_on else None, fail_on_breach)
     if code:
         raise typer.Exit(code)
@@ -140,9 +151,9 @@ def _print_error(ref: str, error: RolloutError) -> str:
     return "; ".join(problems)
 
 
-def _print_checked(checked: list[Checked], fmt: CheckOutput) -> None:
-    """Each plan's verdict (or error) in order, as ``fmt`` asks; then, on GitHub Actions,
-    the annotations and the job summary."""
+def _print_checked(checked: list[Checked], fmt: CheckOutput, array: bool = False) -> None:
+    """Each plan's verdict (or error) in order, as ``fmt`` asks (JSON: one object for one
+    plan, unless ``array``); then, on GitHub Actions, the annotations and the job summary."""
     from rolloutcli.cli.cifiles import read_plan_file
     from rolloutcli.render.console import print_check
     from rolloutcli.render.contract import check_json, dumps
@@ -168,7 +179,7 @@ def _print_checked(checked: list[Checked], fmt: CheckOutput) -> None:
             print_check(console, item.outcome)
             shown += 1
     if fmt is CheckOutput.JSON:
-        typer.echo(dumps(results[0] if len(checked) == 1 else results))
+        typer.echo(dumps(results[0] if len(checked) == 1 and not array else results))
     elif fmt is CheckOutput.MARKDOWN:
         typer.echo(markdown_report(results, files), nl=False)
     if github is not None:
@@ -196,7 +207,10 @@ def _report_to_github(
 
 
 def _print_explained(
-    refs: list[str], explained: list[Explained | RolloutError], json_output: bool
+    refs: list[str],
+    explained: list[Explained | RolloutError],
+    json_output: bool,
+    array: bool = False,
 ) -> None:
     """``check --explain``: each plan's metrics queries as they would be sent."""
     from rolloutcli.app.check import worst_error
@@ -215,7 +229,7 @@ def _print_explained(
                 console.print()
             print_explain(console, item)
     if json_output:
-        typer.echo(dumps(results[0] if len(refs) == 1 and results else results))
+        typer.echo(dumps(results[0] if len(refs) == 1 and results and not array else results))
     worst = worst_error(explained)
     if worst:
         raise typer.Exit(worst)

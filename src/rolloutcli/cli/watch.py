@@ -15,9 +15,11 @@ import typer
 from rich.console import Console, RenderableType
 
 from rolloutcli.cli.base import (
-    PlansArgument,
+    AllFlag,
+    FleetArgument,
     PlansDir,
     RecordsOption,
+    SelectOption,
     err,
     now_or_at,
     out,
@@ -68,13 +70,17 @@ WatchOutputOption = Annotated[
 ]
 ConcurrencyOption = Annotated[
     int | None,
-    typer.Option("--concurrency", min=1, help="Metrics queries in flight at once."),
+    typer.Option(
+        "--concurrency", min=1, help="Platform reads and metrics queries in flight at once."
+    ),
 ]
 
 
 @reports_errors
 def watch(
-    plans: PlansArgument,
+    plans: FleetArgument = None,
+    all_plans: AllFlag = False,
+    select: SelectOption = None,
     interval: IntervalOption = "5m",
     auto: AutoFlag = False,
     once: OnceFlag = False,
@@ -90,13 +96,17 @@ def watch(
     scheduled `watch --auto --once`) continues where the rollout stands. Ctrl-C stops after
     the current round; nothing is left half-done. With --once the exit code is 1 when a
     verdict was rollback, 3 or 4 when a plan could not be checked or changed. A plan's
-    error is on stderr, whatever the output."""
+    error is on stderr, whatever the output. --all watches every plan of the plans
+    directory, looked up anew each round (--select: those whose labels match)."""
+    from rolloutcli.app.fleet import fleet
     from rolloutcli.app.watchloop import Watcher, once_exit_code, watch_interval
     from rolloutcli.render.contract import decision_json
 
     every = watch_interval(interval, once=once, rehearsal=at is not None)
+    chosen = fleet(plans, all_plans, select, plans_dir, "watch")
     watcher = Watcher(
-        refs=plans,
+        refs=list(chosen.refs),
+        fleet=chosen,
         plans_dir=plans_dir,
         every=every,
         auto=auto,

@@ -37,6 +37,7 @@ from rolloutcli.support.http import (
     rate_limit_wait,
     rate_limited_error,
     retry_delay,
+    shared_tls,
     transport_error,
     with_body,
 )
@@ -91,7 +92,7 @@ class QueryPool:
         # on concurrency, and (measured) half the CPU per query of one shared client with
         # ``limit`` connections, whose pool bookkeeping grows with its connections.
         one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        tls = httpx.create_ssl_context()  # loading the CA bundle costs 30 ms: do it once
+        tls = shared_tls()  # loading the CA bundle costs 30 ms or more: once per process
         self._clients = [httpx.AsyncClient(limits=one, verify=tls) for _ in range(self.limit)]
         self._idle = asyncio.Queue()
         for client in self._clients:

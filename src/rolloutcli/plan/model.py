@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -25,6 +26,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -42,6 +44,7 @@ from rolloutcli.plan.fields import (
     Variation,
     strip_percent,
 )
+from rolloutcli.plan.labels import LABEL, LABEL_RULE, MAX_LABELS, label_value
 from rolloutcli.plan.notifications import Notifications
 from rolloutcli.plan.platform_specs import (
     PLATFORM_SPECS,
@@ -437,6 +440,17 @@ class Automation(PlanModel):
         return False
 
 
+_LABEL_SCHEMA = {"type": "string", "pattern": f"^{LABEL.pattern}$"}
+LabelKey = Annotated[str, BeforeValidator(label_value), WithJsonSchema(_LABEL_SCHEMA)]
+LabelValue = Annotated[
+    str,
+    BeforeValidator(label_value),
+    WithJsonSchema({"anyOf": [_LABEL_SCHEMA, {"type": "number"}]}),
+]
+"""A label key or value: a short word (see :mod:`rolloutcli.plan.labels`); a number is
+kept as its text."""
+
+
 class Plan(PlanModel):
     """A progressive rollout of one flag."""
 
@@ -444,6 +458,12 @@ class Plan(PlanModel):
 
     flag: Key = Field(description="Flag key on the platform (≤ 256 characters).")
     description: Text | None = None
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict,
+        max_length=MAX_LABELS,
+        description=f"Labels that pick plans (rollout check --all --select team=payments): "
+        f"keys and values are {LABEL_RULE}; at most {MAX_LABELS}.",
+    )
     platform: Annotated[AnyPlatformSpec, Field(discriminator="kind")]
     variations: Variations
     stages: list[Stage] = Field(

@@ -18,6 +18,7 @@ Every call ends by its deadline (``ROLLOUT_HTTP_DEADLINE``, 20 s; see
 from __future__ import annotations
 
 import email.utils
+import os
 import ssl
 import threading
 import time
@@ -41,6 +42,21 @@ MAX_ANSWER_BYTES = 64 * 1024 * 1024
 flag's state, an audit page or a metrics series is far smaller; more is a runaway query or
 a misbehaving server, refused before it fills the memory."""
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})  # reads: nothing to be unsure about
+
+_TLS: dict[tuple[str | None, str | None], ssl.SSLContext] = {}
+_TLS_LOCK = threading.Lock()
+
+
+def shared_tls() -> ssl.SSLContext:
+    """One TLS context for every client of the process (per SSL_CERT_FILE / SSL_CERT_DIR,
+    which it reads): loading the CA bundle costs 30-80 ms, which a check of 500 plans, each
+    with its own platform client, would otherwise pay 500 times. A context is safe to share
+    between threads."""
+    key = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    with _TLS_LOCK:
+        if key not in _TLS:
+            _TLS[key] = httpx.create_ssl_context()
+        return _TLS[key]
 
 
 def rate_limit_wait(headers: httpx.Headers, now: float) -> float | None:
@@ -355,7 +371,9 @@ class HttpBackend:
         self.backend = backend
         self.base_url = base_url.rstrip("/")
         self.deadline = deadline if deadline is not None else deadlines.default_deadline()
-        self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+        self._client = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=timeout, verify=shared_tls()
+        )
         self._attempt_end = _AttemptEnd()
         self.bounded = _bound_connections(self._client, self._attempt_end)
         self._backoff = backoff

@@ -236,3 +236,40 @@ def test_status_json_shows_the_labels(fleet: Path) -> None:
     result = run("status", "billing", "--json", "--plans-dir", "fleet")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["labels"] == {"team": "payments", "tier": "1"}
+
+
+def test_watch_all_carries_on_when_a_later_round_finds_no_plan(fleet: Path) -> None:
+    """The first round finding nothing stops the watch (exit 2: nothing to watch); a later
+    round finding nothing is that round's error, and the round after finds the plan again."""
+    from rolloutcli.app.fleet import fleet as pick
+    from rolloutcli.app.watchloop import Watcher
+    from rolloutcli.cli.base import now_or_at
+    from rolloutcli.render.contract import decision_json
+    from rolloutcli.support.durations import parse_duration
+    from rolloutcli.support.errors import InvalidInputError
+
+    watcher = Watcher(
+        refs=[],
+        fleet=pick(None, True, ["team=search"], Path("fleet")),
+        plans_dir=Path("fleet"),
+        every=parse_duration("5m"),
+        auto=False,
+        once=False,
+        records_file=None,
+        concurrency=None,
+        clock=lambda: now_or_at(AT),
+        describe=decision_json,
+    )
+    assert [p.ref for p in watcher.round().plans] == ["ranking"]
+    plan = (fleet / "ranking.yaml").read_text()
+    (fleet / "ranking.yaml").unlink()
+    with pytest.raises(InvalidInputError, match=r"^no plan in fleet matches team=search$"):
+        watcher.round(first=True)
+    (later,) = watcher.round(first=False).plans
+    assert (later.ref, later.error, later.exit_code) == (
+        "fleet",
+        "no plan in fleet matches team=search",
+        2,
+    )
+    (fleet / "ranking.yaml").write_text(plan)
+    assert [p.ref for p in watcher.round(first=False).plans] == ["ranking"]

@@ -63,8 +63,11 @@ class Watcher:
     fleet: Fleet | None = None
     """The plans to load each round (``--all`` finds new plan files); else ``refs``."""
 
-    def round(self) -> Round:
-        """One round: every plan checked, and with ``auto`` acted on."""
+    def round(self, first: bool = True) -> Round:
+        """One round: every plan checked, and with ``auto`` acted on. ``--all`` finding no
+        plan stops a first round (exit 2: nothing to watch); in a later round (the folder
+        emptied, or its plans relabelled while watching) it is that round's error on
+        stderr, and the watch goes on, so a plan file put back is watched again."""
         now = self.clock()
         journals: dict[Path, Journal] = {}
         command = "watch --auto" + (" --once" if self.once else "")
@@ -82,7 +85,13 @@ class Watcher:
 
         refs, loaded = self.refs, None
         if self.fleet is not None:
-            picked = self.fleet.load()
+            try:
+                picked = self.fleet.load()
+            except InvalidInputError as exc:
+                if first:
+                    raise
+                folder = str(self.fleet.folder)
+                return Round([PlanRound(folder, error=str(exc), exit_code=exc.exit_code)], now)
             refs, loaded = [ref for ref, _ in picked], [item for _, item in picked]
         plans = run_round(
             refs,
@@ -99,8 +108,10 @@ class Watcher:
 
     def rounds(self, stop: threading.Event) -> Iterator[Round]:
         """A round now, then one every interval until ``stop`` is set (``--once``: one)."""
+        first = True
         while True:
-            yield self.round()
+            yield self.round(first)
+            first = False
             if self.once or stop.wait(self.every.total_seconds()):
                 return
 

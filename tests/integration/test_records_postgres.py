@@ -23,6 +23,7 @@ import pytest
 from rolloutcli.journal.pgstore import PostgresStore, StoreError
 from rolloutcli.journal.records import SPOOL_NAME
 from rolloutcli.journal.store import append, read
+from rolloutcli.support.redact import display_url
 from tests.conftest import write_workspace
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
@@ -151,6 +152,40 @@ def test_a_store_that_is_down_spools_and_sends_on_the_next_write(
     second_id = json.loads(out)["record_id"]
     assert [row[0] for row in rows(url)] == [first_id, second_id]
     assert read(spool).entries == []
+
+
+def test_history_on_the_writing_machine_shows_spooled_records_until_they_are_sent(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    name = f"records_{uuid.uuid4().hex[:12]}"
+    url = with_password(server_and_admin(postgres_url)[0], name)  # no such database yet
+    root = write_workspace(tmp_path / "ws")
+    out = finish(
+        rollout(root, "rollback", "recommender-model", "--yes", "--json", "--records", url)
+    )
+    spooled_id = json.loads(out[1])["record_id"]
+    create_database(postgres_url, name)  # the store is back; nothing sent to it yet
+
+    code, out_text, err = finish(
+        rollout(root, "history", "recommender-model", "--json", "--records", url)
+    )
+    assert code == 0, err
+    ids = [e.get("record_id") for e in json.loads(out_text) if e.get("record_id")]
+    assert spooled_id in ids
+    assert rows(url) == []
+    assert err.splitlines() == [
+        f"note: 1 record(s) shown from this machine's spool, not yet in {display_url(url)}: "
+        "sent on the next write that reaches it"
+    ]
+
+    paused = finish(
+        rollout(root, "pause", "recommender-model", "--yes", "--json", "--records", url)
+    )
+    code, out_text, err = finish(
+        rollout(root, "history", "recommender-model", "--json", "--records", url)
+    )
+    assert (code, err) == (0, "")
+    assert [row[0] for row in rows(url)] == [spooled_id, json.loads(paused[1])["record_id"]]
 
 
 def test_a_server_that_refuses_connections_keeps_the_record(tmp_path: Path) -> None:

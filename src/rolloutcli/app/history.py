@@ -32,6 +32,9 @@ class History:
     """1-based lines of the decision log that could not be read (a write was cut off)."""
     problem: RolloutError | None
     """Why the platform's history could not be read (the records are still in ``entries``)."""
+    spooled: int = 0
+    """How many records come from this machine's spool: written while a shared store was
+    down, not in it yet (sent on the next write that reaches it)."""
 
 
 def read_history(
@@ -48,4 +51,6 @@ def read_history(
     except RolloutError as exc:
         problem, changes = exc, []
     entries = merge_history(stored.entries, changes, name, address.flag)[:limit]
-    return History(name, address.flag, records.describe(), entries, stored.skipped, problem)
+    return History(
+        name, address.flag, records.describe(), entries, stored.skipped, problem, stored.spooled
+    )

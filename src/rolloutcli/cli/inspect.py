@@ -172,6 +172,12 @@ def history(
             f"{found.log}: {len(found.skipped)} unreadable line(s) skipped "
             f"(line {lines}): a write was cut off"
         )
+    if found.spooled:
+        err().print(
+            f"[dim]note: {found.spooled} record(s) shown from this machine's spool, not yet in "
+            f"{escape(found.log)}: sent on the next write that reaches it[/]",
+            highlight=False,
+        )
     if found.problem is not None:
         err().print(
             f"[red]error:[/] platform history not read: {escape(str(found.problem))}",

@@ -127,7 +127,28 @@ class PostgresStore:
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._connect() as conn:
             rows = self._query(conn, f"SELECT record FROM {TABLE}{where} ORDER BY seq", params)
-        return Records([row[0] for row in rows if isinstance(row[0], dict)], [])
+        found = [row[0] for row in rows if isinstance(row[0], dict)]
+        pending = self._pending(found, plan, flag, since, until)
+        return Records(found + pending, [], spooled=len(pending))
+
+    def _pending(
+        self,
+        found: list[dict[str, Any]],
+        plan: str | None,
+        flag: str | None,
+        since: datetime | None,
+        until: datetime | None,
+    ) -> list[dict[str, Any]]:
+        """The records this machine's spool holds that the store does not have yet (the store
+        was down when they were written): a reader on this machine sees them too."""
+        if not self.spool.exists():
+            return []
+        known = {record.get("id") for record in found}
+        return [
+            record
+            for record in store.read(self.spool).entries
+            if record.get("id") not in known and store.matches(record, plan, flag, since, until)
+        ]
 
     def _connect(self) -> psycopg.Connection[Any]:
         import psycopg

@@ -95,34 +95,11 @@ class JsonlStore:
         until: datetime | None = None,
     ) -> Records:
         found = store.read(self.path)
-        kept = [r for r in found.entries if matches(r, plan, flag, since, until)]
+        kept = [r for r in found.entries if store.matches(r, plan, flag, since, until)]
         return Records(kept, found.skipped)
 
     def describe(self) -> str:
         return str(self.path)
-
-
-def matches(
-    record: Mapping[str, Any],
-    plan: str | None,
-    flag: str | None,
-    since: datetime | None,
-    until: datetime | None,
-) -> bool:
-    """Whether ``record`` is one ``read`` asks for (plan or flag, and the time range)."""
-    if (plan is not None or flag is not None) and not (
-        (plan is not None and record.get("plan") == plan)
-        or (flag is not None and record.get("flag") == flag)
-    ):
-        return False
-    if since is None and until is None:
-        return True
-    from rolloutcli.support.timeutil import parse_timestamp
-
-    at = parse_timestamp(record.get("time"))
-    if at is None:
-        return False
-    return (since is None or at >= since) and (until is None or at <= until)
 
 
 def _configured(base_dir: Path) -> str | None:

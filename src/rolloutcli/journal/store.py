@@ -38,6 +38,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,8 @@ class Records:
 
     entries: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
+    spooled: int = 0
+    """How many of ``entries`` come from this machine's spool, not yet in a shared store."""
 
 
 def records_path(plans_dir: Path, environ: Mapping[str, str]) -> Path:
@@ -217,3 +220,26 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def matches(
+    record: Mapping[str, Any],
+    plan: str | None,
+    flag: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> bool:
+    """Whether ``record`` is one ``read`` asks for (plan or flag, and the time range)."""
+    if (plan is not None or flag is not None) and not (
+        (plan is not None and record.get("plan") == plan)
+        or (flag is not None and record.get("flag") == flag)
+    ):
+        return False
+    if since is None and until is None:
+        return True
+    from rolloutcli.support.timeutil import parse_timestamp
+
+    at = parse_timestamp(record.get("time"))
+    if at is None:
+        return False
+    return (since is None or at >= since) and (until is None or at <= until)

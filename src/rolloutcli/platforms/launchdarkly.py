@@ -503,6 +503,7 @@ class LaunchDarklyPlatform:
         mine = [r for r in rules if _excluded_by(r, variations) is not None]
         if (
             segment is not None
+            and mine
             and mine == rules[:1]
             and _excluded_by(mine[0], variations) == segment
         ):

@@ -73,6 +73,15 @@ def test_an_excluded_segment_is_a_rule_serving_the_control_before_every_other_ru
     ]
 
 
+def test_an_excluded_segment_on_a_flag_without_rules_is_added_alone() -> None:
+    (rule,) = platform()._exclusion_rule({"rules": []}, VARIATIONS, "vip", set())
+    assert (rule["kind"], rule["variationId"], "beforeRuleId" in rule) == (
+        "addRule",
+        "id-off",
+        False,
+    )
+
+
 def test_an_exclusion_rule_already_first_is_left_alone_and_one_no_longer_planned_goes() -> None:
     rule = {
         "_id": "r-ex",

@@ -7,8 +7,12 @@ reach users who must always get the control, and the verdict holds until it is b
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rolloutcli.judge.flagstate import FlagState
-from rolloutcli.plan.model import Plan
+
+if TYPE_CHECKING:  # `rollout kill` renders through here and must not load pydantic
+    from rolloutcli.plan.model import Plan
 
 SHOWN_KEYS = 3
 """Keys a one-line summary names before ``…``."""

@@ -184,7 +184,9 @@ CASES: dict[str, Case] = {
         append("colour: red\n"),
         [
             Expected(
-                "colour: red", "colour", "unknown key (known keys: automation, description, flag,"
+                "colour: red",
+                "colour",
+                "unknown key (known keys: automation, description, exclude, flag,",
             )
         ],
     ),

@@ -26,6 +26,7 @@ from openfeature.flag_evaluation import FlagEvaluationDetails, Reason
 
 from rolloutcli.judge.flagstate import FlagState, RolloutChange
 from rolloutcli.platforms.flagfile import FlagFilePlatform
+from tests.integration.cli_helpers import fresh_metrics, invoke, write_plan
 
 pytestmark = [pytest.mark.integration, pytest.mark.flagd]
 
@@ -351,3 +352,47 @@ def test_first_write_over_a_hand_written_split_keeps_treated_users(
     _assert_share(at_25, True, 25)
     after = _treated(at_25, True)
     assert before <= after, f"{len(before - after)} of {len(before)} treated keys reshuffled"
+
+
+VIPS = ("vip-1", "vip-2")
+
+
+@pytest.mark.parametrize(
+    "exclude",
+    [
+        pytest.param("{keys: [vip-1, vip-2]}", id="keys"),
+        pytest.param("{segment: vip}", id="segment"),
+    ],
+)
+def test_excluded_keys_get_the_control_at_every_stage_the_cli_walks_to(
+    workspace: Path, flagd: Load, exclude: str
+) -> None:
+    """issue 21: `rollout advance` from the allowlist stage to 100% on a plan with
+    exclude: (keys, or a $evaluators segment); the flagd provider serves the excluded keys
+    the control at every stage, 100% included, and everyone else the treatment at 100%."""
+    flags = workspace / "flags" / "flags.json"
+    doc = json.loads(flags.read_text(encoding="utf-8"))
+    doc["$evaluators"] = {"vip": {"in": [{"var": "targetingKey"}, list(VIPS)]}}
+    doc["flags"]["blocked-v2"] = _initial_document()["flags"][BOOL_FLAG]
+    flags.write_text(json.dumps(doc), encoding="utf-8")
+    stages = f"""  - {{name: staff, percent: 0, min_duration: 0, audience: {{keys: {list(STAFF)}}}}}
+  - {{percent: 10, min_duration: 0}}
+  - {{percent: 50, min_duration: 0}}
+  - {{percent: 100, min_duration: 0}}
+"""
+    platform = "{kind: flagfile, path: ../flags/flags.json}"
+    plan = write_plan(
+        workspace, "vip", "blocked-v2", platform, "{treatment: true, control: false}", stages
+    )
+    plan.write_text(plan.read_text(encoding="utf-8") + f"exclude: {exclude}\n", encoding="utf-8")
+    users = KEYS[:2000]
+    for percent in (0, 10, 50, 100):
+        fresh_metrics(workspace, "blocked-v2", max(percent, 0.1))
+        code, out = invoke("advance", "vip", "--yes")
+        assert code == 0, out
+        served = _serve(
+            flagd(flags), "blocked-v2", True, keys=(*VIPS, *STAFF, *users), percent=percent
+        )
+        assert {key: served[key] for key in VIPS} == {"vip-1": False, "vip-2": False}
+        assert set(STAFF) <= _treated(served, True)
+    assert _treated(served, True) == {*STAFF, *users}

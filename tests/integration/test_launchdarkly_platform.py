@@ -238,6 +238,42 @@ def test_segment_stage_is_a_rule_served_first(ld: FakeLaunchDarkly, workspace: P
     assert sdk_served(ld, "seg-flag", True) == set()
 
 
+def test_excluded_keys_and_segment_get_the_control_at_every_stage_100_included(
+    ld: FakeLaunchDarkly, workspace: Path
+) -> None:
+    """issue 21: exclude: keys are targets on the control, an excluded segment a rule
+    serving the control placed first; LaunchDarkly's own SDK never serves them the
+    treatment, through the audience stage up to 100%."""
+    ld.add_segment(PROJECT, ENV, "beta-testers", ["user-7", "user-8"])
+    ld.add_segment(PROJECT, ENV, "vip", ["user-3", "user-4"])
+    stages = """  - {name: beta, percent: 0, min_duration: 0, audience: {segment: beta-testers}}
+  - {percent: 10, min_duration: 0}
+  - {percent: 100, min_duration: 0}
+"""
+    for name, exclude, vips in (
+        ("keys", "{keys: [user-1, user-2]}", {"user-1", "user-2"}),
+        ("vip", "{segment: vip}", {"user-3", "user-4"}),
+    ):
+        ld.add_flag(PROJECT, f"{name}-flag", [True, False], fallthrough_variation=1)
+        variations = "{treatment: true, control: false}"
+        plan = write_plan(workspace, name, f"{name}-flag", PLATFORM, variations, stages)
+        plan.write_text(plan.read_text() + f"exclude: {exclude}\n")
+        for percent in (0, 10, 100):
+            fresh_metrics(workspace, f"{name}-flag", max(percent, 0.02))
+            code, out = invoke("advance", name, "--yes")
+            assert code == 0, out
+            treated = sdk_served(ld, f"{name}-flag", True)
+            assert not treated & vips, f"{name}: excluded contexts treated at {percent}%"
+            assert {"user-7", "user-8"} <= treated
+        assert treated == set(CONTEXTS) - vips
+        status = json.loads(invoke("status", name, "--json")[1])
+        assert status["exclusion_missing"] is None
+    assert env_of(ld, "vip-flag")["rules"][0]["variation"] == 1  # the exclusion, first
+    assert status["excluded"] == {"keys": [], "segment": "vip"}
+    code, out = invoke("who", "vip", "user-3")
+    assert "rolloutcli exclude" in out
+
+
 def test_verify_reports_a_mismatch_with_exit_1(ld: FakeLaunchDarkly, workspace: Path) -> None:
     """Someone adds a rule serving the treatment to everyone: the split reads 10%, but the
     SDK serves it to all; verify says so."""

@@ -300,6 +300,44 @@ def test_allowlist_stage_serves_exactly_the_keys_first(
         client.destroy()
 
 
+def test_excluded_users_are_never_enabled_at_any_stage_100_included(
+    unleash_env: UnleashServer, workspace: Path
+) -> None:
+    """issue 21: exclude: keys are a userId NOT_IN on every strategy the plan owns, so
+    Unleash's own SDK never enables them, through the allowlist stage up to 100%."""
+    flag = "excluded-flag"
+    vips = ("vip-1", "vip-2")
+    users = USERS[:1000]
+    create_flag(unleash_env, flag)
+    stages = f"""  - {{name: staff, percent: 0, min_duration: 0, audience: {{keys: {list(STAFF)}}}}}
+  - {{percent: 10, min_duration: 0}}
+  - {{percent: 100, min_duration: 0}}
+"""
+    plan = write_plan(workspace, "vip", flag, PLATFORM, "{treatment: true, control: false}", stages)
+    plan.write_text(plan.read_text() + f"exclude: {{keys: {list(vips)}}}\n")
+    for percent in (0, 10, 100):
+        fresh_metrics(workspace, flag, max(percent, 0.1))
+        before = revision(unleash_env)
+        code, out = invoke("advance", "vip", "--yes")
+        assert code == 0, out
+        wait_for_revision_after(unleash_env, before)
+        client = sdk(unleash_env)
+        try:
+            enabled = {k for k in (*vips, *STAFF, *users) if client.is_enabled(flag, {"userId": k})}
+        finally:
+            client.destroy()
+        assert not enabled & set(vips), f"excluded users enabled at {percent}%"
+        assert set(STAFF) <= enabled
+        if percent == 100:
+            assert enabled == {*STAFF, *users}
+    status = json.loads(invoke("status", "vip", "--json")[1])
+    assert (status["percent"], status["excluded"], status["exclusion_missing"]) == (
+        100,
+        {"keys": list(vips), "segment": None},
+        None,
+    )
+
+
 def test_variant_split_v24_against_v23(unleash_env: UnleashServer, workspace: Path) -> None:
     flag = "model-version"
     create_flag(unleash_env, flag)

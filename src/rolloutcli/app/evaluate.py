@@ -33,7 +33,7 @@ from rolloutcli.judge.observations import (
     RatioSeries,
     SeriesCoverage,
 )
-from rolloutcli.judge.position import audience_for
+from rolloutcli.judge.position import audience_for, exclusion_for
 from rolloutcli.metrics import open_source
 from rolloutcli.metrics.base import (
     Cohort,
@@ -561,10 +561,13 @@ def advance_change(evaluation: Evaluation) -> RolloutChange:
     index = verdict.position.next_index
     stage = loaded.plan.stages[index]
     keys, segment = audience_for(loaded.plan, index)
+    excluded_keys, excluded_segment = exclusion_for(loaded.plan)
     return RolloutChange(
         percent=stage.percent,
         audience_keys=keys,
         audience_segment=segment,
+        excluded_keys=excluded_keys,
+        excluded_segment=excluded_segment,
         plan=loaded.name,
         stage=stage.label,
         action="advance",

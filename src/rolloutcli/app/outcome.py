@@ -125,6 +125,8 @@ def proposed_state(state: FlagState, change: RolloutChange) -> FlagState:
         percent=change.percent,
         audience_keys=change.audience_keys,
         audience_segment=change.audience_segment,
+        excluded_keys=change.excluded_keys,
+        excluded_segment=change.excluded_segment,
     )
 
 

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from rolloutcli.judge.flagstate import ChangeRecord, FlagState, RolloutChange
 from rolloutcli.judge.lifecycle import ROLLBACK_NOTE, Lifecycle, derive
-from rolloutcli.judge.position import Position, locate
+from rolloutcli.judge.position import Position, exclusion_for, locate
 from rolloutcli.judge.replay import Replayed, Unreplayable, replay
 from rolloutcli.plan.model import LoadedPlan
 from rolloutcli.platforms import open_platform
@@ -82,11 +82,15 @@ def lifecycle_after(
 
 
 def rollback_change(standing: Standing, reason: str) -> RolloutChange:
-    """Treatment share to 0 for everyone (the flag stays on, serving control)."""
+    """Treatment share to 0 for everyone (the flag stays on, serving control); the plan's
+    exclusion stays written, so a later advance finds it in place."""
+    excluded_keys, excluded_segment = exclusion_for(standing.loaded.plan)
     return RolloutChange(
         percent=0.0,
         audience_keys=(),
         audience_segment=None,
+        excluded_keys=excluded_keys,
+        excluded_segment=excluded_segment,
         plan=standing.loaded.name,
         stage=None,
         action="rollback",

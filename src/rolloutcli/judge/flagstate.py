@@ -27,6 +27,8 @@ class FlagState:
     ``recorded_stage`` is the stage the record of the live split names.
     ``version`` is an opaque token a conditional write compares against.
     ``paused`` is set while a person (or a pause verdict) holds automatic advancing.
+    ``excluded_keys`` / ``excluded_segment``: who the platform serves the control whatever
+    the split (the plan's ``exclude:``), as read back from the platform.
     """
 
     flag: str
@@ -40,6 +42,8 @@ class FlagState:
     version: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
     paused: PauseMark | None = None
+    excluded_keys: tuple[str, ...] = ()
+    excluded_segment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,10 @@ class RolloutChange:
     record: str | None = None
     """The id of the decision record the change is written with, minted before the write
     so the note the platform keeps names it (None: no record is written)."""
+    excluded_keys: tuple[str, ...] = ()
+    excluded_segment: str | None = None
+    """The plan's ``exclude:``: served the control before the audience and the split, in
+    every change (an advance, a rollback), so no write ever drops it."""
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,14 @@ def _paused(r: Reason) -> str:
     return f"paused{_when_who(r)}{why}: nothing advances until rollout resume {r.plan or 'PLAN'}"
 
 
+def _exclusion_missing(r: Reason) -> str:
+    return (
+        f"the flag lacks the plan's exclusion ({r.detail} no longer get the control): the "
+        "treatment may reach them; put it back on the platform, or rollout rollback "
+        f"{r.plan or 'PLAN'} (every change rolloutcli writes carries it)"
+    )
+
+
 def _breach(r: Reason) -> str:
     f = _finding(r)
     values = f"treatment {_fmt(f.treatment)} vs control {_fmt(f.control)}"
@@ -177,6 +185,7 @@ MESSAGES: dict[ReasonCode, Callable[[Reason], str]] = {
     ReasonCode.FLAG_OFF: _flag_off,
     ReasonCode.ROLLED_BACK: _rolled_back,
     ReasonCode.PAUSED: _paused,
+    ReasonCode.EXCLUSION_MISSING: _exclusion_missing,
     ReasonCode.BREACH: _breach,
     ReasonCode.SAMPLE_RATIO_MISMATCH: _sample_ratio_mismatch,
     ReasonCode.NO_DATA: _no_data,

@@ -62,6 +62,13 @@ def locate(plan: Plan, state: FlagState, history: Iterable[ChangeRecord] = ()) -
     return Position(None, above, not_started=False, off_plan=True, started=started)
 
 
+def exclusion_for(plan: Plan) -> tuple[tuple[str, ...], str | None]:
+    """The plan's ``exclude:`` as (keys, segment): the same in every stage."""
+    if plan.exclude is None:
+        return (), None
+    return tuple(plan.exclude.keys or ()), plan.exclude.segment
+
+
 def audience_for(plan: Plan, index: int) -> tuple[tuple[str, ...], str | None]:
     """The audience served at stage ``index``: every allowlist so far, and the latest segment.
 

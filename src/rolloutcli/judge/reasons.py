@@ -27,6 +27,7 @@ class ReasonCode(StrEnum):
     FLAG_OFF = "flag_off"  # the flag is off (killed)
     ROLLED_BACK = "rolled_back"  # a rollback stands: a person restarts it
     PAUSED = "paused"  # the pause mark is set: rollout resume lets it advance
+    EXCLUSION_MISSING = "exclusion_missing"  # the platform lacks the plan's exclude:
     BREACH = "breach"  # a guardrail reached its pause or rollback tier
     SAMPLE_RATIO_MISMATCH = "sample_ratio_mismatch"
     NO_DATA = "no_data"  # a guardrail has no data to judge
@@ -103,6 +104,10 @@ def rolled_back(
 
 def paused(at: datetime | None, who: str | None, why: str | None, plan: str | None) -> Reason:
     return Reason(ReasonCode.PAUSED, at=at, who=who, detail=why, plan=plan)
+
+
+def exclusion_missing(what: str, plan: str | None) -> Reason:
+    return Reason(ReasonCode.EXCLUSION_MISSING, detail=what, plan=plan)
 
 
 def breach(finding: Finding) -> Reason:

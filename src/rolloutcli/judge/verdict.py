@@ -12,7 +12,9 @@ The verdict is the first of :data:`RULES`, in order, that has something to say:
 4. ``_pause_tier``: a pause tier breached → ``pause``;
 5. ``_paused``: the pause mark is set (``rollout pause``, or an earlier pause verdict under
    ``watch --auto``) → ``hold`` with a ``paused`` reason: a person's hold on advancing is not
-   a guardrail's pause tier, and it holds whatever the data says;
+   a guardrail's pause tier, and it holds whatever the data says; ``_unexcluded``: the
+   platform lacks the plan's ``exclude:`` (removed by hand) → ``hold`` with an
+   ``exclusion_missing`` reason, since the treatment may reach users it must never reach;
 6. ``_untrusted``: sample-ratio mismatch, missing or untrustworthy data (impossible values,
    series with gaps: :mod:`dataquality`) or too few samples → ``hold`` (never ``go``);
 7. ``_window``: the stage's minimum window not elapsed → ``hold``, saying when to look again;
@@ -38,6 +40,7 @@ from enum import StrEnum
 
 from rolloutcli.judge import reasons as because
 from rolloutcli.judge.evidence import assess, gate_wait
+from rolloutcli.judge.exclusion import missing_exclusion
 from rolloutcli.judge.findings import (
     STATUS_BAD_DATA,
     STATUS_NO_DATA,
@@ -235,6 +238,13 @@ def _paused(f: _Facts) -> _Outcome | None:
     return _Outcome(VerdictKind.HOLD, [reason, *f.off_plan()])
 
 
+def _unexcluded(f: _Facts) -> _Outcome | None:
+    what = missing_exclusion(f.plan, f.state)
+    if what is None:
+        return None
+    return _Outcome(VerdictKind.HOLD, [because.exclusion_missing(what, f.name), *f.off_plan()])
+
+
 def _rollback_tier(f: _Facts) -> _Outcome | None:
     return _tier_reached(f, Status.ROLLBACK, VerdictKind.ROLLBACK)
 
@@ -342,6 +352,7 @@ RULES: tuple[Rule, ...] = (
     _rollback_tier,
     _pause_tier,
     _paused,
+    _unexcluded,
     _untrusted,
     _window,
     _success_criteria,

@@ -115,6 +115,22 @@ class Audience(PlanModel):
     segment: Key | None = Field(None, description="A segment defined on the platform.")
 
 
+class Exclusion(PlanModel):
+    """Who never gets the treatment, in any stage, even at 100%: the platform serves them
+    the control before the audience and the percentage are looked at."""
+
+    keys: list[Key] | None = Field(
+        None,
+        max_length=MAX_AUDIENCE_KEYS,
+        description=f"Targeting keys that always get the control (at most {MAX_AUDIENCE_KEYS}).",
+    )
+    segment: Key | None = Field(
+        None,
+        description="A segment defined on the platform whose members always get the control "
+        "(flag file and LaunchDarkly; Unleash cannot exclude a segment).",
+    )
+
+
 class Stage(PlanModel):
     name: Name | None = Field(
         None, description="A label; defaults to the percentage (≤ 64 characters)."
@@ -469,6 +485,11 @@ class Plan(PlanModel):
     stages: list[Stage] = Field(
         min_length=1, max_length=MAX_STAGES, description=f"1 to {MAX_STAGES} stages."
     )
+    exclude: Exclusion | None = Field(
+        None,
+        description="Keys or a segment that always get the control, in every stage, even at "
+        "100% (a block list: VIP customers keep the stable version).",
+    )
     metrics: MetricsSpec
     guardrails: list[Guardrail] = Field(
         default_factory=list, max_length=MAX_GUARDRAILS, description=f"At most {MAX_GUARDRAILS}."
@@ -753,6 +774,7 @@ def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
         for j, key in enumerate(ids):
             if key in ids[:j]:
                 add(("stages", i, "checklist", j), f"checklist id {key!r} is used twice")
+    problems.extend(_exclusion_problems(plan))
     last = len(plan.stages) - 1
     if plan.stages[last].percent != 100:
         add(
@@ -801,6 +823,50 @@ def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
     queries = {name: spec for name in plan.metrics.queries if (spec := plan.metrics.query(name))}
     problems.extend(plan.metrics.source.problems(queries, plan.metric_names()))
     problems.extend(_automation_problems(plan))
+    return problems
+
+
+def _exclusion_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
+    """``exclude:`` holds exactly one non-empty list or segment, shares no key with a
+    stage's allowlist (a key cannot both go first and never get the treatment), and asks
+    nothing the platform cannot enforce itself."""
+    ex = plan.exclude
+    if ex is None:
+        return []
+    if (ex.keys is None) == (ex.segment is None):
+        return [(("exclude",), "give exactly one of keys: or segment:")]
+    if ex.keys is not None and not ex.keys:
+        return [(("exclude", "keys"), "the exclusion list is empty")]
+    problems: list[tuple[KeyPath, str]] = []
+    if plan.platform.kind == "unleash":
+        if ex.segment is not None:
+            problems.append(
+                (
+                    ("exclude", "segment"),
+                    "Unleash cannot exclude a segment (a strategy's segments only include): "
+                    "list the keys under exclude.keys",
+                )
+            )
+        if not (plan.variations.treatment is True and plan.variations.control is False):
+            problems.append(
+                (
+                    ("exclude",),
+                    "on Unleash an exclusion needs a boolean flag (treatment: true, control: "
+                    "false): an excluded user of a variant flag would get Unleash's disabled "
+                    "variant, not the control",
+                )
+            )
+    blocked = set(ex.keys or ())
+    for i, stage in enumerate(plan.stages):
+        for j, key in enumerate((stage.audience.keys or []) if stage.audience else []):
+            if key in blocked:
+                problems.append(
+                    (
+                        ("stages", i, "audience", "keys", j),
+                        f"{quote(key)} is also under exclude.keys: a key cannot both get the "
+                        "treatment first and never get it",
+                    )
+                )
     return problems
 
 

@@ -4,7 +4,9 @@ The split is written with flagd's ``fractional`` operator, treatment first, weig
 thousandths of a percent (total 100,000). flagd buckets a key as
 ``hash * total_weight >> 32``, so with a constant total each key keeps its bucket and a key
 inside at 10% is still inside at 25%: stages never reshuffle users. An audience (allowlist or
-segment) is an ``if`` in front of the split.
+segment) is an ``if`` in front of the split. The plan's exclusion (``exclude:``, keys or a
+``$evaluators`` segment) is one more ``if``, outermost, serving the control: flagd looks at it
+before the audience and the split, at every stage, 100% included.
 
 Each change is recorded twice: in the flag's ``metadata`` (atomically with the change itself;
 ``status`` reads when the stage began from it) and as one JSON line appended to
@@ -131,7 +133,8 @@ class FlagFilePlatform:
         doc = self._parse(raw)
         flag = self._flag(doc)
         names = _variant_names(flag, treatment, control, self.path, self.flag)
-        percent, keys, segment = _read_split(flag, names, self.path, self.flag)
+        excluded, rest = _peel_exclusion(flag.get("targeting"), names, self.path, self.flag)
+        percent, keys, segment = _read_split(flag, rest, names, self.path, self.flag)
         meta = flag.get("metadata")
         if not isinstance(meta, dict):  # hand-edited into something else: nothing recorded
             meta = {}
@@ -154,6 +157,8 @@ class FlagFilePlatform:
             percent=percent,
             audience_keys=keys,
             audience_segment=segment,
+            excluded_keys=excluded[0],
+            excluded_segment=excluded[1],
             split_changed_at=split_at,
             recorded_stage=stage if isinstance(stage, str) else None,
             comment=comment if isinstance(comment, str) else None,
@@ -213,20 +218,24 @@ class FlagFilePlatform:
             doc = self._parse(raw)
             flag = self._flag(doc)
             names = _variant_names(flag, treatment, control, self.path, self.flag)
-            if change.audience_segment and change.audience_segment not in (
-                doc.get("$evaluators") or {}
-            ):
-                raise BackendError(
-                    NAME,
-                    f"segment {change.audience_segment!r} is not defined in {self.shown}",
-                    hint='add it under "$evaluators" as a JSON-logic rule',
-                )
-            flag["targeting"] = _build_targeting(
-                names,
-                change.percent,
-                change.audience_keys,
-                change.audience_segment,
-                _bucket_by(flag.get("targeting")),
+            for segment in (change.audience_segment, change.excluded_segment):
+                if segment and segment not in (doc.get("$evaluators") or {}):
+                    raise BackendError(
+                        NAME,
+                        f"segment {segment!r} is not defined in {self.shown}",
+                        hint='add it under "$evaluators" as a JSON-logic rule',
+                    )
+            flag["targeting"] = _excluding(
+                _build_targeting(
+                    names,
+                    change.percent,
+                    change.audience_keys,
+                    change.audience_segment,
+                    _bucket_by(flag.get("targeting")),
+                ),
+                names[1],
+                change.excluded_keys,
+                change.excluded_segment,
             )
             flag["defaultVariant"] = names[1]
             if change.turn_on:
@@ -602,31 +611,48 @@ def _variant_names(
     return find(treatment, "treatment"), find(control, "control")
 
 
+def _peel_exclusion(
+    targeting: Any, names: tuple[str, str], path: Path, key: str
+) -> tuple[tuple[tuple[str, ...], str | None], Any]:
+    """The exclusion (keys, segment) an outermost ``if`` serving the control holds, and
+    the targeting inside it (the whole targeting when there is none)."""
+    if not (isinstance(targeting, dict) and isinstance(targeting.get("if"), list)):
+        return ((), None), targeting
+    args = targeting["if"]
+    if len(args) != 3 or args[1] != names[1]:
+        return ((), None), targeting
+    return _condition(args[0], path, key), args[2]
+
+
+def _condition(condition: Any, path: Path, key: str) -> tuple[tuple[str, ...], str | None]:
+    """The keys (``targetingKey in [...]``) or segment (``$ref``) an ``if`` tests."""
+    if isinstance(condition, dict) and "$ref" in condition:
+        return (), str(condition["$ref"])
+    if (
+        isinstance(condition, dict)
+        and isinstance(condition.get("in"), list)
+        and len(condition["in"]) == 2
+        and condition["in"][0] == {"var": "targetingKey"}
+        and isinstance(condition["in"][1], list)
+    ):
+        return tuple(str(k) for k in condition["in"][1]), None
+    raise _unrecognised(path, key)
+
+
 def _read_split(
-    flag: dict[str, Any], names: tuple[str, str], path: Path, key: str
+    flag: dict[str, Any], targeting: Any, names: tuple[str, str], path: Path, key: str
 ) -> tuple[float, tuple[str, ...], str | None]:
+    """The split ``targeting`` (the flag's, inside any exclusion) serves."""
     treatment, _ = names
-    targeting = flag.get("targeting") or {}
+    targeting = targeting or {}
     keys: tuple[str, ...] = ()
     segment: str | None = None
     if isinstance(targeting, dict) and "if" in targeting:
         args = targeting["if"]
         if not (isinstance(args, list) and len(args) == 3 and args[1] == treatment):
             raise _unrecognised(path, key)
-        condition, rest = args[0], args[2]
-        if isinstance(condition, dict) and "$ref" in condition:
-            segment = str(condition["$ref"])
-        elif (
-            isinstance(condition, dict)
-            and isinstance(condition.get("in"), list)
-            and len(condition["in"]) == 2
-            and condition["in"][0] == {"var": "targetingKey"}
-            and isinstance(condition["in"][1], list)
-        ):
-            keys = tuple(str(k) for k in condition["in"][1])
-        else:
-            raise _unrecognised(path, key)
-        targeting = rest
+        keys, segment = _condition(args[0], path, key)
+        targeting = args[2]
     if isinstance(targeting, str):
         return (100.0 if targeting == treatment else 0.0), keys, segment
     if not targeting:
@@ -674,8 +700,9 @@ def _bucket_by(targeting: Any) -> Any | None:
     shorthand hash differently in flagd, so switching forms would reshuffle every user.
     """
     node = targeting
-    if isinstance(node, dict) and isinstance(node.get("if"), list) and len(node["if"]) == 3:
-        node = node["if"][2]
+    for _ in range(2):  # inside the exclusion, then the audience
+        if isinstance(node, dict) and isinstance(node.get("if"), list) and len(node["if"]) == 3:
+            node = node["if"][2]
     if isinstance(node, dict) and isinstance(node.get("fractional"), list):
         first = node["fractional"][0] if node["fractional"] else None
         if first is not None and not isinstance(first, list):
@@ -699,6 +726,17 @@ def _build_targeting(
     if keys:
         return {"if": [{"in": [{"var": "targetingKey"}, list(keys)]}, treatment, split]}
     return split
+
+
+def _excluding(
+    targeting: dict[str, Any], control: str, keys: tuple[str, ...], segment: str | None
+) -> dict[str, Any]:
+    """``targeting`` behind the plan's exclusion: an outermost ``if`` serving the control."""
+    if segment:
+        return {"if": [{"$ref": segment}, control, targeting]}
+    if keys:
+        return {"if": [{"in": [{"var": "targetingKey"}, list(keys)]}, control, targeting]}
+    return targeting
 
 
 def _share(value: object) -> float | None:

@@ -9,6 +9,12 @@
   (treatment at the stage's share, control the rest, any other variation 0), bucketed by
   the plan's context kind and attribute; ``addTargets``/``removeTargets`` for an allowlist;
   ``addRule``/``removeRule`` for a segment (a rule on ``segmentMatch``, served first);
+  the plan's exclusion (``exclude:``) as individual targets on the *control* variation for
+  keys, or a ``segmentMatch`` rule serving the control placed first of all rules (LaunchDarkly
+  looks at targets before rules, and at rules before the fallthrough rollout, so excluded
+  users get the control at every stage, 100% included; an allowlisted key, a target too, is
+  served before an excluded *segment*'s rule: plan validation keeps keys apart, segments are
+  the platform's);
   ``turnFlagOn`` when a rollout starts on a flag that is off. Every write carries a
   ``comment`` naming the plan, stage, verdict and decision record id (see ``changenote``):
   LaunchDarkly shows it in the audit log, and the tool reads when the stage began from
@@ -75,6 +81,7 @@ TOTAL_WEIGHT = 100_000  # thousandths of a percent
 AUDIT_PAGE = 20  # the audit log's largest page
 AUDIT_PAGES = 5  # enough for a whole rollout's changes
 SEGMENT_RULE = "rolloutcli audience"
+EXCLUDE_RULE = "rolloutcli exclude"
 PAUSE_PREFIX = "rolloutcli-paused-"  # + environment key: the custom property of a pause
 PAUSE_ACTIONS = ("pause", "resume")
 _PAUSE_NOTE = re.compile(
@@ -199,6 +206,7 @@ class LaunchDarklyPlatform:
         _refuse_automated_release(env, self.flag, self.environment)
         percent = _served_percent(env, variations, notes)
         keys, segment = self._audience(env, variations)
+        excluded = self._targets(env, variations.control)
         records, reach = self._records()
         moves = [r for r in records if r.action not in PAUSE_ACTIONS]
         mine = [r for r in moves if r.plan == self.plan and r.action in ("advance", "rollback")]
@@ -218,6 +226,8 @@ class LaunchDarklyPlatform:
             percent=percent,
             audience_keys=keys,
             audience_segment=segment,
+            excluded_keys=excluded,
+            excluded_segment=_excluded_segment(env, variations),
             recorded_stage=recorded_stage,
             comment=comment,
             version=_token(env, pause is not None),
@@ -275,8 +285,11 @@ class LaunchDarklyPlatform:
         if change.turn_on and not env.get("on"):
             instructions.append({"kind": "turnFlagOn"})
         instructions.append(self._fallthrough(change.percent, variations))
-        instructions.extend(self._target_changes(env, variations, change.audience_keys))
-        instructions.extend(self._rule_changes(env, variations, change.audience_segment))
+        instructions.extend(self._target_changes(env, variations, change))
+        audience = self._rule_changes(env, variations, change.audience_segment)
+        removed = {i["ruleId"] for i in audience if i["kind"] == "removeRule"}
+        instructions.extend(self._exclusion_rule(env, variations, change.excluded_segment, removed))
+        instructions.extend(audience)  # after the exclusion's rule: that one stays first
         note = format_title(
             self.plan, change.stage, change.percent, change.action, change.comment, change.record
         )
@@ -455,23 +468,79 @@ class LaunchDarklyPlatform:
         return instruction
 
     def _target_changes(
-        self, env: dict[str, Any], variations: Variations, keys: tuple[str, ...]
+        self, env: dict[str, Any], variations: Variations, change: RolloutChange
     ) -> list[dict[str, Any]]:
-        current, _ = self._audience(env, variations)
-        add = [k for k in keys if k not in current]
-        remove = [k for k in current if k not in keys]
-        out: list[dict[str, Any]] = []
-        for kind, values in (("removeTargets", remove), ("addTargets", add)):
-            if values:
-                out.append(
-                    {
-                        "kind": kind,
-                        "contextKind": self.context_kind,
-                        "variationId": variations.treatment_id,
-                        "values": values,
-                    }
-                )
-        return out
+        """The allowlist's targets (treatment) and the exclusion's (control): every
+        removal first, so a key may move from one list to the other in one patch."""
+        removes: list[dict[str, Any]] = []
+        adds: list[dict[str, Any]] = []
+        for index, keys in (
+            (variations.treatment, change.audience_keys),
+            (variations.control, change.excluded_keys),
+        ):
+            current = self._targets(env, index)
+            for kind, values, out in (
+                ("removeTargets", [k for k in current if k not in keys], removes),
+                ("addTargets", [k for k in keys if k not in current], adds),
+            ):
+                if values:
+                    out.append(
+                        {
+                            "kind": kind,
+                            "contextKind": self.context_kind,
+                            "variationId": variations.ids[index],
+                            "values": values,
+                        }
+                    )
+        return removes + adds
+
+    def _exclusion_rule(
+        self, env: dict[str, Any], variations: Variations, segment: str | None, removed: set[str]
+    ) -> list[dict[str, Any]]:
+        """The exclusion's segment rule, serving the control, first of all rules (kept as
+        it is when it already is); ``removed``: rules this patch removes anyway."""
+        rules = [r for r in env.get("rules") or [] if isinstance(r, dict)]
+        mine = [r for r in rules if _excluded_by(r, variations) is not None]
+        if (
+            segment is not None
+            and mine
+            and mine == rules[:1]
+            and _excluded_by(mine[0], variations) == segment
+        ):
+            return []
+        out: list[dict[str, Any]] = [{"kind": "removeRule", "ruleId": r["_id"]} for r in mine]
+        if segment is None:
+            return out
+        rule: dict[str, Any] = {
+            "kind": "addRule",
+            "clauses": [
+                {
+                    "contextKind": self.context_kind,
+                    "attribute": "segmentMatch",
+                    "op": "segmentMatch",
+                    "negate": False,
+                    "values": [segment],
+                }
+            ],
+            "variationId": variations.control_id,
+            "description": f"{EXCLUDE_RULE} (plan {self.plan}): always the control",
+        }
+        staying = [r for r in rules if r not in mine and r["_id"] not in removed]
+        if staying:
+            rule["beforeRuleId"] = staying[0]["_id"]
+        return [*out, rule]
+
+    def _targets(self, env: dict[str, Any], variation: int) -> tuple[str, ...]:
+        """The keys of the plan's context kind individually targeted at ``variation``."""
+        keys: list[str] = []
+        for field in ("targets", "contextTargets"):
+            for target in env.get(field) or []:
+                if not isinstance(target, dict) or target.get("variation") != variation:
+                    continue
+                if target.get("contextKind", "user") != self.context_kind:
+                    continue
+                keys.extend(str(v) for v in target.get("values") or [] if str(v) not in keys)
+        return tuple(keys)
 
     def _rule_changes(
         self, env: dict[str, Any], variations: Variations, segment: str | None
@@ -496,7 +565,7 @@ class LaunchDarklyPlatform:
                 "variationId": variations.treatment_id,
                 "description": f"{SEGMENT_RULE} (plan {self.plan})",
             }
-            others = [r for r in rules if r not in mine]
+            others = [r for r in rules if r not in mine and _excluded_by(r, variations) is None]
             if others:
                 rule["beforeRuleId"] = others[0]["_id"]  # the audience is served first
             out.append(rule)
@@ -505,14 +574,7 @@ class LaunchDarklyPlatform:
     def _audience(
         self, env: dict[str, Any], variations: Variations
     ) -> tuple[tuple[str, ...], str | None]:
-        keys: list[str] = []
-        for field in ("targets", "contextTargets"):
-            for target in env.get(field) or []:
-                if not isinstance(target, dict) or target.get("variation") != variations.treatment:
-                    continue
-                if target.get("contextKind", "user") != self.context_kind:
-                    continue
-                keys.extend(str(v) for v in target.get("values") or [] if str(v) not in keys)
+        keys = self._targets(env, variations.treatment)
         segment = next(
             (
                 s
@@ -521,7 +583,7 @@ class LaunchDarklyPlatform:
             ),
             None,
         )
-        return tuple(keys), segment
+        return keys, segment
 
     # ------------------------------------------------------------------ audit log
 
@@ -691,6 +753,25 @@ def _segment_of(rule: dict[str, Any], variations: Variations) -> str | None:
     if len(clauses) == 1 and clauses[0].get("op") == "segmentMatch" and clauses[0].get("values"):
         return str(clauses[0]["values"][0])
     return None
+
+
+def _excluded_by(rule: dict[str, Any], variations: Variations) -> str | None:
+    """The segment a rolloutcli exclusion rule serves the control to, if it is one."""
+    if rule.get("variation") != variations.control:
+        return None
+    if not str(rule.get("description", "")).startswith(EXCLUDE_RULE):
+        return None
+    clauses = rule.get("clauses") or []
+    if len(clauses) == 1 and clauses[0].get("op") == "segmentMatch" and clauses[0].get("values"):
+        return str(clauses[0]["values"][0])
+    return None
+
+
+def _excluded_segment(env: dict[str, Any], variations: Variations) -> str | None:
+    """The exclusion's segment, only while its rule comes first (a rule above it would be
+    served before it, and the exclusion would not hold)."""
+    rules = [r for r in env.get("rules") or [] if isinstance(r, dict)]
+    return _excluded_by(rules[0], variations) if rules else None
 
 
 def _check_percent(percent: float) -> None:

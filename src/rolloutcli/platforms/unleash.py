@@ -17,6 +17,14 @@ How the rollout lives in Unleash:
 * **The audience.** An allowlist or segment that goes first is a second strategy,
   ``rolloutcli plan=… audience``, at 100% behind a ``userId IN`` constraint or the segment
   (Unleash ORs strategies).
+* **The exclusion** (the plan's ``exclude: {keys: …}``). Since any strategy that matches
+  enables the flag, the exclusion is a ``userId NOT_IN`` constraint on *every* strategy the
+  plan owns (the rollout's and the audience's), so Unleash's SDKs serve the excluded users
+  the flag disabled (the control, ``false``) at every stage, 100% included. Strategies
+  written by hand are not touched (``status`` notes them). Only keys of a boolean flag: a
+  strategy's segments only include (there is no inverted segment), and an excluded user of
+  a variant flag would get Unleash's disabled variant, not the control; plan validation
+  refuses both.
 * **Kill** turns the flag off in the environment, then notes the kill in the strategy title;
   **unkill** turns it back on the same way (``/on``, then ``action=unkill`` in the title).
 * **Pause** (`rollout pause`) is a flag tag of type ``rolloutcli`` with the value
@@ -225,6 +233,7 @@ class UnleashPlatform:
                 recorded_stage = title.stage
                 comment = str(main.get("title"))
         keys, segment = self._audience(audience)
+        excluded = _excluded_keys(main, audience)
         others = [
             s.get("title") or s.get("name", "?")
             for s in strategies
@@ -250,6 +259,7 @@ class UnleashPlatform:
             percent=percent,
             audience_keys=keys,
             audience_segment=segment,
+            excluded_keys=excluded,
             recorded_stage=recorded_stage,
             comment=comment,
             version=_token(main, audience, bool(env.get("enabled")), paused),
@@ -280,12 +290,13 @@ class UnleashPlatform:
         title = format_title(
             self.plan, change.stage, change.percent, change.action, change.comment, change.record
         )
+        excluded = change.excluded_keys
         if main is None:
-            self._create_main(title, change.percent, treatment, control, variant)
+            self._create_main(title, change.percent, treatment, control, variant, excluded)
         else:
-            self._move_main(main, title, change.percent, treatment, control, variant)
+            self._move_main(main, title, change.percent, treatment, control, variant, excluded)
         self._set_audience(
-            audience, change.audience_keys, change.audience_segment, treatment, variant
+            audience, change.audience_keys, change.audience_segment, treatment, variant, excluded
         )
         if change.turn_on and not env.get("enabled"):
             self._call("POST", f"{self._env}/on", idempotent=True)
@@ -493,12 +504,18 @@ class UnleashPlatform:
         return round(rollout * float(weight) / 1000, 6)
 
     def _create_main(
-        self, title: str, percent: float, treatment: object, control: object, variant: bool
+        self,
+        title: str,
+        percent: float,
+        treatment: object,
+        control: object,
+        variant: bool,
+        excluded: tuple[str, ...] = (),
     ) -> None:
         body: dict[str, Any] = {
             "name": STRATEGY,
             "title": title,
-            "constraints": [],
+            "constraints": _with_exclusion([], excluded),
             "segments": [],
             "variants": _variants([], treatment, control, percent, self.stickiness)
             if variant
@@ -529,9 +546,13 @@ class UnleashPlatform:
         treatment: object,
         control: object,
         variant: bool,
+        excluded: tuple[str, ...] = (),
     ) -> None:
         raw = (strategy.get("parameters") or {}).get("rollout")
         ops: list[dict[str, Any]] = [{"op": "test", "path": "/parameters/rollout", "value": raw}]
+        current = strategy.get("constraints") or []
+        if (constraints := _with_exclusion(current, excluded)) != current:
+            ops.append({"op": "replace", "path": "/constraints", "value": constraints})
         if variant:
             current = strategy.get("variants") or []
             for i, item in enumerate(current):
@@ -575,6 +596,7 @@ class UnleashPlatform:
         segment: str | None,
         treatment: object,
         variant: bool,
+        excluded: tuple[str, ...] = (),
     ) -> None:
         if not keys and not segment:
             if current is not None:
@@ -592,7 +614,7 @@ class UnleashPlatform:
             body: dict[str, Any] = {
                 "name": STRATEGY,
                 "title": audience_title(self.plan),
-                "constraints": [key_constraint] if keys else [],
+                "constraints": _with_exclusion([key_constraint] if keys else [], excluded),
                 "segments": segment_ids,
                 "variants": [
                     {
@@ -620,6 +642,7 @@ class UnleashPlatform:
         ]
         if keys:
             constraints.append(key_constraint)
+        constraints = _with_exclusion(constraints, excluded)
         if constraints == (current.get("constraints") or []) and segment_ids == (
             current.get("segments") or []
         ):
@@ -900,6 +923,49 @@ def _strategies(env: dict[str, Any] | None) -> list[dict[str, Any]]:
     if env is None:
         return []
     return [s for s in env.get("strategies") or [] if isinstance(s, dict)]
+
+
+def _is_exclusion(constraint: Any) -> bool:
+    return (
+        isinstance(constraint, dict)
+        and constraint.get("contextName") == KEY_FIELD
+        and constraint.get("operator") == "NOT_IN"
+        and not constraint.get("inverted")
+    )
+
+
+def _with_exclusion(constraints: list[Any], keys: tuple[str, ...]) -> list[Any]:
+    """``constraints`` with the plan's exclusion: any ``userId NOT_IN`` replaced by one
+    listing ``keys`` (none when there are no keys), last, the others kept as they are."""
+    kept = [c for c in constraints if not _is_exclusion(c)]
+    if not keys:
+        return kept
+    exclusion = {
+        "contextName": KEY_FIELD,
+        "operator": "NOT_IN",
+        "values": list(keys),
+        "caseInsensitive": False,
+        "inverted": False,
+    }
+    return [*kept, exclusion]
+
+
+def _excluded_keys(main: dict[str, Any] | None, audience: dict[str, Any] | None) -> tuple[str, ...]:
+    """The keys every strategy the plan owns excludes (a key one of them lets through is
+    not excluded: Unleash ORs strategies)."""
+    owned = [s for s in (main, audience) if s is not None]
+    if not owned:
+        return ()
+    per_strategy = [
+        [
+            str(v)
+            for c in s.get("constraints") or []
+            if _is_exclusion(c)
+            for v in c.get("values") or []
+        ]
+        for s in owned
+    ]
+    return tuple(k for k in per_strategy[0] if all(k in other for other in per_strategy[1:]))
 
 
 def _version(main: dict[str, Any] | None, audience: dict[str, Any] | None) -> str:

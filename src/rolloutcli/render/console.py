@@ -18,6 +18,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from rolloutcli.judge.exclusion import exclusion_text, missing_exclusion
 from rolloutcli.judge.flagstate import FlagState, RolloutChange
 from rolloutcli.judge.messages import lifecycle_badge, lifecycle_text, replayed_text, text
 from rolloutcli.plan.model import Plan
@@ -85,6 +86,14 @@ def print_status(console: Console, standing: Standing, now: datetime) -> None:
         table.add_row("audience", f"{len(state.audience_keys)} allowlisted keys")
     if state.audience_segment:
         table.add_row("audience", Text(f"segment {state.audience_segment}"))
+    excluded = exclusion_text(state.excluded_keys, state.excluded_segment)
+    if excluded is not None:
+        table.add_row("excluded", Text(f"{excluded}: always the control"))
+    if (missing := missing_exclusion(plan, state)) is not None:
+        table.add_row(
+            "warning",
+            Text(f"the flag lacks the plan's exclusion: {missing} may get the treatment", "red"),
+        )
     began, elapsed = position.stage_began, position.stage_elapsed(now)
     if began is not None and elapsed is not None:
         table.add_row("since", f"{format_timestamp(began)} ({format_duration(elapsed)} ago)")

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rolloutcli.judge.exclusion import missing_exclusion
 from rolloutcli.judge.messages import codes, sentences
 from rolloutcli.support.durations import format_duration
 from rolloutcli.support.jsonsafe import json_safe
@@ -126,6 +127,10 @@ def status_json(standing: Standing, now: datetime | None = None) -> dict[str, An
         "audience": {"keys": list(state.audience_keys), "segment": state.audience_segment}
         if state.audience_keys or state.audience_segment
         else None,
+        "excluded": {"keys": list(state.excluded_keys), "segment": state.excluded_segment}
+        if state.excluded_keys or state.excluded_segment
+        else None,
+        "exclusion_missing": missing_exclusion(plan, state),
         "next_stage": {"index": position.next_index, "name": nxt.label, "percent": nxt.percent}
         if nxt is not None
         else None,

@@ -40,6 +40,7 @@ EXAMPLES: dict[ReasonCode, Reason] = {
         datetime(2026, 11, 2, 12, 30, tzinfo=UTC), "ana", "10%", 10.0, "p99 breached", "co"
     ),
     ReasonCode.PAUSED: because.paused(None, "ana", "waiting for the launch", "co"),
+    ReasonCode.EXCLUSION_MISSING: because.exclusion_missing("2 excluded keys (vip-1, vip-2)", "co"),
     ReasonCode.BREACH: because.breach(FINDING),
     ReasonCode.SAMPLE_RATIO_MISMATCH: because.sample_ratio_mismatch(0.0512, 0.1, 1.2e-9),
     ReasonCode.NO_DATA: because.no_data(FINDING),
@@ -100,6 +101,12 @@ def test_codes_are_stable_snake_case_names() -> None:
         (
             ReasonCode.PAUSED,
             "paused by ana (waiting for the launch): nothing advances until rollout resume co",
+        ),
+        (
+            ReasonCode.EXCLUSION_MISSING,
+            "the flag lacks the plan's exclusion (2 excluded keys (vip-1, vip-2) no longer get "
+            "the control): the treatment may reach them; put it back on the platform, or "
+            "rollout rollback co (every change rolloutcli writes carries it)",
         ),
         (
             ReasonCode.BREACH,

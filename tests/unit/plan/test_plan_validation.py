@@ -184,7 +184,9 @@ CASES: dict[str, Case] = {
         append("colour: red\n"),
         [
             Expected(
-                "colour: red", "colour", "unknown key (known keys: automation, description, flag,"
+                "colour: red",
+                "colour",
+                "unknown key (known keys: automation, description, exclude, flag,",
             )
         ],
     ),
@@ -355,6 +357,62 @@ CASES: dict[str, Case] = {
     "audience-with-empty-allowlist": Case(
         sub("  - percent: 1", "  - percent: 0\n    audience:\n      keys: []"),
         [Expected("      keys: []", "stages[0].audience.keys", "the allowlist is empty")],
+    ),
+    # ---- the exclusion (issue 21: a block list)
+    "exclude-with-keys-and-segment": Case(
+        append("exclude:\n  keys: [vip-1]\n  segment: vip\n"),
+        [Expected("exclude:", "exclude", "give exactly one of keys: or segment:")],
+    ),
+    "exclude-with-empty-list": Case(
+        append("exclude:\n  keys: []\n"),
+        [Expected("  keys: []", "exclude.keys", "the exclusion list is empty")],
+    ),
+    "exclude-a-key-the-audience-allows": Case(
+        chain(
+            sub("  - percent: 1", "  - percent: 0\n    audience:\n      keys: [staff, vip-2]"),
+            append("exclude:\n  keys: [vip-1, vip-2]\n"),
+        ),
+        [
+            Expected(
+                "      keys: [staff, vip-2]",
+                "stages[0].audience.keys[1]",
+                "'vip-2' is also under exclude.keys: a key cannot both get the treatment "
+                "first and never get it",
+            )
+        ],
+    ),
+    "exclude-a-segment-on-unleash": Case(
+        chain(
+            sub("  kind: flagfile", "  kind: unleash"),
+            sub("  path: flags.json", "  environment: production"),
+            append("exclude:\n  segment: vip\n"),
+        ),
+        [
+            Expected(
+                "  segment: vip",
+                "exclude.segment",
+                "Unleash cannot exclude a segment (a strategy's segments only include): list "
+                "the keys under exclude.keys",
+            )
+        ],
+    ),
+    "exclude-on-an-unleash-variant-flag": Case(
+        chain(
+            sub("  kind: flagfile", "  kind: unleash"),
+            sub("  path: flags.json", "  environment: production"),
+            sub("  treatment: true", "  treatment: v2"),
+            sub("  control: false", "  control: v1"),
+            append("exclude:\n  keys: [vip-1]\n"),
+        ),
+        [
+            Expected(
+                "exclude:",
+                "exclude",
+                "on Unleash an exclusion needs a boolean flag (treatment: true, control: "
+                "false): an excluded user of a variant flag would get Unleash's disabled "
+                "variant, not the control",
+            )
+        ],
     ),
     # ---- success criteria
     "success-names-unknown-guardrail": Case(
@@ -698,3 +756,14 @@ def test_plan_schema_matches_docs_file() -> None:
             "generate it with `rollout plan schema > docs/plan.schema.json`"
         )
     assert json.loads(SCHEMA_FILE.read_text(encoding="utf-8")) == printed_schema()
+
+
+def test_an_exclusion_loads_and_applies_to_every_stage(tmp_path: Path) -> None:
+    """issue 21: exclude: is rollout-wide, the same keys (or segment) in every change."""
+    from rolloutcli.judge.position import exclusion_for
+
+    keys = write_plan(tmp_path, base_plan() + "exclude:\n  keys: [vip-1, vip-2]\n")
+    assert exclusion_for(load_plan(keys).plan) == (("vip-1", "vip-2"), None)
+    segment = write_plan(tmp_path, base_plan() + "exclude:\n  segment: vip\n", "s.yaml")
+    assert exclusion_for(load_plan(segment).plan) == ((), "vip")
+    assert exclusion_for(load_plan(write_plan(tmp_path, base_plan(), "n.yaml")).plan) == ((), None)

@@ -296,3 +296,78 @@ def test_a_lock_held_past_the_deadline_is_a_one_line_error(tmp_path: Path) -> No
     )
     assert platform.read_state(True, False).on is True
     assert platform.turn_off("plan", "fire", at=AT) is True  # released: the kill lands
+
+
+def excluding(
+    percent: float, keys: tuple[str, ...] = (), segment: str | None = None
+) -> RolloutChange:
+    return RolloutChange(
+        percent,
+        ("staff",),
+        None,
+        "plan",
+        f"{percent:g}%",
+        "advance",
+        "why",
+        excluded_keys=keys,
+        excluded_segment=segment,
+    )
+
+
+def test_the_exclusion_is_the_outermost_if_serving_the_control(tmp_path: Path) -> None:
+    """issue 21: flagd looks at the excluded keys before the allowlist and the split."""
+    platform = make_file(tmp_path)
+    state = platform.set_rollout(
+        excluding(100, ("vip-1", "vip-2")), True, False, platform.read_state(True, False), at=AT
+    )
+    doc = json.loads(platform.path.read_text())
+    assert doc["flags"]["f"]["targeting"] == {
+        "if": [
+            {"in": [{"var": "targetingKey"}, ["vip-1", "vip-2"]]},
+            "off",
+            {
+                "if": [
+                    {"in": [{"var": "targetingKey"}, ["staff"]]},
+                    "on",
+                    {"fractional": [["on", 100_000], ["off", 0]]},
+                ]
+            },
+        ]
+    }
+    assert (state.percent, state.audience_keys) == (100, ("staff",))
+    assert (state.excluded_keys, state.excluded_segment) == (("vip-1", "vip-2"), None)
+    again = platform.set_rollout(excluding(100, ("vip-1", "vip-2")), True, False, state, at=AT)
+    assert (
+        json.loads(platform.path.read_text())["flags"]["f"]["targeting"]
+        == (doc["flags"]["f"]["targeting"])
+    )
+    assert again.excluded_keys == ("vip-1", "vip-2")
+
+
+def test_an_excluded_segment_is_a_ref_and_must_be_defined(tmp_path: Path) -> None:
+    platform = make_file(tmp_path)
+    with pytest.raises(BackendError, match="segment 'vip' is not defined"):
+        platform.set_rollout(
+            excluding(5, segment="vip"), True, False, platform.read_state(True, False), at=AT
+        )
+    doc = json.loads(platform.path.read_text())
+    doc["$evaluators"] = {"vip": {"in": [{"var": "plan"}, ["gold"]]}}
+    platform.path.write_text(json.dumps(doc))
+    state = platform.set_rollout(
+        excluding(5, segment="vip"), True, False, platform.read_state(True, False), at=AT
+    )
+    targeting = json.loads(platform.path.read_text())["flags"]["f"]["targeting"]
+    assert targeting["if"][:2] == [{"$ref": "vip"}, "off"]
+    assert (state.percent, state.excluded_keys, state.excluded_segment) == (5, (), "vip")
+
+
+def test_a_change_without_the_exclusion_removes_it(tmp_path: Path) -> None:
+    platform = make_file(tmp_path)
+    state = platform.set_rollout(
+        excluding(5, ("vip-1",)), True, False, platform.read_state(True, False), at=AT
+    )
+    state = platform.set_rollout(change(10), True, False, state, at=AT)
+    assert json.loads(platform.path.read_text())["flags"]["f"]["targeting"] == {
+        "fractional": [["on", 10_000], ["off", 90_000]]
+    }
+    assert (state.percent, state.excluded_keys) == (10, ())

@@ -771,3 +771,35 @@ def test_an_unleash_plan_refuses_numbered_variants(tmp_path: Path) -> None:
     assert problems == [
         f"{path}:{line_of(text, 'variations:')}: variations: unleash: variants are named by strings"
     ]
+
+
+# ------------------------------------------------------------ the exclusion (issue 21)
+
+OTHER = {"contextName": "region", "operator": "IN", "values": ["eu"], "inverted": False}
+
+
+def test_the_exclusion_is_one_userid_not_in_constraint_the_others_kept() -> None:
+    from rolloutcli.platforms.unleash import _with_exclusion
+
+    old = {"contextName": "userId", "operator": "NOT_IN", "values": ["gone"], "inverted": False}
+    assert _with_exclusion([OTHER, old], ("vip-1", "vip-2")) == [
+        OTHER,
+        {
+            "contextName": "userId",
+            "operator": "NOT_IN",
+            "values": ["vip-1", "vip-2"],
+            "caseInsensitive": False,
+            "inverted": False,
+        },
+    ]
+    assert _with_exclusion([OTHER, old], ()) == [OTHER]
+
+
+def test_a_key_is_excluded_only_when_every_owned_strategy_excludes_it() -> None:
+    from rolloutcli.platforms.unleash import _excluded_keys, _with_exclusion
+
+    main = {"constraints": _with_exclusion([OTHER], ("vip-1", "vip-2"))}
+    audience = {"constraints": _with_exclusion([], ("vip-2",))}
+    assert _excluded_keys(main, None) == ("vip-1", "vip-2")
+    assert _excluded_keys(main, audience) == ("vip-2",)  # vip-1 is let through by the audience
+    assert _excluded_keys(None, None) == ()

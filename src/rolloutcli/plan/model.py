@@ -68,6 +68,7 @@ from rolloutcli.plan.policy import (
 from rolloutcli.plan.source_specs import SOURCE_SPECS, AnySourceSpec, query_kinds_text
 from rolloutcli.plan.thresholds import (
     Threshold,
+    ThresholdKind,
     parse_bound,
     parse_threshold,
     severity_key,
@@ -214,7 +215,10 @@ class _GuardrailBase(PlanModel):
         Direction.HIGHER_IS_WORSE, description="higher_is_worse or lower_is_worse."
     )
     unit: Literal["ms", "s", "ratio", "percent"] | None = Field(
-        None, description="Unit of the metric's values (converts absolute limits like 300ms)."
+        None,
+        description="Unit of the metric's values (converts absolute limits like 300ms). "
+        "ratio (0..1) or percent (0..100) declares a mean proportion-valued: it may then have "
+        "thresholds in percentage points (+2pp).",
     )
     thresholds: Thresholds = Field(description="Tiers warn / pause / rollback.")
     significant: list[Tier] = Field(
@@ -246,6 +250,23 @@ class _GuardrailBase(PlanModel):
             tier: [parse_threshold(t, self.direction, self.unit, self.is_ratio) for t in texts]
             for tier, texts in self.thresholds.items()
         }
+
+    @property
+    def points_thresholds(self) -> list[Threshold]:
+        """The thresholds in percentage points (``+2pp``), every tier's."""
+        return [t for ts in self.tiers.values() for t in ts if t.kind is ThresholdKind.POINTS]
+
+    @property
+    def per_point(self) -> float:
+        """One percentage point in the metric's units: 0.01 for fractions, 1 for a
+        ``unit: percent`` mean."""
+        return 1.0 if self.unit == "percent" and not self.is_ratio else 0.01
+
+    @property
+    def in_points(self) -> bool:
+        """Whether a tier is in percentage points (``+2pp``): the change is then shown as
+        a difference in points, not relative to control."""
+        return bool(self.points_thresholds)
 
     @property
     def compares_to_control(self) -> bool:
@@ -285,10 +306,14 @@ Guardrail = Annotated[RatioGuardrail | MeanGuardrail, Field(discriminator="kind"
 class SuccessCriterion(PlanModel):
     metric: Name = Field(description="Name of a guardrail.")
     at_least: Short | Count | float | None = Field(
-        None, description="Treatment must be at least this: -1% (vs control), 0.92 (absolute)."
+        None,
+        description="Treatment must be at least this: -1% (vs control), +2pp (percentage "
+        "points above control, proportions only), 0.92 (absolute).",
     )
     at_most: Short | Count | float | None = Field(
-        None, description="Treatment must be at most this: +5% (vs control), 300ms (absolute)."
+        None,
+        description="Treatment must be at most this: +5% (vs control), +1pp (percentage "
+        "points above control, proportions only), 300ms (absolute).",
     )
 
 
@@ -851,6 +876,12 @@ def _tier_problems(
                 )
             except ValueError as exc:
                 problems.append((key, str(exc)))
+                continue
+            found = parsed[tier][-1]
+            if found.kind is ThresholdKind.POINTS and getattr(guardrail, "scale", "") == "log":
+                problems.append(
+                    (key, f"{quote(found.raw)}: percentage points need scale: linear, not log")
+                )
     if not parsed:
         problems.append(((*where, "thresholds"), "give at least one tier: warn, pause or rollback"))
     explicit = guardrail.significant if "significant" in guardrail.model_fields_set else []

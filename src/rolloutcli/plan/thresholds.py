@@ -111,6 +111,9 @@ def parse_threshold(text: str, direction: Direction, unit: str | None, is_ratio:
                 f"{quote(raw)} points the better way for a {direction.value} guardrail; "
                 f"write {want}{m.group(2)}pp"
             )
+        if amount == 0:
+            zero = "+0%" if worse_up else "-0%"
+            raise ValueError(f"{quote(raw)}: for any significant change write {zero}")
         points = _points(amount, unit, is_ratio, raw)
         return Threshold(raw, ThresholdKind.POINTS, value=points if worse_up else -points)
     if m := _ABSOLUTE.match(raw):

@@ -180,3 +180,21 @@ def test_points_thresholds_are_listed_and_shown_in_points() -> None:
     assert guardrail.in_points
     assert [t.value for t in guardrail.points_thresholds] == [0.01, 0.02]
     assert guardrail.per_point == 0.01
+
+
+def test_the_fixed_method_judges_points_on_the_difference_of_totals() -> None:
+    # fixed horizon: a tier is reached when treatment - control passes the margin, and a
+    # significant tier also needs the two-proportion test's p-value below alpha
+    series = rate_series(10, 120, 20_000, 0.10, 0.04, 0.01)
+    obs = {"error_rate": ratio_observation("error_rate", series)}
+    plan = make_plan(guardrails=[POINTS_RATE], statistics={"method": "fixed"})
+    v = run(plan, state(10), obs, exposures_of(series))
+    f = v.findings[0]
+    assert (f.status, f.threshold) == ("rollback", "rollback +2pp")
+    assert f.treatment is not None and f.control is not None
+    assert f.limit == pytest.approx(f.control + 0.02, abs=1e-15)
+    assert f.p_value is not None and f.p_value < 0.05
+    near = rate_series(10, 120, 20_000, 0.10, 0.025, 0.01)  # +1.5pp: past pause, not rollback
+    obs = {"error_rate": ratio_observation("error_rate", near)}
+    f = run(plan, state(10), obs, exposures_of(near)).findings[0]
+    assert (f.status, f.threshold) == ("pause", "pause +1pp")

@@ -28,7 +28,6 @@ DOWN = Direction.LOWER_IS_WORSE
         ("1.5pp", DOWN, None, True, -0.015),
         ("-2pp", DOWN, "ratio", False, -0.02),
         ("+2pp", UP, "percent", False, 2.0),
-        ("+0pp", UP, None, True, 0.0),
     ],
 )
 def test_parse_threshold_points(
@@ -68,6 +67,8 @@ def test_parse_threshold_points(
             "ratio guardrail or a mean with unit: ratio (values 0..1) or unit: percent (0..100)",
         ),
         ("+2pp", UP, None, False, "'+2pp' is in percentage points, for proportions only"),
+        ("+0pp", UP, None, True, "'+0pp': for any significant change write +0%"),
+        ("0pp", DOWN, None, True, "'0pp': for any significant change write -0%"),
         (
             "+2p",
             UP,

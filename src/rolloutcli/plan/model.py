@@ -226,6 +226,17 @@ class _GuardrailBase(PlanModel):
         max_length=len(TIERS),
         description="Tiers that act only when the difference is statistically significant.",
     )
+    on_pause: Literal["pause", "reduce"] = Field(
+        "pause",
+        description="What reaching this guardrail's pause tier does: pause (hold the stage) "
+        "or reduce (step back to the previous stage, or reduce_to, and pause there until "
+        "rollout resume).",
+    )
+    reduce_to: Short | Count | StrictFloat | None = Field(
+        None,
+        description="With on_pause: reduce, the stage to step back to (name or percentage, "
+        "e.g. 5%) instead of the previous one.",
+    )
     detect: Short | None = Field(
         None,
         description="The smallest regression the rollout must be able to detect, relative "
@@ -430,6 +441,11 @@ class Automation(PlanModel):
     rollback: Action = Field(
         "auto", description="On rollback: set the treatment to 0% (auto) or only report it."
     )
+    reduce: Action = Field(
+        "auto",
+        description="On a pause tier whose guardrail says on_pause: reduce: step back a stage "
+        "and pause there (auto), or only report it (manual: rollout reduce).",
+    )
     start: Action = Field(
         "manual",
         description="A rollout that has not started: enter the first stage (auto) or wait "
@@ -534,6 +550,20 @@ class Plan(PlanModel):
 
     def guardrail(self, name: str) -> RatioGuardrail | MeanGuardrail | None:
         return next((g for g in self.guardrails if g.name == name), None)
+
+    def stage_index(self, ref: object) -> int | None:
+        """The stage a plan or a person names: its label (``canary``, ``25%``) or its
+        percentage (``25``, ``"25%"``); None when no stage has it."""
+        text = str(ref).strip()
+        for index, stage in enumerate(self.stages):
+            if stage.label == text:
+                return index
+        try:
+            value = float(strip_percent(text))
+        except (TypeError, ValueError):
+            return None
+        found = [i for i, s in enumerate(self.stages) if abs(s.percent - value) < 1e-9]
+        return found[0] if found else None
 
     def power_gated(self, index: int) -> bool:
         """Whether stage ``index`` holds until the detect: regressions are ruled out: as the
@@ -791,6 +821,7 @@ def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
         if first.setdefault(guardrail.name, i) != i:
             add(("guardrails", i, "name"), f"duplicate guardrail name {quote(guardrail.name)}")
         problems.extend(_tier_problems(guardrail, ("guardrails", i)))
+        problems.extend(_reduce_problems(plan, guardrail, ("guardrails", i)))
         if guardrail.detect is not None:
             try:
                 found = guardrail.detect_threshold
@@ -859,6 +890,29 @@ def _automation_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
 def _listing(labels: list[str], most: int = 10) -> str:
     shown = ", ".join(quote(label)[1:-1] for label in labels[:most])
     return shown + (f", … ({len(labels)} in all)" if len(labels) > most else "")
+
+
+def _reduce_problems(
+    plan: Plan, guardrail: RatioGuardrail | MeanGuardrail, where: KeyPath
+) -> list[tuple[KeyPath, str]]:
+    """``on_pause: reduce`` needs a pause tier; ``reduce_to`` needs it, and a real stage."""
+    problems: list[tuple[KeyPath, str]] = []
+    reduces = guardrail.on_pause == "reduce"
+    if reduces and guardrail.thresholds.pause is None:
+        problems.append(((*where, "on_pause"), "reduce acts on the pause tier: give pause:"))
+    if guardrail.reduce_to is None:
+        return problems
+    if not reduces:
+        problems.append(((*where, "reduce_to"), "reduce_to needs on_pause: reduce"))
+    elif plan.stage_index(guardrail.reduce_to) is None:
+        labels = [s.label for s in plan.stages]
+        problems.append(
+            (
+                (*where, "reduce_to"),
+                f"{quote(str(guardrail.reduce_to))} names no stage (stages: {_listing(labels)})",
+            )
+        )
+    return problems
 
 
 def _tier_problems(

@@ -165,7 +165,7 @@ def apply_recorded(
     verdict: Mapping[str, Any] | None = None,
     decision: Mapping[str, Any] | None = None,
 ) -> FlagState:
-    """Apply an advance or a rollback, record it (or its failure), and notify."""
+    """Apply an advance, a rollback or a reduce, record it (or its failure), and notify."""
     from rolloutcli.app.standing import apply_change
 
     change = replace(change, record=audit.new_record_id())
@@ -187,7 +187,10 @@ def apply_recorded(
     except RolloutError as exc:
         journal.write(audit.record(event=change.action, result="failed", error=str(exc), **common))
         raise
-    phase_after = _phase_after(standing, after, change.action, at, change.comment)
+    # a reduce pauses the rollout where it lands (app/reduce.py): its phase after is paused
+    marked = replace(after, paused=PauseMark(at, journal.who, change.comment))
+    shown = marked if change.action == "reduce" else after
+    phase_after = _phase_after(standing, shown, change.action, at, change.comment)
     after_json = audit.state_json(after, change.stage)
     journal.write(
         audit.record(
@@ -200,8 +203,8 @@ def apply_recorded(
     plan = standing.loaded.plan
     reasons = tuple(verdict.get("reasons") or ()) if verdict else ()
     kind: NotifyEvent | None = None
-    if change.action == "rollback":
-        kind = "rollback"
+    if change.action in ("rollback", "reduce"):
+        kind = "reduce" if change.action == "reduce" else "rollback"
     elif change.action == "advance":
         last = plan.stages[-1]
         kind = "done" if abs(change.percent - last.percent) < 1e-9 else "advance"
@@ -232,9 +235,11 @@ def pause_recorded(
     *,
     verdict: Mapping[str, Any] | None = None,
     decision: Mapping[str, Any] | None = None,
+    notify: bool = True,
 ) -> bool:
-    """Set or clear the pause mark on the platform, record it and notify. Returns False
-    when it already was so (recorded as ``unchanged``, not notified)."""
+    """Set or clear the pause mark on the platform, record it and notify (unless
+    ``notify`` is False: a reduce has told of it already). Returns False when it already
+    was so (recorded as ``unchanged``, not notified)."""
     subject = subject_of(standing)
     event: NotifyEvent = "pause" if paused else "resume"
     record_id = audit.new_record_id()
@@ -257,7 +262,7 @@ def pause_recorded(
         journal.write(audit.record(event=event, result="failed", error=str(exc), **common))
         raise
     journal.write(audit.record(event=event, result="applied" if changed else "unchanged", **common))
-    if changed:
+    if changed and notify:
         mark = PauseMark(at, journal.who, reason) if paused else None
         journal.notify(
             event,

@@ -29,9 +29,16 @@ from typing import Any
 
 from rolloutcli.app.apply import Journal, apply_recorded, pause_recorded
 from rolloutcli.app.evaluate import Evaluation, advance_change, evaluate_many
+from rolloutcli.app.reduce import reduce_change, reduce_recorded
 from rolloutcli.app.standing import rollback_change
 from rolloutcli.journal.planlock import Busy, Lease, PlanKey
-from rolloutcli.judge.automation import Act, Decision, decide_action, last_rollout_change
+from rolloutcli.judge.automation import (
+    Act,
+    Decision,
+    decide_action,
+    last_rollout_change,
+    reduce_target,
+)
 from rolloutcli.judge.flagstate import FlagState
 from rolloutcli.judge.messages import first_sentence
 from rolloutcli.plan.locate import resolve_plan_path
@@ -155,7 +162,14 @@ def _act(
     if standing.position.not_started and verdict.kind.value == "go":
         last = last_rollout_change(standing.history)
     decision = decide_action(
-        loaded.plan, loaded.name, verdict.kind, standing.state, standing.position, last, now
+        loaded.plan,
+        loaded.name,
+        verdict.kind,
+        standing.state,
+        standing.position,
+        last,
+        now,
+        reduce_target(loaded.plan, verdict),
     )
     if not auto or decision.action is Act.NONE:
         return PlanRound(ref, evaluation, decision=decision)
@@ -279,6 +293,18 @@ def _apply(
         change = rollback_change(standing, f"verdict rollback: {first_sentence(verdict.reasons)}")
         after = apply_recorded(journal, standing, change, now, verdict=document, decision=chosen)
         return f"rolled back {standing.state.percent:g}% → {after.percent:g}%"
+    if decision.action is Act.REDUCE:
+        index = reduce_target(standing.loaded.plan, verdict)
+        assert index is not None  # decided on it
+        why = f"pause verdict: {first_sentence(verdict.reasons)}"
+        change = reduce_change(standing, index, why)
+        after = reduce_recorded(
+            journal, standing, change, why, now, verdict=document, decision=chosen
+        )
+        return (
+            f"reduced {standing.state.percent:g}% → {after.percent:g}% ({change.stage}) and "
+            "paused: automatic advancing stops until rollout resume"
+        )
     reason = f"pause verdict: {first_sentence(verdict.reasons)}"
     pause_recorded(journal, standing, True, reason, now, verdict=document, decision=chosen)
     return "paused: automatic advancing stops until rollout resume"

@@ -1,4 +1,5 @@
-"""The commands a person changes a rollout with: advance, rollback, pause, resume, unkill.
+"""The commands a person changes a rollout with: advance, rollback, reduce, pause, resume,
+unkill.
 Each shows
 the change, asks (unless ``--yes``), and has :mod:`rolloutcli.app.changes` apply it."""
 
@@ -313,6 +314,83 @@ def rollback(
         )
     if json_output:
         snapshot = after_of(standing, after, "rollback", now, comment=change.comment)
+        emit(write_json(replace(outcome, after=snapshot).settled(APPLIED, journal)))
+
+
+@reports_errors
+@json_errors
+def reduce(
+    plan: PlanArgument,
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="The stage to step back to (name or percentage, e.g. 5%); default: the "
+            "previous stage.",
+        ),
+    ] = None,
+    reason: Annotated[
+        str, typer.Option("--reason", "-m", help="Why, for the change note and the record.")
+    ] = "requested with rollout reduce",
+    yes: YesFlag = False,
+    dry_run: DryRunFlag = False,
+    json_output: JsonFlag = False,
+    plans_dir: PlansDir = None,
+    records_file: RecordsOption = None,
+) -> None:
+    """Step back to an earlier stage and pause there until rollout resume.
+
+    The treatment keeps being served at the lower stage (unlike rollback, which sets 0%
+    and stops the rollout); watch --auto does the same when a guardrail with on_pause:
+    reduce reaches its pause tier."""
+    from rolloutcli.app.journals import open_journal
+    from rolloutcli.app.outcome import APPLIED, DRY_RUN, after_of, outcome_for, proposed_state
+    from rolloutcli.app.reduce import (
+        COMMAND,
+        pause_reason,
+        reduce_change,
+        reduce_index,
+        reduce_recorded,
+    )
+    from rolloutcli.app.standing import read_standing
+    from rolloutcli.judge.flagstate import PauseMark
+    from rolloutcli.render.console import print_change
+    from rolloutcli.render.contract import write_json
+
+    loaded = load(plan, plans_dir)
+    standing = read_standing(loaded)
+    console = human(json_output)
+    outcome = replace(outcome_for(standing, COMMAND, COMMAND, APPLIED), reason=reason)
+    change = reduce_change(standing, reduce_index(standing, to), reason)
+    print_change(console, loaded.plan, standing.state, change, standing.platform.describe())
+    now = datetime.now(UTC)
+    if dry_run:
+        checked = _dry_run(console, standing, change)
+        if json_output:
+            mark = PauseMark(now, None, pause_reason(standing, change, reason))
+            proposed = replace(proposed_state(standing.state, change), paused=mark)
+            shown = after_of(standing, proposed, "pause", now, stage=change.stage)
+            emit(write_json(replace(outcome, result=DRY_RUN, after=shown, validated_by=checked)))
+        return
+    confirm_write(
+        f"Reduce to {change.stage} and pause?",
+        yes,
+        json_output,
+        lambda why: write_json(outcome.refused(why)),
+    )
+    journal = open_journal(loaded.base_dir, records_file, COMMAND)
+    decision = {"action": COMMAND, "reason": reason}
+    try:
+        after = reduce_recorded(journal, standing, change, reason, now, decision=decision)
+    finally:
+        report_journal(journal)
+    console.print(
+        f"[green]reduced:[/] treatment now {after.percent:g}% ({escape(str(change.stage))}), "
+        f"paused until rollout resume {escape(loaded.name)}"
+    )
+    if json_output:
+        mark = PauseMark(now, journal.who, pause_reason(standing, change, reason))
+        snapshot = after_of(standing, replace(after, paused=mark), "pause", now, stage=change.stage)
         emit(write_json(replace(outcome, after=snapshot).settled(APPLIED, journal)))
 
 

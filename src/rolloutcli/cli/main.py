@@ -2,7 +2,7 @@
 
 One module per group of commands, each thin (parse, call ``rolloutcli.app``, render):
 :mod:`~rolloutcli.cli.inspect` (validate, status, verify, who, history),
-:mod:`~rolloutcli.cli.check`, :mod:`~rolloutcli.cli.change` (advance, rollback, pause,
+:mod:`~rolloutcli.cli.check`, :mod:`~rolloutcli.cli.change` (advance, rollback, reduce, pause,
 resume, unkill), :mod:`~rolloutcli.cli.kill`, :mod:`~rolloutcli.cli.watch`,
 :mod:`~rolloutcli.cli.demo` and :mod:`~rolloutcli.cli.plan`; what they share is in
 :mod:`~rolloutcli.cli.base`.
@@ -33,6 +33,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("check", "check"),
     ("advance", "change"),
     ("rollback", "change"),
+    ("reduce", "change"),
     ("verify", "inspect"),
     ("who", "inspect"),
     ("kill", "kill"),

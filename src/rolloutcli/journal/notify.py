@@ -99,6 +99,7 @@ _VERB: dict[str, str] = {
     "resume": "resumed",
     "advance": "advanced",
     "unkill": "turned back on",
+    "reduce": "reduced",
 }
 _NOUN: dict[str, str] = {
     "pause": "pause",
@@ -108,6 +109,7 @@ _NOUN: dict[str, str] = {
     "resume": "resume",
     "advance": "advance",
     "unkill": "unkill",
+    "reduce": "reduction",
 }
 EMOJI: dict[str, str] = {
     "pause": ":double_vertical_bar:",
@@ -117,6 +119,7 @@ EMOJI: dict[str, str] = {
     "resume": ":arrow_forward:",
     "advance": ":arrow_up:",
     "unkill": ":large_green_circle:",
+    "reduce": ":arrow_down:",
 }
 
 

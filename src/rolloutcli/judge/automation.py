@@ -6,7 +6,10 @@ own. Rules, in order:
 1. the flag is off (killed) → nothing: a person turns it back on, and kill always wins;
 2. ``rollback`` → roll back (policy ``rollback: auto``), unless nothing is served to roll
    back; a pause mark never stops a rollback;
-3. ``pause`` → mark the rollout paused on the platform (policy ``pause: auto``), once;
+3. ``pause`` → mark the rollout paused on the platform (policy ``pause: auto``), once; when
+   a guardrail whose pause tier it reached says ``on_pause: reduce``
+   (:func:`reduce_target`), first step back to the previous stage (or its ``reduce_to``)
+   and pause there (policy ``reduce: auto``); already paused → nothing;
 4. ``go`` →
    - paused (by a person or an earlier pause verdict) → nothing until ``rollout resume``;
    - off-plan (a percentage set by hand) → nothing: a person decides;
@@ -30,7 +33,7 @@ from enum import StrEnum
 from rolloutcli.judge.flagstate import ChangeRecord, FlagState
 from rolloutcli.judge.policywindow import allowed
 from rolloutcli.judge.position import Position
-from rolloutcli.judge.verdict import VerdictKind
+from rolloutcli.judge.verdict import Verdict, VerdictKind
 from rolloutcli.plan.model import Plan
 from rolloutcli.support.timeutil import format_timestamp
 
@@ -40,6 +43,7 @@ class Act(StrEnum):
     ADVANCE = "advance"
     ROLLBACK = "rollback"
     PAUSE = "pause"
+    REDUCE = "reduce"
 
 
 @dataclass(frozen=True)
@@ -65,11 +69,13 @@ def decide_action(
     position: Position,
     last_change: ChangeRecord | None = None,
     now: datetime | None = None,
+    reduce_to: int | None = None,
 ) -> Decision:
     """The action `watch --auto` takes for this verdict. ``last_change`` is the latest
     rollout change (advance, rollback or kill) in the platform's history, needed only to
     tell a rolled-back rollout from one that never started. ``now``: the moment the
-    policy's windows and freezes are read at (None: they are not consulted)."""
+    policy's windows and freezes are read at (None: they are not consulted).
+    ``reduce_to``: the stage a pause verdict steps back to (:func:`reduce_target`)."""
     policy = plan.automation
     if not state.on:
         return Decision(Act.NONE, "the flag is off (killed): a person turns it back on")
@@ -86,6 +92,8 @@ def decide_action(
     if kind is VerdictKind.PAUSE:
         if state.paused is not None:
             return Decision(Act.NONE, f"already paused{_since(state)}", waiting=True)
+        if reduce_to is not None:
+            return _reduce(plan, name, reduce_to)
         if policy.pause == "auto":
             return Decision(Act.PAUSE, "pause verdict; automatic advancing stops until resumed")
         return Decision(Act.NONE, "pause verdict; the policy only reports it", waiting=True)
@@ -98,6 +106,42 @@ def decide_action(
             waiting=True,
         )
     return _advance(plan, name, state, position, last_change, now)
+
+
+def _reduce(plan: Plan, name: str, index: int) -> Decision:
+    label = plan.stages[index].label
+    if plan.automation.reduce == "auto":
+        return Decision(
+            Act.REDUCE,
+            f"pause verdict on a reduce tier; the policy steps back to {label} and pauses",
+        )
+    return Decision(
+        Act.NONE,
+        f"pause verdict on a reduce tier; the policy leaves it to a person: "
+        f"rollout reduce {name} --to {label}",
+        waiting=True,
+    )
+
+
+def reduce_target(plan: Plan, verdict: Verdict) -> int | None:
+    """The stage a pause verdict steps back to, when a guardrail at its pause tier says
+    ``on_pause: reduce``: its ``reduce_to`` when that lies below the current stage, else
+    the previous stage; the lowest such stage over the guardrails. None when no such
+    guardrail paused, or the rollout is at its first stage (or off-plan): nothing to step
+    back to, so the verdict is a plain pause."""
+    if verdict.kind is not VerdictKind.PAUSE:
+        return None
+    current = verdict.position.index
+    if current is None or current == 0 or verdict.position.off_plan:
+        return None
+    targets = []
+    for finding in verdict.findings:
+        guardrail = plan.guardrail(finding.name)
+        if finding.status != "pause" or guardrail is None or guardrail.on_pause != "reduce":
+            continue
+        named = None if guardrail.reduce_to is None else plan.stage_index(guardrail.reduce_to)
+        targets.append(named if named is not None and named < current else current - 1)
+    return min(targets, default=None)
 
 
 def _advance(

@@ -11,6 +11,9 @@ Effects, per guardrail kind:
 * mean, ``scale: linear``: ``+10%`` tests μt ≤ 1.1·μc; bounds on μt - μc.
 * mean, ``scale: log``: the series hold moments of ln(value); ``+10%`` tests the ratio of
   geometric means ≤ 1.1, i.e. mean log difference ≤ ln 1.1. Bounds as relative changes.
+* percentage points (``+2pp``, proportions only): the difference pt - pc against the
+  margin (:func:`sequential.proportion_difference_evidence` for ratios; the mean test with
+  ``delta0`` for ``unit: ratio`` / ``percent`` means). Bounds on the difference.
 * absolute limits: the treatment alone against the limit (one-sample tests).
 """
 
@@ -69,15 +72,16 @@ class Assessment:
     than independent requests would (ratio guardrails with a control; None otherwise)."""
 
 
-def guarded(g: Guardrail) -> list[Threshold]:
+def guarded(g: Guardrail, kind: ThresholdKind | None = None) -> list[Threshold]:
     """The thresholds relative to control of tiers not tested for significance: they act
-    on their point estimate once the guard (:func:`guard_factor`) is passed."""
+    on their point estimate once the guard (:func:`guard_factor`) is passed. ``kind``
+    keeps those of one kind only (the points ones have a guard of their own)."""
     return [
         t
         for tier, thresholds in g.tiers.items()
         if tier not in g.significant
         for t in thresholds
-        if t.kind is not ThresholdKind.ABSOLUTE
+        if t.kind is not ThresholdKind.ABSOLUTE and (kind is None or t.kind is kind)
     ]
 
 
@@ -88,11 +92,28 @@ def guard_factor(g: Guardrail) -> float | None:
     Why half: a treatment no worse than control sits far from it, so noise alone cannot
     pass the guard however often it is checked, while a treatment truly at the threshold
     passes it once the data tell it from half-way there."""
-    factors = [t.factor for t in guarded(g)]
+    factors = [t.factor for t in guarded(g) if t.kind is not ThresholdKind.POINTS]
     if not factors:
         return None
     least = min(factors, key=lambda f: abs(f - 1))
     return 1 + (least - 1) / 2
+
+
+def guard_points(g: Guardrail) -> float | None:
+    """Half the margin of the least severe guarded threshold in percentage points, in the
+    metric's units (``+2pp`` → 0.01 on a ratio); None when none is guarded. The points
+    analogue of :func:`guard_factor`."""
+    margins = [t.value for t in guarded(g, ThresholdKind.POINTS)]
+    if not margins:
+        return None
+    return min(margins, key=abs) / 2
+
+
+def _combined_guard(*found: sq.Evidence | None) -> sq.Evidence | None:
+    """One guard from the relative one and the points one: with both, the weaker (a tier
+    of either kind acts only once both show the treatment worse)."""
+    present = [e for e in found if e is not None]
+    return min(present, key=lambda e: e.max_e_value, default=None)
 
 
 def _sign(direction: Direction) -> int:
@@ -141,6 +162,9 @@ def _assess_ratio(
                         series.treatment_events, series.treatment_trials, t.value, d
                     )
                     tests.append(ThresholdEvidence(tier, t, ev))
+            elif control_expected and t.kind is ThresholdKind.POINTS:
+                ev = sq.proportion_difference_evidence(et, nt, ec, nc, t.value, d).evidence
+                tests.append(ThresholdEvidence(tier, t, ev))
             elif control_expected:
                 ev = sq.rate_ratio_evidence(et, nt, ec, nc, t.factor, d, detect=detect)
                 tests.append(ThresholdEvidence(tier, t, ev))
@@ -154,13 +178,22 @@ def _assess_ratio(
     half = guard_factor(g)
     if half is not None and control_expected:
         guard = sq.rate_ratio_evidence(et, nt, ec, nc, half, d, detect=2 * half - 1)
+    points = guard_points(g)
+    if points is not None and control_expected:
+        found = sq.proportion_difference_evidence(et, nt, ec, nc, points, d).evidence
+        guard = _combined_guard(guard, found)
     t_events, c_events = float(et.sum()), float(ec.sum())
     t_trials, c_trials = float(nt.sum()), float(nc.sum())
     estimate = None
-    if t_trials > 0 and c_trials > 0 and c_events > 0:
+    if g.in_points and t_trials > 0 and c_trials > 0:
+        estimate = t_events / t_trials - c_events / c_trials
+    elif t_trials > 0 and c_trials > 0 and c_events > 0:
         estimate = (t_events / t_trials) / (c_events / c_trials) - 1
     spread = sq.rate_dispersion(et, nt, ec, nc) if control_expected and et.size else None
-    return Assessment(tuple(tests), ruled_out, information, needed, estimate, True, guard, spread)
+    relative = not g.in_points
+    return Assessment(
+        tuple(tests), ruled_out, information, needed, estimate, relative, guard, spread
+    )
 
 
 def ratio_bounds(g: RatioGuardrail, series: RatioSeries, alpha: float) -> Bounds:
@@ -172,7 +205,11 @@ def ratio_bounds(g: RatioGuardrail, series: RatioSeries, alpha: float) -> Bounds
         series.control_trials,
     )
     if et.size == 0:
-        return Bounds(None, None, True)
+        return Bounds(None, None, not g.in_points)
+    if g.in_points:
+        margin = min((t.value for t in g.points_thresholds), key=abs)
+        found = sq.proportion_difference_evidence(et, nt, ec, nc, 0.0, 1, margin)
+        return _difference_bounds(found, abs(margin) or None, alpha)
     center = sq.mixture_center(1.0, _detect_factor(g))
 
     def against_lower(log_theta: float) -> float:
@@ -228,6 +265,8 @@ def _assess_mean(
                 tests.append(ThresholdEvidence(tier, t, ev))
             elif control_expected:
                 delta0, factor = (math.log(t.factor), 1.0) if log else (0.0, t.factor)
+                if t.kind is ThresholdKind.POINTS:  # validated: linear scale only
+                    delta0, factor = t.value, 1.0
                 ev, _, information, _ = sq.mean_difference_evidence(
                     series.treatment, series.control, delta0, factor, d, tau
                 )
@@ -250,6 +289,12 @@ def _assess_mean(
         guard = sq.mean_difference_evidence(
             series.treatment, series.control, delta0, factor, d, tau
         ).evidence
+    points = guard_points(g)
+    if points is not None and control_expected and not log:
+        found = sq.mean_difference_evidence(
+            series.treatment, series.control, points, 1.0, d, tau
+        ).evidence
+        guard = _combined_guard(guard, found)
     estimate = _mean_estimate(series, log)
     return Assessment(tuple(tests), ruled_out, information, needed, estimate, log, guard)
 
@@ -333,11 +378,25 @@ def mean_bounds(g: MeanGuardrail, series: MeanSeries, alpha: float) -> Bounds:
     """Always-valid bounds on the effect: geometric ratio - 1 (log) or μt - μc (linear)."""
     log = g.scale == "log"
     tau = _tau(g, series)
-    _, score, info, variance = sq.mean_difference_evidence(
-        series.treatment, series.control, 0.0, 1.0, 1, tau
-    )
-    if info <= 0:
+    found = sq.mean_difference_evidence(series.treatment, series.control, 0.0, 1.0, 1, tau)
+    if found.information <= 0:
         return Bounds(None, None, log)
+    low_high = _difference_bounds(found, tau, alpha)
+    lo, hi = low_high.low, low_high.high
+    if log:
+        return Bounds(
+            math.exp(lo) - 1 if lo is not None else None,
+            math.exp(hi) - 1 if hi is not None else None,
+            True,
+        )
+    return low_high
+
+
+def _difference_bounds(found: sq.MeanEvidence, tau: float | None, alpha: float) -> Bounds:
+    """Always-valid bounds on a difference from the mean test's state at ``delta0 = 0``."""
+    _, score, info, variance = found
+    if info <= 0:
+        return Bounds(None, None, False)
     scale = tau if tau else 1.0 / math.sqrt(info)
     centre = score / info
     width = 50.0 * math.sqrt(variance) / info
@@ -351,12 +410,6 @@ def mean_bounds(g: MeanGuardrail, series: MeanSeries, alpha: float) -> Bounds:
     # 24 halvings of a range 100 standard errors wide: a bound to 1e-5 of a standard error
     lo = sq.bound(against_lower, alpha, centre - width, centre + width, False, iterations=24)
     hi = sq.bound(against_higher, alpha, centre - width, centre + width, True, iterations=24)
-    if log:
-        return Bounds(
-            math.exp(lo) - 1 if lo is not None else None,
-            math.exp(hi) - 1 if hi is not None else None,
-            True,
-        )
     return Bounds(lo, hi, False)
 
 

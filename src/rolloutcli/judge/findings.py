@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from rolloutcli.judge.dataquality import coverage_problem
-from rolloutcli.judge.evidence import Assessment, bounds, guard_factor
+from rolloutcli.judge.evidence import Assessment, bounds, guard_factor, guard_points
 from rolloutcli.judge.multiplicity import GUARD
 from rolloutcli.judge.observations import (
     CohortData,
@@ -26,7 +26,7 @@ from rolloutcli.judge.observations import (
 )
 from rolloutcli.plan.fields import TIERS, Tier
 from rolloutcli.plan.model import MeanGuardrail, RatioGuardrail, Statistics
-from rolloutcli.plan.thresholds import Threshold
+from rolloutcli.plan.thresholds import Threshold, points_text
 from rolloutcli.stats import fixed as stats
 from rolloutcli.stats.direction import Direction
 from rolloutcli.stats.dispersion import Dispersion
@@ -83,6 +83,25 @@ class Finding:
     information_needed: float | None = None
     dispersion: Dispersion | None = None  # ratio: how the split of events clusters
     reached: Threshold | None = None  # the threshold whose tier is the status, if one is
+    points_change: float | None = None  # a guardrail in points (+2pp): treatment - control, pp
+    per_point: float | None = None  # a guardrail in points: one point in the metric's units
+
+    def change_text(self) -> str | None:
+        """The change as shown: ``+2.3pp`` for a guardrail in percentage points, else
+        ``+7.7%`` relative to control (None without both values)."""
+        if self.points_change is not None:
+            return points_text(self.points_change)
+        if self.relative_change is not None:
+            return f"{self.relative_change:+.1%}"
+        return None
+
+    def bound_text(self, value: float) -> str:
+        """One always-valid bound as shown: ``+2.3pp``, ``+14.0%`` or ``+12.5`` (units)."""
+        if self.ci_relative:
+            return f"{value:+.1%}"
+        if self.per_point is not None:
+            return points_text(value / self.per_point)
+        return f"{value:+.4g}"
 
 
 Guardrail = RatioGuardrail | MeanGuardrail
@@ -155,6 +174,8 @@ def _finding(
         "control": c_val,
         "treatment": t_val,
         "relative_change": _relative(t_val, c_val),
+        "points_change": _points(guardrail, t_val, c_val),
+        "per_point": guardrail.per_point if guardrail.in_points else None,
         "p_value": None,
         "test": None,
         "threshold": " · ".join(
@@ -442,10 +463,20 @@ def _enough_for_point_estimate(obs: Observation, limit: float | None) -> bool:
 
 def _guard_text(guardrail: Guardrail) -> str:
     """The guard in words: "worse than control by +25%"."""
-    half = guard_factor(guardrail)
-    if half is None:
-        return "worse than control"
-    return f"worse than control by {(half - 1) * 100:+.3g}%"
+    half, points = guard_factor(guardrail), guard_points(guardrail)
+    by = []
+    if half is not None:
+        by.append(f"{(half - 1) * 100:+.3g}%")
+    if points is not None:
+        by.append(points_text(points / guardrail.per_point))
+    return f"worse than control by {' and '.join(by)}" if by else "worse than control"
+
+
+def _points(guardrail: Guardrail, treatment: float | None, control: float | None) -> float | None:
+    """treatment - control in percentage points, for a guardrail with a points tier."""
+    if not guardrail.in_points or treatment is None or control is None:
+        return None
+    return (treatment - control) / guardrail.per_point
 
 
 def _relative(treatment: float | None, control: float | None) -> float | None:

@@ -92,7 +92,8 @@ def _exclusion_missing(r: Reason) -> str:
 def _breach(r: Reason) -> str:
     f = _finding(r)
     values = f"treatment {_fmt(f.treatment)} vs control {_fmt(f.control)}"
-    change = f" ({f.relative_change:+.1%})" if f.relative_change is not None else ""
+    shown = f.change_text()
+    change = f" ({shown})" if shown is not None else ""
     p = f", p = {f.p_value:.3g}" if f.p_value is not None else ""
     return f"{f.name} breached {f.threshold}: {values}{change}{p}"
 
@@ -338,13 +339,14 @@ def _worse_bound(r: Reason) -> str:
     value = f.ci_high if worse_up else f.ci_low
     if value is None:
         return ""
-    shown = f"{value:+.1%}" if f.ci_relative else f"{value:+.4g}"
+    shown = f.bound_text(value)
     return f" ({'upper' if worse_up else 'lower'} bound {shown})"
 
 
 def _describe(f: Finding) -> str:
-    if f.relative_change is not None:
-        return f"{f.relative_change:+.1%} vs control"
+    shown = f.change_text()
+    if shown is not None:
+        return f"{shown} vs control"
     return f"at {f.treatment:.4g}" if f.treatment is not None else ""
 
 

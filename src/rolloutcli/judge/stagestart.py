@@ -24,9 +24,10 @@ from datetime import datetime, timedelta
 
 from rolloutcli.judge.flagstate import ChangeRecord, FlagState
 
-SPLIT_ACTIONS = ("advance", "rollback", "edit")
+SPLIT_ACTIONS = ("advance", "rollback", "reduce", "edit")
 """Actions that set the split even where the event does not say to what: the tool's own
-moves (an ``advance`` onto a 0% stage that opens to an audience moves no percentage) and a
+moves (an ``advance`` onto a 0% stage that opens to an audience moves no percentage; a
+``reduce`` back to an earlier stage) and a
 hand edit LaunchDarkly's audit log records without the share it set."""
 
 RUN_ACTION = "advance"

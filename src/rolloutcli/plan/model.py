@@ -68,6 +68,7 @@ from rolloutcli.plan.policy import (
 from rolloutcli.plan.source_specs import SOURCE_SPECS, AnySourceSpec, query_kinds_text
 from rolloutcli.plan.thresholds import (
     Threshold,
+    ThresholdKind,
     parse_bound,
     parse_threshold,
     severity_key,
@@ -230,13 +231,27 @@ class _GuardrailBase(PlanModel):
         Direction.HIGHER_IS_WORSE, description="higher_is_worse or lower_is_worse."
     )
     unit: Literal["ms", "s", "ratio", "percent"] | None = Field(
-        None, description="Unit of the metric's values (converts absolute limits like 300ms)."
+        None,
+        description="Unit of the metric's values (converts absolute limits like 300ms). "
+        "ratio (0..1) or percent (0..100) declares a mean proportion-valued: it may then have "
+        "thresholds in percentage points (+2pp).",
     )
     thresholds: Thresholds = Field(description="Tiers warn / pause / rollback.")
     significant: list[Tier] = Field(
         default_factory=lambda: ["rollback"],  # type: ignore[arg-type]
         max_length=len(TIERS),
         description="Tiers that act only when the difference is statistically significant.",
+    )
+    on_pause: Literal["pause", "reduce"] = Field(
+        "pause",
+        description="What reaching this guardrail's pause tier does: pause (hold the stage) "
+        "or reduce (step back to the previous stage, or reduce_to, and pause there until "
+        "rollout resume).",
+    )
+    reduce_to: Short | Count | StrictFloat | None = Field(
+        None,
+        description="With on_pause: reduce, the stage to step back to (name or percentage, "
+        "e.g. 5%) instead of the previous one.",
     )
     detect: Short | None = Field(
         None,
@@ -262,6 +277,23 @@ class _GuardrailBase(PlanModel):
             tier: [parse_threshold(t, self.direction, self.unit, self.is_ratio) for t in texts]
             for tier, texts in self.thresholds.items()
         }
+
+    @property
+    def points_thresholds(self) -> list[Threshold]:
+        """The thresholds in percentage points (``+2pp``), every tier's."""
+        return [t for ts in self.tiers.values() for t in ts if t.kind is ThresholdKind.POINTS]
+
+    @property
+    def per_point(self) -> float:
+        """One percentage point in the metric's units: 0.01 for fractions, 1 for a
+        ``unit: percent`` mean."""
+        return 1.0 if self.unit == "percent" and not self.is_ratio else 0.01
+
+    @property
+    def in_points(self) -> bool:
+        """Whether a tier is in percentage points (``+2pp``): the change is then shown as
+        a difference in points, not relative to control."""
+        return bool(self.points_thresholds)
 
     @property
     def compares_to_control(self) -> bool:
@@ -301,10 +333,14 @@ Guardrail = Annotated[RatioGuardrail | MeanGuardrail, Field(discriminator="kind"
 class SuccessCriterion(PlanModel):
     metric: Name = Field(description="Name of a guardrail.")
     at_least: Short | Count | float | None = Field(
-        None, description="Treatment must be at least this: -1% (vs control), 0.92 (absolute)."
+        None,
+        description="Treatment must be at least this: -1% (vs control), +2pp (percentage "
+        "points above control, proportions only), 0.92 (absolute).",
     )
     at_most: Short | Count | float | None = Field(
-        None, description="Treatment must be at most this: +5% (vs control), 300ms (absolute)."
+        None,
+        description="Treatment must be at most this: +5% (vs control), +1pp (percentage "
+        "points above control, proportions only), 300ms (absolute).",
     )
 
 
@@ -421,6 +457,11 @@ class Automation(PlanModel):
     rollback: Action = Field(
         "auto", description="On rollback: set the treatment to 0% (auto) or only report it."
     )
+    reduce: Action = Field(
+        "auto",
+        description="On a pause tier whose guardrail says on_pause: reduce: step back a stage "
+        "and pause there (auto), or only report it (manual: rollout reduce).",
+    )
     start: Action = Field(
         "manual",
         description="A rollout that has not started: enter the first stage (auto) or wait "
@@ -530,6 +571,20 @@ class Plan(PlanModel):
 
     def guardrail(self, name: str) -> RatioGuardrail | MeanGuardrail | None:
         return next((g for g in self.guardrails if g.name == name), None)
+
+    def stage_index(self, ref: object) -> int | None:
+        """The stage a plan or a person names: its label (``canary``, ``25%``) or its
+        percentage (``25``, ``"25%"``); None when no stage has it."""
+        text = str(ref).strip()
+        for index, stage in enumerate(self.stages):
+            if stage.label == text:
+                return index
+        try:
+            value = float(strip_percent(text))
+        except (TypeError, ValueError):
+            return None
+        found = [i for i, s in enumerate(self.stages) if abs(s.percent - value) < 1e-9]
+        return found[0] if found else None
 
     def power_gated(self, index: int) -> bool:
         """Whether stage ``index`` holds until the detect: regressions are ruled out: as the
@@ -788,6 +843,7 @@ def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
         if first.setdefault(guardrail.name, i) != i:
             add(("guardrails", i, "name"), f"duplicate guardrail name {quote(guardrail.name)}")
         problems.extend(_tier_problems(guardrail, ("guardrails", i)))
+        problems.extend(_reduce_problems(plan, guardrail, ("guardrails", i)))
         if guardrail.detect is not None:
             try:
                 found = guardrail.detect_threshold
@@ -902,6 +958,29 @@ def _listing(labels: list[str], most: int = 10) -> str:
     return shown + (f", … ({len(labels)} in all)" if len(labels) > most else "")
 
 
+def _reduce_problems(
+    plan: Plan, guardrail: RatioGuardrail | MeanGuardrail, where: KeyPath
+) -> list[tuple[KeyPath, str]]:
+    """``on_pause: reduce`` needs a pause tier; ``reduce_to`` needs it, and a real stage."""
+    problems: list[tuple[KeyPath, str]] = []
+    reduces = guardrail.on_pause == "reduce"
+    if reduces and guardrail.thresholds.pause is None:
+        problems.append(((*where, "on_pause"), "reduce acts on the pause tier: give pause:"))
+    if guardrail.reduce_to is None:
+        return problems
+    if not reduces:
+        problems.append(((*where, "reduce_to"), "reduce_to needs on_pause: reduce"))
+    elif plan.stage_index(guardrail.reduce_to) is None:
+        labels = [s.label for s in plan.stages]
+        problems.append(
+            (
+                (*where, "reduce_to"),
+                f"{quote(str(guardrail.reduce_to))} names no stage (stages: {_listing(labels)})",
+            )
+        )
+    return problems
+
+
 def _tier_problems(
     guardrail: RatioGuardrail | MeanGuardrail, where: KeyPath
 ) -> list[tuple[KeyPath, str]]:
@@ -917,6 +996,12 @@ def _tier_problems(
                 )
             except ValueError as exc:
                 problems.append((key, str(exc)))
+                continue
+            found = parsed[tier][-1]
+            if found.kind is ThresholdKind.POINTS and getattr(guardrail, "scale", "") == "log":
+                problems.append(
+                    (key, f"{quote(found.raw)}: percentage points need scale: linear, not log")
+                )
     if not parsed:
         problems.append(((*where, "thresholds"), "give at least one tier: warn, pause or rollback"))
     explicit = guardrail.significant if "significant" in guardrail.model_fields_set else []

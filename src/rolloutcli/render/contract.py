@@ -160,6 +160,7 @@ def finding_json(f: Finding) -> dict[str, Any]:
         "control": f.control,
         "treatment": f.treatment,
         "relative_change": f.relative_change,
+        "change_pp": f.points_change,
         "p_value": f.p_value,
         "test": f.test,
         "threshold": f.threshold,

@@ -142,7 +142,7 @@ def _size(size: float | None, before: str) -> str:
 
 
 def _change(f: Finding, unit: str | None, before_bounds: str) -> str:
-    change = f"{f.relative_change:+.1%}" if f.relative_change is not None else "—"
+    change = f.change_text() or "—"
     if f.ci_low is not None or f.ci_high is not None:
         change += before_bounds + _bounds(f, unit)
     return change
@@ -156,13 +156,14 @@ def _tiers(plan: Plan, name: str) -> list[list[str]]:
 
 
 def _bounds(f: Finding, unit: str | None) -> str:
-    """Always-valid bounds on the effect, e.g. ``[-2.1%, +14%]`` (relative) or in units."""
+    """Always-valid bounds on the effect, e.g. ``[-2.1%, +14%]`` (relative), ``[-0.4pp,
+    +1.9pp]`` (percentage points) or in units."""
 
     def one(value: float | None) -> str:
         if value is None:
             return "…"
-        if f.ci_relative:
-            return f"{value:+.1%}"
+        if f.ci_relative or f.per_point is not None:
+            return f.bound_text(value)
         suffix = f" {unit}" if unit in ("ms", "s") else ""
         return f"{value:+.3g}{suffix}"
 

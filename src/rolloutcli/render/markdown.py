@@ -24,6 +24,7 @@ from typing import Any
 from rolloutcli.judge.messages import lifecycle_badge, lifecycle_next, lifecycle_state
 from rolloutcli.plan.fields import TIERS
 from rolloutcli.plan.model import LoadedPlan
+from rolloutcli.plan.thresholds import points_text
 from rolloutcli.plan.yamlsource import SourcedYaml
 from rolloutcli.render.contract import lifecycle_from_json
 from rolloutcli.render.values import evidence_legend, evidence_text, stage_name, value_text
@@ -284,7 +285,6 @@ def _table(metrics: Sequence[Mapping[str, Any]], pf: PlanFile | None) -> str:
         status = STATUS_TEXT.get(str(m["status"]), str(m["status"]))
         if m.get("note"):
             status += f" — {m['note']}"
-        change = _number(m.get("relative_change"))
         threshold = str(m.get("threshold") or "")
         limit = _number(m.get("limit"))
         if limit is not None:
@@ -294,7 +294,7 @@ def _table(metrics: Sequence[Mapping[str, Any]], pf: PlanFile | None) -> str:
             status,
             value_text(_number(m.get("control")), kind, unit),
             value_text(_number(m.get("treatment")), kind, unit),
-            "—" if change is None else f"{change:+.1%}",
+            _change(m) or "—",
             _evidence(m),
             threshold or "—",
             f"{_count(m.get('control_n'))} / {_count(m.get('treatment_n'))}",
@@ -382,12 +382,20 @@ def _reached(m: Mapping[str, Any]) -> str:
     return str(m.get("threshold") or m["status"])
 
 
+def _change(m: Mapping[str, Any]) -> str | None:
+    """``+2.3pp`` (a guardrail in percentage points) or ``+7.7%`` (relative to control)."""
+    points, relative = _number(m.get("change_pp")), _number(m.get("relative_change"))
+    if points is not None:
+        return points_text(points)
+    return None if relative is None else f"{relative:+.1%}"
+
+
 def _finding_sentence(m: Mapping[str, Any], unit: str | None) -> str:
     kind = str(m["kind"])
-    change = _number(m.get("relative_change"))
+    change = _change(m)
     text = str(m["name"])
     if change is not None:
-        text += f" {change:+.1%} vs control"
+        text += f" {change} vs control"
     text += (
         f" (treatment {value_text(_number(m.get('treatment')), kind, unit)}, "
         f"control {value_text(_number(m.get('control')), kind, unit)}), past {_reached(m)}"

@@ -320,6 +320,7 @@ def mean_difference_evidence(
     control_factor: float = 1.0,
     direction: int = 1,
     tau: float | None = None,
+    value_variance_floor: float = 0.0,
 ) -> MeanEvidence:
     """Evidence that ``μt - control_factor·μc`` is beyond ``delta0``, stratified by interval.
 
@@ -334,12 +335,18 @@ def mean_difference_evidence(
     self-normalised martingale). Intervals before either cohort's spread can be estimated
     are skipped. ``tau`` is the mixture scale, in the effect's units: the size of effect to
     be most efficient at (default: a quarter of the first spread estimated).
+    ``value_variance_floor`` is the least variance of one value the weights assume in either
+    cohort (:func:`proportion_difference_evidence`); raising a weight's variance only makes
+    the test more cautious.
     """
     c = control_factor
     ok = np.isfinite(treatment.n) & np.isfinite(control.n) & (treatment.n > 0) & (control.n > 0)
     method = "seq-normal"
     var_t, now_t = _spreads(treatment, ok)
     var_c, now_c = _spreads(control, ok)
+    if value_variance_floor > 0:
+        var_t = np.maximum(var_t, value_variance_floor)
+        var_c = np.maximum(var_c, value_variance_floor)
     nt, nc = treatment.n[ok], control.n[ok]
     usable = np.isfinite(var_t) & np.isfinite(var_c)
     if not usable.any():
@@ -369,6 +376,51 @@ def mean_difference_evidence(
         float(s[-1]),
         float(info[-1]),
         float(variance[-1]),
+    )
+
+
+def proportion_difference_evidence(
+    treatment_events: ArrayLike,
+    treatment_trials: ArrayLike,
+    control_events: ArrayLike,
+    control_trials: ArrayLike,
+    delta0: float,
+    direction: int = 1,
+    margin: float | None = None,
+) -> MeanEvidence:
+    """Evidence that the difference of proportions ``pt - pc`` is beyond ``delta0`` (a
+    margin in percentage points as a fraction: ``+2pp`` is 0.02).
+
+    The additive analogue of :func:`rate_ratio_evidence`. The conditional binomial is
+    exact for a ratio because the events' split depends on the ratio alone; a difference
+    of proportions has no such exact conditional test (the nuisance control rate stays),
+    so this is the normal-mixture test of :func:`mean_difference_evidence` on the 0/1
+    outcomes: each interval's ``events`` and ``trials`` are the moments of its values
+    (``Σx = Σx² = events``, ``n = trials``), and the difference of the interval's rates is
+    weighted by the inverse of its variance as known before the interval. Asymptotically
+    valid (Waudby-Smith et al. 2021), as the mean test is.
+
+    Rare events leave a cohort's spread at or near zero before any event is seen, which
+    would give an interval an unbounded weight; at the null boundary one cohort's rate is
+    at least ``|delta0|``, so each cohort's variance is floored at
+    ``|delta0|·(1-|delta0|)/2`` (a floor only makes the test more cautious). The mixture
+    is centred on effects the size of the margin. ``margin`` stands in for ``|delta0|`` in
+    both when it is 0 (bounds on the difference, for a guardrail whose margin is known).
+    """
+    et, nt, ec, nc = clean_rate_arrays(
+        treatment_events, treatment_trials, control_events, control_trials
+    )
+    size = abs(margin) if margin else abs(delta0)
+    clipped = min(size, 0.5)
+    floor = clipped * (1 - clipped) / 2
+    return mean_difference_evidence(
+        MomentSeries(nt, et, et),
+        MomentSeries(nc, ec, ec),
+        delta0,
+        1.0,
+        direction,
+        tau=size or None,
+        value_variance_floor=floor,
     )
 
 

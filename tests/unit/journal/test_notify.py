@@ -318,7 +318,7 @@ def test_slack_payload_of_a_failed_kill_has_an_error_block_and_no_optional_field
 def test_slack_emoji_per_kind() -> None:
     headers = {
         kind: slack_payload(rollback_event(kind=kind))["blocks"][0]["text"]["text"].split()[0]
-        for kind in ("pause", "rollback", "kill", "done", "resume", "advance", "unkill")
+        for kind in ("pause", "rollback", "kill", "done", "resume", "advance", "unkill", "reduce")
     }
     assert headers == {
         "pause": ":double_vertical_bar:",
@@ -328,6 +328,7 @@ def test_slack_emoji_per_kind() -> None:
         "resume": ":arrow_forward:",
         "advance": ":arrow_up:",
         "unkill": ":large_green_circle:",
+        "reduce": ":arrow_down:",
     }
 
 
@@ -396,7 +397,7 @@ def test_plan_url_target_is_described_by_host_never_by_url() -> None:
     assert target == Target(
         "json",
         JSON_URL,
-        frozenset(["pause", "rollback", "kill", "done", "unkill"]),
+        frozenset(["pause", "rollback", "kill", "done", "unkill", "reduce"]),
         "plan, host hooks.example.org:8080",
     )
     assert target.describe() == "json webhook (plan, host hooks.example.org:8080)"
@@ -415,14 +416,14 @@ def test_url_env_present_and_missing() -> None:
         Target(
             "json",
             None,
-            frozenset(["pause", "rollback", "kill", "done", "unkill"]),
+            frozenset(["pause", "rollback", "kill", "done", "unkill", "reduce"]),
             "OPS_HOOK",
             "OPS_HOOK is not set (the plan names it for a json webhook)",
         ),
         Target(
             "json",
             None,
-            frozenset(["pause", "rollback", "kill", "done", "unkill"]),
+            frozenset(["pause", "rollback", "kill", "done", "unkill", "reduce"]),
             "EMPTY_HOOK",
             "EMPTY_HOOK is not set (the plan names it for a json webhook)",
         ),
@@ -445,7 +446,7 @@ def test_a_url_that_is_not_http_is_a_problem_without_the_url() -> None:
 
 def test_environment_level_webhooks_fire_on_the_default_events() -> None:
     found = targets([], {"ROLLOUT_WEBHOOK_URL": JSON_URL, "ROLLOUT_SLACK_WEBHOOK_URL": SLACK_URL})
-    default = frozenset(["pause", "rollback", "kill", "done", "unkill"])
+    default = frozenset(["pause", "rollback", "kill", "done", "unkill", "reduce"])
     assert found == [
         Target("json", JSON_URL, default, "ROLLOUT_WEBHOOK_URL"),
         Target("slack", SLACK_URL, default, "ROLLOUT_SLACK_WEBHOOK_URL"),
@@ -464,7 +465,9 @@ def test_identical_url_and_format_are_posted_once_with_their_events_merged() -> 
         Target(
             "slack",
             SLACK_URL,
-            frozenset(["advance", "resume", "pause", "rollback", "kill", "done", "unkill"]),
+            frozenset(
+                ["advance", "resume", "pause", "rollback", "kill", "done", "unkill", "reduce"]
+            ),
             "SLACK_WEBHOOK_URL",
         ),
         Target("json", SLACK_URL, frozenset(["resume"]), "plan, host hooks.example.com"),

@@ -507,7 +507,8 @@ def test_a_long_value_is_clipped_in_the_message(tmp_path: Path) -> None:
     line = line_of(text, f"      warn: {junk}")
     assert problems_of(path) == [
         f"{path}:{line}: guardrails[0].thresholds.warn: bad threshold '{'x' * 39}…': write "
-        "+10% / -5% (relative to control), 2x (multiple of control) or < 300ms / > 0.9 (absolute)"
+        "+10% / -5% (relative to control), 2x (multiple of control), +2pp (percentage points "
+        "above control) or < 300ms / > 0.9 (absolute)"
     ]
 
 

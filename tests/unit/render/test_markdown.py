@@ -455,3 +455,30 @@ def test_a_stopped_or_paused_rollout_is_flagged_whatever_the_verdict() -> None:
     staged = _lifecycle("in_stage", stage="5%")
     (line,) = annotations([dict(held, percent=5.0, lifecycle=staged)])
     assert line == "::notice title=co%3A HOLD at 5%25::rolled back"
+
+
+def test_markdown_shows_a_points_guardrails_change_in_points() -> None:
+    accuracy = metric(
+        "accuracy",
+        "mean",
+        "pause",
+        control=0.9,
+        treatment=0.87,
+        relative_change=-0.0333,
+        change_pp=-3.0,
+        e_value=25.0,
+        threshold="pause -2pp",
+        limit=0.88,
+        control_n=8000.0,
+        treatment_n=2000.0,
+    )
+    report = markdown_report([dict(PAUSED, metrics=[accuracy])])
+    assert "| accuracy | 🟠 pause | 0.9 | 0.87 | -3.0pp | e=25 | pause -2pp (limit 0.88) |" in (
+        report
+    )
+    warned = dict(accuracy, status="warn", threshold="warn -1pp", limit=0.89)
+    [*_, line] = annotations([dict(PAUSED, metrics=[warned])])
+    assert line.endswith(
+        "::accuracy -3.0pp vs control (treatment 0.87, control 0.9), past warn -1pp "
+        "(limit 0.89); evidence e=25"
+    )

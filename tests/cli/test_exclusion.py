@@ -73,3 +73,17 @@ def test_an_exclusion_removed_by_hand_warns_and_holds_until_a_rollback_writes_it
         {"in": [{"var": "targetingKey"}, ["vip-1", "vip-2", "vip-3", "vip-4"]]},
         "off",
     ]
+
+
+def test_a_reduce_keeps_the_exclusion_on_the_flag(workspace: Path) -> None:
+    """Every change writes the exclusion: a reduce that left it out would take it off."""
+    started(workspace)
+    fresh_metrics(workspace, "checkout-v2", 10)
+    code, out = invoke("advance", "vip", "--yes")
+    assert code == 0, out
+    code, out = invoke("reduce", "vip", "--yes", "-m", "drift under investigation")
+    assert code == 0, out
+    status = json.loads(invoke("status", "vip", "--json")[1])
+    assert status["percent"] == 10
+    assert status["excluded"] == {"keys": ["vip-1", "vip-2", "vip-3", "vip-4"], "segment": None}
+    assert status["exclusion_missing"] is None

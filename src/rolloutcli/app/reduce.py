@@ -18,7 +18,7 @@ from typing import Any
 from rolloutcli.app.apply import Journal, apply_recorded, pause_recorded
 from rolloutcli.app.standing import Standing
 from rolloutcli.judge.flagstate import FlagState, RolloutChange
-from rolloutcli.judge.position import audience_for, locate
+from rolloutcli.judge.position import audience_for, exclusion_for, locate
 from rolloutcli.support.errors import InvalidInputError, RefusedError
 
 COMMAND = "reduce"
@@ -50,15 +50,19 @@ def reduce_index(standing: Standing, to: str | None) -> int:
 
 
 def reduce_change(standing: Standing, index: int, reason: str) -> RolloutChange:
-    """The split of stage ``index`` (with its audience), as a ``reduce``."""
+    """The split of stage ``index`` (with its audience and the plan's exclusion, which every
+    change writes: a change without it would take it off the platform), as a ``reduce``."""
     loaded = standing.loaded
     stage = loaded.plan.stages[index]
     keys, segment = audience_for(loaded.plan, index)
+    excluded_keys, excluded_segment = exclusion_for(loaded.plan)
     before = standing.state.percent
     return RolloutChange(
         percent=stage.percent,
         audience_keys=keys,
         audience_segment=segment,
+        excluded_keys=excluded_keys,
+        excluded_segment=excluded_segment,
         plan=loaded.name,
         stage=stage.label,
         action=COMMAND,

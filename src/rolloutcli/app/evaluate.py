@@ -167,7 +167,17 @@ def evaluate_many(
             results.append(exc)
         except Exception as exc:
             results.append(_internal(exc, f"checking plan {item.standing.loaded.name}"))
+        finally:
+            _release(item.source)
     return results
+
+
+def _release(source: MetricsSource | None) -> None:
+    """Let a decided plan's source drop the series it fetched (the query sources keep them
+    until then): a fleet's plans would otherwise hold them all until the output is printed."""
+    release = getattr(source, "release", None)  # duck-typed: not every source caches
+    if release is not None:
+        release()
 
 
 def prepare_many(

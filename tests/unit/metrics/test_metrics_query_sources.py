@@ -683,6 +683,20 @@ def test_prometheus_points_are_bucketed_by_the_end_of_what_they_cover(
     assert prometheus.misses == 0
 
 
+def test_a_released_source_keeps_no_answers_and_still_resolves_its_calls(
+    prometheus: PrometheusSource,
+) -> None:
+    need = Need("counter_series", "requests", T, FIVE, MINUTE)
+    seed(prometheus, need, Points((S + 60,), (10.0,)))
+    before = prometheus.resolve(need)
+    prometheus.release()
+    assert prometheus._answers == {}
+    assert prometheus.resolve(need) == before
+    with pytest.raises(AssertionError, match="answers read after release"):
+        prometheus.counter_series("requests", T, FIVE, MINUTE)  # never fetched again
+    assert prometheus.misses == 0
+
+
 def test_prometheus_point_at_window_start_is_clamped_into_interval_0(
     prometheus: PrometheusSource,
 ) -> None:

@@ -3,6 +3,7 @@
 guardrails each, each plan its own Unleash flag; wall time and peak memory (run by hand).
 
     .venv/bin/python benchmarks/fleet/run.py [--sizes 1,10,100,500] [--repeat 3]
+    .venv/bin/python benchmarks/fleet/run.py --sizes 100 --repeat 1 --profile /tmp/fleet
 
 Needs Unleash and PostgreSQL 15 (bash scripts/install-unleash) and Prometheus
 (bash scripts/install-prometheus). It starts both servers on loopback ports, backfills the

@@ -159,6 +159,10 @@ def evaluate_many(
     try:
         if limit <= 1 or len(plans) <= 1:
             return _one_after_another(plans, now, limit, replay)
+        # imported here, once, before the workers decide (conclude imports it lazily): no
+        # two threads import the statistics' modules at the same time
+        import rolloutcli.judge.verdict  # noqa: F401
+
         return asyncio.run(_each_on_its_way(plans, now, limit, replay))
     except RolloutError:
         raise  # a bad concurrency setting: the whole command's input

@@ -3,6 +3,7 @@
 guardrails each, each plan its own Unleash flag; wall time and peak memory (run by hand).
 
     .venv/bin/python benchmarks/fleet/run.py [--sizes 1,10,100,500] [--repeat 3]
+    .venv/bin/python benchmarks/fleet/run.py --sizes 100 --repeat 1 --profile /tmp/fleet
 
 Needs Unleash and PostgreSQL 15 (bash scripts/install-unleash) and Prometheus
 (bash scripts/install-prometheus). It starts both servers on loopback ports, backfills the
@@ -157,6 +158,12 @@ def main() -> None:
         help="name every plan file instead of --all, and write no labels (to time a version "
         "without them: PYTHONPATH=<its src> runs it)",
     )
+    parser.add_argument(
+        "--profile",
+        metavar="PREFIX",
+        help="also run `check --all --json` once per size under cProfile, writing "
+        "PREFIX-<size>.prof (not timed)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     rollout = str(ROOT / ".venv" / "bin" / "rollout")
@@ -199,6 +206,10 @@ def main() -> None:
                         assert verdicts == {"go"}, (size, verdicts, out[:2000])
                     rows.append((label, size, statistics.median(walls), max(peaks)))
                     print(rows[-1], flush=True)
+                if args.profile:
+                    out = f"{args.profile}-{size}.prof"
+                    profiled = [sys.executable, "-m", "cProfile", "-o", out]
+                    run([*profiled, *commands["check --all --json"], "--at", at], env)
         finally:
             stop_unleash(unleash)
             stop_prometheus(prometheus)

@@ -147,27 +147,78 @@ def prefetch(prepared: list[Prepared], limit: int | None = None) -> None:
 def evaluate_many(
     plans: list[LoadedPlan], now: datetime, limit: int | None = None, replay: bool = False
 ) -> list[Evaluation | RolloutError]:
-    """Each plan's verdict, or the error that stopped it: one plan's broken query or
-    unreachable platform never hides the others' verdicts."""
-    prepared = prepare_many(plans, now, limit or default_limit(), replay)
+    """Each plan's verdict, or the error that stopped it, in the plans' order: one plan's
+    broken query or unreachable platform never hides the others' verdicts.
+
+    With more than one plan and worker, each plan goes its own way as soon as it can: its
+    platform read (on a worker thread, ``limit`` at a time), its metrics queries (over one
+    :class:`QueryPool` of ``limit``), its verdict (on a worker thread), then it drops the
+    series it fetched. Later plans' reads overlap earlier plans' queries, and a fleet never
+    holds every plan's series at once."""
+    limit = limit or default_limit()
     try:
-        prefetch([p for p in prepared if isinstance(p, Prepared)], limit)
+        if limit <= 1 or len(plans) <= 1:
+            return _one_after_another(plans, now, limit, replay)
+        # imported here, once, before the workers decide (conclude imports it lazily): no
+        # two threads import the statistics' modules at the same time
+        import rolloutcli.judge.verdict  # noqa: F401
+
+        return asyncio.run(_each_on_its_way(plans, now, limit, replay))
     except RolloutError:
         raise  # a bad concurrency setting: the whole command's input
-    except Exception as exc:  # each source keeps its own failures; this is a bug
+    except Exception as exc:  # each plan keeps its own failures; this is a bug
         raise _internal(exc, "fetching metrics") from exc
-    results: list[Evaluation | RolloutError] = []
-    for item in prepared:
-        if isinstance(item, RolloutError):
-            results.append(item)
-            continue
-        try:
-            results.append(conclude(item))
-        except RolloutError as exc:
-            results.append(exc)
-        except Exception as exc:
-            results.append(_internal(exc, f"checking plan {item.standing.loaded.name}"))
-    return results
+
+
+def _one_after_another(
+    plans: list[LoadedPlan], now: datetime, limit: int, replay: bool
+) -> list[Evaluation | RolloutError]:
+    prepared = prepare_many(plans, now, limit, replay)
+    prefetch([p for p in prepared if isinstance(p, Prepared)], limit)
+    return [item if isinstance(item, RolloutError) else _conclude_one(item) for item in prepared]
+
+
+async def _each_on_its_way(
+    plans: list[LoadedPlan], now: datetime, limit: int, replay: bool
+) -> list[Evaluation | RolloutError]:
+    loop = asyncio.get_running_loop()
+    workers = ThreadPoolExecutor(max_workers=min(limit, len(plans)), thread_name_prefix="plan")
+    try:
+        async with QueryPool(limit=limit) as pool:
+
+            async def one(loaded: LoadedPlan) -> Evaluation | RolloutError:
+                # the read runs in a copy of this task's context, itself a copy of the
+                # caller's: a deadline budget set around the command reaches every read
+                run = contextvars.copy_context().run
+                item = await loop.run_in_executor(workers, run, _prepare_one, loaded, now, replay)
+                if isinstance(item, RolloutError):
+                    return item
+                if item.source is not None and item.needs:
+                    await item.source.prefetch(list(item.needs), pool)
+                return await loop.run_in_executor(workers, run, _conclude_one, item)
+
+            return list(await asyncio.gather(*(one(loaded) for loaded in plans)))
+    finally:
+        workers.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: no new plan starts
+
+
+def _conclude_one(item: Prepared) -> Evaluation | RolloutError:
+    try:
+        return conclude(item)
+    except RolloutError as exc:
+        return exc
+    except Exception as exc:
+        return _internal(exc, f"checking plan {item.standing.loaded.name}")
+    finally:
+        _release(item.source)
+
+
+def _release(source: MetricsSource | None) -> None:
+    """Let a decided plan's source drop the series it fetched (the query sources keep them
+    until then): a fleet's plans would otherwise hold them all until the output is printed."""
+    release = getattr(source, "release", None)  # duck-typed: not every source caches
+    if release is not None:
+        release()
 
 
 def prepare_many(

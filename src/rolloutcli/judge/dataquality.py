@@ -72,6 +72,9 @@ def bad_value(value: float, kind: Kind) -> str | None:
 
 def first_bad_value(values: Iterable[float], kind: Kind) -> str | None:
     """The problem with the first unusable value among ``values`` (NaN is skipped)."""
+    values = values if isinstance(values, list | tuple) else list(values)
+    if not _any_bad(values, kind):
+        return None  # the usual case, in one vectorised pass: a fleet reads ~10^5 values
     for value in values:
         if math.isnan(value):
             continue
@@ -79,6 +82,16 @@ def first_bad_value(values: Iterable[float], kind: Kind) -> str | None:
         if problem is not None:
             return problem
     return None
+
+
+def _any_bad(values: list[float] | tuple[float, ...], kind: Kind) -> bool:
+    """Whether :func:`bad_value` would find anything among ``values`` (NaN excluded):
+    an infinity or a magnitude beyond MAX_MAGNITUDE, or for counts a negative value."""
+    array = np.asarray(values, dtype=np.float64)
+    bad = np.abs(array) > MAX_MAGNITUDE  # NaN compares False: missing, not bad
+    if kind == "count":
+        bad |= array < 0
+    return bool(bad.any())
 
 
 def events_exceed_trials(events: float, trials: float) -> bool:

@@ -289,6 +289,32 @@ def _read(data: Any, call: Call) -> Points | NoData:
     pairs = item.get("values")
     if not isinstance(pairs, list):
         raise Malformed("a matrix series without a list of values")
+    return _matrix_points(pairs)
+
+
+TIME_TYPES = (int, float)  # exactly these: a bool is an int to isinstance, not to type()
+
+
+def _matrix_points(pairs: list[Any]) -> Points:
+    """A matrix series' ``[time, "value"]`` pairs, as strictly as :func:`_pair` reads each.
+    The shape every server sends (a number and a string) is read in one pass, without a
+    call per sample: a fleet's answers hold hundreds of thousands of samples. Anything else
+    (or a value that is not a number) is read again pair by pair, for the same message."""
+    if all(
+        type(pair) is list
+        and len(pair) == 2
+        and type(pair[0]) in TIME_TYPES
+        and type(pair[1]) is str
+        for pair in pairs
+    ):
+        try:
+            times = tuple([float(pair[0]) for pair in pairs])
+            values = tuple([float(pair[1]) for pair in pairs])
+        except (ValueError, OverflowError):
+            pass
+        else:
+            if all(map(math.isfinite, times)):
+                return Points(times, values)
     read = [_pair(pair) for pair in pairs]
     return Points(tuple(at for at, _ in read), tuple(value for _, value in read))
 

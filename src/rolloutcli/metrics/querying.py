@@ -87,6 +87,7 @@ class QueryingSource:
         self.timeout = plan.metrics.source.timeout
         self._answers: dict[Fetch, Answer] = {}
         self.misses = 0  # fetches not prefetched (a check should have none)
+        self._released = False
 
     # ------------------------------------------------------------ for backends
 
@@ -164,6 +165,13 @@ class QueryingSource:
         wanted = {self.fetch_for(n) for n in needs} - set(self._answers)
         await asyncio.gather(*(self._fetch(f, pool) for f in wanted))
 
+    def release(self) -> None:
+        """Drop the fetched answers once the verdict is decided: a fleet's plans would
+        otherwise keep every series they read until the output is printed. Only
+        :meth:`resolve` (the calls as sent) is asked of a source after that."""
+        self._answers = {}
+        self._released = True
+
     async def _fetch(self, fetch: Fetch, pool: QueryPool) -> None:
         query = self.rendered(fetch)
         calls = self.calls(fetch, query)
@@ -191,6 +199,7 @@ class QueryingSource:
     def _answer(self, fetch: Fetch, kind: Kind = "count") -> Points | None:
         """The fetched points (None: no data); raises the failure with its context, or a
         DataProblem when a value cannot be true for a ``kind`` (counts are not negative)."""
+        assert not self._released, "answers read after release()"
         if fetch not in self._answers:
             self.misses += 1
             asyncio.run(self._fetch_alone(fetch))

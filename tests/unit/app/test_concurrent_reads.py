@@ -21,6 +21,7 @@ from rolloutcli.app.evaluate import Evaluation, evaluate_many, prepare_many
 from rolloutcli.app.standing import read_standing
 from rolloutcli.plan.model import LoadedPlan, load_plan
 from rolloutcli.platforms.flagfile import FlagFilePlatform
+from rolloutcli.render.contract import check_json
 from rolloutcli.support.errors import BackendError, RolloutError
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -141,3 +142,19 @@ def test_with_rollout_debug_a_bug_while_reading_raises(
     monkeypatch.setattr(FlagFilePlatform, "read", read)
     with pytest.raises(ZeroDivisionError, match="division by zero"):
         prepare_many(plans, NOW, limit=2)
+
+
+def test_plans_on_their_own_way_decide_as_one_after_another_does(workspace: Path) -> None:
+    """Each plan read, queried and decided as soon as it can (many workers) gives the
+    verdicts, documents and order that one plan after another gives."""
+    every = [load_plan(path) for path in sorted((workspace / "plans").glob("*.yaml"))]
+    plans = [p for p in every if p.plan.platform.kind == "flagfile"] * 3  # no network
+    assert len(plans) >= 9
+    alone = evaluate_many(plans, NOW, limit=1)
+    together = evaluate_many(plans, NOW, limit=8)
+    assert [document(r) for r in together] == [document(r) for r in alone]
+    assert all(isinstance(r, Evaluation) for r in together)
+
+
+def document(result: Evaluation | RolloutError) -> Any:
+    return check_json(result) if isinstance(result, Evaluation) else str(result)

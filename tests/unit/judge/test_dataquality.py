@@ -71,6 +71,22 @@ def test_nan_is_missing_not_bad() -> None:
     )
 
 
+def test_the_first_bad_value_is_found_among_many_of_any_iterable() -> None:
+    values = [float(i) for i in range(1000)]
+    assert first_bad_value(values, "count") is None
+    assert first_bad_value((*values, -0.0, 1e15), "count") is None  # -0 and the bound
+    assert first_bad_value((v for v in [*values, -1.0]), "value") is None
+    assert first_bad_value((v for v in [*values, -1.0]), "count") == (
+        "a negative count (-1): counts cannot go below zero"
+    )
+    assert first_bad_value([*values, 2e15, -math.inf], "value") == (
+        "a value of 2e+15, beyond 1e+15 (a broken query or answer)"
+    )
+    assert first_bad_value([NAN, -math.inf, 2e15], "value") == (
+        "a value of -inf (a number the backend made up, e.g. a division by zero)"
+    )
+
+
 def test_events_may_exceed_trials_by_the_extrapolation_slack_only() -> None:
     assert not events_exceed_trials(101.0, 100.0)  # 1% + 1 = 102 allowed
     assert not events_exceed_trials(102.0, 100.0)

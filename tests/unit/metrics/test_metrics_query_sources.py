@@ -383,6 +383,52 @@ def test_prometheus_matrix_values_are_points(prometheus: PrometheusSource) -> No
     assert math.isnan(answer.values[1])
 
 
+def test_prometheus_matrix_of_a_thousand_points_reads_every_value(
+    prometheus: PrometheusSource,
+) -> None:
+    pairs: list[list[Any]] = [[1704052800 + 60 * i, str(i / 4)] for i in range(1000)]
+    pairs[10] = [1704053400.5, "+Inf"]
+    response = prom_success("matrix", [{"metric": {}, "values": pairs}])
+    answer = prometheus.parse(prom_call("/api/v1/query_range"), response)
+    assert isinstance(answer, Points)
+    assert answer.times[:3] == (1704052800.0, 1704052860.0, 1704052920.0)
+    assert answer.times[10] == 1704053400.5 and answer.values[10] == math.inf
+    assert answer.values[999] == 249.75 and len(answer.values) == 1000
+
+
+@pytest.mark.parametrize(
+    ("pair", "message"),
+    [
+        ([True, "1"], "a timestamp True that is not a number of seconds"),
+        (["1704052800", "1"], "a timestamp '1704052800' that is not a number of seconds"),
+        ([1704052800, "x"], "a value 'x' that is not a number"),
+        ([1704052800, False], "a value False that is not a number"),
+        ([1704052800], "a sample a list that is not a [time, value] pair"),
+        ([1704052800, "1", "2"], "a sample a list that is not a [time, value] pair"),
+        ("1704052800", "a sample '1704052800' that is not a [time, value] pair"),
+    ],
+)
+def test_prometheus_matrix_with_one_bad_sample_is_malformed_naming_it(
+    prometheus: PrometheusSource, pair: Any, message: str
+) -> None:
+    pairs = [[1704052800, "0.5"], pair, [1704052920, "0.7"]]
+    response = prom_success("matrix", [{"metric": {}, "values": pairs}])
+    error = failure(prometheus, prom_call("/api/v1/query_range"), response)
+    assert error.kind == "malformed"
+    assert error.detail == f"malformed answer: {message}"
+
+
+def test_prometheus_matrix_number_values_are_taken_like_strings(
+    prometheus: PrometheusSource,
+) -> None:
+    pairs = [[1704052800, 0.5], [1704052860.25, "2"], [1704052920, None]]
+    response = prom_success("matrix", [{"metric": {}, "values": pairs}])
+    answer = prometheus.parse(prom_call("/api/v1/query_range"), response)
+    assert isinstance(answer, Points)
+    assert answer.times == (1704052800.0, 1704052860.25, 1704052920.0)
+    assert answer.values[:2] == (0.5, 2.0) and math.isnan(answer.values[2])
+
+
 def test_prometheus_scalar_is_a_point(prometheus: PrometheusSource) -> None:
     response = prom_success("scalar", [1704067200, "4320"])
     assert prometheus.parse(prom_call(), response) == Points((1704067200.0,), (4320.0,))
@@ -634,6 +680,20 @@ def test_prometheus_points_are_bucketed_by_the_end_of_what_they_cover(
     assert series is not None
     # S+60 covers (S, S+60]: interval 0; NaN stays missing; S+300 is the last interval
     assert same(series, [10.0, 20.0, math.nan, math.nan, 50.0])
+    assert prometheus.misses == 0
+
+
+def test_a_released_source_keeps_no_answers_and_still_resolves_its_calls(
+    prometheus: PrometheusSource,
+) -> None:
+    need = Need("counter_series", "requests", T, FIVE, MINUTE)
+    seed(prometheus, need, Points((S + 60,), (10.0,)))
+    before = prometheus.resolve(need)
+    prometheus.release()
+    assert prometheus._answers == {}
+    assert prometheus.resolve(need) == before
+    with pytest.raises(AssertionError, match="answers read after release"):
+        prometheus.counter_series("requests", T, FIVE, MINUTE)  # never fetched again
     assert prometheus.misses == 0
 
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from rolloutcli.cli.main import app
+
+if TYPE_CHECKING:
+    from rolloutcli.app.watchloop import Watcher
 
 runner = CliRunner()
 AT = "2026-11-02T12:00Z"  # the examples' moment: checkout-v2's verdict is go
@@ -207,26 +210,30 @@ def test_watch_all_once_reports_the_selected_plans(fleet: Path) -> None:
     assert result.stderr.startswith("error: broken: fleet/broken.yaml:1: ")
 
 
-def test_watch_all_finds_a_new_plan_file_at_the_next_round(fleet: Path) -> None:
+def search_watcher() -> Watcher:
+    """A report-only watcher of ``--all --select team=search`` in ``fleet/``, at AT."""
     from rolloutcli.app.fleet import fleet as pick
     from rolloutcli.app.watchloop import Watcher
     from rolloutcli.cli.base import now_or_at
     from rolloutcli.render.contract import decision_json
     from rolloutcli.support.durations import parse_duration
 
-    chosen = pick(None, True, ["team=search"], Path("fleet"))
-    watcher = Watcher(
+    return Watcher(
         refs=[],
-        fleet=chosen,
+        fleet=pick(None, True, ["team=search"], Path("fleet")),
         plans_dir=Path("fleet"),
         every=parse_duration("5m"),
         auto=False,
-        once=True,
+        once=False,
         records_file=None,
         concurrency=None,
         clock=lambda: now_or_at(AT),
         describe=decision_json,
     )
+
+
+def test_watch_all_finds_a_new_plan_file_at_the_next_round(fleet: Path) -> None:
+    watcher = search_watcher()
     assert [p.ref for p in watcher.round().plans] == ["ranking"]
     (fleet / "another.yaml").write_text((fleet / "ranking.yaml").read_text())
     assert [p.ref for p in watcher.round().plans] == ["another", "ranking"]
@@ -241,25 +248,9 @@ def test_status_json_shows_the_labels(fleet: Path) -> None:
 def test_watch_all_carries_on_when_a_later_round_finds_no_plan(fleet: Path) -> None:
     """The first round finding nothing stops the watch (exit 2: nothing to watch); a later
     round finding nothing is that round's error, and the round after finds the plan again."""
-    from rolloutcli.app.fleet import fleet as pick
-    from rolloutcli.app.watchloop import Watcher
-    from rolloutcli.cli.base import now_or_at
-    from rolloutcli.render.contract import decision_json
-    from rolloutcli.support.durations import parse_duration
     from rolloutcli.support.errors import InvalidInputError
 
-    watcher = Watcher(
-        refs=[],
-        fleet=pick(None, True, ["team=search"], Path("fleet")),
-        plans_dir=Path("fleet"),
-        every=parse_duration("5m"),
-        auto=False,
-        once=False,
-        records_file=None,
-        concurrency=None,
-        clock=lambda: now_or_at(AT),
-        describe=decision_json,
-    )
+    watcher = search_watcher()
     assert [p.ref for p in watcher.round().plans] == ["ranking"]
     plan = (fleet / "ranking.yaml").read_text()
     (fleet / "ranking.yaml").unlink()

@@ -745,21 +745,20 @@ def _refuse_automated_release(env: dict[str, Any], key: str, environment: str) -
 
 def _segment_of(rule: dict[str, Any], variations: Variations) -> str | None:
     """The segment a rolloutcli audience rule serves the treatment to, if it is one."""
-    if rule.get("variation") != variations.treatment:
-        return None
-    if not str(rule.get("description", "")).startswith(SEGMENT_RULE):
-        return None
-    clauses = rule.get("clauses") or []
-    if len(clauses) == 1 and clauses[0].get("op") == "segmentMatch" and clauses[0].get("values"):
-        return str(clauses[0]["values"][0])
-    return None
+    return _rule_segment(rule, variations.treatment, SEGMENT_RULE)
 
 
 def _excluded_by(rule: dict[str, Any], variations: Variations) -> str | None:
     """The segment a rolloutcli exclusion rule serves the control to, if it is one."""
-    if rule.get("variation") != variations.control:
+    return _rule_segment(rule, variations.control, EXCLUDE_RULE)
+
+
+def _rule_segment(rule: dict[str, Any], variation: int, description: str) -> str | None:
+    """The one segment of a rule rolloutcli wrote (its description starts with
+    ``description``) serving ``variation``; None for any other rule."""
+    if rule.get("variation") != variation:
         return None
-    if not str(rule.get("description", "")).startswith(EXCLUDE_RULE):
+    if not str(rule.get("description", "")).startswith(description):
         return None
     clauses = rule.get("clauses") or []
     if len(clauses) == 1 and clauses[0].get("op") == "segmentMatch" and clauses[0].get("values"):

@@ -209,7 +209,7 @@ class LaunchDarklyPlatform:
         excluded = self._targets(env, variations.control)
         records, reach = self._records()
         moves = [r for r in records if r.action not in PAUSE_ACTIONS]
-        mine = [r for r in moves if r.plan == self.plan and r.action in ("advance", "rollback")]
+        mine = [r for r in moves if r.plan == self.plan and r.action in _SPLIT_NOTES]
         last = moves[-1] if moves else None
         pause = _pause_values(flag, self.environment)
         recorded_stage = comment = None
@@ -801,6 +801,11 @@ def _chain(
     return records
 
 
+_SPLIT_NOTES = ("advance", "rollback", "reduce")
+"""The tool's notes that set the split to the share they name (the recorded stage comes
+from the latest of them when the live split still matches it)."""
+
+
 def _record(
     entry: dict[str, Any], plan: str, environment: str, previous: float | None
 ) -> ChangeRecord | None:
@@ -832,7 +837,7 @@ def _record(
     note = parse_title(comment)
     actions = {str(a.get("action")) for a in entry.get("accesses") or [] if isinstance(a, dict)}
     if note is not None and note.plan == plan and not note.audience and note.action:
-        after = note.percent if note.action in ("advance", "rollback") else None
+        after = note.percent if note.action in _SPLIT_NOTES else None
         return ChangeRecord(
             at, note.action, previous, after, note.stage, plan, comment, by, record=note.record
         )

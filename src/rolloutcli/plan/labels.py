@@ -10,6 +10,7 @@ written as a YAML number (``tier: 1``) is kept as the text the number reads as (
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ def label_value(raw: object) -> str:
     if isinstance(raw, int):
         text = str(raw)
     elif isinstance(raw, float):
+        if not math.isfinite(raw):  # YAML's .nan / .inf: not a number anyone labels with
+            raise ValueError(f"{raw} is not a label value: quote it ('{raw}') or use a word")
         text = f"{raw:g}" if raw.is_integer() else repr(raw)
     elif isinstance(raw, str):
         text = raw

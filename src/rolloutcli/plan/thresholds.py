@@ -105,15 +105,17 @@ def parse_threshold(text: str, direction: Direction, unit: str | None, is_ratio:
         return Threshold(raw, ThresholdKind.MULTIPLE, factor=factor)
     if m := _POINTS.match(raw.lower()):
         sign, amount = m.group(1), _finite(m.group(2), raw)
+        if amount == 0:
+            zero = "+0%" if worse_up else "-0%"
+            raise ValueError(f"{quote(raw)}: for any significant change write {zero}")
+        if amount >= 100:  # two shares differ by less than 100 points: it could never fire
+            raise ValueError(f"{quote(raw)}: two shares differ by less than 100pp")
         if sign is not None and (sign == "+") != worse_up:
             want = "+" if worse_up else "-"
             raise ValueError(
                 f"{quote(raw)} points the better way for a {direction.value} guardrail; "
                 f"write {want}{m.group(2)}pp"
             )
-        if amount == 0:
-            zero = "+0%" if worse_up else "-0%"
-            raise ValueError(f"{quote(raw)}: for any significant change write {zero}")
         points = _points(amount, unit, is_ratio, raw)
         return Threshold(raw, ThresholdKind.POINTS, value=points if worse_up else -points)
     if m := _ABSOLUTE.match(raw):

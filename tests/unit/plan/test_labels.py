@@ -84,6 +84,8 @@ def test_a_label_value_is_a_word_or_a_number_as_text(raw: object, text: str) -> 
         ([1], "a label value is a word or a number, not a list or a mapping"),
         ("x" * 64, f"'{'x' * 39}\u2026' is not a label: {RULE}"),  # quoted, cut short
         ("-1", f"'-1' is not a label: {RULE}"),
+        (float("nan"), "nan is not a label value: quote it ('nan') or use a word"),
+        (float("inf"), "inf is not a label value: quote it ('inf') or use a word"),
     ],
 )
 def test_what_is_no_label_value(raw: object, message: str) -> None:

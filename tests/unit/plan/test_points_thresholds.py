@@ -69,6 +69,9 @@ def test_parse_threshold_points(
         ("+2pp", UP, None, False, "'+2pp' is in percentage points, for proportions only"),
         ("+0pp", UP, None, True, "'+0pp': for any significant change write +0%"),
         ("0pp", DOWN, None, True, "'0pp': for any significant change write -0%"),
+        ("-0.0pp", UP, None, True, "'-0.0pp': for any significant change write +0%"),
+        ("+100pp", UP, None, True, "'+100pp': two shares differ by less than 100pp"),
+        ("-250pp", DOWN, "percent", False, "'-250pp': two shares differ by less than 100pp"),
         (
             "+2p",
             UP,

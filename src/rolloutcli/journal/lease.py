@@ -78,4 +78,10 @@ class Lease:
 
 
 def describe_holder(pid: int, host: str, since: str) -> str:
-    return f"pid {pid} on {host} since {since}"
+    """Who holds a lock, as read back from a lock file or another session: the host and
+    time are whatever was written there, so a name that is not plain is shown quoted."""
+    from rolloutcli.support.quoting import looks_like_key, quote
+
+    shown = host if looks_like_key(host) else quote(host)
+    when = since if looks_like_key(since.replace(":", "")) else quote(since)
+    return f"pid {pid} on {shown} since {when}"

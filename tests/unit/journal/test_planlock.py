@@ -83,3 +83,14 @@ def test_a_holder_killed_with_sigkill_holds_nothing(tmp_path: Path) -> None:
     assert holder.wait(timeout=30) == -signal.SIGKILL
     with file_lock(path) as lease:  # the kernel dropped the dead process's lock
         assert isinstance(lease, Lease) and lease.warning is None
+
+
+def test_a_holder_read_back_is_shown_plain_only_when_it_looks_plain() -> None:
+    from rolloutcli.journal.lease import describe_holder
+
+    assert describe_holder(42, "runner-7.ci.internal", "2026-12-06T23:00:00Z") == (
+        "pid 42 on runner-7.ci.internal since 2026-12-06T23:00:00Z"
+    )
+    assert describe_holder(42, "evil\x1b[2Jhost", "\x07") == (
+        "pid 42 on 'evil\\x1b[2Jhost' since '\\x07'"
+    )

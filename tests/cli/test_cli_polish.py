@@ -127,7 +127,11 @@ def test_bash_completes_a_group_command() -> None:
 
 def test_zsh_gets_each_options_help_on_one_line() -> None:
     answer = complete(
-        {"_ROLLOUT_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": "rollout kill --"}
+        {
+            "_ROLLOUT_COMPLETE": "complete_zsh",
+            "_TYPER_COMPLETE_ARGS": "rollout kill --",
+            "COLUMNS": "80",  # a shell that exports its width must not fold the answer
+        }
     )
     assert (
         '"--platform":"Kill with no plan\\\\: flagfile, unleash or launchdarkly (with --flag, '

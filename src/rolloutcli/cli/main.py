@@ -90,7 +90,7 @@ def main() -> None:
     if os.environ.get("_ROLLOUT_COMPLETE"):
         # a shell asks for completions (see --show-completion): typer renders each option's
         # help for zsh and fish through rich, which folds it at 80 columns; a description
-        # must stay on its one line of the answer
-        os.environ.setdefault("COLUMNS", "10000")
+        # must stay on its one line of the answer, whatever width the shell exports
+        os.environ["COLUMNS"] = "10000"
     first = sys.argv[1] if len(sys.argv) > 1 else None
     build_app(first)()

@@ -210,11 +210,11 @@ def test_the_deadline_bounds_the_call_and_a_hang_does_not_delay_the_others() -> 
         deliveries = send(
             event(),
             [target(hung.url_for("/hook"), source="HUNG"), target(fine.url_for("/hook"), "slack")],
-            timeout=20,
-            deadline=1.0,
+            timeout=60,
+            deadline=5.0,  # room for the fine receiver on a loaded machine
         )
         elapsed = time.monotonic() - started
-        assert elapsed < 5  # the deadline is 1 s; the receiver holds its answer for 30 s
+        assert elapsed < 20  # the deadline is 5 s; the receiver holds its answer for 30 s
         hung_delivery, fine_delivery = deliveries
         assert (hung_delivery.ok, hung_delivery.attempts, hung_delivery.status) == (
             False,

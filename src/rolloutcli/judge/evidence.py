@@ -229,8 +229,9 @@ def _assess_unit_ratio(
     beta: float,
     control_expected: bool,
 ) -> Assessment:
-    """The mean tests on the linearised values; the estimate is the ratio's change and the
-    dispersion the request counts' (what the binomial test would have assumed)."""
+    """The mean tests on the linearised values; the estimate is the ratio's change. No
+    dispersion: it measures how far the binomial test's independent requests are off,
+    and this test does not assume them (its spread is the users')."""
     found = _assess_mean(g, units, beta, control_expected)
     et, nt, ec, nc = sq.clean_rate_arrays(
         series.treatment_events,
@@ -238,9 +239,8 @@ def _assess_unit_ratio(
         series.control_events,
         series.control_trials,
     )
-    spread = sq.rate_dispersion(et, nt, ec, nc) if control_expected and et.size else None
     estimate = _ratio_estimate(g, et, nt, ec, nc)
-    return replace(found, estimate=estimate, relative=not g.in_points, dispersion=spread)
+    return replace(found, estimate=estimate, relative=not g.in_points, dispersion=None)
 
 
 def ratio_bounds(g: RatioGuardrail, series: RatioSeries, alpha: float) -> Bounds:

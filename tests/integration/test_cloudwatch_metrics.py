@@ -275,10 +275,17 @@ HISTORY_END = END.replace(minute=0)  # suggest reads whole hours
 HISTORY_DAYS = 2
 
 
-def seed_history(url: str, flag: str = "suggested") -> None:
-    """Two days of 5-minute data for the control cohort of ``flag``: requests Poisson
-    around 5,000 (60,000/h), errors 1% of them, latency log-normal around 250 ms (sd 0.1
-    in ln)."""
+@pytest.fixture(scope="module")
+def history(cloudwatch_url: str) -> str:
+    """The server, with flag ``suggested``'s history seeded once for the suggest tests."""
+    seed_history(cloudwatch_url)
+    return cloudwatch_url
+
+
+def seed_history(url: str) -> None:
+    """Two days of 5-minute data for the control cohort of flag ``suggested``: requests
+    Poisson around 5,000 (60,000/h), errors 1% of them, latency log-normal around 250 ms
+    (sd 0.1 in ln)."""
     import boto3
     import numpy as np
 
@@ -290,7 +297,7 @@ def seed_history(url: str, flag: str = "suggested") -> None:
         aws_secret_access_key="testing",
     )
     rng = np.random.default_rng(20261206)
-    dims = [{"Name": "Flag", "Value": flag}, {"Name": "Variant", "Value": "false"}]
+    dims = [{"Name": "Flag", "Value": "suggested"}, {"Name": "Variant", "Value": "false"}]
     data: list[dict[str, Any]] = []
     at = HISTORY_END - timedelta(days=HISTORY_DAYS)
     while at < HISTORY_END:
@@ -330,12 +337,11 @@ def suggest_args(flag: str) -> list[str]:
 
 
 def test_plan_suggest_reads_the_history_back(
-    tmp_path: Path, cloudwatch_url: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, history: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import re
 
-    seed_history(cloudwatch_url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", history)
     code, text = invoke(*suggest_args("suggested"))
     assert code == 0, text
     assert "kind: cloudwatch" in text
@@ -355,19 +361,17 @@ def test_plan_suggest_reads_the_history_back(
 
 
 def test_plan_suggest_takes_the_region_and_endpoint_as_options(
-    tmp_path: Path, cloudwatch_url: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, history: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """--region and --endpoint-url instead of the environment: the history is read there,
     and the plan keeps both."""
     import re
 
-    seed_history(cloudwatch_url, "suggested-options")
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_CLOUDWATCH"):
         monkeypatch.delenv(name, raising=False)
-    args = suggest_args("suggested-options")
-    code, text = invoke(*args, "--region", REGION, "--endpoint-url", cloudwatch_url)
+    code, text = invoke(*suggest_args("suggested"), "--region", REGION, "--endpoint-url", history)
     assert code == 0, text
-    assert f"region: {REGION}" in text and f"endpoint_url: {cloudwatch_url}" in text
+    assert f"region: {REGION}" in text and f"endpoint_url: {history}" in text
     flat = " ".join(line.strip().lstrip("# ") for line in text.splitlines())
     found = re.search(r"([\d,]+) requests/h on average", flat)
     assert found, flat

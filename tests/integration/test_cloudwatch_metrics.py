@@ -275,6 +275,13 @@ HISTORY_END = END.replace(minute=0)  # suggest reads whole hours
 HISTORY_DAYS = 2
 
 
+@pytest.fixture(scope="module")
+def history(cloudwatch_url: str) -> str:
+    """The server, with flag ``suggested``'s history seeded once for the suggest tests."""
+    seed_history(cloudwatch_url)
+    return cloudwatch_url
+
+
 def seed_history(url: str) -> None:
     """Two days of 5-minute data for the control cohort of flag ``suggested``: requests
     Poisson around 5,000 (60,000/h), errors 1% of them, latency log-normal around 250 ms
@@ -314,14 +321,8 @@ def seed_history(url: str) -> None:
         client.put_metric_data(Namespace=NAMESPACE, MetricData=data[i : i + 500])
 
 
-def test_plan_suggest_reads_the_history_back(
-    tmp_path: Path, cloudwatch_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import re
-
-    seed_history(cloudwatch_url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", cloudwatch_url)
-    args = ["plan", "suggest", "suggested", "--metrics-source", "cloudwatch"]
+def suggest_args(flag: str) -> list[str]:
+    args = ["plan", "suggest", flag, "--metrics-source", "cloudwatch"]
     args += ["--ratio", "error_rate=errors/requests", "--mean", "p99=latency_ms", "--log", "p99"]
     args += ["--lookback", f"{HISTORY_DAYS}d", "--at", format_timestamp(HISTORY_END)]
     args += ["--flag-file", "../flags/flags.json"]
@@ -332,7 +333,16 @@ def test_plan_suggest_reads_the_history_back(
     ):
         stat = "Average" if metric == "latency_ms" else "Sum"
         args += ["--query", f"{metric}={NAMESPACE} {name} {stat} Flag={{flag}} Variant={{cohort}}"]
-    code, text = invoke(*args)
+    return args
+
+
+def test_plan_suggest_reads_the_history_back(
+    tmp_path: Path, history: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import re
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH", history)
+    code, text = invoke(*suggest_args("suggested"))
     assert code == 0, text
     assert "kind: cloudwatch" in text
     flat = " ".join(line.strip().lstrip("# ") for line in text.splitlines())
@@ -343,6 +353,29 @@ def test_plan_suggest_reads_the_history_back(
     geometric = re.search(r"\(geometric mean ([\d.]+)\), sd ([\d.]+) \(ln\)", flat)
     assert geometric, flat
     assert abs(float(geometric.group(1)) - 250.0) < 3
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "suggested.yaml").write_text(text)
+    code, output = invoke("validate", str(plans / "suggested.yaml"))
+    assert code == 0, output
+
+
+def test_plan_suggest_takes_the_region_and_endpoint_as_options(
+    tmp_path: Path, history: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--region and --endpoint-url instead of the environment: the history is read there,
+    and the plan keeps both."""
+    import re
+
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_CLOUDWATCH"):
+        monkeypatch.delenv(name, raising=False)
+    code, text = invoke(*suggest_args("suggested"), "--region", REGION, "--endpoint-url", history)
+    assert code == 0, text
+    assert f"region: {REGION}" in text and f"endpoint_url: {history}" in text
+    flat = " ".join(line.strip().lstrip("# ") for line in text.splitlines())
+    found = re.search(r"([\d,]+) requests/h on average", flat)
+    assert found, flat
+    assert abs(int(found.group(1).replace(",", "")) - 60_000) < 600
     plans = tmp_path / "plans"
     plans.mkdir()
     (plans / "suggested.yaml").write_text(text)

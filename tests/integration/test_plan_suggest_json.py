@@ -82,3 +82,24 @@ def test_no_history_is_refused_naming_the_request(api: JsonApi) -> None:
     code, output = suggest(api, "--control", "off")
     assert code == 3, output
     assert "no data for requests" in output and "variant=off" in output
+
+
+def test_a_header_from_the_environment_reaches_an_api_that_needs_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--header NAME=VARIABLE: the history is read with the header's value from the
+    environment, and the plan names the variable, never the value."""
+    with JsonApi(data=history()) as guarded:
+        assert guarded.token is not None
+        code, output = suggest(guarded)
+        assert code == 3 and "401" in output, output  # the API wants its token
+        monkeypatch.setenv("METRICS_AUTH", f"Bearer {guarded.token}")
+        code, text = suggest(guarded, "--header", "Authorization=METRICS_AUTH")
+    assert code == 0, text
+    assert "headers_env: {Authorization: METRICS_AUTH}" in text
+    assert guarded.token not in text
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "checkout.yaml").write_text(text)
+    code, output = invoke("validate", str(plans / "checkout.yaml"))
+    assert code == 0, output

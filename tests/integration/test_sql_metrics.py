@@ -22,6 +22,7 @@ import pytest
 from rolloutcli.judge.flagstate import RolloutChange
 from rolloutcli.platforms.flagfile import FlagFilePlatform
 from rolloutcli.support.timeutil import format_timestamp
+from tests.integration import sql_data
 from tests.integration.cli_helpers import invoke, write_flag_file
 from tests.integration.prometheus_data import END_TIME
 
@@ -38,6 +39,7 @@ class Database:
     url: str
     counts: str
     latency: str
+    users: str = "users"
 
 
 @pytest.fixture(
@@ -60,7 +62,12 @@ def duck(counts: Path, latency: Path) -> Database:
     """DuckDB in memory over the CSV files; the variant read as text (DuckDB would guess
     BOOLEAN from true/false, and a label that is not one would not compare)."""
     text = "types={'variant': 'VARCHAR'}"
-    return Database("duckdb:", f"read_csv('{counts}', {text})", f"read_csv('{latency}', {text})")
+    return Database(
+        "duckdb:",
+        f"read_csv('{counts}', {text})",
+        f"read_csv('{latency}', {text})",
+        f"read_csv('{counts.parent / 'users.csv'}', {text})",
+    )
 
 
 def counter(db: Database, metric: str) -> str:
@@ -109,6 +116,7 @@ def setup(
     since: datetime = STAGE_START,
     url: str | None = None,
     variations: tuple[Any, Any] = (True, False),
+    guardrails: str = GUARDRAILS,
     **override: str,
 ) -> Path:
     """A workspace: a flagd file with ``flag`` at 10% since ``since``, and a plan over it."""
@@ -138,7 +146,7 @@ stages:
   - {{percent: 50, min_duration: 1h, min_samples: 20000}}
   - {{percent: 100, min_duration: 0}}
 metrics: {json.dumps(metrics)}
-{GUARDRAILS}"""
+{guardrails}"""
     )
     return plan
 
@@ -185,6 +193,59 @@ def test_an_error_regression_in_the_treatment_only_rolls_back(
     assert errors["status"] == "rollback"
     assert 2.5 < errors["treatment"] / errors["control"] < 3.5
     assert metric(result, "conversion")["status"] == "ok"
+
+
+def per_user(db: Database) -> str:
+    """One row per user: the per-unit ratio guardrail's query."""
+    return (
+        "SELECT min(ts) AS time, sum(errors) AS events, sum(requests) AS trials "
+        f"FROM {db.users} WHERE flag = {{flag}} AND variant = {{cohort}} "
+        "AND ts >= {start} AND ts < {end} GROUP BY user_id"
+    )
+
+
+PER_UNIT = """guardrails:
+  - name: errors_per_user
+    kind: ratio
+    events: per_user
+    trials: per_user
+    thresholds: {{warn: "+20%", pause: "+1pp", rollback: ["2x", "< 10%"]}}
+statistics: {{method: {method}}}
+"""
+
+
+def user_totals(flag: str, variant: str) -> tuple[int, int]:
+    """Requests and errors of the users first seen in the stage, from the rows themselves."""
+    start, end = (format_timestamp(t)[:19].replace("T", " ") for t in (STAGE_START, END_TIME))
+    rows = [
+        r for r in sql_data.user_rows() if r[1] == flag and r[2] == variant and start <= r[0] < end
+    ]
+    return sum(int(r[4]) for r in rows), sum(int(r[5]) for r in rows)
+
+
+@pytest.mark.parametrize("method", ["sequential", "fixed"])
+@pytest.mark.parametrize(("flag", "verdict"), [("healthy", "go"), ("regression", "rollback")])
+def test_a_per_unit_ratio_compares_users(
+    tmp_path: Path, database: Database, method: str, flag: str, verdict: str
+) -> None:
+    """Errors per request with one row per user (requests clustered within users): the
+    healthy rollout goes on, the treatment's tripled errors roll back; the counts are the
+    users' sums, exactly."""
+    guardrails = PER_UNIT.format(method=method)
+    plan = setup(tmp_path, flag, database, guardrails=guardrails, per_user=per_user(database))
+    code, result = check(plan, "--fail-on-breach")
+    assert result["verdict"] == verdict, result["reasons"]
+    assert code == (0 if verdict == "go" else 1)
+    found = metric(result, "errors_per_user")
+    requests, errors = user_totals(flag, "true")
+    assert found["treatment_n"] == requests
+    assert found["treatment"] == pytest.approx(errors / requests)
+    control_requests, control_errors = user_totals(flag, "false")
+    assert found["control_n"] == control_requests
+    assert found["control"] == pytest.approx(control_errors / control_requests)
+    assert found["status"] == ("ok" if verdict == "go" else "rollback")
+    assert found["test"] == ("delta-z" if method == "fixed" else "seq-normal")
+    assert found["dispersion"] is None  # the per-unit test allows for the clustering
 
 
 def test_a_global_incident_in_both_cohorts_is_not_a_rollback(

@@ -141,10 +141,12 @@ def exposition_lines(samples: Iterable[Sample]) -> Iterable[str]:
         yield f"{name}{{{label_text}}} {_format_number(value)} {round(timestamp * 1000)}"
 
 
-def import_samples(server: VictoriaMetricsServer, samples: Iterable[Sample]) -> int:
-    """Import ``samples`` and flush them so queries see them; return how many were sent."""
+def import_samples(server: VictoriaMetricsServer | str, samples: Iterable[Sample]) -> int:
+    """Import ``samples`` and flush them so queries see them; return how many were sent.
+    ``server``: the one started here, or a running one's URL."""
     sent = 0
-    with httpx.Client(base_url=server.url, timeout=60.0) as client:
+    url = server if isinstance(server, str) else server.url
+    with httpx.Client(base_url=url, timeout=60.0) as client:
         batch: list[str] = []
 
         def flush_batch() -> None:

@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rolloutcli.judge.evidence import mean_bounds
-from rolloutcli.judge.observations import MeanSeries
+from rolloutcli.judge.evidence import assess, mean_bounds
+from rolloutcli.judge.observations import MeanSeries, Observation, RatioSeries
 from rolloutcli.judge.reasons import ReasonCode
 from rolloutcli.judge.verdict import VerdictKind
-from rolloutcli.plan.model import MeanGuardrail, Plan, load_plan
+from rolloutcli.plan.model import MeanGuardrail, Plan, RatioGuardrail, load_plan
 from rolloutcli.stats.dispersion import split_dispersion
-from rolloutcli.stats.moments import MomentSeries
+from rolloutcli.stats.moments import MomentSeries, UnitMoments
 from rolloutcli.stats.sequential import mean_difference_evidence, rate_ratio_evidence
 from tests.rollout_sim import T0, World, simulate
 
@@ -403,3 +403,73 @@ def test_the_power_gate_lets_a_detect_sized_regression_through_at_most_1_minus_p
     done = outcome[VerdictKind.DONE.value] / 200
     assert done <= 0.10 + 0.02, outcome  # 200 runs: two points of sampling slack
     assert 1 - done <= 0.9 + 0.05 + 0.02, outcome
+
+
+# --------------------------------------------------------------------------- per-unit ratios
+
+PER_UNIT = RatioGuardrail.model_validate(
+    {
+        "name": "error_rate",
+        "kind": "ratio",
+        "events": "errors_per_user",
+        "trials": "errors_per_user",
+        "thresholds": {"rollback": "+10%"},
+    }
+)
+
+
+def _users(rng: np.random.Generator, counts: np.ndarray, effect: float) -> UnitMoments:
+    """``counts[i]`` new users in interval i, each with its own error rate (Beta with mean
+    1% times ``effect``, coefficient of variation 3: most users never fail, a few fail
+    often) and a geometric number of requests (mean 8): requests cluster within users."""
+    users = int(counts.sum())
+    rate = np.minimum(rng.beta(0.1, 9.9, users) * effect, 1.0)
+    requests = rng.geometric(1 / 8, users).astype(float)
+    errors = rng.binomial(requests.astype(np.int64), rate).astype(float)
+    interval = np.repeat(np.arange(counts.size), counts)
+
+    def per_interval(values: np.ndarray) -> np.ndarray:
+        return np.bincount(interval, weights=values, minlength=counts.size).astype(float)
+
+    columns = (np.ones(users), errors, requests, errors**2, requests**2, errors * requests)
+    return UnitMoments(*(per_interval(c) for c in columns))
+
+
+def _unit_rollout(rng: np.random.Generator, effect: float) -> RatioSeries:
+    """A 5-stage rollout, a minute an interval, 300 new users a minute split by stage."""
+    share = np.repeat(RATE_STAGES, 20)
+    total = rng.poisson(300, share.size)
+    treated = rng.binomial(total, share)
+    t, c = _users(rng, treated, effect), _users(rng, total - treated, 1.0)
+    return RatioSeries(t.events, t.trials, c.events, c.trials, t, c)
+
+
+def _unit_rejections(runs: int, seed: int, effect: float) -> tuple[float, float]:
+    """How often the rollback tier (+10%) fires over the whole rollout: the per-unit test,
+    and the per-request binomial test of the same counts."""
+    rng = np.random.default_rng(seed)
+    per_unit = per_request = 0
+    for _ in range(runs):
+        series = _unit_rollout(rng, effect)
+        found = assess(PER_UNIT, Observation("error_rate", None, None, series=series), 0.1, True)
+        assert found is not None
+        per_unit += found.thresholds[0].evidence.rejects(0.05)
+        counts = (series.treatment_events, series.treatment_trials)
+        control = (series.control_events, series.control_trials)
+        per_request += rate_ratio_evidence(*counts, *control, 1.1, 1).rejects(0.05)
+    return per_unit / runs, per_request / runs
+
+
+def test_a_per_unit_ratio_keeps_alpha_where_requests_cluster_within_users() -> None:
+    """No true effect, requests clustered within users, 100 looks: the per-unit test of the
+    ratio of sums keeps alpha (measured 1 of 300); the binomial test of the same requests
+    rolls back a healthy rollout twice as often as alpha allows (measured 10%)."""
+    per_unit, per_request = _unit_rejections(300, 41, 1.0)
+    assert per_unit <= 0.05 + 0.025, per_unit  # 300 runs: two standard errors of slack
+    assert per_request > 0.05 + 0.025, per_request
+
+
+def test_a_per_unit_ratio_detects_a_doubled_error_rate() -> None:
+    """Every user's error rate doubled: rolled back in every run measured (60 of 60)."""
+    per_unit, _ = _unit_rejections(60, 42, 2.0)
+    assert per_unit >= 0.9, per_unit

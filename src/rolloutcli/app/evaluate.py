@@ -41,12 +41,13 @@ from rolloutcli.metrics.base import (
     MetricsSource,
     Need,
     ResolvedQuery,
+    UnitSource,
     Verb,
     Window,
 )
 from rolloutcli.metrics.pool import QueryPool, default_limit
 from rolloutcli.plan.model import LoadedPlan, MeanGuardrail, RatioGuardrail
-from rolloutcli.stats.moments import Array, MomentSeries
+from rolloutcli.stats.moments import Array, MomentSeries, UnitMoments
 from rolloutcli.support.errors import InternalError, RefusedError, RolloutError
 
 if TYPE_CHECKING:
@@ -324,6 +325,13 @@ class _RecordingSource:
         size = max(1, math.ceil(window.length / step))
         return MomentSeries(np.ones(size), np.ones(size), np.ones(size))
 
+    def unit_series(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta
+    ) -> UnitMoments | None:
+        self.needs.append(Need("unit_series", metric, cohort, window, step))
+        ones = np.ones(max(1, math.ceil(window.length / step)))
+        return UnitMoments(ones, ones, ones * 2, ones, ones * 4, ones * 2)
+
     def coverage(self, need: Need, window: Window) -> Coverage | None:
         return None  # read from the series already fetched: no call of its own
 
@@ -363,6 +371,8 @@ def _observe(
     settings = loaded.plan.statistics
     sequential = settings.method == "sequential"
     span = evidence or window
+    if isinstance(guardrail, RatioGuardrail) and guardrail.per_unit:
+        return _observe_units(guardrail, source, cohorts, window, evidence, loaded)
     if isinstance(guardrail, RatioGuardrail):
         obs = _ratio(guardrail, source, treatment, control, window)
         if sequential and not obs.problem:
@@ -397,6 +407,53 @@ def _observe(
     return obs
 
 
+def _observe_units(
+    g: RatioGuardrail,
+    source: MetricsSource,
+    cohorts: tuple[Cohort, Cohort],
+    window: Window,
+    evidence: Window | None,
+    loaded: LoadedPlan,
+) -> Observation:
+    """A per-unit ratio: each cohort's per-unit sums over the stage (one interval) and,
+    for the sequential tests, per interval over the evidence window."""
+    treatment = cohorts[0]
+    query = source.describe(g.events, treatment, window, "unit_series")
+    if not isinstance(source, UnitSource):  # validation keeps this to the sql source
+        return Observation(g.name, None, None, query, f"{source.name} returns no rows per unit")
+    totals = {c.role: source.unit_series(g.events, c, window, window.length) for c in cohorts}
+    found = totals["treatment"]
+    if found is None:
+        problem = f"{g.events} (treatment) has no data in the window · {query}"
+        return Observation(g.name, None, None, query, problem)
+    data = {role: _unit_totals(units) for role, units in totals.items()}
+    obs = Observation(g.name, data["treatment"], data["control"], query)
+    settings = loaded.plan.statistics
+    if settings.method != "sequential":
+        return obs
+    span, step = evidence or window, settings.step
+    series = {c.role: source.unit_series(g.events, c, span, step) for c in cohorts}
+    t_units = series["treatment"]
+    if t_units is None:
+        return obs
+    c_units = series["control"]
+    if c_units is None:  # no control (at 100%): every interval missing
+        empty = np.full(len(t_units.n), np.nan)
+        c_units = UnitMoments(*(empty.copy() for _ in range(6)))
+    ratio = RatioSeries(
+        t_units.events, t_units.trials, c_units.events, c_units.trials, t_units, c_units
+    )
+    needs = [Need("unit_series", g.events, c, span, step) for c in cohorts]
+    return replace(obs, series=ratio, coverage=_coverage(source, needs, window))
+
+
+def _unit_totals(units: UnitMoments | None) -> RatioData | None:
+    if units is None:
+        return None
+    total = units.total()
+    return RatioData(float(total.events[0]), float(total.trials[0]), total)
+
+
 def _coverage(
     source: MetricsSource, needs: list[Need], stage: Window
 ) -> tuple[SeriesCoverage, ...]:
@@ -406,6 +463,8 @@ def _coverage(
         found = source.coverage(need, stage)
         if found is not None:
             verb: Verb = "counter" if need.verb == "counter_series" else "values"
+            if need.verb == "unit_series":
+                verb = "unit_series"
             query = source.describe(need.metric, need.cohort, stage, verb)
             out.append(SeriesCoverage(need.metric, need.cohort.role, found, query))
     return tuple(out)

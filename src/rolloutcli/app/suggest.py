@@ -88,6 +88,10 @@ class SuggestOptions:
     url: str | None = None
     site: str | None = None
     metrics_file: str | None = None
+    headers: tuple[str, ...] = ()
+    """json: NAME=VARIABLE, a request header read from an environment variable."""
+    region: str | None = None
+    endpoint_url: str | None = None
     queries: tuple[str, ...] = ()
     steps: tuple[str, ...] = ()
     ratios: tuple[str, ...] = ()
@@ -212,6 +216,15 @@ def _source(options: SuggestOptions) -> AnySourceSpec:
         raise InvalidInputError(
             f"--metrics-source {options.metrics_source!r}: use {source_kinds_text()}"
         )
+    given: dict[str, object] = {
+        "site": options.site,
+        "headers_env": _headers(options.headers) or None,
+        "region": options.region,
+        "endpoint_url": options.endpoint_url,
+    }
+    for key, value in given.items():
+        if value is not None and key not in spec_field_names(spec_class):
+            raise InvalidInputError(f"{_OPTIONS[key]} is for {_owners(SOURCE_SPECS, key)}")
     if spec_class is FileSourceSpec:
         if not options.metrics_file:
             raise InvalidInputError("--metrics-source file needs --metrics-file PATH")
@@ -222,15 +235,33 @@ def _source(options: SuggestOptions) -> AnySourceSpec:
         return source_spec({"kind": kind, "path": _from_plan(options, options.metrics_file)})
     if options.metrics_file:
         raise InvalidInputError(f"--metrics-file is for the file source, not {kind}")
-    if options.site and "site" not in spec_field_names(spec_class):
-        raise InvalidInputError(f"--site is for {_owners(SOURCE_SPECS, 'site')}")
     if spec_class is PrometheusSourceSpec and not (
         options.url or os.environ.get(ENV_URL, "").strip()
     ):
         raise InvalidInputError(
             f"--url URL (or {ENV_URL}): the Prometheus server to read the history from"
         )
-    return source_spec({"kind": kind, "url": options.url, "site": options.site})
+    return source_spec({"kind": kind, "url": options.url, **given})
+
+
+_OPTIONS = {
+    "site": "--site",
+    "headers_env": "--header",
+    "region": "--region",
+    "endpoint_url": "--endpoint-url",
+}
+"""The command's option for each source field it sets (besides --url)."""
+
+
+def _headers(items: tuple[str, ...]) -> dict[str, str]:
+    """``--header NAME=VARIABLE`` options as the json source's ``headers_env``."""
+    headers: dict[str, str] = {}
+    for item in items:
+        name, variable = _pair("--header", item)
+        if name in headers:
+            raise InvalidInputError(f"--header {name!r} is given twice")
+        headers[name] = variable
+    return headers
 
 
 def _from_plan(options: SuggestOptions, given: str) -> str:

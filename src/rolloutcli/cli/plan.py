@@ -97,6 +97,29 @@ Url = Annotated[
     ),
 ]
 Site = Annotated[str | None, _no_default("--site", "Datadog site.")]
+Headers = Annotated[
+    list[str] | None,
+    _no_default(
+        "--header",
+        "json: NAME=VARIABLE, a request header whose value is read from that environment "
+        "variable (e.g. Authorization=METRICS_AUTH); the plan names the variable, never the "
+        "value. Repeatable.",
+    ),
+]
+Region = Annotated[
+    str | None,
+    _no_default(
+        "--region", "cloudwatch: the AWS region (default: AWS_REGION, else AWS_DEFAULT_REGION)."
+    ),
+]
+EndpointUrl = Annotated[
+    str | None,
+    _no_default(
+        "--endpoint-url",
+        "cloudwatch: another endpoint, e.g. a VPC endpoint (default: AWS's, or "
+        "AWS_ENDPOINT_URL_CLOUDWATCH).",
+    ),
+]
 MetricsFile = Annotated[
     str | None,
     _no_default(
@@ -147,6 +170,9 @@ def plan_suggest(
     min_window: MinWindow = "30m",
     url: Url = None,
     site: Site = None,
+    header: Headers = None,
+    region: Region = None,
+    endpoint_url: EndpointUrl = None,
     metrics_file: MetricsFile = None,
     platform: Platform = "flagfile",
     flag_file: FlagFile = None,
@@ -177,6 +203,9 @@ def plan_suggest(
         metrics_source=metrics_source,
         url=url,
         site=site,
+        headers=tuple(header or ()),
+        region=region,
+        endpoint_url=endpoint_url,
         metrics_file=metrics_file,
         queries=tuple(query or ()),
         steps=tuple(step or ()),

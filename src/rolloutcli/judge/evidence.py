@@ -15,12 +15,16 @@ Effects, per guardrail kind:
   margin (:func:`sequential.proportion_difference_evidence` for ratios; the mean test with
   ``delta0`` for ``unit: ratio`` / ``percent`` means). Bounds on the difference.
 * absolute limits: the treatment alone against the limit (one-sample tests).
+* per-unit ratios (one row per user, :mod:`unitratio`): each interval's ratio of sums with
+  the delta method's variance, through the mean tests (``+10%`` tests Rt ≤ 1.1·Rc).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 from rolloutcli.judge.observations import MeanSeries, Observation, RatioSeries
 from rolloutcli.plan.fields import Tier
@@ -29,7 +33,8 @@ from rolloutcli.plan.thresholds import Threshold, ThresholdKind
 from rolloutcli.stats import sequential as sq
 from rolloutcli.stats.direction import Direction
 from rolloutcli.stats.dispersion import Dispersion
-from rolloutcli.stats.moments import MomentSeries
+from rolloutcli.stats.moments import Array, MomentSeries
+from rolloutcli.stats.unitratio import linearized
 
 Guardrail = RatioGuardrail | MeanGuardrail
 
@@ -145,6 +150,9 @@ def _detect_factor(guardrail: Guardrail) -> float | None:
 def _assess_ratio(
     g: RatioGuardrail, series: RatioSeries, beta: float, control_expected: bool
 ) -> Assessment:
+    units = unit_series(series)
+    if units is not None:
+        return _assess_unit_ratio(g, series, units, beta, control_expected)
     d = _sign(g.direction)
     et, nt, ec, nc = sq.clean_rate_arrays(
         series.treatment_events,
@@ -182,18 +190,57 @@ def _assess_ratio(
     if points is not None and control_expected:
         found = sq.proportion_difference_evidence(et, nt, ec, nc, points, d).evidence
         guard = _combined_guard(guard, found)
-    t_events, c_events = float(et.sum()), float(ec.sum())
-    t_trials, c_trials = float(nt.sum()), float(nc.sum())
-    estimate = None
-    if g.in_points and t_trials > 0 and c_trials > 0:
-        estimate = t_events / t_trials - c_events / c_trials
-    elif t_trials > 0 and c_trials > 0 and c_events > 0:
-        estimate = (t_events / t_trials) / (c_events / c_trials) - 1
+    estimate = _ratio_estimate(g, et, nt, ec, nc)
     spread = sq.rate_dispersion(et, nt, ec, nc) if control_expected and et.size else None
     relative = not g.in_points
     return Assessment(
         tuple(tests), ruled_out, information, needed, estimate, relative, guard, spread
     )
+
+
+def _ratio_estimate(g: RatioGuardrail, et: Array, nt: Array, ec: Array, nc: Array) -> float | None:
+    """The change in the ratio of sums: in points, or relative to control."""
+    t_events, c_events = float(et.sum()), float(ec.sum())
+    t_trials, c_trials = float(nt.sum()), float(nc.sum())
+    if g.in_points and t_trials > 0 and c_trials > 0:
+        return t_events / t_trials - c_events / c_trials
+    if t_trials > 0 and c_trials > 0 and c_events > 0:
+        return (t_events / t_trials) / (c_events / c_trials) - 1
+    return None
+
+
+def unit_series(series: RatioSeries) -> MeanSeries | None:
+    """A per-unit ratio's series as the moments of its linearised values (the delta
+    method, :func:`unitratio.linearized`); None for request counts."""
+    if series.treatment_units is None:
+        return None
+    treatment = linearized(series.treatment_units)
+    control_units = series.control_units
+    if control_units is None:
+        empty = np.full(len(treatment.n), np.nan)
+        return MeanSeries(treatment, MomentSeries(empty, empty.copy(), empty.copy()))
+    return MeanSeries(treatment, linearized(control_units))
+
+
+def _assess_unit_ratio(
+    g: RatioGuardrail,
+    series: RatioSeries,
+    units: MeanSeries,
+    beta: float,
+    control_expected: bool,
+) -> Assessment:
+    """The mean tests on the linearised values; the estimate is the ratio's change. No
+    dispersion: it measures how far the binomial test's independent requests are off,
+    and this test does not assume them (its spread is the users')."""
+    found = _assess_mean(g, units, beta, control_expected)
+    et, nt, ec, nc = sq.clean_rate_arrays(
+        series.treatment_events,
+        series.treatment_trials,
+        series.control_events,
+        series.control_trials,
+    )
+    estimate = _ratio_estimate(g, et, nt, ec, nc)
+    return replace(found, estimate=estimate, relative=not g.in_points, dispersion=None)
 
 
 def ratio_bounds(g: RatioGuardrail, series: RatioSeries, alpha: float) -> Bounds:
@@ -206,6 +253,9 @@ def ratio_bounds(g: RatioGuardrail, series: RatioSeries, alpha: float) -> Bounds
     )
     if et.size == 0:
         return Bounds(None, None, not g.in_points)
+    units = unit_series(series)
+    if units is not None:
+        return _unit_ratio_bounds(g, units, alpha)
     if g.in_points:
         margin = min((t.value for t in g.points_thresholds), key=abs)
         found = sq.proportion_difference_evidence(et, nt, ec, nc, 0.0, 1, margin)
@@ -227,15 +277,43 @@ def ratio_bounds(g: RatioGuardrail, series: RatioSeries, alpha: float) -> Bounds
     )
 
 
+def _unit_ratio_bounds(g: RatioGuardrail, units: MeanSeries, alpha: float) -> Bounds:
+    """Bounds for a per-unit ratio: on Rt - Rc in points, else on Rt/Rc - 1, found as the
+    ratios θ whose null ``Rt - θ·Rc = 0`` the mean test does not reject now."""
+    tau = _tau(g, units)
+    if g.in_points:
+        return _difference_bounds(_compare_means(g, units, 0.0, 1.0, 1, tau), tau, alpha)
+
+    def evidence_at(log_theta: float, direction: int) -> float:
+        ev = _compare_means(g, units, 0.0, math.exp(log_theta), direction, tau).evidence
+        return math.log(max(ev.e_value, 1e-300))
+
+    span = math.log(1e-3), math.log(1e3)
+    lo = sq.bound(lambda x: evidence_at(x, 1), alpha, *span, rising=False, iterations=18)
+    hi = sq.bound(lambda x: evidence_at(x, -1), alpha, *span, rising=True, iterations=18)
+    return Bounds(
+        math.exp(lo) - 1 if lo is not None else None,
+        math.exp(hi) - 1 if hi is not None else None,
+        True,
+    )
+
+
 # ------------------------------------------------------------------ means
 
 
-def _tau(g: MeanGuardrail, series: MeanSeries) -> float | None:
-    """Mixture scale: the detect: effect in the test's units, else the module default."""
+def _log_scale(g: Guardrail) -> bool:
+    return isinstance(g, MeanGuardrail) and g.scale == "log"
+
+
+def _tau(g: Guardrail, series: MeanSeries) -> float | None:
+    """Mixture scale: the detect: effect in the test's units, else the module default (for
+    a per-unit ratio, as for the rate test: a +50% change)."""
     factor = _detect_factor(g)
+    if factor is None and g.is_ratio:
+        factor = 1.5
     if factor is None:
         return None
-    if g.scale == "log":
+    if _log_scale(g):
         return abs(math.log(factor))
     n = series.control.n
     total = series.control.total
@@ -248,11 +326,15 @@ def _tau(g: MeanGuardrail, series: MeanSeries) -> float | None:
 
 
 def _assess_mean(
-    g: MeanGuardrail, series: MeanSeries, beta: float, control_expected: bool
+    g: Guardrail, series: MeanSeries, beta: float, control_expected: bool
 ) -> Assessment:
     d = _sign(g.direction)
-    log = g.scale == "log"
+    log = _log_scale(g)
     tau = _tau(g, series)
+
+    def compare(delta0: float, factor: float, direction: int) -> sq.MeanEvidence:
+        return _compare_means(g, series, delta0, factor, direction, tau)
+
     tests: list[ThresholdEvidence] = []
     information = 0.0
     for tier, thresholds in g.tiers.items():
@@ -267,18 +349,14 @@ def _assess_mean(
                 delta0, factor = (math.log(t.factor), 1.0) if log else (0.0, t.factor)
                 if t.kind is ThresholdKind.POINTS:  # validated: linear scale only
                     delta0, factor = t.value, 1.0
-                ev, _, information, _ = sq.mean_difference_evidence(
-                    series.treatment, series.control, delta0, factor, d, tau
-                )
+                ev, _, information, _ = compare(delta0, factor, d)
                 tests.append(ThresholdEvidence(tier, t, ev))
     detect = _detect_factor(g)
     ruled_out = None
     needed = None
     if detect is not None and control_expected:
         delta0, factor = (math.log(detect), 1.0) if log else (0.0, detect)
-        ruled_out, _, information, _ = sq.mean_difference_evidence(
-            series.treatment, series.control, delta0, factor, -d, tau
-        )
+        ruled_out, _, information, _ = compare(delta0, factor, -d)
         effect = abs(math.log(detect)) if log else (tau or 0.0)
         if effect > 0:
             needed = sq.information_needed(effect, effect, beta)
@@ -286,17 +364,27 @@ def _assess_mean(
     half = guard_factor(g)
     if half is not None and control_expected and (half > 0 or not log):
         delta0, factor = (math.log(half), 1.0) if log else (0.0, half)
-        guard = sq.mean_difference_evidence(
-            series.treatment, series.control, delta0, factor, d, tau
-        ).evidence
+        guard = compare(delta0, factor, d).evidence
     points = guard_points(g)
     if points is not None and control_expected and not log:
-        found = sq.mean_difference_evidence(
-            series.treatment, series.control, points, 1.0, d, tau
-        ).evidence
-        guard = _combined_guard(guard, found)
+        guard = _combined_guard(guard, compare(points, 1.0, d).evidence)
     estimate = _mean_estimate(series, log)
     return Assessment(tuple(tests), ruled_out, information, needed, estimate, log, guard)
+
+
+def _compare_means(
+    g: Guardrail,
+    series: MeanSeries,
+    delta0: float,
+    factor: float,
+    direction: int,
+    tau: float | None,
+) -> sq.MeanEvidence:
+    """The mean test of ``g``; a per-unit ratio's cohorts share one spread (their units'
+    spread is the same when the treatment is harmless)."""
+    return sq.mean_difference_evidence(
+        series.treatment, series.control, delta0, factor, direction, tau, shared_spread=g.is_ratio
+    )
 
 
 # ------------------------------------------------------------------ the power gate's wait
@@ -311,6 +399,9 @@ def gate_wait(g: Guardrail, obs: Observation, beta: float, recent: int) -> float
     if series is None or detect is None or recent <= 0:
         return None
     if isinstance(series, RatioSeries) and isinstance(g, RatioGuardrail):
+        units = unit_series(series)
+        if units is not None:
+            return _mean_gate_wait(g, units, beta, recent)
         return _rate_gate_wait(series, detect, beta, recent)
     if isinstance(series, MeanSeries) and isinstance(g, MeanGuardrail):
         return _mean_gate_wait(g, series, beta, recent)
@@ -338,7 +429,7 @@ def _rate_gate_wait(series: RatioSeries, detect: float, beta: float, recent: int
     return wait if math.isfinite(wait) else None
 
 
-def _mean_gate_wait(g: MeanGuardrail, series: MeanSeries, beta: float, recent: int) -> float | None:
+def _mean_gate_wait(g: Guardrail, series: MeanSeries, beta: float, recent: int) -> float | None:
     """The information still missing, at the rate the last ``recent`` intervals added it."""
     found = _assess_mean(g, series, beta, True)
     needed, information = found.information_needed, found.information

@@ -28,6 +28,7 @@ from rolloutcli.plan.fields import TIERS, Tier
 from rolloutcli.plan.model import MeanGuardrail, RatioGuardrail, Statistics
 from rolloutcli.plan.thresholds import Threshold, points_text
 from rolloutcli.stats import fixed as stats
+from rolloutcli.stats import unitratio
 from rolloutcli.stats.direction import Direction
 from rolloutcli.stats.dispersion import Dispersion
 
@@ -501,6 +502,8 @@ def _compare(
     if isinstance(treat, RatioData) and isinstance(ctrl, RatioData):
         if treat.trials <= 0 or ctrl.trials <= 0:
             return None
+        if treat.units is not None and ctrl.units is not None:
+            return unitratio.two_ratio_test(treat.units, ctrl.units, alternative)
         return stats.two_proportion_test(
             int(treat.events), int(treat.trials), int(ctrl.events), int(ctrl.trials), alternative
         )
@@ -528,6 +531,9 @@ def _absolute_p(
     if isinstance(treat, RatioData):
         if treat.trials <= 0 or not 0 < limit < 1:
             return None
+        if treat.units is not None:
+            found = unitratio.one_sample_ratio_test(treat.units, limit, alternative)
+            return found.p_value if found is not None else None
         return stats.one_sample_proportion_test(
             int(treat.events), int(treat.trials), limit, alternative
         ).p_value
@@ -537,4 +543,6 @@ def _absolute_p(
 
 
 def _absolute_test_name(guardrail: Guardrail) -> str:
+    if isinstance(guardrail, RatioGuardrail) and guardrail.per_unit:
+        return unitratio.METHOD
     return "binomial-exact" if guardrail.is_ratio else "one-sample-t"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rolloutcli.judge.dataquality import Coverage
-from rolloutcli.stats.moments import Array, MomentSeries
+from rolloutcli.stats.moments import Array, MomentSeries, UnitMoments
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,9 @@ class RatioData:
 
     events: float
     trials: float
+    units: UnitMoments | None = None
+    """The per-unit sums behind the counts (a per-unit ratio guardrail), for the delta
+    method; None when the source counted requests only."""
 
     @property
     def value(self) -> float | None:
@@ -56,6 +59,10 @@ class RatioSeries:
     treatment_trials: Array
     control_events: Array
     control_trials: Array
+    treatment_units: UnitMoments | None = None
+    control_units: UnitMoments | None = None
+    """Per-interval per-unit sums (a per-unit ratio guardrail): the tests then compare the
+    ratios of sums with the delta method's variance (:mod:`rolloutcli.stats.unitratio`)."""
 
 
 @dataclass(frozen=True)

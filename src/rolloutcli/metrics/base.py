@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from rolloutcli.judge.dataquality import Coverage
 from rolloutcli.judge.observations import MeanData
-from rolloutcli.stats.moments import Array, MomentSeries
+from rolloutcli.stats.moments import Array, MomentSeries, UnitMoments
 from rolloutcli.support.errors import BackendError
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ class Window:
         return self.end - self.start
 
 
-Verb = Literal["counter", "values", "counter_series", "moment_series"]
+Verb = Literal["counter", "values", "counter_series", "moment_series", "unit_series"]
 
 
 @dataclass(frozen=True)
@@ -153,4 +153,18 @@ class MetricsSource(Protocol):
         ``moment_series``) is over ``window``, a part of the need's own window: delivery
         steps expected, steps with a point, steps silent at the end. None when the backend
         cannot tell (no series was fetched, or the cohort has no data at all)."""
+        ...
+
+
+@runtime_checkable
+class UnitSource(Protocol):
+    """A source that can return one row per randomisation unit (the sql source): what a
+    per-unit ratio guardrail reads."""
+
+    def unit_series(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta
+    ) -> UnitMoments | None:
+        """Per interval of ``step`` (a unit counted in the interval of its ``time``): the
+        units, and the sums of their events, trials, squares and cross products (NaN where
+        no unit fell); None when the query returned no rows."""
         ...

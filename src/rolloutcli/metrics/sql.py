@@ -7,7 +7,10 @@ file's, by column name:
 * ``time`` and ``value``: a counter's increment (``count(*) AS value`` per time bucket) or,
   for a mean guardrail, one value (a request's latency, or one unit's aggregate); or
 * ``time``, ``count``, ``sum`` and ``sum_sq``: the moments of ``count`` values (a mean
-  guardrail over a table too big to return row by row).
+  guardrail over a table too big to return row by row); or
+* ``time``, ``events`` and ``trials``: one row per randomisation unit (``GROUP BY
+  user_id``, ``time`` its first exposure), for a per-unit ratio guardrail (its events: and
+  trials: name this one query). Read as a counter, each row is one unit (exposures).
 
 ``time`` is when the row happened (a timestamp, or a bucket's start). The cohort, flag and
 window are bound parameters (:mod:`rolloutcli.plan.sqltext`), never text in the query. Rows
@@ -38,7 +41,7 @@ from rolloutcli.plan.dbapiurl import is_dbapi
 from rolloutcli.plan.source_specs import SqlSourceSpec
 from rolloutcli.plan.sqltext import PASSWORD, bind, url_problem
 from rolloutcli.stats import fixed as stats
-from rolloutcli.stats.moments import Array, MomentSeries
+from rolloutcli.stats.moments import Array, MomentSeries, UnitMoments
 from rolloutcli.support.durations import parse_duration
 from rolloutcli.support.errors import BackendError, InvalidInputError, PlanError
 from rolloutcli.support.quoting import quote
@@ -118,11 +121,25 @@ class Rows:
 
 
 @dataclass(frozen=True)
+class UnitRows:
+    """A per-unit query's rows: each unit's time (epoch seconds), events and trials."""
+
+    times: Array
+    events: Array
+    trials: Array
+
+    def as_units(self) -> Rows:
+        """Each row as one unit counted (a counter of units: exposures)."""
+        ones = np.ones(self.times.size)
+        return Rows(self.times, ones, ones, ones, True)
+
+
+@dataclass(frozen=True)
 class NoRows:
     """The query returned no rows (or only NULL values)."""
 
 
-Answer = Rows | NoRows | BackendError
+Answer = Rows | UnitRows | NoRows | BackendError
 
 
 class SqlSource:
@@ -143,7 +160,7 @@ class SqlSource:
         """What one query answers: ``{window}`` is the step of a series (a value metric's
         own ``step:`` if it has one), else the whole window."""
         step: timedelta | None = None
-        if need.verb == "counter_series":
+        if need.verb in ("counter_series", "unit_series"):
             step = need.step
         elif need.verb == "moment_series":
             own = self._query(need.metric).step
@@ -182,7 +199,8 @@ class SqlSource:
         return f"{sql} [{bound}]"
 
     def describe(self, metric: str, cohort: Cohort, window: Window, verb: Verb = "counter") -> str:
-        step = self.default_step if verb in ("counter_series", "moment_series") else None
+        serial = ("counter_series", "moment_series", "unit_series")
+        step = self.default_step if verb in serial else None
         fetch = self.fetch_for(Need(verb, metric, cohort, window, step))
         return f"{NAME} ({self.driver.where}): {self._text(fetch)}"
 
@@ -219,7 +237,7 @@ class SqlSource:
         except QueryFailure as exc:
             return exc
 
-    def _answer(self, fetch: Fetch, kind: Kind) -> Rows | None:
+    def _fetched(self, fetch: Fetch) -> Rows | UnitRows | None:
         if fetch.end <= fetch.start:
             return None
         if fetch not in self._answers:
@@ -228,20 +246,41 @@ class SqlSource:
         answer = self._answers[fetch]
         if isinstance(answer, BackendError):
             raise self._with_context(answer, fetch)
-        if isinstance(answer, NoRows):
+        return None if isinstance(answer, NoRows) else answer
+
+    def _answer(self, fetch: Fetch, kind: Kind) -> Rows | None:
+        answer = self._fetched(fetch)
+        if isinstance(answer, UnitRows):
+            if kind != "count":
+                raise self._per_unit_misused(fetch)
+            answer = answer.as_units()
+        if answer is None:
             return None
         checks: tuple[tuple[Array, Kind], ...] = (
             (answer.n, "count"),
             (answer.total, kind),
             (answer.total_sq, kind),
         )
+        self._check_values(fetch, checks)
+        return answer
+
+    def _check_values(self, fetch: Fetch, checks: tuple[tuple[Array, Kind], ...]) -> None:
         for values, as_kind in checks:
             problem = first_bad_value(values.tolist(), as_kind)
             if problem is not None:
                 raise DataProblem(
                     NAME, f"{fetch.metric} ({fetch.role}) has {problem} · {self._text(fetch)}"
                 )
-        return answer
+
+    def _per_unit_misused(self, fetch: Fetch) -> QueryFailure:
+        return QueryFailure(
+            NAME,
+            "rejected",
+            f"metric {fetch.metric} ({fetch.role}) returns events and trials (one row per "
+            f"unit), which only a ratio guardrail reads; query: {self._text(fetch)}",
+            hint="name it as both events: and trials: of a ratio guardrail, or return time "
+            "and value",
+        )
 
     def _with_context(self, error: BackendError, fetch: Fetch) -> BackendError:
         """The same failure, now naming the metric, the cohort and the query."""
@@ -315,13 +354,35 @@ class SqlSource:
             interval_sums(index, total_sq, size),
         )
 
+    def unit_series(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta
+    ) -> UnitMoments | None:
+        fetch = self.fetch_for(Need("unit_series", metric, cohort, window, step))
+        rows = self._fetched(fetch)
+        if rows is None:
+            return None
+        if isinstance(rows, Rows):
+            raise QueryFailure(
+                NAME,
+                "rejected",
+                f"metric {metric} ({cohort.role}) is a per-unit ratio's query (its guardrail "
+                f"names it as events: and trials:) but returns no events and trials columns; "
+                f"query: {self._text(fetch)}",
+                hint="return time, events and trials, one row per unit (GROUP BY user_id)",
+            )
+        self._check_values(fetch, ((rows.events, "count"), (rows.trials, "count")))
+        index, size = _slots(rows.times, window, step), interval_count(window, step)
+        e, t = rows.events, rows.trials
+        columns = (np.ones(e.size), e, t, e * e, t * t, e * t)
+        return UnitMoments(*(interval_sums(index, c, size) for c in columns))
+
     def coverage(self, need: Need, window: Window) -> Coverage | None:
         """Coverage at the rows' own cadence, as for the metrics file: the commonest gap
         between the distinct times the query returned, when at least half of the gaps are
         that one (a table written once per interval). Irregular rows (events as they came)
         have no cadence to measure gaps against: None, judged on what they hold."""
         fetch = self.fetch_for(need)
-        rows = self._answer(fetch, "count" if need.verb == "counter_series" else "value")
+        rows = self._fetched(fetch)
         if rows is None:
             return None
         times = np.unique(rows.times)
@@ -348,18 +409,21 @@ def _cadence(times: Array) -> float | None:
 MOMENTS = ("count", "sum", "sum_sq")
 
 
-def read_rows(table: Table, fetch: Fetch) -> Rows | NoRows:
+def read_rows(table: Table, fetch: Fetch) -> Rows | UnitRows | NoRows:
     """The rows of one answer as moments, strictly: the columns by name, every time a
     timestamp inside the window (or one step before it), every number a number."""
     columns = table.columns
-    if "time" not in columns or not ("value" in columns or "count" in columns):
+    per_unit = "events" in columns and "trials" in columns
+    if "time" not in columns or not ("value" in columns or "count" in columns or per_unit):
         raise QueryFailure(
             NAME,
             "malformed",
             f"the query returns columns ({', '.join(columns) or 'none'}): return time and "
-            "value, or time, count, sum and sum_sq",
+            "value, or time, count, sum and sum_sq, or time, events and trials (per unit)",
             hint="name the columns with AS, e.g. SELECT ts AS time, count(*) AS value",
         )
+    if per_unit and not ("value" in columns or "count" in columns):
+        return _read_units(table, fetch)
     at = columns.index("time")
     raw = "value" in columns
     picks = [columns.index("value")] if raw else [columns.index(c) for c in MOMENTS if c in columns]
@@ -381,6 +445,25 @@ def read_rows(table: Table, fetch: Fetch) -> Rows | NoRows:
     _check_times(times, fetch)
     n, total, total_sq = np.asarray(moments, dtype=np.float64).T
     return Rows(np.asarray(times, dtype=np.float64), n, total, total_sq, raw)
+
+
+def _read_units(table: Table, fetch: Fetch) -> UnitRows | NoRows:
+    """One row per unit: its time, events and trials (a row with a NULL is skipped)."""
+    at, columns = table.columns.index("time"), table.columns
+    picks = columns.index("events"), columns.index("trials")
+    times: list[float] = []
+    pairs: list[tuple[float, float]] = []
+    for row in table.rows:
+        events, trials = (_number(row[i]) for i in picks)
+        if math.isnan(events) or math.isnan(trials):
+            continue
+        times.append(_epoch(row[at]))
+        pairs.append((events, trials))
+    if not times:
+        return NoRows()
+    _check_times(times, fetch)
+    events_array, trials_array = np.asarray(pairs, dtype=np.float64).T
+    return UnitRows(np.asarray(times, dtype=np.float64), events_array, trials_array)
 
 
 def _check_times(times: list[float], fetch: Fetch) -> None:

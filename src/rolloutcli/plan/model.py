@@ -304,12 +304,21 @@ class RatioGuardrail(_GuardrailBase):
     """events / trials per cohort: error rate, conversion, fallback rate."""
 
     kind: Literal["ratio"]
-    events: Key = Field(description="Query/metric name counting events (errors).")
+    events: Key = Field(
+        description="Query/metric name counting events (errors). The same name as trials: "
+        "one SQL query returning one row per unit (time, events, trials), compared per unit."
+    )
     trials: Key = Field(description="Query/metric name counting trials (requests).")
 
     @property
     def is_ratio(self) -> bool:
         return True
+
+    @property
+    def per_unit(self) -> bool:
+        """events: and trials: name one query, which returns each unit's events and trials
+        (the sql source): the statistics compare ratios of per-unit sums."""
+        return self.events == self.trials
 
 
 class MeanGuardrail(_GuardrailBase):
@@ -874,6 +883,15 @@ def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
         except ValueError as exc:
             add((*where, key), str(exc))
 
+    for i, guardrail in enumerate(plan.guardrails):
+        if not isinstance(guardrail, RatioGuardrail) or not guardrail.per_unit:
+            continue
+        if plan.metrics.source.kind != "sql":
+            add(
+                ("guardrails", i, "events"),
+                f"events and trials both name {quote(guardrail.events)}: a per-unit ratio "
+                "(one row per unit with time, events and trials) needs the sql source",
+            )
     if plan.exposure_metric is None and plan.guardrails:
         add(("metrics",), "name exposures: (a counter of units per cohort); no ratio guardrail")
     queries = {name: spec for name in plan.metrics.queries if (spec := plan.metrics.query(name))}

@@ -227,7 +227,14 @@ def _spec_fields(
         value = getattr(spec, name)
         if name in ("kind", "environment") or value is None or value == default:
             continue
-        out.add(f"{indent}{name}: {scalar(value)}", (notes or {}).get(name))
+        out.add(f"{indent}{name}: {_field_value(value)}", (notes or {}).get(name))
+
+
+def _field_value(value: object) -> str:
+    """A spec field in YAML: a scalar, or a mapping (json's ``headers_env``) in flow style."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{scalar(k)}: {scalar(v)}" for k, v in value.items()) + "}"
+    return scalar(value)
 
 
 def _defaults(spec: object) -> dict[str, object]:
@@ -324,7 +331,15 @@ def _metrics(out: _Lines, draft: PlanDraft) -> None:
     source = draft.source
     out.add("metrics:")
     out.add("  source:")
-    _spec_fields(out, "    ", source, {"url": "--url", "site": "--site", "path": draft.paths_note})
+    notes = {
+        "url": "--url",
+        "site": "--site",
+        "headers_env": "--header: values from these environment variables",
+        "region": "--region",
+        "endpoint_url": "--endpoint-url",
+        "path": draft.paths_note,
+    }
+    _spec_fields(out, "    ", source, notes)
     out.add(
         f"  exposures: {scalar(draft.exposures)}",
         "units per cohort: min_samples and the sample-ratio check",

@@ -275,6 +275,7 @@ _VERB_TEXT = {
     "values": "values",
     "counter_series": "per interval",
     "moment_series": "per interval",
+    "unit_series": "per unit",
 }
 
 

@@ -10,6 +10,7 @@ TEST_ABBREVIATION = {  # the test behind a p-value, in a narrow column
     "mann-whitney": "MW",
     "binomial-exact": "binom",
     "one-sample-t": "t",
+    "delta-z": "delta",
     "seq-conditional-binomial": "seq",
     "seq-binomial": "seq",
     "seq-normal": "seq",

@@ -42,3 +42,43 @@ class MomentSeries:
             return max((ss - s * s / n_all) / (n_all - 1), 0.0)
         dev = self.total_sq[ok] - self.total[ok] ** 2 / n
         return max(float(np.sum(dev)) / dof, 0.0)
+
+
+@dataclass(frozen=True)
+class UnitMoments:
+    """Per-interval sums over the randomisation units (users) of a ratio's per-unit events
+    ``e`` and trials ``t``: units, Σe, Σt, Σe², Σt² and Σe·t (NaN = missing). What the
+    delta method needs for the variance of the ratio of sums Σe/Σt when a unit's requests
+    are not independent of each other."""
+
+    n: Array
+    events: Array
+    trials: Array
+    events_sq: Array
+    trials_sq: Array
+    cross: Array
+
+    @staticmethod
+    def of(
+        n: ArrayLike,
+        events: ArrayLike,
+        trials: ArrayLike,
+        events_sq: ArrayLike,
+        trials_sq: ArrayLike,
+        cross: ArrayLike,
+    ) -> UnitMoments:
+        return UnitMoments(
+            *(_as_array(a) for a in (n, events, trials, events_sq, trials_sq, cross))
+        )
+
+    def arrays(self) -> tuple[Array, Array, Array, Array, Array, Array]:
+        return (self.n, self.events, self.trials, self.events_sq, self.trials_sq, self.cross)
+
+    def total(self) -> UnitMoments:
+        """The sums over every interval that has data, as one interval."""
+        ok = np.isfinite(self.n)
+        return UnitMoments.of(*([float(np.sum(a[ok]))] for a in self.arrays()))
+
+    def head(self, length: int) -> UnitMoments:
+        """The first ``length`` intervals."""
+        return UnitMoments(*(a[:length] for a in self.arrays()))

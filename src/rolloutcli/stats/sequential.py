@@ -321,6 +321,7 @@ def mean_difference_evidence(
     direction: int = 1,
     tau: float | None = None,
     value_variance_floor: float = 0.0,
+    shared_spread: bool = False,
 ) -> MeanEvidence:
     """Evidence that ``μt - control_factor·μc`` is beyond ``delta0``, stratified by interval.
 
@@ -337,7 +338,12 @@ def mean_difference_evidence(
     be most efficient at (default: a quarter of the first spread estimated).
     ``value_variance_floor`` is the least variance of one value the weights assume in either
     cohort (:func:`proportion_difference_evidence`); raising a weight's variance only makes
-    the test more cautious.
+    the test more cautious. ``shared_spread``: both cohorts' weights assume the larger of
+    the two spreads known before the interval (either, while only one is known): for values
+    whose spread is the same in both cohorts when the treatment is harmless, such as a
+    per-unit ratio's (:mod:`unitratio`), where a small cohort's spread, learnt from few
+    units and rare events, is far too small for a long while and would overweight its
+    first intervals.
     """
     c = control_factor
     ok = np.isfinite(treatment.n) & np.isfinite(control.n) & (treatment.n > 0) & (control.n > 0)
@@ -347,6 +353,8 @@ def mean_difference_evidence(
     if value_variance_floor > 0:
         var_t = np.maximum(var_t, value_variance_floor)
         var_c = np.maximum(var_c, value_variance_floor)
+    if shared_spread:
+        var_t = var_c = np.fmax(var_t, var_c)
     nt, nc = treatment.n[ok], control.n[ok]
     usable = np.isfinite(var_t) & np.isfinite(var_c)
     if not usable.any():
@@ -527,7 +535,9 @@ def predictable_variances(series: MomentSeries, ok: NDArray[np.bool_]) -> Array:
     dof_used = np.where(use_within, within_dof, all_dof)
     known = np.where(use_within, within_dof >= MIN_VARIANCE_DOF, all_dof >= MIN_SUMMARY_DOF)
     quantile = special.gammaincinv(np.where(known, dof_used, 1.0) / 2, VARIANCE_CONFIDENCE) * 2
-    return np.asarray(np.where(known, estimate * dof_used / quantile, np.nan), dtype=np.float64)
+    with np.errstate(invalid="ignore"):  # an unknown spread (one value: inf x 0) is NaN
+        upper = estimate * dof_used / quantile
+    return np.asarray(np.where(known, upper, np.nan), dtype=np.float64)
 
 
 def _variance_floor(var_t: float, var_c: float, mt: Array, mc: Array) -> float:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import math
 import statistics
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -628,6 +629,12 @@ def test_command_on_the_file_source_round_trips(
         (("--ratio", "e=errors/requests", "--detect", "-20%"), "points the better way"),
         (("--ratio", "e=errors/requests", "--lookback", "6h"), "at least 24h"),
         (("--ratio", "e=errors/requests", "--power", "0.4"), "--power 0.4"),
+        (("--ratio", "e=errors/requests", "--header", "X=Y"), "--header is for json"),
+        (("--ratio", "e=errors/requests", "--region", "eu-west-1"), "--region is for cloudwatch"),
+        (
+            ("--ratio", "e=errors/requests", "--endpoint-url", "http://127.0.0.1:9"),
+            "--endpoint-url is for cloudwatch",
+        ),
         ((), "give at least one guardrail"),
     ],
 )
@@ -672,3 +679,40 @@ def test_no_data_and_short_history_exit_3(tmp_path: Path, monkeypatch: pytest.Mo
     code, output = run(*BASE, "--ratio", "error_rate=failures/requests")
     assert code == 3, output
     assert "no data for failures ({cohort} = false) in the last 14d" in " ".join(output.split())
+
+
+def test_json_headers_and_cloudwatch_endpoint_options_reach_the_source() -> None:
+    end = datetime(2026, 3, 1, tzinfo=UTC)
+    json_options = SuggestOptions(
+        flag="checkout",
+        metrics_source="json",
+        url="https://metrics.example.com/api?m={metric}&c={cohort}",
+        headers=("Authorization=METRICS_AUTH", "X-Team=TEAM_HEADER"),
+        ratios=("e=errors/requests",),
+        queries=("errors=data[]", "requests=data[]"),
+        flag_file="flags.json",
+    )
+    source = build_request(json_options, end).draft.source
+    assert source.kind == "json"
+    assert source.headers_env == {"Authorization": "METRICS_AUTH", "X-Team": "TEAM_HEADER"}
+    for headers, message in (
+        (("Authorization",), "--header 'Authorization': write NAME=VALUE"),
+        (("A=B", "A=C"), "--header 'A' is given twice"),
+    ):
+        with pytest.raises(InvalidInputError, match=message):
+            build_request(replace(json_options, headers=headers), end)
+    cloudwatch = SuggestOptions(
+        flag="checkout",
+        metrics_source="cloudwatch",
+        region="eu-west-1",
+        endpoint_url="https://monitoring.eu-west-1.amazonaws.com",
+        ratios=("e=errors/requests",),
+        queries=("errors=App Errors Sum Variant={cohort}", "requests=App Requests Sum V={cohort}"),
+        flag_file="flags.json",
+    )
+    source = build_request(cloudwatch, end).draft.source
+    assert source.kind == "cloudwatch"
+    assert (source.region, source.endpoint_url) == (
+        "eu-west-1",
+        "https://monitoring.eu-west-1.amazonaws.com",
+    )

@@ -40,6 +40,15 @@ UNITS = """ts,variant,user,ms
 2026-11-02 10:02:00,true,cy,70
 2026-11-02 10:02:30,true,cy,90
 """
+REQUESTS = """ts,variant,user,failed
+2026-11-02 10:00:00,true,ann,1
+2026-11-02 10:00:10,true,ann,1
+2026-11-02 10:00:20,true,ann,0
+2026-11-02 10:00:40,true,bob,0
+2026-11-02 10:02:00,true,cy,0
+2026-11-02 10:02:30,true,cy,1
+2026-11-02 10:01:00,false,dan,0
+"""
 MOMENTS = """ts,variant,n,total,total_sq
 2026-11-02 10:00:00,true,2,6,20
 2026-11-02 10:01:00,true,1,5,25
@@ -62,6 +71,9 @@ QUERIES = {
     "per_user": "SELECT min(ts) AS time, avg(ms) AS value FROM read_csv('units.csv', "
     "types={'variant': 'VARCHAR'}) WHERE variant = {cohort} AND ts >= {start} AND ts < {end} "
     "GROUP BY user ORDER BY user",
+    "errors_per_user": "SELECT min(ts) AS time, sum(failed) AS events, count(*) AS trials "
+    "FROM read_csv('requests.csv', types={'variant': 'VARCHAR'}) WHERE variant = {cohort} "
+    "AND ts >= {start} AND ts < {end} GROUP BY user",
     "unfiltered": "SELECT ts AS time, value FROM read_csv('rows.csv', "
     "types={'variant': 'VARCHAR'}) WHERE variant = {cohort} AND {start} < {end}",
     "columns": "SELECT ts, value FROM read_csv('rows.csv') WHERE {cohort} = {role} "
@@ -76,6 +88,7 @@ def write_plan(root: Path, url: str = "duckdb:", queries: dict[str, str] = QUERI
     (root / "rows.csv").write_text(ROWS)
     (root / "moments.csv").write_text(MOMENTS)
     (root / "units.csv").write_text(UNITS)
+    (root / "requests.csv").write_text(REQUESTS)
     metrics = {"source": {"kind": "sql", "url": url}, "queries": queries}
     path = root / "plan.yaml"
     path.write_text(
@@ -142,6 +155,30 @@ def test_one_row_per_unit_makes_a_mean_over_units(source: SqlSource) -> None:
     found = source.values("per_user", T, WINDOW)
     assert found is not None
     assert found.samples == (200.0, 50.0, 80.0) and found.n == 3
+
+
+def test_one_row_per_unit_with_events_and_trials_makes_per_unit_sums(source: SqlSource) -> None:
+    """ann (2 of 3 failed) and bob (0 of 1) first seen in the first minute, cy (1 of 2) in
+    the third: per interval the units and the sums of e, t, e², t², e·t."""
+    found = source.unit_series("errors_per_user", T, WINDOW, MINUTE)
+    assert found is not None
+    assert found.n[0] == 2 and math.isnan(found.n[1]) and found.n[2] == 1
+    first = [a[0] for a in found.arrays()]
+    assert first == [2.0, 2.0, 4.0, 4.0, 10.0, 6.0]
+    assert [a[2] for a in found.arrays()] == [1.0, 1.0, 2.0, 1.0, 4.0, 2.0]
+
+
+def test_a_per_unit_query_counts_units_as_a_counter(source: SqlSource) -> None:
+    """As exposures: each row is one unit."""
+    assert source.counter("errors_per_user", T, WINDOW) == 3.0
+    assert source.counter("errors_per_user", C, WINDOW) == 1.0
+
+
+def test_per_unit_rows_and_value_rows_are_not_mixed_up(source: SqlSource) -> None:
+    with pytest.raises(QueryFailure, match=r"returns events and trials \(one row per unit\)"):
+        source.values("errors_per_user", T, WINDOW)
+    with pytest.raises(QueryFailure, match="returns no events and trials columns"):
+        source.unit_series("requests", T, WINDOW, MINUTE)
 
 
 def test_moment_rows_cannot_be_logged(source: SqlSource) -> None:

@@ -353,3 +353,15 @@ def test_validate_reports_query_problems_with_exit_code_2(tmp_path: Path) -> Non
         at(path, text, "  queries:") + "metrics.queries: no query for 'requests' (read by "
         "guardrail error_rate (trials)); did you mean 'request'?"
     ) in result.output
+
+
+def test_a_per_unit_ratio_needs_the_sql_source(tmp_path: Path) -> None:
+    """events: and trials: naming one query is a per-unit ratio (one row per unit), which
+    only SQL can return."""
+    text = replace_line(BASE_PLAN, "    events: errors", "    events: requests")
+    path, problems = problems_of(tmp_path, text)
+    assert problems == [
+        f"{at(path, text, '    events: requests')}guardrails[0].events: events and trials "
+        "both name 'requests': a per-unit ratio (one row per unit with time, events and "
+        "trials) needs the sql source"
+    ]

@@ -194,6 +194,7 @@ def test_the_markdown_report_lists_each_prerequisite(workspace: Path) -> None:
     plan_requiring(workspace, f"[{{flag: {CORE}, at_least: 50%}}, {{flag: model-gate}}]")
     set_core(workspace, 50)
     code, out = invoke("check", "gated", "--output", "markdown")
+    assert code == 0, out
     assert "prerequisite: payments-core at least 50%: met (payments-core is at 50%)" in out
     assert (
         "prerequisite: model-gate at least 100%: **not met** (model-gate cannot be read "

@@ -39,6 +39,13 @@ Behaviour the spec leaves open, and what the fake does (documented guesses):
   no-op. A flag-wide change bumps the flag's ``_version`` and no environment ``version``, and
   its audit entry's resource is ``proj/…:env/*:flag/…`` (LD's flag-setting actions apply to
   ``env/*``), which an environment-scoped audit-log ``spec`` filter matches.
+* Prerequisites (``addPrerequisite``, ``updatePrerequisite``, ``removePrerequisite``,
+  ``replacePrerequisites``; audit action ``updatePrerequisites``): the ``variationId`` is one
+  of the *prerequisite* flag's variations, stored as its index (``{key, variation}``); a flag
+  that does not exist, the flag itself, a key already listed (add) or not listed (update),
+  and a chain that leads back to the flag are 400; removing an unknown key does nothing, as
+  documented. The SDK endpoint serves every flag of the project, so the real SDK checks the
+  prerequisites itself and serves the off variation while one is unmet.
 * A semantic-patch kind or JSON-Patch operation the spec documents but the fake does not
   implement is answered 400 *and* recorded as a violation prefixed ``fake limitation:``, so a
   test can never pass because the fake quietly ignored something.
@@ -122,6 +129,10 @@ _ACTION_BY_KIND = {
     "updateRuleVariationOrRollout": "updateRules",
     "updateRuleDescription": "updateRules",
     "reorderRules": "updateRules",
+    "addPrerequisite": "updatePrerequisites",
+    "updatePrerequisite": "updatePrerequisites",
+    "removePrerequisite": "updatePrerequisites",
+    "replacePrerequisites": "updatePrerequisites",
 }
 _ACTION_BY_FIELD = {
     "on": "updateOn",
@@ -134,6 +145,9 @@ _ACTION_BY_FIELD = {
     "trackEvents": "updateTrackEvents",
     "trackEventsFallthrough": "updateTrackEvents",
 }
+_PREREQUISITE_KINDS = frozenset(
+    ("addPrerequisite", "updatePrerequisite", "removePrerequisite", "replacePrerequisites")
+)
 _FLAG_LEVEL_KINDS = {
     "addCustomProperties": "updateFlagCustomProperties",
     "removeCustomProperties": "updateFlagCustomProperties",
@@ -683,7 +697,7 @@ class FakeLaunchDarkly:
             before = copy.deepcopy(stored)
             work = copy.deepcopy(stored)
             if semantic:
-                changed_envs, actions, describe = self._apply_semantic(work, doc)
+                changed_envs, actions, describe = self._apply_semantic(work, doc, project)
                 comment = doc.get("comment")
                 delta: Json = doc.get("instructions")
             else:
@@ -712,7 +726,7 @@ class FakeLaunchDarkly:
     # ---- semantic patch ----------------------------------------------------------------------
 
     def _apply_semantic(
-        self, flag: dict[str, Json], doc: dict[str, Json]
+        self, flag: dict[str, Json], doc: dict[str, Json], project: str = ""
     ) -> tuple[list[str], list[str], list[str]]:
         env_key = doc.get("environmentKey")
         actions: list[str] = []
@@ -835,10 +849,78 @@ class FakeLaunchDarkly:
                     raise _bad("ruleIds must list every rule of the flag exactly once")
                 env["rules"] = [by_id[rid] for rid in instr["ruleIds"]]
                 describe.append("Reordered the rules")
+            elif kind in _PREREQUISITE_KINDS:
+                env["prerequisites"] = self._prerequisites_after(
+                    project, flag, env_key, list(env.get("prerequisites") or []), instr
+                )
+                describe.append(f"Changed the prerequisites ({kind})")
             if env != before:
                 changed.add(env_key)
                 actions.append(_ACTION_BY_KIND[kind])
         return sorted(changed), _dedupe(actions), describe
+
+    def _prerequisites_after(
+        self,
+        project: str,
+        flag: dict[str, Json],
+        env_key: str,
+        current: list[dict[str, Json]],
+        instr: dict[str, Json],
+    ) -> list[dict[str, Json]]:
+        """A prerequisite instruction applied to ``current`` (LaunchDarkly's documented
+        semantics): ``addPrerequisite`` needs a flag of the project, not the flag itself and
+        not already a prerequisite, and a ``variationId`` of *that* flag (stored as its
+        index); ``updatePrerequisite`` needs an existing one; ``removePrerequisite`` of an
+        unknown key does nothing; ``replacePrerequisites`` sets the whole list. A
+        prerequisite chain leading back to the flag is refused (LaunchDarkly forbids
+        cycles)."""
+        kind = instr["kind"]
+        if kind == "removePrerequisite":
+            return [p for p in current if p.get("key") != instr.get("key")]
+        wanted = instr.get("prerequisites") if kind == "replacePrerequisites" else [instr]
+        if not isinstance(wanted, list):
+            raise _bad("prerequisites must be a list")
+        result = [] if kind == "replacePrerequisites" else current
+        keys = [p.get("key") for p in result]
+        for item in wanted:
+            key = item.get("key") if isinstance(item, dict) else None
+            if not isinstance(key, str) or key == flag["key"]:
+                raise _bad(f"invalid prerequisite flag key {key!r}")
+            parent = self._flags.get((project, key))
+            if parent is None:
+                raise _bad(f"prerequisite flag {key!r} not found")
+            ids = [v["_id"] for v in parent["variations"]]
+            if item.get("variationId") not in ids:
+                raise _bad(f"unknown variation id {item.get('variationId')!r} of flag {key!r}")
+            if kind == "updatePrerequisite" and key not in keys:
+                raise _bad(f"flag {key!r} is not a prerequisite")
+            if kind != "updatePrerequisite" and key in keys:
+                raise _bad(f"flag {key!r} is already a prerequisite")
+            if self._leads_back(project, key, str(flag["key"]), env_key):
+                raise _bad(f"prerequisite {key!r} would create a cycle")
+            entry = {"key": key, "variation": ids.index(item["variationId"])}
+            if kind == "updatePrerequisite":
+                result = [entry if p.get("key") == key else p for p in result]
+            else:
+                result = [*result, entry]
+                keys.append(key)
+        return result
+
+    def _leads_back(self, project: str, start: str, target: str, env_key: str) -> bool:
+        """Whether ``start``'s prerequisites (transitively, in ``env_key``) reach ``target``."""
+        seen: set[str] = set()
+        waiting = [start]
+        while waiting:
+            key = waiting.pop()
+            if key == target:
+                return True
+            if key in seen:
+                continue
+            seen.add(key)
+            other = self._flags.get((project, key))
+            env = (other or {}).get("environments", {}).get(env_key) or {}
+            waiting.extend(str(p.get("key")) for p in env.get("prerequisites") or [])
+        return False
 
     # ---- JSON patch --------------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ from rolloutcli.app.apply import Journal, apply_recorded, pause_recorded
 from rolloutcli.app.standing import Standing, apply_change
 from rolloutcli.judge.flagstate import FlagState, RolloutChange
 from rolloutcli.judge.lifecycle import Lifecycle, Phase
+from rolloutcli.judge.prerequisites import unmet
+from rolloutcli.judge.reasons import ReasonCode
 from rolloutcli.support.timeutil import format_timestamp
 
 if TYPE_CHECKING:
@@ -82,7 +84,24 @@ def advance_refusal(evaluation: Evaluation, restart: bool) -> str | None:
         since = f" since {format_timestamp(mark.at)}" if mark.at is not None else ""
         by = f" by {mark.by}" if mark.by else ""
         return f"flag {flag} is paused{since}{by}: rollout resume {name} first"
-    return None
+    return prerequisite_refusal(evaluation)
+
+
+def prerequisite_refusal(evaluation: Evaluation) -> str | None:
+    """Why an advance held by an unmet ``requires:`` flag does not move: the first such
+    flag, as read and as needed. There is no override: the plan says the rollout needs it."""
+    reasons = evaluation.verdict.reasons
+    if not any(r.code is ReasonCode.PREREQUISITE_UNMET for r in reasons):
+        return None
+    waiting = unmet(evaluation.standing.prerequisites)
+    if not waiting:
+        return None
+    first, more = waiting[0], len(waiting) - 1
+    also = f" (and {more} more prerequisite{'s' if more != 1 else ''})" if more else ""
+    return (
+        f"flag {evaluation.standing.state.flag} waits for its prerequisite {first.flag}: "
+        f"{first.flag} {first.state}, needs {first.needs}{also}; nothing was changed"
+    )
 
 
 def serves_control_to_all(state: FlagState) -> bool:

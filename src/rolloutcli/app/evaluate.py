@@ -126,6 +126,7 @@ def conclude(prepared: Prepared, restart: bool = False) -> Evaluation:
         lifecycle=standing.lifecycle,
         name=loaded.name,
         restart=restart,
+        prerequisites=standing.prerequisites,
     )
     return Evaluation(
         standing, verdict, prepared.now, prepared.window, prepared.source, prepared.needs

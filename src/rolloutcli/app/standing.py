@@ -11,14 +11,20 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from rolloutcli.judge.flagstate import ChangeRecord, FlagState, RolloutChange
+from rolloutcli.judge.flagstate import ChangeRecord, FlagShare, FlagState, RolloutChange
 from rolloutcli.judge.lifecycle import ROLLBACK_NOTE, Lifecycle, derive
 from rolloutcli.judge.position import Position, exclusion_for, locate
+from rolloutcli.judge.prerequisites import PrerequisiteCheck, check_prerequisites
 from rolloutcli.judge.replay import Replayed, Unreplayable, replay
 from rolloutcli.plan.model import LoadedPlan
 from rolloutcli.platforms import open_platform
-from rolloutcli.platforms.base import EvaluatesOffline, Platform, ValidatesChanges
-from rolloutcli.support.errors import InvalidInputError
+from rolloutcli.platforms.base import (
+    EvaluatesOffline,
+    Platform,
+    ReadsOtherFlags,
+    ValidatesChanges,
+)
+from rolloutcli.support.errors import BackendError, InvalidInputError
 from rolloutcli.support.timeutil import format_timestamp
 
 
@@ -39,6 +45,32 @@ class Standing:
     def lifecycle(self) -> Lifecycle:
         """Where the rollout is in its life (``judge.lifecycle``), from this one reading."""
         return derive(self.loaded.plan, self.state, self.history, self.position)
+
+    @functools.cached_property
+    def prerequisites(self) -> tuple[PrerequisiteCheck, ...]:
+        """The plan's ``requires:``, each flag read from the platform now (on first use:
+        a rollback, pause or kill never reads them) and judged against its share. With
+        ``--at`` too they are read as they are now: the platforms keep no history of them
+        that rolloutcli reads."""
+        plan = self.loaded.plan
+        if not plan.requires:
+            return ()
+        shares = {
+            item.flag: read_share(self.platform, item.flag, item.variation)
+            for item in plan.requires
+        }
+        return check_prerequisites(plan, shares)
+
+
+def read_share(platform: Platform, flag: str, variation: object) -> FlagShare:
+    """Another flag as the platform serves it; one that cannot be read is a share with a
+    problem (the verdict holds on it), never an error."""
+    if not isinstance(platform, ReadsOtherFlags):
+        return FlagShare(flag, variation, False, problem=f"{platform.name} cannot read it")
+    try:
+        return platform.read_share(flag, variation)
+    except BackendError as exc:
+        return FlagShare(flag, variation, False, problem=str(exc))
 
 
 def read_standing(loaded: LoadedPlan, at: datetime | None = None) -> Standing:

@@ -17,6 +17,35 @@ class PauseMark:
 
 
 @dataclass(frozen=True)
+class FlagShare:
+    """Another flag as read for a prerequisite: whether it exists and is on, and the share
+    of traffic it serves ``variation`` to whatever the context (rules that serve only some
+    users not counted). ``problem``: why it could not be read (a missing flag, an answer
+    the adapter does not understand); then nothing else is known."""
+
+    flag: str
+    variation: object
+    found: bool
+    on: bool = False
+    percent: float = 0.0
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class PlatformPrerequisite:
+    """A prerequisite the platform itself enforces on the flag (LaunchDarkly's
+    ``prerequisites``, Unleash's feature dependencies): while it is unmet for a user, the
+    platform serves them the flag's off variation. ``variation``: what the prerequisite
+    must serve (Unleash: True for enabled, False for disabled); ``variants``: Unleash's
+    required variants, if any; ``share``: the prerequisite flag as read."""
+
+    flag: str
+    variation: object
+    share: FlagShare
+    variants: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class FlagState:
     """The live rollout as read from the platform.
 
@@ -44,6 +73,8 @@ class FlagState:
     paused: PauseMark | None = None
     excluded_keys: tuple[str, ...] = ()
     excluded_segment: str | None = None
+    platform_prerequisites: tuple[PlatformPrerequisite, ...] = ()
+    """The platform's own prerequisites of the flag, as read (none where it has none)."""
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,13 @@ def _exclusion_missing(r: Reason) -> str:
     )
 
 
+def _prerequisite_unmet(r: Reason) -> str:
+    return (
+        f"prerequisite {r.name} {r.detail}, needs {r.requirement}: nothing advances until it "
+        "does (rollback, reduce, pause and kill still act)"
+    )
+
+
 def _breach(r: Reason) -> str:
     f = _finding(r)
     values = f"treatment {_fmt(f.treatment)} vs control {_fmt(f.control)}"
@@ -187,6 +194,7 @@ MESSAGES: dict[ReasonCode, Callable[[Reason], str]] = {
     ReasonCode.ROLLED_BACK: _rolled_back,
     ReasonCode.PAUSED: _paused,
     ReasonCode.EXCLUSION_MISSING: _exclusion_missing,
+    ReasonCode.PREREQUISITE_UNMET: _prerequisite_unmet,
     ReasonCode.BREACH: _breach,
     ReasonCode.SAMPLE_RATIO_MISMATCH: _sample_ratio_mismatch,
     ReasonCode.NO_DATA: _no_data,

@@ -28,6 +28,7 @@ class ReasonCode(StrEnum):
     ROLLED_BACK = "rolled_back"  # a rollback stands: a person restarts it
     PAUSED = "paused"  # the pause mark is set: rollout resume lets it advance
     EXCLUSION_MISSING = "exclusion_missing"  # the platform lacks the plan's exclude:
+    PREREQUISITE_UNMET = "prerequisite_unmet"  # a requires: flag is off, missing or below
     BREACH = "breach"  # a guardrail reached its pause or rollback tier
     SAMPLE_RATIO_MISMATCH = "sample_ratio_mismatch"
     NO_DATA = "no_data"  # a guardrail has no data to judge
@@ -108,6 +109,12 @@ def paused(at: datetime | None, who: str | None, why: str | None, plan: str | No
 
 def exclusion_missing(what: str, plan: str | None) -> Reason:
     return Reason(ReasonCode.EXCLUSION_MISSING, detail=what, plan=plan)
+
+
+def prerequisite_unmet(flag: str, state: str, needs: str) -> Reason:
+    """A ``requires:`` flag (``name``) as read (``detail``: ``is at 50%``) and what the plan
+    needs of it (``requirement``: ``at least 100%``)."""
+    return Reason(ReasonCode.PREREQUISITE_UNMET, name=flag, detail=state, requirement=needs)
 
 
 def breach(finding: Finding) -> Reason:

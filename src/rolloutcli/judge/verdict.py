@@ -6,7 +6,7 @@ The verdict is the first of :data:`RULES`, in order, that has something to say:
    off: a person turns it back on, not the tool); ``rolled_back`` → ``hold``, saying when and
    why, until a person restarts it (``advance --restart`` decides with ``restart``);
 2. ``_not_started``: 0%, no audience, not paused → ``go`` to the first stage (even on a flag
-   that is off: starting turns it on);
+   that is off: starting turns it on), or ``hold`` while a ``requires:`` flag is unmet;
 3. ``_rollback_tier``: a rollback tier breached → ``rollback`` (a pause mark never stops
    it);
 4. ``_pause_tier``: a pause tier breached → ``pause``;
@@ -15,6 +15,8 @@ The verdict is the first of :data:`RULES`, in order, that has something to say:
    a guardrail's pause tier, and it holds whatever the data says; ``_unexcluded``: the
    platform lacks the plan's ``exclude:`` (removed by hand) → ``hold`` with an
    ``exclusion_missing`` reason, since the treatment may reach users it must never reach;
+   ``_prerequisites``: a ``requires:`` flag off, missing or below its share → ``hold`` with a
+   ``prerequisite_unmet`` reason each (after the tiers: a rollback or pause never waits);
 6. ``_untrusted``: sample-ratio mismatch, missing or untrustworthy data (impossible values,
    series with gaps: :mod:`dataquality`) or too few samples → ``hold`` (never ``go``);
 7. ``_window``: the stage's minimum window not elapsed → ``hold``, saying when to look again;
@@ -57,6 +59,7 @@ from rolloutcli.judge.lifecycle import Lifecycle, Phase, derive
 from rolloutcli.judge.multiplicity import familywise_levels
 from rolloutcli.judge.observations import Exposures, Observation
 from rolloutcli.judge.position import Position
+from rolloutcli.judge.prerequisites import PrerequisiteCheck, unmet
 from rolloutcli.judge.reasons import Reason
 from rolloutcli.plan.model import Plan, Stage, Statistics, SuccessCriterion
 from rolloutcli.plan.thresholds import parse_bound
@@ -120,12 +123,15 @@ def decide(
     lifecycle: Lifecycle | None = None,
     name: str | None = None,
     restart: bool = False,
+    prerequisites: tuple[PrerequisiteCheck, ...] = (),
 ) -> Verdict:
     """The verdict: the first of :data:`RULES` that has something to say. ``explain=False``
     skips what only the display needs (the always-valid confidence bounds); the decision is
     the same. ``lifecycle`` is the rollout's (derived from ``state`` alone when not given:
     no history, so no rollback is seen); ``name`` the plan's, for the next command a reason
-    names; ``restart`` a person restarting a rolled-back rollout (``advance --restart``)."""
+    names; ``restart`` a person restarting a rolled-back rollout (``advance --restart``);
+    ``prerequisites`` the plan's ``requires:`` as judged against the flags read
+    (:func:`~rolloutcli.judge.prerequisites.check_prerequisites`)."""
     stages = plan.stages
     control_expected = state.percent < 100
     findings = _judge(plan, observations, control_expected, explain)
@@ -148,6 +154,7 @@ def decide(
         lifecycle=lifecycle if lifecycle is not None else derive(plan, state, (), position),
         name=name,
         restart=restart,
+        prerequisites=prerequisites,
     )
     outcome = next(found for rule in RULES if (found := rule(facts)) is not None)
     warnings = [
@@ -187,6 +194,12 @@ class _Facts:
     lifecycle: Lifecycle
     name: str | None = None
     restart: bool = False
+    prerequisites: tuple[PrerequisiteCheck, ...] = ()
+
+    def unmet_prerequisites(self) -> list[Reason]:
+        return [
+            because.prerequisite_unmet(c.flag, c.state, c.needs) for c in unmet(self.prerequisites)
+        ]
 
     def off_plan(self) -> list[Reason]:
         if not self.position.off_plan:
@@ -227,6 +240,8 @@ def _not_started(f: _Facts) -> _Outcome | None:
     if not f.position.not_started or f.state.paused is not None:
         return None
     first = f.plan.stages[0].label
+    if waiting := f.unmet_prerequisites():
+        return _Outcome(VerdictKind.HOLD, [*waiting, because.not_started(first, f.state.on)])
     return _Outcome(VerdictKind.GO, [because.not_started(first, f.state.on)])
 
 
@@ -243,6 +258,14 @@ def _unexcluded(f: _Facts) -> _Outcome | None:
     if what is None:
         return None
     return _Outcome(VerdictKind.HOLD, [because.exclusion_missing(what, f.name), *f.off_plan()])
+
+
+def _prerequisites(f: _Facts) -> _Outcome | None:
+    """At the last stage there is nothing left to advance: ``done`` stands."""
+    if f.position.at_last_stage:
+        return None
+    waiting = f.unmet_prerequisites()
+    return _Outcome(VerdictKind.HOLD, [*waiting, *f.off_plan()]) if waiting else None
 
 
 def _rollback_tier(f: _Facts) -> _Outcome | None:
@@ -353,6 +376,7 @@ RULES: tuple[Rule, ...] = (
     _pause_tier,
     _paused,
     _unexcluded,
+    _prerequisites,
     _untrusted,
     _window,
     _success_criteria,

@@ -96,6 +96,7 @@ MAX_AUDIENCE_KEYS = 1000
 MAX_QUERIES = 100
 MAX_APPROVE = 100
 MAX_PER_TIER = 10
+MAX_PREREQUISITES = 20
 MAX_PROBLEMS = 50
 """Problem lines reported for one plan; the rest are counted in one last line."""
 
@@ -129,6 +130,22 @@ class Exclusion(PlanModel):
         None,
         description="A segment defined on the platform whose members always get the control "
         "(flag file and LaunchDarkly; Unleash cannot exclude a segment).",
+    )
+
+
+class Prerequisite(PlanModel):
+    """Another flag on the same platform and environment that must be on, serving
+    ``variation`` to at least ``at_least`` of traffic, before a stage may start."""
+
+    flag: Key = Field(description="The prerequisite flag's key (same platform and environment).")
+    at_least: Percent = Field(
+        100.0,
+        description="The share of traffic it must serve the variation to (default 100%).",
+    )
+    variation: Variation = Field(
+        True,
+        description="The prerequisite's variation that counts as on (default true; on Unleash "
+        "always true: the share the feature is enabled for).",
     )
 
 
@@ -540,6 +557,13 @@ class Plan(PlanModel):
         description="Keys or a segment that always get the control, in every stage, even at "
         "100% (a block list: VIP customers keep the stable version).",
     )
+    requires: list[Prerequisite] = Field(
+        default_factory=list,
+        max_length=MAX_PREREQUISITES,
+        description="Flags that must be on (at a share) before a stage advances or the rollout "
+        f"starts; rollback, reduce, pause and kill never wait for them. At most "
+        f"{MAX_PREREQUISITES}.",
+    )
     metrics: MetricsSpec
     guardrails: list[Guardrail] = Field(
         default_factory=list, max_length=MAX_GUARDRAILS, description=f"At most {MAX_GUARDRAILS}."
@@ -839,6 +863,7 @@ def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
             if key in ids[:j]:
                 add(("stages", i, "checklist", j), f"checklist id {key!r} is used twice")
     problems.extend(_exclusion_problems(plan))
+    problems.extend(_prerequisite_problems(plan))
     last = len(plan.stages) - 1
     if plan.stages[last].percent != 100:
         add(
@@ -941,6 +966,36 @@ def _exclusion_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
                         "treatment first and never get it",
                     )
                 )
+    return problems
+
+
+def _prerequisite_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
+    """``requires:`` names other flags, each once, with a share above 0% and, on Unleash,
+    the enabled share (``variation: true``) that Unleash counts."""
+    problems: list[tuple[KeyPath, str]] = []
+    seen: set[str] = set()
+    for i, item in enumerate(plan.requires):
+        where: KeyPath = ("requires", i)
+        if item.flag == plan.flag:
+            problems.append(((*where, "flag"), f"{quote(item.flag)} is this plan's own flag"))
+        elif item.flag in seen:
+            problems.append(((*where, "flag"), f"{quote(item.flag)} is required twice"))
+        seen.add(item.flag)
+        if item.at_least <= 0:
+            problems.append(
+                (
+                    (*where, "at_least"),
+                    "0% is always met: give a share above 0% (default 100%)",
+                )
+            )
+        if plan.platform.kind == "unleash" and item.variation is not True:
+            problems.append(
+                (
+                    (*where, "variation"),
+                    "on Unleash a prerequisite counts the share its feature is enabled for: "
+                    "variation must be true (or left out)",
+                )
+            )
     return problems
 
 

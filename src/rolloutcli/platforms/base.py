@@ -7,7 +7,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from rolloutcli.judge.flagstate import ChangeRecord, FlagReading, FlagState, RolloutChange
+from rolloutcli.judge.flagstate import (
+    ChangeRecord,
+    FlagReading,
+    FlagShare,
+    FlagState,
+    RolloutChange,
+)
 from rolloutcli.support.errors import BackendError
 
 VERBS = (
@@ -21,6 +27,7 @@ VERBS = (
     "validate_change",
     "serving_sample",
     "explain",
+    "read_share",
 )
 SHAPE_ERRORS = (AttributeError, KeyError, IndexError, TypeError, ValueError)
 C = TypeVar("C", bound=type)
@@ -145,6 +152,15 @@ class ValidatesChanges(Protocol):
     def validate_change(
         self, change: RolloutChange, treatment: object, control: object, expected: FlagState
     ) -> None: ...
+
+
+@runtime_checkable
+class ReadsOtherFlags(Protocol):
+    """The platform reads another flag of the same project and environment, for a plan's
+    ``requires:``: whether it exists and is on, and the share it serves ``variation`` to.
+    A missing flag is a :class:`FlagShare` with ``found=False``, not an error."""
+
+    def read_share(self, flag: str, variation: object) -> FlagShare: ...
 
 
 @runtime_checkable

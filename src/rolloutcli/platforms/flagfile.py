@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from rolloutcli.judge.flagstate import (
     ChangeRecord,
     FlagReading,
+    FlagShare,
     FlagState,
     PauseMark,
     RolloutChange,
@@ -165,6 +166,40 @@ class FlagFilePlatform:
             version=hashlib.sha256(raw).hexdigest(),
             notes=tuple(notes),
         )
+
+    def read_share(self, flag: str, variation: object) -> FlagShare:
+        """Another flag of the same file, for a prerequisite: whether it is enabled, and the
+        share its split serves ``variation`` to (an audience ``if`` in front of the split,
+        or an exclusion around it, serves a few keys and is not counted)."""
+        doc = self._parse(self._read_bytes(self.real_path))
+        item = doc["flags"].get(flag)
+        if not isinstance(item, dict):
+            return FlagShare(flag, variation, False, problem=f"no flag {flag!r} in {self.shown}")
+        variants = item.get("variants")
+        name = next(
+            (
+                str(k)
+                for k, v in (variants.items() if isinstance(variants, dict) else ())
+                if v == variation and type(v) is type(variation)
+            ),
+            None,
+        )
+        if name is None:
+            problem = f"flag {flag!r} in {self.shown} has no variant serving {variation!r}"
+            return FlagShare(flag, variation, True, problem=problem)
+        targeting = item.get("targeting")
+        if isinstance(targeting, dict) and isinstance(targeting.get("if"), list):
+            args = targeting["if"]
+            if len(args) == 3 and args[1] != name:  # an exclusion: keys that get another
+                targeting = args[2]
+        try:
+            percent, _, _ = _read_split(item, targeting, (name, name), self.path, flag)
+        except BackendError:
+            problem = (
+                f"the targeting of flag {flag!r} in {self.shown} is not a split rolloutcli reads"
+            )
+            return FlagShare(flag, variation, True, problem=problem)
+        return FlagShare(flag, variation, True, on=item.get("state") == "ENABLED", percent=percent)
 
     def history(self) -> list[ChangeRecord]:
         records: list[ChangeRecord] = []

@@ -55,8 +55,10 @@ from urllib.parse import quote
 from rolloutcli.judge.flagstate import (
     ChangeRecord,
     FlagReading,
+    FlagShare,
     FlagState,
     PauseMark,
+    PlatformPrerequisite,
     RolloutChange,
 )
 from rolloutcli.judge.stagestart import split_moved_at
@@ -196,6 +198,59 @@ class LaunchDarklyPlatform:
     def read_state(self, treatment: object, control: object) -> FlagState:
         return self.read(treatment, control).state
 
+    def read_other(self, key: str) -> dict[str, Any] | None:
+        """Another flag of the project, with this environment only; None when there is no
+        such flag (404)."""
+        path = f"/api/v2/flags/{quote(self.project, safe='')}/{quote(key, safe='')}"
+        body = self._call("GET", path, params={"env": self.environment}, missing_ok=True)
+        if body is None:
+            return None
+        if not isinstance(body, dict):
+            raise BackendError(NAME, f"unexpected answer for flag {key!r}")
+        return body
+
+    def read_share(self, flag: str, variation: object) -> FlagShare:
+        """Another flag, for a prerequisite: on in this environment, and the share of its
+        fallthrough serving ``variation`` (targets and rules serve some contexts only and
+        are not counted; its own prerequisites are LaunchDarkly's to check)."""
+        found = self.read_other(flag)
+        if found is None:
+            problem = f"no flag {flag!r} in project {self.project}"
+            return FlagShare(flag, variation, False, problem=problem)
+        values = [v.get("value") for v in found.get("variations") or [] if isinstance(v, dict)]
+        index = next(
+            (i for i, v in enumerate(values) if v == variation and type(v) is type(variation)),
+            None,
+        )
+        if index is None:
+            problem = f"flag {flag!r} has no variation serving {variation!r}"
+            return FlagShare(flag, variation, True, problem=problem)
+        return _share(flag, variation, index, self.environment_of(found))
+
+    def _platform_prerequisites(self, env: dict[str, Any]) -> tuple[PlatformPrerequisite, ...]:
+        """The flag's own prerequisites in this environment, each with its flag as read: the
+        variation LaunchDarkly requires is an index into that flag's variations."""
+        items = []
+        for item in env.get("prerequisites") or []:
+            if not isinstance(item, dict) or not isinstance(item.get("key"), str):
+                continue
+            key, index = item["key"], _int(item.get("variation"))
+            try:
+                found = self.read_other(key)
+            except BackendError as exc:
+                share = FlagShare(key, index, False, problem=str(exc))
+                items.append(PlatformPrerequisite(key, index, share))
+                continue
+            if found is None:
+                share = FlagShare(key, index, False, problem=f"no flag {key!r}")
+                items.append(PlatformPrerequisite(key, index, share))
+                continue
+            values = [v.get("value") for v in found.get("variations") or []]
+            value = values[index] if 0 <= index < len(values) else index
+            share = _share(key, value, index, self.environment_of(found))
+            items.append(PlatformPrerequisite(key, value, share))
+        return tuple(items)
+
     def read(self, treatment: object, control: object) -> FlagReading:
         """The flag in this environment, and its audit log (read once: the recorded stage
         and the pause's time come from it too)."""
@@ -233,6 +288,7 @@ class LaunchDarklyPlatform:
             version=_token(env, pause is not None),
             notes=tuple(notes),
             paused=None if pause is None else _pause_mark(pause, records),
+            platform_prerequisites=self._platform_prerequisites(env),
         )
         return FlagReading(state, tuple(records), reach)
 
@@ -382,29 +438,32 @@ class LaunchDarklyPlatform:
     def serving_sample(self, treatment: object, control: object, sample: int) -> tuple[int, int]:
         """How many of ``sample`` synthetic contexts the SDK serves the treatment, over the
         flag as it is now (read back from the API), evaluated offline."""
-        from .ldeval import Evaluator, sdk_flag
+        from .ldeval import Evaluator
 
         flag = self.read_flag()
         env = self.environment_of(flag)
         _variations(flag, treatment, control, self.flag)  # the plan's values exist
         keys = (f"rolloutcli-verify-{i}" for i in range(sample))
-        with Evaluator([sdk_flag(flag, self.environment)], self._sdk_segments(env)) as sdk:
+        with Evaluator(self._sdk_flags(flag), self._sdk_segments(env)) as sdk:
             return sdk.share(self.flag, treatment, keys, self.context_kind, self.bucket_by)
 
     def explain(self, treatment: object, control: object, key: str) -> tuple[object, str]:
         """The value one context is served, and why (off, target, rule, rollout bucket)."""
-        from .ldeval import Evaluator, bucket_value, sdk_flag
+        from .ldeval import Evaluator, bucket_value
 
         flag = self.read_flag()
         env = self.environment_of(flag)
         variations = _variations(flag, treatment, control, self.flag)
         attributes = {self.bucket_by: key} if self.bucket_by and self.bucket_by != "key" else None
-        with Evaluator([sdk_flag(flag, self.environment)], self._sdk_segments(env)) as sdk:
+        with Evaluator(self._sdk_flags(flag), self._sdk_segments(env)) as sdk:
             served = sdk.evaluate(self.flag, key, self.context_kind, attributes)
         kind = served.reason.get("kind")
         values = [v.get("value") for v in flag.get("variations") or []]
         if kind == "OFF":
             return served.value, f"the flag is off in {self.environment}: the off variation"
+        if kind == "PREREQUISITE_FAILED":
+            failed = served.reason.get("prerequisiteKey")
+            return served.value, f"prerequisite {failed} is unmet: the off variation"
         if kind == "TARGET_MATCH":
             return served.value, f"individually targeted ({self.context_kind} {key!r})"
         if kind == "RULE_MATCH":
@@ -430,6 +489,26 @@ class LaunchDarklyPlatform:
                 low = high
             return served.value, f"fallthrough rollout: bucket {point:.4f}"
         return served.value, f"LaunchDarkly's SDK says {served.reason}"
+
+    def _sdk_flags(self, flag: dict[str, Any]) -> list[dict[str, Any]]:
+        """The flag and, read back, every flag it has as a prerequisite (and theirs), in the
+        SDK's format: the SDK checks prerequisites itself, and serves the off variation for
+        one it cannot find or that is unmet."""
+        from .ldeval import sdk_flag
+
+        found = {str(flag.get("key")): flag}
+        waiting = [flag]
+        while waiting:
+            env = (waiting.pop().get("environments") or {}).get(self.environment) or {}
+            for item in env.get("prerequisites") or []:
+                key = str(item.get("key")) if isinstance(item, dict) else ""
+                if not key or key in found:
+                    continue
+                other = self.read_other(key)
+                if other is not None:
+                    found[key] = other
+                    waiting.append(other)
+        return [sdk_flag(f, self.environment) for f in found.values()]
 
     def _sdk_segments(self, env: dict[str, Any]) -> list[dict[str, Any]]:
         from .ldeval import sdk_segment
@@ -638,11 +717,15 @@ class LaunchDarklyPlatform:
         params: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         idempotent: bool | None = None,
+        missing_ok: bool = False,
     ) -> Any:
+        """The answer's JSON; None for a 404 when ``missing_ok``."""
         answer = self._http.request(
             method, path, json=json, params=params, headers=headers, idempotent=idempotent
         )
         response = answer.response
+        if missing_ok and response.status_code == 404:
+            return None
         if response.status_code < 400:
             try:
                 return response.json() if response.content else {}
@@ -730,6 +813,23 @@ def _served_percent(env: dict[str, Any], variations: Variations, notes: list[str
     if served != variations.control:
         notes.append("the fallthrough serves neither the treatment nor the control")
     return 0.0
+
+
+def _share(key: str, value: object, index: int, env: dict[str, Any]) -> FlagShare:
+    """Flag ``key`` in one environment: on, and the share of its fallthrough serving
+    variation ``index`` (whose value is ``value``)."""
+    fallthrough = env.get("fallthrough") or {}
+    rollout = fallthrough.get("rollout")
+    if isinstance(rollout, dict):
+        weight = sum(
+            _int(w.get("weight"))
+            for w in rollout.get("variations") or []
+            if isinstance(w, dict) and w.get("variation") == index
+        )
+        percent = weight / 1000
+    else:
+        percent = 100.0 if fallthrough.get("variation") == index else 0.0
+    return FlagShare(key, value, True, on=bool(env.get("on")), percent=percent)
 
 
 def _refuse_automated_release(env: dict[str, Any], key: str, environment: str) -> None:

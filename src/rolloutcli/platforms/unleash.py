@@ -61,8 +61,10 @@ import httpx
 from rolloutcli.judge.flagstate import (
     ChangeRecord,
     FlagReading,
+    FlagShare,
     FlagState,
     PauseMark,
+    PlatformPrerequisite,
     RolloutChange,
 )
 from rolloutcli.judge.stagestart import split_moved_at
@@ -265,11 +267,50 @@ class UnleashPlatform:
             version=_token(main, audience, bool(env.get("enabled")), paused),
             notes=tuple(notes),
             paused=self._pause_mark(events) if paused else None,
+            platform_prerequisites=self._dependencies(env),
         )
         return FlagReading(state, tuple(records), self._reaches_back_to(events))
 
     def history(self) -> list[ChangeRecord]:
         return self._records(self._events())
+
+    def read_share(self, flag: str, variation: object) -> FlagShare:
+        """Another feature of the project, for a prerequisite: enabled in this environment,
+        and the share it is enabled for whatever the context: 100% with no strategies,
+        else the largest of its unconstrained standard (100%) and gradual rollouts
+        (strategies with constraints or segments serve some users only: not counted)."""
+        path = f"/api/admin/projects/{quote(self.project, safe='')}/features/{quote(flag, safe='')}"
+        answer = self._http.request("GET", path)
+        if answer.response.status_code == 404:
+            problem = f"no feature {flag!r} in project {self.project}"
+            return FlagShare(flag, variation, False, problem=problem)
+        self._check(answer, "GET", path)
+        body = _json(answer.response)
+        envs = body.get("environments") if isinstance(body, dict) else None
+        env = next(
+            (e for e in envs or [] if isinstance(e, dict) and e.get("name") == self.environment),
+            None,
+        )
+        if env is None:
+            problem = f"feature {flag!r} has no environment {self.environment!r}"
+            return FlagShare(flag, variation, True, problem=problem)
+        percent = enabled_share(_strategies(env))
+        return FlagShare(flag, variation, True, on=bool(env.get("enabled")), percent=percent)
+
+    def _dependencies(self, env: dict[str, Any]) -> tuple[PlatformPrerequisite, ...]:
+        """The feature's own dependencies (its parents), each with its parent as read."""
+        items = []
+        for dep in env.get("dependencies") or []:
+            if not isinstance(dep, dict) or not isinstance(dep.get("feature"), str):
+                continue
+            key, enabled = dep["feature"], dep.get("enabled", True) is not False
+            variants = tuple(str(v) for v in dep.get("variants") or []) if enabled else ()
+            try:
+                share = self.read_share(key, enabled)
+            except BackendError as exc:
+                share = FlagShare(key, enabled, False, problem=str(exc))
+            items.append(PlatformPrerequisite(key, enabled, share, variants))
+        return tuple(items)
 
     # ------------------------------------------------------------------ writing
 
@@ -795,7 +836,11 @@ class UnleashPlatform:
     # ------------------------------------------------------------------ HTTP
 
     def _read_environment(self) -> dict[str, Any]:
-        body = _json(self._call("GET", self._feature).response)
+        return self._environment_of(_json(self._call("GET", self._feature).response))
+
+    def _environment_of(self, body: Any) -> dict[str, Any]:
+        """This environment of a feature as the admin API returns it (with its feature's
+        ``dependencies`` added, which Unleash keeps on the feature, not per environment)."""
         found = body.get("environments") if isinstance(body, dict) else None
         if not isinstance(found, list):
             raise BackendError(
@@ -806,7 +851,7 @@ class UnleashPlatform:
         envs = [env for env in found if isinstance(env, dict)]
         for env in envs:
             if env.get("name") == self.environment:
-                return env
+                return {**env, "dependencies": body.get("dependencies") or []}
         names = ", ".join(str(e.get("name"))[:40] for e in envs[:20])
         raise BackendError(
             NAME,
@@ -917,6 +962,26 @@ def _variants(
         "stickiness": stickiness,
     }
     return [treated, kept, *({**v, "weightType": "fix", "weight": 0} for v in others)]
+
+
+def enabled_share(strategies: list[dict[str, Any]]) -> float:
+    """The share of users a feature's strategies enable whatever their context: 100 with no
+    active strategy (Unleash's SDKs then enable it for everyone), else the largest of the
+    unconstrained ``default`` (100) and ``flexibleRollout`` strategies; strategies with
+    constraints or segments, or of other kinds, enable some users only and add nothing."""
+    active = [s for s in strategies if not s.get("disabled")]
+    if not active:
+        return 100.0
+    shares = [0.0]
+    for strategy in active:
+        if strategy.get("constraints") or strategy.get("segments"):
+            continue
+        if strategy.get("name") == "default":
+            shares.append(100.0)
+        elif strategy.get("name") == STRATEGY:
+            rollout = rollout_value((strategy.get("parameters") or {}).get("rollout"))
+            shares.append(float(rollout or 0))
+    return max(shares)
 
 
 def _strategies(env: dict[str, Any] | None) -> list[dict[str, Any]]:

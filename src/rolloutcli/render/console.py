@@ -21,6 +21,7 @@ from rich.text import Text
 from rolloutcli.judge.exclusion import exclusion_text, missing_exclusion
 from rolloutcli.judge.flagstate import FlagState, RolloutChange
 from rolloutcli.judge.messages import lifecycle_badge, lifecycle_text, replayed_text, text
+from rolloutcli.judge.prerequisites import PrerequisiteCheck, platform_prerequisite_text
 from rolloutcli.plan.model import Plan
 from rolloutcli.render.guardrails import (
     UNBOUNDED,
@@ -94,6 +95,12 @@ def print_status(console: Console, standing: Standing, now: datetime) -> None:
             "warning",
             Text(f"the flag lacks the plan's exclusion: {missing} may get the treatment", "red"),
         )
+    for check in standing.prerequisites:
+        table.add_row("requires", prerequisite_line(check))
+    for item in state.platform_prerequisites:
+        met, sentence = platform_prerequisite_text(item)
+        where = plan.platform.kind
+        table.add_row(f"{where} prerequisite", Text(sentence, style="" if met else "yellow"))
     began, elapsed = position.stage_began, position.stage_elapsed(now)
     if began is not None and elapsed is not None:
         table.add_row("since", f"{format_timestamp(began)} ({format_duration(elapsed)} ago)")
@@ -114,6 +121,14 @@ def print_status(console: Console, standing: Standing, now: datetime) -> None:
     if policy is not None:
         table.add_row("automation", policy)
     console.print(table)
+
+
+def prerequisite_line(check: PrerequisiteCheck) -> Text:
+    """``payments-core at least 100%: met (is at 100%)``, or ``not met`` in yellow."""
+    line = Text(f"{check.flag} {check.needs}: ")
+    line.append("met" if check.met else "not met", style="green" if check.met else "yellow")
+    line.append(f" ({check.flag} {check.state})")
+    return line
 
 
 def policy_text(plan: Plan, now: datetime) -> Text | None:
@@ -165,6 +180,8 @@ def print_check(console: Console, evaluation: Evaluation) -> None:
             f"success: {escape(c.metric)} {escape(c.requirement)}: {mark} ({escape(str(c.note))})",
             highlight=False,
         )
+    for check in standing.prerequisites:
+        console.print(Text("prerequisite: ") + prerequisite_line(check), highlight=False)
     policy = policy_text(plan, evaluation.now)
     if policy is not None:
         console.print(Text("automation: ", style="dim") + policy, highlight=False)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from rolloutcli.judge.exclusion import missing_exclusion
 from rolloutcli.judge.messages import codes, sentences
+from rolloutcli.judge.prerequisites import platform_prerequisite_text
 from rolloutcli.support.durations import format_duration
 from rolloutcli.support.jsonsafe import json_safe
 from rolloutcli.support.timeutil import format_timestamp
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # types only: `status` renders without importing the statisti
     from rolloutcli.app.watch import PlanRound
     from rolloutcli.journal.notify import Delivery
     from rolloutcli.judge.findings import Finding
+    from rolloutcli.judge.flagstate import PlatformPrerequisite
     from rolloutcli.judge.lifecycle import Lifecycle
     from rolloutcli.judge.waitfor import Condition
     from rolloutcli.stats.dispersion import Dispersion
@@ -131,6 +133,10 @@ def status_json(standing: Standing, now: datetime | None = None) -> dict[str, An
         if state.excluded_keys or state.excluded_segment
         else None,
         "exclusion_missing": missing_exclusion(plan, state),
+        "prerequisites": prerequisites_json(standing),
+        "platform_prerequisites": [
+            platform_prerequisite_json(item) for item in state.platform_prerequisites
+        ],
         "next_stage": {"index": position.next_index, "name": nxt.label, "percent": nxt.percent}
         if nxt is not None
         else None,
@@ -140,6 +146,44 @@ def status_json(standing: Standing, now: datetime | None = None) -> dict[str, An
         "lifecycle": lifecycle_json(standing.lifecycle),
         "replayed": replayed_json(standing),
         **({"automation": automation_json(standing, now)} if now is not None else {}),
+    }
+
+
+def prerequisites_json(standing: Standing) -> list[dict[str, Any]]:
+    """The plan's ``requires:``, each with its flag as read now and whether it is met."""
+    return [
+        {
+            "flag": c.flag,
+            "variation": c.variation,
+            "at_least": c.at_least,
+            "needs": c.needs,
+            "met": c.met,
+            "state": c.state,
+            "found": c.share.found,
+            "on": c.share.on,
+            "percent": c.share.percent if c.share.found and c.share.problem is None else None,
+            "problem": c.share.problem,
+        }
+        for c in standing.prerequisites
+    ]
+
+
+def platform_prerequisite_json(item: PlatformPrerequisite) -> dict[str, Any]:
+    """One of the platform's own prerequisites (LaunchDarkly) or dependencies (Unleash):
+    what it requires, its flag as read, and whether it is met for everyone (while it is
+    not, the platform serves those users the flag's off variation)."""
+    met, sentence = platform_prerequisite_text(item)
+    share = item.share
+    return {
+        "flag": item.flag,
+        "variation": item.variation,
+        "variants": list(item.variants),
+        "met": met,
+        "state": sentence,
+        "found": share.found,
+        "on": share.on,
+        "percent": share.percent if share.found and share.problem is None else None,
+        "problem": share.problem,
     }
 
 
@@ -226,6 +270,7 @@ def check_json(evaluation: Evaluation) -> dict[str, Any]:
             {"metric": c.metric, "requirement": c.requirement, "met": c.met, "note": c.note}
             for c in verdict.success
         ],
+        "prerequisites": prerequisites_json(standing),
         "lifecycle": lifecycle_json(standing.lifecycle),
         "automation": automation_json(standing, evaluation.now),
     }

@@ -267,6 +267,12 @@ def _check_blocks(result: Result, pf: PlanFile | None) -> list[str]:
             f"success: {_md(str(criterion['metric']))} {_md(str(criterion['requirement']))}: "
             f"{met}{note}"
         )
+    for item in result.get("prerequisites") or []:
+        met = "met" if item["met"] else "**not met**"
+        blocks.append(
+            f"prerequisite: {_md(str(item['flag']))} {_md(str(item['needs']))}: "
+            f"{met} ({_md(str(item['flag']))} {_md(str(item['state']))})"
+        )
     return blocks
 
 

@@ -41,6 +41,9 @@ EXAMPLES: dict[ReasonCode, Reason] = {
     ),
     ReasonCode.PAUSED: because.paused(None, "ana", "waiting for the launch", "co"),
     ReasonCode.EXCLUSION_MISSING: because.exclusion_missing("2 excluded keys (vip-1, vip-2)", "co"),
+    ReasonCode.PREREQUISITE_UNMET: because.prerequisite_unmet(
+        "payments-core", "is at 50%", "at least 100%"
+    ),
     ReasonCode.BREACH: because.breach(FINDING),
     ReasonCode.SAMPLE_RATIO_MISMATCH: because.sample_ratio_mismatch(0.0512, 0.1, 1.2e-9),
     ReasonCode.NO_DATA: because.no_data(FINDING),
@@ -107,6 +110,11 @@ def test_codes_are_stable_snake_case_names() -> None:
             "the flag lacks the plan's exclusion (2 excluded keys (vip-1, vip-2) no longer get "
             "the control): the treatment may reach them; put it back on the platform, or "
             "rollout rollback co (every change rolloutcli writes carries it)",
+        ),
+        (
+            ReasonCode.PREREQUISITE_UNMET,
+            "prerequisite payments-core is at 50%, needs at least 100%: nothing advances "
+            "until it does (rollback, reduce, pause and kill still act)",
         ),
         (
             ReasonCode.BREACH,

@@ -414,6 +414,48 @@ CASES: dict[str, Case] = {
             )
         ],
     ),
+    # ---- requires: (issue 21)
+    "requires-the-plans-own-flag": Case(
+        append("requires:\n  - flag: demo\n"),
+        [Expected("  - flag: demo", "requires[0].flag", "'demo' is this plan's own flag")],
+    ),
+    "requires-a-flag-twice": Case(
+        append("requires:\n  - flag: core\n  - flag: core\n    at_least: 50%\n"),
+        [Expected("  - flag: core", "requires[1].flag", "'core' is required twice", nth=1)],
+    ),
+    "requires-at-least-zero": Case(
+        append("requires:\n  - flag: core\n    at_least: 0%\n"),
+        [
+            Expected(
+                "    at_least: 0%",
+                "requires[0].at_least",
+                "0% is always met: give a share above 0% (default 100%)",
+            )
+        ],
+    ),
+    "requires-at-least-above-100": Case(
+        append("requires:\n  - flag: core\n    at_least: 150%\n"),
+        [Expected("    at_least: 150%", "requires[0].at_least", "100")],
+    ),
+    "requires-without-a-flag": Case(
+        append("requires:\n  - at_least: 50%\n"),
+        [Expected("  - at_least: 50%", "requires[0].flag", "")],
+    ),
+    "requires-a-variant-on-unleash": Case(
+        chain(
+            sub("  kind: flagfile", "  kind: unleash"),
+            sub("  path: flags.json", "  environment: production"),
+            append("requires:\n  - flag: core\n    variation: v2\n"),
+        ),
+        [
+            Expected(
+                "    variation: v2",
+                "requires[0].variation",
+                "on Unleash a prerequisite counts the share its feature is enabled for: "
+                "variation must be true (or left out)",
+            )
+        ],
+    ),
     # ---- success criteria
     "success-names-unknown-guardrail": Case(
         append('success:\n  - metric: eror_rate\n    at_most: "+5%"\n'),
@@ -767,3 +809,17 @@ def test_an_exclusion_loads_and_applies_to_every_stage(tmp_path: Path) -> None:
     segment = write_plan(tmp_path, base_plan() + "exclude:\n  segment: vip\n", "s.yaml")
     assert exclusion_for(load_plan(segment).plan) == ((), "vip")
     assert exclusion_for(load_plan(write_plan(tmp_path, base_plan(), "n.yaml")).plan) == ((), None)
+
+
+def test_requires_loads_with_its_defaults(tmp_path: Path) -> None:
+    """issue 21: a prerequisite's share defaults to 100% and its variation to true."""
+    text = base_plan() + (
+        "requires:\n  - flag: payments-core\n  - flag: model-gate\n"
+        "    at_least: 25%\n    variation: v2\n"
+    )
+    plan = load_plan(write_plan(tmp_path, text)).plan
+    assert [(r.flag, r.at_least, r.variation) for r in plan.requires] == [
+        ("payments-core", 100.0, True),
+        ("model-gate", 25.0, "v2"),
+    ]
+    assert load_plan(write_plan(tmp_path, base_plan(), "n.yaml")).plan.requires == []

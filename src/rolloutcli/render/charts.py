@@ -183,11 +183,13 @@ def _tag(artist: Artist, extras: dict[str, tuple[str, str]], classes: str, title
 
 
 _GROUP = re.compile(r'<g id="(rc\d+)">')
+_METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.DOTALL)
+"""matplotlib's RDF block (creator, links to vocabularies): nothing a reader needs."""
 
 
 def _decorate(svg: str, name: str, extras: dict[str, tuple[str, str]]) -> str:
-    """The SVG without its prolog, ``<svg>`` classed as a chart of ``name``, each tagged
-    group given its classes and tooltip (and an id unique in the page)."""
+    """The SVG without its prolog and metadata, ``<svg>`` classed as a chart of ``name``,
+    each tagged group given its classes and tooltip (and an id unique in the page)."""
 
     def tagged(match: re.Match[str]) -> str:
         gid = match.group(1)
@@ -197,7 +199,7 @@ def _decorate(svg: str, name: str, extras: dict[str, tuple[str, str]]) -> str:
             f"<title>{html.escape(title, quote=False)}</title>"
         )
 
-    body = svg[svg.index("<svg") :]
+    body = _METADATA.sub("", svg[svg.index("<svg") :])
     body = body.replace("<svg ", f'<svg class="chart" data-guardrail="{html.escape(name)}" ', 1)
     return _GROUP.sub(tagged, body)
 

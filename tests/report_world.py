@@ -135,3 +135,33 @@ class _World:
         self._write_until(minute)
         at = format_timestamp(self.start + timedelta(minutes=minute))
         return invoke("watch", str(self.plan), "--auto", "--once", "--at", at)
+
+
+def render(scripted: Scripted, out: Path) -> Path:
+    """`rollout report PLAN --at END --html OUT` of a scripted rollout."""
+    code, output = invoke(
+        "report", str(scripted.plan), "--at", format_timestamp(scripted.end), "--html", str(out)
+    )
+    assert code == 0, output
+    return out
+
+
+DOM_FACTS = """JSON.stringify({
+  charts: [...document.querySelectorAll("svg.chart")].map(svg => {
+    const box = svg.getBoundingClientRect();
+    const drawn = g => [...svg.querySelectorAll(g)].filter(e => {
+      const r = e.getBoundingClientRect(); return r.width > 0 || r.height > 0; }).length;
+    return {
+      guardrail: svg.dataset.guardrail, width: box.width, height: box.height,
+      series: drawn("g.series"), stages: drawn("g.stage-boundary"),
+      decisions: [...svg.querySelectorAll("g.decision")].map(g => ({
+        kind: g.getAttribute("class").replace("decision ", ""),
+        title: g.querySelector("title").textContent,
+        shown: g.getBoundingClientRect().height > 0 })),
+    };
+  }),
+  timeline: [...document.querySelectorAll("ol.timeline li.decision")].length,
+  verdict: document.getElementById("verdict").textContent,
+})"""
+"""What the browser drew, read from the rendered DOM: per chart its size, its series and
+stage boundaries with a non-empty box, and its decision marks (kind, tooltip, drawn)."""

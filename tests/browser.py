@@ -134,7 +134,10 @@ class Page:
 @contextmanager
 def chromium(binary: str) -> Iterator[Page]:
     """A headless Chromium with no network, and its first tab."""
-    with tempfile.TemporaryDirectory(prefix="rollout-chromium-") as profile:
+    # ignore_cleanup_errors: a helper process may still write to the profile as it exits
+    with tempfile.TemporaryDirectory(
+        prefix="rollout-chromium-", ignore_cleanup_errors=True
+    ) as profile:
         args = [
             binary,
             "--headless",

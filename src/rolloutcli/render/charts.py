@@ -102,6 +102,8 @@ def chart_svg(data: ChartData) -> str:
         for axes in (top, bottom):
             _marks(axes, data.marks, extras, axes is top)
             axes.xaxis_date()
+        if len(xs) > 1:
+            bottom.set_xlim(xs[0], xs[-1])  # the whole span, looks without data included
         bottom.xaxis.set_major_formatter(FuncFormatter(_time_label))
         figure.autofmt_xdate()
         figure.tight_layout()

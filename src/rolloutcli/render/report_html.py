@@ -15,6 +15,7 @@ from rolloutcli.render.reportview import (
     duration,
     reasons,
     srm_line,
+    stage_words,
     stamp,
     verdict_rows,
 )
@@ -86,7 +87,7 @@ def _timeline(report: Report) -> str:
             f'<li class="decision {escape(decision.event)}" style="--c:{color}" '
             f'title="{escape(decision_title(decision))}"><span class="when">'
             f"{stamp(decision.at)}</span> <b>{escape(decision.event)}</b>"
-            f"{' to ' + escape(decision.stage) if decision.stage else ''}"
+            f" {escape(stage_words(decision))}"
             f' <span class="muted">by {escape(decision.who or "the platform")}</span>'
             f"{'<br>' + escape(decision.why) if decision.why else ''}</li>"
         )

@@ -101,9 +101,16 @@ def decision_marks(decisions: tuple[Decision, ...]) -> list[Mark]:
 def decision_title(decision: Decision) -> str:
     """``advance by alice at 2026-11-02T10:00:00Z (to 10%): why``: who and why."""
     who = decision.who or "the platform (no record)"
-    to = f" (to {decision.stage})" if decision.stage else ""
+    to = f" ({stage_words(decision)})" if decision.stage else ""
     why = f": {decision.why}" if decision.why else ""
     return f"{decision.event} by {who} at {format_timestamp(decision.at)}{to}{why}"
+
+
+def stage_words(decision: Decision) -> str:
+    """``to 25%`` for a decision that moved the split there, ``at 25%`` for one taken in a
+    stage (a pause, a rollback from it)."""
+    moved = decision.event in SPLIT_EVENTS and decision.event != "rollback"
+    return f"{'to' if moved else 'at'} {decision.stage}" if decision.stage else ""
 
 
 def verdict_rows(report: Report) -> list[VerdictRow]:

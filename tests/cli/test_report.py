@@ -136,3 +136,32 @@ def test_unwritable_html_file_is_one_line(workspace: Path) -> None:
     assert code == 2
     assert len(stderr.strip().splitlines()) == 1
     assert "cannot write it" in stderr and "give a writable file" in stderr
+
+
+def test_without_matplotlib_html_says_how_to_install_it(workspace: Path) -> None:
+    """A run in which matplotlib cannot be imported (as on an install without the extra)."""
+    import subprocess
+    import sys
+
+    program = (
+        "import sys; sys.modules['matplotlib'] = None; sys.argv = ['rollout', *sys.argv[1:]]; "
+        "from rolloutcli.cli.main import main; main()"
+    )
+    args = ["report", "checkout-v2", "--at", AT]
+    html = subprocess.run(
+        [sys.executable, "-c", program, *args], capture_output=True, text=True, check=False
+    )
+    assert html.returncode == 2
+    assert html.stdout == ""
+    assert html.stderr.splitlines() == [
+        "error: rollout report --output html draws its charts with matplotlib, which is not "
+        "installed: pip install 'rolloutcli[report]' (or use --output markdown)"
+    ]
+    markdown = subprocess.run(
+        [sys.executable, "-c", program, *args, "--output", "markdown"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert markdown.returncode == 0, markdown.stderr
+    assert markdown.stdout.count("xychart-beta") == 3

@@ -174,7 +174,7 @@ def _marks(
         color = "#adb5bd" if boundary else DECISION_COLORS.get(mark.kind, "#495057")
         drawn = axes.axvline(_days(mark.at), color=color, ls="-" if boundary else ":", lw=1.2)
         if top:
-            classes = "stage-boundary" if boundary else f"decision {mark.kind}"
+            classes = "stage-boundary" if boundary else f"decision {_slug(mark.kind)}"
             _tag(drawn, extras, classes, mark.title)
 
 
@@ -197,7 +197,7 @@ def _decorate(svg: str, name: str, extras: dict[str, tuple[str, str]]) -> str:
         gid = match.group(1)
         classes, title = extras[gid]
         return (
-            f'<g id="{html.escape(_slug(name))}-{gid}" class="{classes}">'
+            f'<g id="{_slug(name)}-{gid}" class="{html.escape(classes)}">'
             f"<title>{html.escape(title, quote=False)}</title>"
         )
 

@@ -5,6 +5,7 @@ artifact). Every value is escaped; the charts come from :mod:`rolloutcli.render.
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from html import escape
 
 from rolloutcli.app.report import Report
@@ -105,7 +106,7 @@ def _verdict_table(report: Report) -> str:
         for h in ("guardrail", "control", "treatment", "change", "interval", "thresholds", "status")
     )
     rows = "".join(
-        "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row.__dict__.values()) + "</tr>"
+        "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in astuple(row)) + "</tr>"
         for row in verdict_rows(report)
     )
     why = "".join(f"<li>{escape(line)}</li>" for line in reasons(report))

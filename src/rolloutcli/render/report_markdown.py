@@ -5,6 +5,8 @@ and control over time), which GitHub draws. No plotting library needed.
 
 from __future__ import annotations
 
+from dataclasses import astuple
+
 from rolloutcli.app.report import Report
 from rolloutcli.render.charts import ChartData
 from rolloutcli.render.reportview import (
@@ -49,7 +51,7 @@ def report_markdown(report: Report) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for row in verdict_rows(report):
-        lines.append("| " + " | ".join(_cell(c) for c in row.__dict__.values()) + " |")
+        lines.append("| " + " | ".join(_cell(c) for c in astuple(row)) + " |")
     lines += ["", f"Exposure split (SRM): {srm_line(report)}", ""]
     lines += [f"- {_cell(r)}" for r in reasons(report)]
     lines += _retrospective(report)

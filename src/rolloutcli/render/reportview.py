@@ -7,7 +7,7 @@ markup here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rolloutcli.app.report import Report
 from rolloutcli.judge.findings import Finding
@@ -157,10 +157,8 @@ def srm_line(report: Report) -> str:
     )
 
 
-def duration(value: object) -> str:
-    from datetime import timedelta
-
-    return format_duration(value) if isinstance(value, timedelta) else "-"
+def duration(value: timedelta | None) -> str:
+    return format_duration(value) if value is not None else "-"
 
 
 def stamp(at: datetime | None) -> str:

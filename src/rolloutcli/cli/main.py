@@ -43,6 +43,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("pause", "change"),
     ("resume", "change"),
     ("history", "inspect"),
+    ("report", "report"),
     ("demo", "demo"),
 )
 """Each command and the module in ``rolloutcli.cli`` that holds it, in ``--help``'s order."""

@@ -39,6 +39,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from rolloutcli.judge import reasons as because
+from rolloutcli.judge import segments
 from rolloutcli.judge.evidence import assess, gate_wait
 from rolloutcli.judge.exclusion import missing_exclusion
 from rolloutcli.judge.findings import (
@@ -49,7 +50,6 @@ from rolloutcli.judge.findings import (
     coverage_gaps,
     doubted,
     evaluate_guardrail,
-    evaluate_sequential,
     tier_p_values,
 )
 from rolloutcli.judge.flagstate import FlagState
@@ -383,20 +383,27 @@ def _judge(
         else assess(g, obs_of(g.name), beta, control_expected)
         for g in plan.guardrails
     }
+    parts = {
+        g.name: segments.prepare(g, obs_of(g.name), beta, control_expected) for g in plan.guardrails
+    }
     levels = familywise_levels(
-        {g.name: tier_p_values(g, assessments[g.name]) for g in plan.guardrails},
+        {
+            g.name: segments.family(g, tier_p_values(g, assessments[g.name]), parts[g.name])
+            for g in plan.guardrails
+        },
         settings.alpha,
         settings.correction,
     )
     return tuple(
         doubted(
-            evaluate_sequential(
+            segments.judged(
                 g,
                 obs_of(g.name),
                 settings,
                 control_expected,
                 assessments[g.name],
                 levels.get(g.name, {}),
+                parts[g.name],
                 explain,
             ),
             obs_of(g.name),

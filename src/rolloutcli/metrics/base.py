@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from rolloutcli.judge.dataquality import Coverage
 from rolloutcli.judge.observations import MeanData
@@ -58,7 +58,7 @@ class Window:
         return self.end - self.start
 
 
-Verb = Literal["counter", "values", "counter_series", "moment_series"]
+Verb = Literal["counter", "values", "counter_series", "moment_series", "segment_series"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,8 @@ class Need:
     window: Window
     step: timedelta | None = None
     log: bool = False
+    by: str | None = None
+    """For ``segment_series``: the label (or column) the counter is grouped by."""
 
 
 @dataclass(frozen=True)
@@ -153,4 +155,17 @@ class MetricsSource(Protocol):
         ``moment_series``) is over ``window``, a part of the need's own window: delivery
         steps expected, steps with a point, steps silent at the end. None when the backend
         cannot tell (no series was fetched, or the cohort has no data at all)."""
+        ...
+
+
+@runtime_checkable
+class SegmentedSource(Protocol):
+    """A source that can also group a counter by a label (``segments: {by: region}``)."""
+
+    def segment_series(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta, by: str
+    ) -> dict[str, Array] | None:
+        """A counter's total per interval of ``step``, per value of the label ``by`` (NaN
+        where a segment has no point: missing, not zero). ``{}`` when the metric has data
+        but none of it carries the label; None when it has no data at all."""
         ...

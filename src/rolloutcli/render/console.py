@@ -275,6 +275,7 @@ _VERB_TEXT = {
     "values": "values",
     "counter_series": "per interval",
     "moment_series": "per interval",
+    "segment_series": "per interval and segment",
 }
 
 
@@ -302,7 +303,7 @@ def print_explain(console: Console, explained: Explained) -> None:
             highlight=False,
         )
     for need, resolved in explained.queries:
-        what = _VERB_TEXT[need.verb]
+        what = _VERB_TEXT[need.verb] + (f" (by {need.by})" if need.by else "")
         span = "stage" if need.window == prepared.window else "rollout"
         every = f" every {format_duration(need.step)}" if need.step else ""
         console.print(

@@ -456,6 +456,7 @@ def _segments(
                 _stage_totals(te[first:], tn[first:]),
                 _stage_totals(ce[first:], cn[first:]),
                 RatioSeries(te, tn, ce, cn),
+                first,
             )
         )
     return tuple(out), None

@@ -78,6 +78,9 @@ class SegmentData:
     treatment: RatioData | None
     control: RatioData | None
     series: RatioSeries
+    first: int = 0
+    """The index in ``series`` of the current stage's first interval (the series may
+    start with the rollout's earlier stages)."""
 
     @property
     def trials(self) -> float:

@@ -33,6 +33,7 @@ from rolloutcli.judge.findings import (
 from rolloutcli.judge.observations import Observation, RatioData, RatioSeries, SegmentData
 from rolloutcli.plan.model import MeanGuardrail, RatioGuardrail, Statistics
 from rolloutcli.plan.segments import OTHER, Segments
+from rolloutcli.stats import sequential
 from rolloutcli.stats.moments import Array
 
 Guardrail = RatioGuardrail | MeanGuardrail
@@ -49,6 +50,8 @@ class SegmentPart:
     observations: tuple[Observation, ...]
     assessments: tuple[Assessment | None, ...]
     missing: tuple[str, ...]
+    mismatched: tuple[str, ...] = ()
+    """Segments whose split between the cohorts is not the planned one (SRM)."""
 
 
 def pooled(segments: Sequence[SegmentData], spec: Segments) -> tuple[SegmentData, ...]:
@@ -77,9 +80,15 @@ def missing(segments: Sequence[SegmentData], spec: Segments) -> tuple[str, ...]:
 
 
 def prepare(
-    guardrail: Guardrail, obs: Observation, beta: float, control_expected: bool
+    guardrail: Guardrail,
+    obs: Observation,
+    beta: float,
+    control_expected: bool,
+    split: tuple[float, float] | None = None,
 ) -> SegmentPart | None:
-    """The pooled segments' observations and assessments; None without segments."""
+    """The pooled segments' observations and assessments, and with ``split`` (the planned
+    treatment share and the SRM level) the segments whose split is off; None without
+    segments."""
     spec = guardrail.segments
     if spec is None or obs.segments is None or obs.problem:
         return None
@@ -91,7 +100,22 @@ def prepare(
         observations,
         tuple(assess(guardrail, o, beta, control_expected) for o in observations),
         missing(obs.segments, spec),
+        mismatched(found, *split) if split is not None else (),
     )
+
+
+def mismatched(found: Sequence[SegmentData], share: float, level: float) -> tuple[str, ...]:
+    """The segments whose trials over the stage split between the cohorts unlike the plan
+    (the sequential SRM test of the exposures, each at ``level`` / k: a sample-ratio
+    mismatch confined to one segment breaks its comparison, and the total may hide it)."""
+    k = max(1, len(found))
+    out = []
+    for s in found:
+        t = s.series.treatment_trials[s.first :]
+        c = s.series.control_trials[s.first :]
+        if sequential.split_evidence(t, c, share).rejects(level / k):
+            out.append(s.name)
+    return tuple(out)
 
 
 def comparisons(guardrail: Guardrail, part: SegmentPart) -> int:
@@ -129,12 +153,16 @@ def comparison_levels(
 
 
 def combined(
-    guardrail: Guardrail, total: Finding, segments: Sequence[Finding], gone: Sequence[str]
+    guardrail: Guardrail,
+    total: Finding,
+    segments: Sequence[Finding],
+    gone: Sequence[str],
+    skewed: Sequence[str] = (),
 ) -> Finding:
     """The guardrail's finding: the total's numbers, with the segment findings attached.
     With ``act_on: any`` a segment's tier more severe than the total's becomes the
-    guardrail's status (the reason names it); a required segment missing holds unless a
-    pause or rollback is reached."""
+    guardrail's status (the reason names it); a segment whose split is off (``skewed``)
+    or a required segment missing holds unless a pause or rollback is reached."""
     spec = guardrail.segments
     assert spec is not None
     out = replace(total, segments=tuple(segments), segment_by=spec.by)
@@ -157,6 +185,15 @@ def combined(
                 segment=worst.name,
                 note=None,
             )
+    if skewed and out.status not in (Status.PAUSE, Status.ROLLBACK):
+        listing = ", ".join(f"{spec.by}={name}" for name in skewed)
+        out = replace(
+            out,
+            status=Status.BAD_DATA,
+            reached=None,
+            note=f"sample-ratio mismatch in {listing}: its split between the cohorts is not "
+            "the planned one, so its comparison cannot be trusted",
+        )
     if gone and out.status not in (Status.PAUSE, Status.ROLLBACK):
         listing = ", ".join(f"{spec.by}={name}" for name in gone)
         out = replace(
@@ -195,6 +232,7 @@ def _merged(parts: Sequence[SegmentData]) -> SegmentData:
             added([s.control_events for s in series]),
             added([s.control_trials for s in series]),
         ),
+        parts[0].first,  # every segment's series spans the same intervals
     )
 
 
@@ -252,5 +290,5 @@ def judged(
         for o, a in zip(part.observations, part.assessments, strict=True)
     ]
     held = [level for level, _ in comparison_levels(levels, {}, shown).values()]
-    out = combined(guardrail, total, found, part.missing)
+    out = combined(guardrail, total, found, part.missing, part.mismatched)
     return replace(out, segment_alpha=max(held, default=None))

@@ -58,7 +58,14 @@ from rolloutcli.judge.multiplicity import familywise_levels
 from rolloutcli.judge.observations import Exposures, Observation
 from rolloutcli.judge.position import Position
 from rolloutcli.judge.reasons import Reason
-from rolloutcli.plan.model import Plan, Stage, Statistics, SuccessCriterion
+from rolloutcli.plan.model import (
+    MeanGuardrail,
+    Plan,
+    RatioGuardrail,
+    Stage,
+    Statistics,
+    SuccessCriterion,
+)
 from rolloutcli.plan.thresholds import parse_bound
 from rolloutcli.stats import fixed as stats
 from rolloutcli.stats import sequential
@@ -128,7 +135,8 @@ def decide(
     names; ``restart`` a person restarting a rolled-back rollout (``advance --restart``)."""
     stages = plan.stages
     control_expected = state.percent < 100
-    findings = _judge(plan, observations, control_expected, explain)
+    split = None if state.audience_keys or state.audience_segment else state.percent / 100
+    findings = _judge(plan, observations, control_expected, explain, split)
     facts = _Facts(
         plan=plan,
         state=state,
@@ -364,8 +372,14 @@ answers."""
 
 
 def _judge(
-    plan: Plan, observations: dict[str, Observation], control_expected: bool, explain: bool
+    plan: Plan,
+    observations: dict[str, Observation],
+    control_expected: bool,
+    explain: bool,
+    split: float | None = None,
 ) -> tuple[Finding, ...]:
+    """Every guardrail's finding; ``split`` is the planned treatment share (None on an
+    audience stage), for the sample-ratio check of each segment."""
     settings = plan.statistics
 
     def obs_of(name: str) -> Observation:
@@ -384,7 +398,10 @@ def _judge(
         for g in plan.guardrails
     }
     parts = {
-        g.name: segments.prepare(g, obs_of(g.name), beta, control_expected) for g in plan.guardrails
+        g.name: segments.prepare(
+            g, obs_of(g.name), beta, control_expected, _split_check(plan, g, split)
+        )
+        for g in plan.guardrails
     }
     levels = familywise_levels(
         {
@@ -412,6 +429,18 @@ def _judge(
         )
         for g in plan.guardrails
     )
+
+
+def _split_check(
+    plan: Plan, g: RatioGuardrail | MeanGuardrail, split: float | None
+) -> tuple[float, float] | None:
+    """(planned share, level) for the per-segment sample-ratio check: only where the
+    guardrail's trials are the plan's exposures (so they are counted per segment)."""
+    if split is None or not 0 < split < 1 or not isinstance(g, RatioGuardrail):
+        return None
+    if g.trials != plan.exposure_metric:
+        return None
+    return split, plan.statistics.srm_alpha
 
 
 def _eta(

@@ -241,3 +241,26 @@ def test_a_regression_in_one_segment_is_caught_where_the_total_misses_it() -> No
         missed_by_total += plain.status not in (Status.PAUSE, Status.ROLLBACK)
     assert caught == rollouts
     assert missed_by_total == rollouts
+
+
+def test_a_split_off_in_one_segment_holds_naming_it() -> None:
+    """One region's treatment gets 5% of its traffic where 10% is planned (its assignment
+    is broken there): that region's comparison cannot be trusted, so the guardrail holds
+    on it, whatever the total's split says."""
+    rng = np.random.default_rng(9)
+    parts = []
+    for i, (share, treated) in enumerate([(0.1, 0.05), (0.9, 0.1)]):
+        n = rng.binomial(20_000, share, 60)
+        nt = rng.binomial(n, treated)
+        nc = n - nt
+        et, ec = rng.binomial(nt, 0.01), rng.binomial(nc, 0.01)
+        parts.append(segment(f"r{i}", list(et), list(nt), list(ec), list(nc)))
+    obs, exposures = observed(parts)
+    v = judge(plan_with({"by": "region"}), obs, exposures)
+    f = v.findings[0]
+    assert f.status is Status.BAD_DATA
+    assert f.note == (
+        "sample-ratio mismatch in region=r0: its split between the cohorts is not the "
+        "planned one, so its comparison cannot be trusted"
+    )
+    assert v.kind is VerdictKind.HOLD

@@ -17,6 +17,13 @@ latencies are drawn with a fixed seed, so the history is the same on every machi
   ``tests/watch_world.py`` (requests and errors only), watched from ``WATCH_T0``.
 
 Conversion (orders / checkouts) is 50% and latency the same lognormal in every cohort.
+
+Two rollouts carry a ``region`` label on ``http_requests_total`` (requests only), at 2,000
+requests per 15 s split among the regions in :data:`REGIONS_5` / :data:`REGIONS_8`:
+
+* ``region-regression``: 1% errors everywhere, except the treatment in eu-west (10% of
+  the traffic), at 3% from END - 2h (+20% over everyone);
+* ``region-healthy``: 1% errors in every region and cohort, 8 regions.
 """
 
 from __future__ import annotations
@@ -93,6 +100,46 @@ def samples(seed: int = 20240101) -> Iterator[Sample]:
                 yield ("http_request_duration_seconds_sum", labels, round(total, 6), t)
 
 
+REGION_PER_STEP = 2000
+REGIONS_5 = {"eu-west": 0.1, "us-east": 0.35, "us-west": 0.25, "ap-south": 0.2, "sa-east": 0.1}
+REGIONS_8 = {
+    "eu-west": 0.2,
+    "eu-north": 0.1,
+    "us-east": 0.2,
+    "us-west": 0.15,
+    "ap-south": 0.1,
+    "ap-east": 0.1,
+    "sa-east": 0.1,
+    "af-south": 0.05,
+}
+REGION_FLAGS = {"region-regression": REGIONS_5, "region-healthy": REGIONS_8}
+
+
+def region_error_rate(flag: str, region: str, variant: str, t: int) -> float:
+    regressed = flag == "region-regression" and region == "eu-west" and variant == "true"
+    return 0.03 if regressed and t > END - 2 * 3600 else 0.01
+
+
+def region_samples(seed: int = 20261207) -> Iterator[Sample]:
+    """``http_requests_total`` with a ``region`` label for the REGION_FLAGS rollouts."""
+    rng = np.random.default_rng(seed)
+    times = range(END - HOURS * 3600, END + 1, STEP)
+    for flag, regions in REGION_FLAGS.items():
+        for region, region_share in regions.items():
+            for variant, share in (("true", TREATMENT_SHARE), ("false", 1 - TREATMENT_SHARE)):
+                requests = round(REGION_PER_STEP * region_share * share)
+                labels = {"flag": flag, "variant": variant, "region": region}
+                ok = bad = 0
+                for i, t in enumerate(times):
+                    if i:  # the first sample is each counter's zero
+                        rate = region_error_rate(flag, region, variant, t)
+                        errors = int(rng.binomial(requests, rate))
+                        bad += errors
+                        ok += requests - errors
+                    yield ("http_requests_total", {**labels, "status": "200"}, ok, t)
+                    yield ("http_requests_total", {**labels, "status": "500"}, bad, t)
+
+
 WATCH_T0 = datetime.fromtimestamp(END - 3 * 3600, UTC)
 """When the rollouts of tests/watch_world.py (flags ``watch-*``) are first watched."""
 
@@ -102,7 +149,8 @@ def write(path: Path) -> Path:
 
     start = datetime.fromtimestamp(END - HOURS * 3600, UTC)
     watched = watch_world.prometheus_samples(WATCH_T0, start, END_TIME)
-    return write_openmetrics(path, itertools.chain(samples(), watched), TYPES)
+    history = itertools.chain(samples(), region_samples(), watched)
+    return write_openmetrics(path, history, TYPES)
 
 
 QUERIES = {

@@ -31,6 +31,7 @@ from rolloutcli.judge.observations import (
     Observation,
     RatioData,
     RatioSeries,
+    SegmentData,
     SeriesCoverage,
 )
 from rolloutcli.judge.position import audience_for, exclusion_for
@@ -41,6 +42,7 @@ from rolloutcli.metrics.base import (
     MetricsSource,
     Need,
     ResolvedQuery,
+    SegmentedSource,
     UnitSource,
     Verb,
     Window,
@@ -333,6 +335,12 @@ class _RecordingSource:
         ones = np.ones(max(1, math.ceil(window.length / step)))
         return UnitMoments(ones, ones, ones * 2, ones, ones * 4, ones * 2)
 
+    def segment_series(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta, by: str
+    ) -> dict[str, Array] | None:
+        self.needs.append(Need("segment_series", metric, cohort, window, step, by=by))
+        return {"segment": np.ones(max(1, math.ceil(window.length / step)))}
+
     def coverage(self, need: Need, window: Window) -> Coverage | None:
         return None  # read from the series already fetched: no call of its own
 
@@ -390,6 +398,11 @@ def _observe(
                 untrustworthy=problem is not None,
                 coverage=_coverage(source, needs, window),
             )
+            if guardrail.segments is not None and series is not None and not problem:
+                found, missing = _segments(
+                    guardrail, source, cohorts, (span, window), settings.step, series
+                )
+                obs = replace(obs, segments=found, problem=missing)
         return obs
     obs = _values(guardrail, source, treatment, control, window)
     if sequential and not obs.problem:
@@ -453,6 +466,65 @@ def _unit_totals(units: UnitMoments | None) -> RatioData | None:
         return None
     total = units.total()
     return RatioData(float(total.events[0]), float(total.trials[0]), total)
+
+
+def _segments(
+    g: RatioGuardrail,
+    source: MetricsSource,
+    cohorts: tuple[Cohort, Cohort],
+    windows: tuple[Window, Window],
+    step: timedelta,
+    total: RatioSeries,
+) -> tuple[tuple[SegmentData, ...] | None, str | None]:
+    """Each segment's events and trials per interval over the evidence window, and its
+    totals over the stage; or the problem (a hold reason) when the source cannot group
+    by the label or none of its numbers carry it. Events absent where trials are count 0."""
+    assert g.segments is not None
+    by = g.segments.by
+    span, stage = windows
+    if not isinstance(source, SegmentedSource):
+        return None, f"the {source.name} source cannot group by {by} yet"
+    size = len(total.treatment_trials)
+    first = max(0, min(size, int((stage.start - span.start) // step)))
+    got: dict[tuple[str, str], dict[str, Array]] = {}
+    for cohort in cohorts:
+        for metric in (g.events, g.trials):
+            found = source.segment_series(metric, cohort, span, step, by)
+            if found == {} and metric == g.trials and cohort.role == "treatment":
+                query = source.describe(metric, cohort, span, "counter_series")
+                return None, (
+                    f"{metric} (treatment) has no {by} label or column, so it cannot be "
+                    f"judged per {by} (segments.by) · {query}"
+                )
+            got[(cohort.role, metric)] = found or {}
+    names = sorted({name for per in got.values() for name in per})
+    out: list[SegmentData] = []
+    for name in names:
+
+        def arrays(role: str, name: str = name) -> tuple[Array, Array]:
+            missing = np.full(size, np.nan)
+            trials = got[(role, g.trials)].get(name, missing)
+            events = got[(role, g.events)].get(name, missing)
+            return np.where(np.isnan(events) & np.isfinite(trials), 0.0, events), trials
+
+        (te, tn), (ce, cn) = arrays("treatment"), arrays("control")
+        out.append(
+            SegmentData(
+                name,
+                _stage_totals(te[first:], tn[first:]),
+                _stage_totals(ce[first:], cn[first:]),
+                RatioSeries(te, tn, ce, cn),
+                first,
+            )
+        )
+    return tuple(out), None
+
+
+def _stage_totals(events: Array, trials: Array) -> RatioData | None:
+    """A cohort's events and trials summed over the stage's intervals (None: no trials)."""
+    if not np.isfinite(trials).any():
+        return None
+    return RatioData(float(np.nansum(events)), float(np.nansum(trials)))
 
 
 def _coverage(

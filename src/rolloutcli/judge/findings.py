@@ -86,6 +86,11 @@ class Finding:
     reached: Threshold | None = None  # the threshold whose tier is the status, if one is
     points_change: float | None = None  # a guardrail in points (+2pp): treatment - control, pp
     per_point: float | None = None  # a guardrail in points: one point in the metric's units
+    # segments: (judge.segments) one finding per segment, named by its label's value
+    segments: tuple[Finding, ...] = ()
+    segment_by: str | None = None  # the label the segments are grouped by
+    segment: str | None = None  # the segment whose breach the status is (None: the total's)
+    segment_alpha: float | None = None  # the level each segment's tested tiers are held to
 
     def change_text(self) -> str | None:
         """The change as shown: ``+2.3pp`` for a guardrail in percentage points, else

@@ -98,11 +98,32 @@ def _prerequisite_unmet(r: Reason) -> str:
 
 def _breach(r: Reason) -> str:
     f = _finding(r)
+    if f.segment is not None:
+        return _segment_breach(f)
     values = f"treatment {_fmt(f.treatment)} vs control {_fmt(f.control)}"
     shown = f.change_text()
     change = f" ({shown})" if shown is not None else ""
     p = f", p = {f.p_value:.3g}" if f.p_value is not None else ""
     return f"{f.name} breached {f.threshold}: {values}{change}{p}"
+
+
+def _segment_breach(f: Finding) -> str:
+    """A breach in one segment: its change there and over everyone, e.g. ``error_rate
+    breached rollback 2x: +140.0% in region=eu-west (treatment 2.40% vs control 1.00%),
+    +3.0% overall, p = 0.001``."""
+    seg = next((s for s in f.segments if s.name == f.segment), None)
+    where = f"in {f.segment_by}={f.segment}"
+    inside = seg.change_text() if seg is not None else None
+    values = (
+        f" (treatment {_fmt(seg.treatment)} vs control {_fmt(seg.control)})"
+        if seg is not None
+        else ""
+    )
+    overall = f.change_text()
+    total = f", {overall} overall" if overall is not None else ""
+    p = f", p = {f.p_value:.3g}" if f.p_value is not None else ""
+    change = f"{inside} " if inside is not None else ""
+    return f"{f.name} breached {f.threshold}: {change}{where}{values}{total}{p}"
 
 
 def _sample_ratio_mismatch(r: Reason) -> str:
@@ -185,7 +206,8 @@ def _off_plan(r: Reason) -> str:
 def _warning(r: Reason) -> str:
     f = _finding(r)
     raw = f.reached.raw if f.reached is not None else f.threshold
-    return f"warning: {f.name} {_describe(f)} is past warn {raw}"
+    where = f" in {f.segment_by}={f.segment}" if f.segment is not None else ""
+    return f"warning: {f.name} {_describe(f)}{where} is past warn {raw}"
 
 
 MESSAGES: dict[ReasonCode, Callable[[Reason], str]] = {

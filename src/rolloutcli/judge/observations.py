@@ -77,6 +77,25 @@ Series = RatioSeries | MeanSeries
 
 
 @dataclass(frozen=True)
+class SegmentData:
+    """One segment of a guardrail (``segments: {by: region}``): its stage totals and its
+    per-interval series over the evidence window, both cohorts."""
+
+    name: str
+    treatment: RatioData | None
+    control: RatioData | None
+    series: RatioSeries
+    first: int = 0
+    """The index in ``series`` of the current stage's first interval (the series may
+    start with the rollout's earlier stages)."""
+
+    @property
+    def trials(self) -> float:
+        """Both cohorts' trials over the stage (the segment's share of the traffic)."""
+        return sum(c.trials for c in (self.treatment, self.control) if c is not None)
+
+
+@dataclass(frozen=True)
 class SeriesCoverage:
     """How complete one cohort's series of one metric is over the stage (see
     :mod:`rolloutcli.judge.dataquality`), with the query that gave it, to name in a hold."""
@@ -103,6 +122,9 @@ class Observation:
     """The ``problem`` is data that cannot be true (not merely absent): it holds as such."""
     coverage: tuple[SeriesCoverage, ...] = ()
     """Per cohort, how complete the series behind ``series`` is over the stage."""
+    segments: tuple[SegmentData, ...] | None = None
+    """Per segment, as the source grouped them (not pooled yet); None when the guardrail
+    has no ``segments:`` or its series were not read."""
 
 
 @dataclass(frozen=True)

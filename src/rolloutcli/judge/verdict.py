@@ -41,6 +41,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from rolloutcli.judge import reasons as because
+from rolloutcli.judge import segments
 from rolloutcli.judge.evidence import assess, gate_wait
 from rolloutcli.judge.exclusion import missing_exclusion
 from rolloutcli.judge.findings import (
@@ -51,7 +52,6 @@ from rolloutcli.judge.findings import (
     coverage_gaps,
     doubted,
     evaluate_guardrail,
-    evaluate_sequential,
     tier_p_values,
 )
 from rolloutcli.judge.flagstate import FlagState
@@ -61,7 +61,14 @@ from rolloutcli.judge.observations import Exposures, Observation
 from rolloutcli.judge.position import Position
 from rolloutcli.judge.prerequisites import PrerequisiteCheck, unmet
 from rolloutcli.judge.reasons import Reason
-from rolloutcli.plan.model import Plan, Stage, Statistics, SuccessCriterion
+from rolloutcli.plan.model import (
+    MeanGuardrail,
+    Plan,
+    RatioGuardrail,
+    Stage,
+    Statistics,
+    SuccessCriterion,
+)
 from rolloutcli.plan.thresholds import parse_bound
 from rolloutcli.stats import fixed as stats
 from rolloutcli.stats import sequential
@@ -134,7 +141,8 @@ def decide(
     (:func:`~rolloutcli.judge.prerequisites.check_prerequisites`)."""
     stages = plan.stages
     control_expected = state.percent < 100
-    findings = _judge(plan, observations, control_expected, explain)
+    split = None if state.audience_keys or state.audience_segment else state.percent / 100
+    findings = _judge(plan, observations, control_expected, explain, split)
     facts = _Facts(
         plan=plan,
         state=state,
@@ -388,8 +396,14 @@ answers."""
 
 
 def _judge(
-    plan: Plan, observations: dict[str, Observation], control_expected: bool, explain: bool
+    plan: Plan,
+    observations: dict[str, Observation],
+    control_expected: bool,
+    explain: bool,
+    split: float | None = None,
 ) -> tuple[Finding, ...]:
+    """Every guardrail's finding; ``split`` is the planned treatment share (None on an
+    audience stage), for the sample-ratio check of each segment."""
     settings = plan.statistics
 
     def obs_of(name: str) -> Observation:
@@ -407,20 +421,30 @@ def _judge(
         else assess(g, obs_of(g.name), beta, control_expected)
         for g in plan.guardrails
     }
+    parts = {
+        g.name: segments.prepare(
+            g, obs_of(g.name), beta, control_expected, _split_check(plan, g, split)
+        )
+        for g in plan.guardrails
+    }
     levels = familywise_levels(
-        {g.name: tier_p_values(g, assessments[g.name]) for g in plan.guardrails},
+        {
+            g.name: segments.family(g, tier_p_values(g, assessments[g.name]), parts[g.name])
+            for g in plan.guardrails
+        },
         settings.alpha,
         settings.correction,
     )
     return tuple(
         doubted(
-            evaluate_sequential(
+            segments.judged(
                 g,
                 obs_of(g.name),
                 settings,
                 control_expected,
                 assessments[g.name],
                 levels.get(g.name, {}),
+                parts[g.name],
                 explain,
             ),
             obs_of(g.name),
@@ -429,6 +453,18 @@ def _judge(
         )
         for g in plan.guardrails
     )
+
+
+def _split_check(
+    plan: Plan, g: RatioGuardrail | MeanGuardrail, split: float | None
+) -> tuple[float, float] | None:
+    """(planned share, level) for the per-segment sample-ratio check: only where the
+    guardrail's trials are the plan's exposures (so they are counted per segment)."""
+    if split is None or not 0 < split < 1 or not isinstance(g, RatioGuardrail):
+        return None
+    if g.trials != plan.exposure_metric:
+        return None
+    return split, plan.statistics.srm_alpha
 
 
 def _eta(

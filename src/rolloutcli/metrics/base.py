@@ -58,7 +58,9 @@ class Window:
         return self.end - self.start
 
 
-Verb = Literal["counter", "values", "counter_series", "moment_series", "unit_series"]
+Verb = Literal[
+    "counter", "values", "counter_series", "moment_series", "unit_series", "segment_series"
+]
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class Need:
     window: Window
     step: timedelta | None = None
     log: bool = False
+    by: str | None = None
+    """For ``segment_series``: the label (or column) the counter is grouped by."""
 
 
 @dataclass(frozen=True)
@@ -167,4 +171,16 @@ class UnitSource(Protocol):
         """Per interval of ``step`` (a unit counted in the interval of its ``time``): the
         units, and the sums of their events, trials, squares and cross products (NaN where
         no unit fell); None when the query returned no rows."""
+
+
+@runtime_checkable
+class SegmentedSource(Protocol):
+    """A source that can also group a counter by a label (``segments: {by: region}``)."""
+
+    def segment_series(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta, by: str
+    ) -> dict[str, Array] | None:
+        """A counter's total per interval of ``step``, per value of the label ``by`` (NaN
+        where a segment has no point: missing, not zero). ``{}`` when the metric has data
+        but none of it carries the label; None when it has no data at all."""
         ...

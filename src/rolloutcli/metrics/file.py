@@ -9,6 +9,11 @@ Each row is one observation of one metric for one cohort:
   one raw sample (a latency, a score); or
 * ``count``, ``sum`` and ``sum_sq`` — a pre-aggregated summary of ``count`` values.
 
+Any other column (or JSON key) with a text or integer value is a label: a guardrail with
+``segments: {by: region}`` groups its counters by the ``region`` column, one segment per
+value. Totals ignore labels (they sum every row); a row with no value for the label falls
+into the pooled segment ``other``.
+
 Files ending in ``.csv`` are read as CSV with a header row; anything else as JSON lines.
 The source sums what falls in the window since the stage began.
 """
@@ -32,6 +37,7 @@ import numpy as np
 
 from rolloutcli.judge.dataquality import Coverage, Kind, first_bad_value
 from rolloutcli.judge.observations import MeanData
+from rolloutcli.plan.segments import OTHER
 from rolloutcli.plan.source_specs import FileSourceSpec
 from rolloutcli.stats import fixed as stats
 from rolloutcli.stats.moments import Array, MomentSeries
@@ -42,6 +48,9 @@ from rolloutcli.support.quoting import quote
 from rolloutcli.support.timeutil import format_timestamp, parse_timestamp
 
 from .base import Cohort, DataProblem, Need, ResolvedQuery, Verb, Window, variation_label
+
+COLUMNS = frozenset({"time", "cohort", "metric", "value", "count", "sum", "sum_sq"})
+"""A row's own columns; any other is a label a guardrail's segments may group by."""
 
 if TYPE_CHECKING:
     from rolloutcli.plan.model import LoadedPlan
@@ -64,6 +73,7 @@ class _Row:
     count: int | None
     total: float | None
     total_sq: float | None
+    labels: tuple[tuple[str, str], ...] = ()
 
 
 def open_file_source(loaded: LoadedPlan) -> FileMetricsSource:
@@ -95,6 +105,8 @@ class FileMetricsSource:
 
     def resolve(self, need: Need) -> list[ResolvedQuery]:
         text = self.describe(need.metric, need.cohort, need.window)
+        if need.by is not None:
+            text += f" grouped by {need.by}"
         params = {"step": format_duration(need.step)} if need.step is not None else {}
         return [ResolvedQuery(NAME, text, params)]
 
@@ -108,6 +120,30 @@ class FileMetricsSource:
         total = sum(_increment(r) for r in rows)
         self._check([total], metric, cohort, window, "count")
         return total
+
+    def segment_series(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta, by: str
+    ) -> dict[str, Array] | None:
+        """The counter per interval for each value of the column ``by``; rows without one
+        go to ``other``. ``{}`` when no row of the metric has the column at all."""
+        rows = self._checked(metric, cohort, window, "count")
+        if not rows:
+            return None
+        named = [dict(r.labels).get(by) for r in rows]
+        if all(name is None for name in named) and not self._has_label(metric, by):
+            return {}
+        out: dict[str, Array] = {}
+        size = _buckets(window, step)
+        for r, name in zip(rows, named, strict=True):
+            series = out.setdefault(name or OTHER, np.full(size, np.nan))
+            i = _bucket(r.at, window, step)
+            add = _increment(r)
+            series[i] = add if math.isnan(series[i]) else series[i] + add
+        return out
+
+    def _has_label(self, metric: str, by: str) -> bool:
+        """Whether any row of ``metric`` (any cohort, any time) carries the label ``by``."""
+        return any(r.metric == metric and by in dict(r.labels) for r in self._load())
 
     def values(self, metric: str, cohort: Cohort, window: Window) -> MeanData | None:
         rows = self._checked(metric, cohort, window, "value")
@@ -353,10 +389,25 @@ class FileMetricsSource:
             count=int(count) if count is not None else None,
             total=total,
             total_sq=total_sq,
+            labels=_labels(item),
         )
 
     def _bad(self, line: int, message: str) -> BackendError:
         return BackendError(NAME, f"{self.shown}:{line}: {message}")
+
+
+def _labels(item: dict[Any, Any]) -> tuple[tuple[str, str], ...]:
+    """A row's labels: its other columns with a text or integer value (empty ones left
+    out: a CSV row without a region has none)."""
+    return tuple(
+        (key, value if isinstance(value, str) else str(value))
+        for key, value in item.items()
+        if isinstance(key, str)
+        and key not in COLUMNS
+        and isinstance(value, str | int)
+        and not isinstance(value, bool)
+        and value != ""
+    )
 
 
 def _summary_problem(count: float, total: float, total_sq: float) -> str | None:

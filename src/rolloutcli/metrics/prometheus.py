@@ -21,6 +21,7 @@ token in ``PROMETHEUS_TOKEN``, or basic auth in ``PROMETHEUS_USERNAME`` and
 from __future__ import annotations
 
 import base64
+import functools
 import math
 import os
 from datetime import timedelta
@@ -29,6 +30,7 @@ from typing import Any
 import httpx
 
 from rolloutcli.plan.model import LoadedPlan
+from rolloutcli.plan.segments import OTHER
 from rolloutcli.plan.source_specs import PrometheusSourceSpec
 from rolloutcli.support.errors import InvalidInputError
 from rolloutcli.support.quoting import quote
@@ -45,6 +47,7 @@ from .base import QueryFailure
 from .pool import Call
 from .querying import (
     Fetch,
+    Grouped,
     Malformed,
     NoData,
     Points,
@@ -52,7 +55,7 @@ from .querying import (
     range_times,
     read_strictly,
 )
-from .templates import prometheus_duration
+from .templates import prometheus_duration, prometheus_grouped
 
 NAME = "prometheus"
 ENV_URL = "PROMETHEUS_URL"
@@ -130,6 +133,69 @@ class PrometheusSource(QueryingSource):
             }
             out.append(self._call("/api/v1/query_range", params))
         return out
+
+    def grouped(self, query: str, by: str) -> str:
+        return prometheus_grouped(query, by)
+
+    def parse_grouped(self, call: Call, response: object, by: str) -> Grouped | NoData:
+        """A grouped range query's matrix: one series per value of ``by`` (series with the
+        same value, grouped by other labels too, are merged; a series without it goes to
+        ``other``). ``Grouped({})`` when no series carries the label at all."""
+        assert isinstance(response, httpx.Response)
+        body = _json(response)
+        if not (
+            response.status_code == 200
+            and isinstance(body, dict)
+            and body.get("status") == "success"
+        ):
+            return self._ungrouped(call, response)
+        data = body.get("data")
+        result = data.get("result") if isinstance(data, dict) else None
+        if not isinstance(data, dict) or data.get("resultType") != "matrix":
+            return self._ungrouped(call, response)
+        if not isinstance(result, list) or not all(isinstance(i, dict) for i in result):
+            return self._ungrouped(call, response)
+        if not result:
+            return NoData("the query matched no series")
+        asked = _asked(call)
+        merged: dict[str, list[Points]] = {}
+        labelled = False
+        for item in result:
+            metric = item.get("metric")
+            value = metric.get(by) if isinstance(metric, dict) else None
+            labelled = labelled or (isinstance(value, str) and value != "")
+            pairs = item.get("values")
+            name = value if isinstance(value, str) and value else OTHER
+            found = read_strictly(
+                NAME,
+                functools.partial(_series_points, pairs),
+                asked,
+                "Prometheus's HTTP API v1",
+                "metrics.source.url",
+            )
+            if isinstance(found, Points):
+                merged.setdefault(name, []).append(found)
+        if not labelled:
+            return Grouped({})
+        return Grouped(
+            {
+                name: Points(
+                    tuple(t for p in parts for t in p.times),
+                    tuple(v for p in parts for v in p.values),
+                )
+                for name, parts in merged.items()
+            }
+        )
+
+    def _ungrouped(self, call: Call, response: httpx.Response) -> NoData:
+        """An answer a grouped query cannot use: read as an ungrouped one, which raises
+        the failure it is (rejected, malformed, unreachable) or says there is no data."""
+        found = self.parse(call, response)
+        if isinstance(found, NoData):
+            return found
+        raise QueryFailure(
+            NAME, "malformed", "malformed answer: a grouped query's answer is not a matrix"
+        )
 
     def _call(self, path: str, params: dict[str, str]) -> Call:
         # POST with a form body, as the HTTP API allows for both endpoints: long queries
@@ -287,6 +353,12 @@ def _read(data: Any, call: Call) -> Points | NoData:
             return NoData(f"the query gave {item['value'][1]}")
         return Points((at,), (value,))
     pairs = item.get("values")
+    if not isinstance(pairs, list):
+        raise Malformed("a matrix series without a list of values")
+    return _matrix_points(pairs)
+
+
+def _series_points(pairs: Any) -> Points:
     if not isinstance(pairs, list):
         raise Malformed("a matrix series without a list of values")
     return _matrix_points(pairs)

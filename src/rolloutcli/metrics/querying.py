@@ -56,6 +56,7 @@ class Fetch:
     start: datetime
     end: datetime
     step: timedelta | None
+    by: str | None = None  # grouped by this label: one series per value (segments)
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,14 @@ class NoData:
     why: str
 
 
-Answer = Points | NoData | BackendError
+@dataclass(frozen=True)
+class Grouped:
+    """A grouped query's answer: the points of each value of the label grouped by."""
+
+    series: dict[str, Points]
+
+
+Answer = Points | NoData | Grouped | BackendError
 Index = npt.NDArray[np.int64]
 
 
@@ -103,6 +111,14 @@ class QueryingSource:
         """``{window}`` in the backend's duration syntax."""
         raise NotImplementedError
 
+    def grouped(self, query: str, by: str) -> str:
+        """``query`` aggregated by the label ``by`` (one series per segment)."""
+        raise BackendError(self.name, "this source cannot group a query by segment yet")
+
+    def parse_grouped(self, call: Call, response: object, by: str) -> Grouped | NoData:
+        """Read one answer of a grouped query: one series per value of ``by``."""
+        raise BackendError(self.name, "this source cannot group a query by segment yet")
+
     def describe_call(self, call: Call) -> dict[str, str]:
         """The parameters shown by --explain besides the query text."""
         return {k: v for k, v in call.params.items() if k != "query"}
@@ -130,22 +146,24 @@ class QueryingSource:
         step: timedelta | None
         if need.verb == "counter":
             step = None
-        elif need.verb == "counter_series":
+        elif need.verb in ("counter_series", "segment_series"):
             step = need.step
         else:
             step = self.value_step(need.metric)
         w = need.window
-        return Fetch(need.metric, need.cohort.role, need.cohort.label, w.start, w.end, step)
+        by = need.by if need.verb == "segment_series" else None
+        return Fetch(need.metric, need.cohort.role, need.cohort.label, w.start, w.end, step, by)
 
     def rendered(self, fetch: Fetch) -> str:
         length = fetch.step if fetch.step is not None else fetch.end - fetch.start
         cohort = Cohort(fetch.role, fetch.label)  # type: ignore[arg-type]
-        return render(
+        query = render(
             self.spec(fetch.metric).query,
             cohort=cohort,
             flag=self.flag,
             window=self.window_text(length),
         )
+        return query if fetch.by is None else self.grouped(query, fetch.by)
 
     def describe(self, metric: str, cohort: Cohort, window: Window, verb: Verb = "counter") -> str:
         step = self.default_step if verb == "counter_series" else None
@@ -178,6 +196,9 @@ class QueryingSource:
         if not calls:
             self._answers[fetch] = NoData("the window is empty")
             return
+        if fetch.by is not None:
+            await self._fetch_grouped(fetch, calls, pool)
+            return
         try:
             answers = await asyncio.gather(*(self._one(c, pool) for c in calls))
         except BackendError as exc:
@@ -191,6 +212,33 @@ class QueryingSource:
         times = tuple(t for p in points for t in p.times)
         values = tuple(v for p in points for v in p.values)
         self._answers[fetch] = Points(times, values)
+
+    async def _fetch_grouped(self, fetch: Fetch, calls: list[Call], pool: QueryPool) -> None:
+        """A grouped fetch: each segment's points from every call, merged."""
+        assert fetch.by is not None
+        by = fetch.by
+
+        async def one(call: Call) -> Grouped | NoData:
+            return self.parse_grouped(call, await pool.send(call), by)
+
+        try:
+            answers = await asyncio.gather(*(one(c) for c in calls))
+        except BackendError as exc:
+            self._answers[fetch] = exc
+            return
+        merged: dict[str, tuple[list[float], list[float]]] = {}
+        for answer in answers:
+            if isinstance(answer, Grouped):
+                for name, points in answer.series.items():
+                    times, values = merged.setdefault(name, ([], []))
+                    times.extend(points.times)
+                    values.extend(points.values)
+        if not merged:
+            self._answers[fetch] = answers[0]
+            return
+        self._answers[fetch] = Grouped(
+            {name: Points(tuple(t), tuple(v)) for name, (t, v) in merged.items()}
+        )
 
     async def _one(self, call: Call, pool: QueryPool) -> Points | NoData:
         response = await pool.send(call)
@@ -206,7 +254,7 @@ class QueryingSource:
         answer = self._answers[fetch]
         if isinstance(answer, BackendError):
             raise self._with_context(answer, fetch)
-        if isinstance(answer, NoData):
+        if isinstance(answer, NoData | Grouped):
             return None
         problem = first_bad_value(answer.values, kind)
         if problem is not None:
@@ -257,6 +305,31 @@ class QueryingSource:
             return None
         index, values = self._placed(points, window, step)
         return interval_sums(index, values, interval_count(window, step))
+
+    def segment_series(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta, by: str
+    ) -> dict[str, Array] | None:
+        """The counter per interval, per value of the label ``by``; a series without the
+        label goes to ``other``."""
+        fetch = self.fetch_for(Need("segment_series", metric, cohort, window, step, by=by))
+        assert not self._released, "answers read after release()"
+        if fetch not in self._answers:
+            self.misses += 1
+            asyncio.run(self._fetch_alone(fetch))
+        answer = self._answers[fetch]
+        if isinstance(answer, BackendError):
+            raise self._with_context(answer, fetch)
+        if not isinstance(answer, Grouped):
+            return None
+        out: dict[str, Array] = {}
+        size = interval_count(window, step)
+        for name, points in answer.series.items():
+            problem = first_bad_value(points.values, "count")
+            if problem is not None:
+                raise self._data_problem(fetch, f"{problem} in {by}={name}")
+            index, values = self._placed(points, window, step)
+            out[name] = interval_sums(index, values, size)
+        return out
 
     def values(self, metric: str, cohort: Cohort, window: Window) -> MeanData | None:
         points = self._answer(self.fetch_for(Need("values", metric, cohort, window)), "value")

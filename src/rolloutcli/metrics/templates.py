@@ -39,3 +39,57 @@ def prometheus_duration(length: timedelta) -> str:
 def datadog_seconds(length: timedelta) -> str:
     """Datadog takes rollup intervals in whole seconds (``.rollup(sum, 3600)``); at least 1."""
     return str(max(1, round(length.total_seconds())))
+
+
+OUTER_SUM = re.compile(r"\s*sum\s*(?:by\s*\(([^()]*)\)\s*)?\(")
+TRAILING_BY = re.compile(r"\s*by\s*\(([^()]*)\)\s*")
+
+
+def prometheus_grouped(query: str, by: str) -> str:
+    """A rendered PromQL query aggregated by the label ``by`` as well (the cohort's own
+    matchers stay as written): ``sum(increase(x[1h]))`` becomes
+    ``sum by (region) (increase(x[1h]))``, an existing ``sum by (a)`` gains the label, and
+    any other query is wrapped: ``sum by (region) (query)``, which keeps the label only if
+    the query does."""
+    text = query.strip()
+    found = OUTER_SUM.match(text)
+    if found is not None:
+        close = _closing(text, found.end() - 1)
+        if close is not None:
+            inner = text[found.end() : close]
+            rest = text[close + 1 :]
+            labels = found.group(1)
+            trailing = TRAILING_BY.fullmatch(rest) if rest.strip() else None
+            if not rest.strip() or trailing is not None:
+                named = labels if labels is not None else (trailing.group(1) if trailing else "")
+                return f"sum by ({_with_label(named, by)}) ({inner})"
+    return f"sum by ({by}) ({text})"
+
+
+def _with_label(labels: str, by: str) -> str:
+    names = [name.strip() for name in labels.split(",") if name.strip()]
+    return ", ".join(names if by in names else [*names, by])
+
+
+def _closing(text: str, opening: int) -> int | None:
+    """Where the parenthesis at ``opening`` closes, skipping quoted strings; None if never."""
+    depth = 0
+    quote_char: str | None = None
+    i = opening
+    while i < len(text):
+        char = text[i]
+        if quote_char is not None:
+            if char == "\\":
+                i += 1
+            elif char == quote_char:
+                quote_char = None
+        elif char in "\"'`":
+            quote_char = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return None

@@ -65,6 +65,7 @@ from rolloutcli.plan.policy import (
 from rolloutcli.plan.policy import (
     checklist_items as as_items,
 )
+from rolloutcli.plan.segments import Segments, segment_problems
 from rolloutcli.plan.source_specs import SOURCE_SPECS, AnySourceSpec, query_kinds_text
 from rolloutcli.plan.thresholds import (
     Threshold,
@@ -275,6 +276,11 @@ class _GuardrailBase(PlanModel):
         description="The smallest regression the rollout must be able to detect, relative "
         "to control (+50%, -10%, 2x). Centres the sequential test on it, sizes stages, and "
         "gates the step to 100% until that regression is ruled out.",
+    )
+    segments: Segments | None = Field(
+        None,
+        description="Judge the guardrail per segment too (by: region): a regression "
+        "confined to one region, platform or user group is not diluted in the total.",
     )
 
     @cached_property
@@ -878,6 +884,16 @@ def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
             add(("guardrails", i, "name"), f"duplicate guardrail name {quote(guardrail.name)}")
         problems.extend(_tier_problems(guardrail, ("guardrails", i)))
         problems.extend(_reduce_problems(plan, guardrail, ("guardrails", i)))
+        if guardrail.segments is not None:
+            problems.extend(
+                segment_problems(
+                    guardrail.segments,
+                    ("guardrails", i),
+                    guardrail.is_ratio,
+                    plan.statistics.method,
+                    plan.metrics.source.kind,
+                )
+            )
         if guardrail.detect is not None:
             try:
                 found = guardrail.detect_threshold

@@ -293,6 +293,7 @@ _VERB_TEXT = {
     "counter_series": "per interval",
     "moment_series": "per interval",
     "unit_series": "per unit",
+    "segment_series": "per interval and segment",
 }
 
 
@@ -320,7 +321,7 @@ def print_explain(console: Console, explained: Explained) -> None:
             highlight=False,
         )
     for need, resolved in explained.queries:
-        what = _VERB_TEXT[need.verb]
+        what = _VERB_TEXT[need.verb] + (f" (by {need.by})" if need.by else "")
         span = "stage" if need.window == prepared.window else "rollout"
         every = f" every {format_duration(need.step)}" if need.step else ""
         console.print(

@@ -223,6 +223,33 @@ def finding_json(f: Finding) -> dict[str, Any]:
         "information": f.information,
         "information_needed": f.information_needed,
         "dispersion": None if f.dispersion is None else dispersion_json(f.dispersion),
+        "segment_by": f.segment_by,
+        "segment_alpha": f.segment_alpha,
+        "breached_segment": f.segment,
+        "segments": None if f.segment_by is None else [segment_json(s) for s in f.segments],
+    }
+
+
+def segment_json(f: Finding) -> dict[str, Any]:
+    """One segment of a guardrail (``segments: {by: ...}``): counts, estimate, bounds,
+    evidence and status, as a guardrail's own are named."""
+    return {
+        "name": f.name,
+        "status": f.status,
+        "control": f.control,
+        "treatment": f.treatment,
+        "control_n": f.control_size,
+        "treatment_n": f.treatment_size,
+        "relative_change": f.relative_change,
+        "change_pp": f.points_change,
+        "bounds": None
+        if f.ci_low is None and f.ci_high is None
+        else {"low": f.ci_low, "high": f.ci_high, "relative": f.ci_relative},
+        "threshold": f.threshold if f.reached is not None else None,
+        "p_value": f.p_value,
+        "e_value": f.e_value,
+        "alpha": f.alpha,
+        "note": f.note,
     }
 
 
@@ -317,6 +344,7 @@ def queries_json(rows: Any) -> list[dict[str, Any]]:
             "verb": need.verb,
             "window": _window_json(need.window),
             "interval": format_duration(need.step) if need.step else None,
+            **({"by": need.by} if need.by is not None else {}),
             "requests": [{"query": q.text, "params": q.params} for q in resolved],
         }
         for need, resolved in rows

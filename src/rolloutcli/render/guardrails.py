@@ -56,6 +56,8 @@ def guardrails_view(console: Console, plan: Plan, verdict: Verdict) -> list[Rend
     for f in verdict.findings:
         if f.note and f.name not in said:  # a reason's bullet quotes it already
             parts.append(Text(f"{f.name}: {without_query(f.note)}", style="dim"))
+    for f in verdict.findings:
+        parts.extend(segment_lines(f))
     cells = [evidence_text(f.p_value, f.e_value, f.test) for f in verdict.findings]
     legend = evidence_legend(cells)
     if legend is not None:
@@ -123,6 +125,34 @@ def guardrail_blocks(plan: Plan, verdict: Verdict) -> Text:
         )
         block.append(f"\n  {thresholds_line(plan, f.name)}")
     return block
+
+
+def segment_lines(f: Finding, expand: bool = False) -> list[Text]:
+    """A guardrail's segments folded under it: a one-line summary while every segment is
+    within its thresholds, one row each when one is not (or with ``expand``)::
+
+        error_rate by region: 5 segments, each at alpha 0.0083
+          eu-west    rollback (2x)  +430.8% [+150.2%, +900.1%] · n=1,204
+          us-east    ok             +2.1% [-30.5%, +50.2%] · n=4,210
+    """
+    if not f.segments or f.segment_by is None:
+        return []
+    level = f.segment_alpha
+    at = f", each tested at alpha {level:.2g}" if level is not None else ""
+    head = f"{f.name} by {f.segment_by}: {len(f.segments)} segments{at}"
+    loud = f.segment is not None or any(s.status not in ("ok", "no_data") for s in f.segments)
+    if not (loud or expand):
+        return [Text(head + " (all within thresholds)", style="dim")]
+    lines = [Text(head + ":")]
+    width = max(len(s.name) for s in f.segments)
+    for s in f.segments:
+        status = status_text(s)
+        row = Text(f"  {s.name:<{width}}  ")
+        row.append_text(status)
+        row.append(" " * max(1, 16 - len(status.plain)))
+        row.append(f"{_change(s, None, ' ')}{_size(s.treatment_size, ' · ')}")
+        lines.append(row)
+    return lines
 
 
 def thresholds_line(plan: Plan, name: str) -> str:

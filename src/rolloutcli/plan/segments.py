@@ -1,0 +1,99 @@
+"""A guardrail's breakdown by segment (``segments:``): the label or column its numbers are
+grouped by, the segments that must be present, the share of traffic below which a segment
+is pooled into ``other``, and whether a breach in one segment acts (``act_on``).
+
+Kept apart from the plan model so its rules are read in one place; the model only carries
+the field and calls :func:`segment_problems`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from rolloutcli.plan.fields import Key, Percent, PlanModel
+from rolloutcli.plan.yamlsource import KeyPath
+from rolloutcli.support.quoting import quote
+
+OTHER = "other"
+"""The pooled segment: every segment under ``min_share`` of the traffic, and rows with no
+value for the label."""
+MAX_REQUIRED = 50
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+RESERVED = frozenset({"time", "cohort", "metric", "value", "count", "sum", "sum_sq"})
+"""Names the metrics file's rows already use for something else."""
+SEGMENTED_SOURCES = ("file", "prometheus")
+"""The metrics sources that can group a guardrail's numbers by a label so far."""
+
+
+class Segments(PlanModel):
+    """Judge the guardrail in each segment (a region, a platform, a user group) as well as
+    over everyone: a regression confined to one segment is diluted in the total."""
+
+    by: Key = Field(
+        description="The label (Prometheus) or column (metrics file) naming each row's "
+        "segment, e.g. region. A plain name: letters, digits and _."
+    )
+    require: Annotated[list[Key], Field(max_length=MAX_REQUIRED)] = Field(
+        default_factory=list,
+        description="Segments that must be present: a missing one holds the rollout.",
+    )
+    min_share: Percent = Field(
+        1.0,
+        description="Segments with less than this share of the guardrail's trials (both "
+        "cohorts) are pooled into one segment named other (default 1%).",
+    )
+    act_on: Literal["any", "total"] = Field(
+        "any",
+        description="any: a tier acts when the total or any segment breaches it; total: "
+        "segments are shown, only the total acts.",
+    )
+
+    @property
+    def min_fraction(self) -> float:
+        return self.min_share / 100
+
+
+def segment_problems(
+    segments: Segments, where: KeyPath, ratio: bool, method: str, source: str
+) -> list[tuple[KeyPath, str]]:
+    """What is wrong with one guardrail's ``segments:`` (``where`` is its key path)."""
+    here: KeyPath = (*where, "segments")
+    out: list[tuple[KeyPath, str]] = []
+    by = segments.by
+    if not IDENTIFIER.fullmatch(by):
+        out.append(
+            (
+                (*here, "by"),
+                f"{quote(by)} is not a plain label name (letters, digits and _, "
+                "not starting with a digit)",
+            )
+        )
+    elif by in RESERVED or by.startswith("__"):
+        out.append(((*here, "by"), f"{quote(by)} is reserved: name the segment's own label"))
+    if not ratio:
+        out.append((here, "only ratio guardrails can be judged per segment so far"))
+    if method != "sequential":
+        out.append((here, "judging per segment needs statistics.method: sequential"))
+    if source not in SEGMENTED_SOURCES:
+        out.append(
+            (
+                here,
+                f"the {source} source cannot group by segment yet "
+                f"({' and '.join(SEGMENTED_SOURCES)} can)",
+            )
+        )
+    if segments.min_share >= 50:
+        out.append(((*here, "min_share"), "min_share must be below 50%"))
+    seen: set[str] = set()
+    for j, name in enumerate(segments.require):
+        if not name.strip():
+            out.append(((*here, "require", j), "a required segment needs a name"))
+        elif name == OTHER:
+            out.append(((*here, "require", j), "other is the pooled segment, not one to require"))
+        elif name in seen:
+            out.append(((*here, "require", j), f"{quote(name)} is listed twice"))
+        seen.add(name)
+    return out

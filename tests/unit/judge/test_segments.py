@@ -59,7 +59,8 @@ def segment(
 
 def observed(parts: list[SegmentData]) -> tuple[Observation, Exposures]:
     """The guardrail's total as the sum of its segments, with the segments attached."""
-    total = [sum(getattr(p.series, f) for p in parts) for f in RatioSeries.__dataclass_fields__]
+    counts = ("treatment_events", "treatment_trials", "control_events", "control_trials")
+    total = [sum(getattr(p.series, f) for p in parts) for f in counts]
     et, nt, ec, nc = total
     obs = Observation(
         "error_rate",

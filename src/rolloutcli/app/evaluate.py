@@ -125,6 +125,7 @@ def conclude(prepared: Prepared, restart: bool = False) -> Evaluation:
         lifecycle=standing.lifecycle,
         name=loaded.name,
         restart=restart,
+        knobs=standing.knobs,
     )
     return Evaluation(
         standing, verdict, prepared.now, prepared.window, prepared.source, prepared.needs

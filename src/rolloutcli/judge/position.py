@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from rolloutcli.judge.flagstate import ChangeRecord, FlagState
+from rolloutcli.judge.flagstate import ChangeRecord, FlagState, KnobReading
+from rolloutcli.judge.knobs import restart_at_knob_changes
 from rolloutcli.judge.stagestart import StageStart, stage_start
 from rolloutcli.plan.model import Plan
 
@@ -46,10 +47,16 @@ class Position:
         return self.started.elapsed(now)
 
 
-def locate(plan: Plan, state: FlagState, history: Iterable[ChangeRecord] = ()) -> Position:
+def locate(
+    plan: Plan,
+    state: FlagState,
+    history: Iterable[ChangeRecord] = (),
+    knobs: Iterable[KnobReading] = (),
+) -> Position:
     """The plan stage of the live split, and when it (and the rollout) began according to
-    ``state`` and the platform's change ``history``."""
-    started = stage_start(state, history)
+    ``state`` and the platform's change ``history``; a later change of one of the plan's
+    ``knobs`` restarts the stage (:func:`~rolloutcli.judge.knobs.restart_at_knob_changes`)."""
+    started = restart_at_knob_changes(stage_start(state, history), knobs)
     stages = plan.stages
     has_audience = bool(state.audience_keys or state.audience_segment)
     for i, stage in enumerate(stages):

@@ -179,5 +179,6 @@ def test_locate_takes_the_knob_change_as_the_stage_start() -> None:
     st = replace(state(25), split_changed_at=T)
     changed = T + timedelta(minutes=45)
     position = locate(plan, st, (), [KnobReading("min-confidence", 0.8, changed)])
-    assert position.stage_began == changed
+    assert (position.stage_began, position.knob_changed) == (T, changed)
+    assert position.evidence_began == changed
     assert position.stage_elapsed(changed + timedelta(minutes=10)) == timedelta(minutes=10)

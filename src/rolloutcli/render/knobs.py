@@ -4,16 +4,18 @@ and JSON), and what ``rollout tune`` sets."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 
-from rolloutcli.judge.flagstate import KnobReading
-from rolloutcli.judge.knobs import KnobStep
 from rolloutcli.plan.knobvalues import show_value
-from rolloutcli.plan.model import Plan
 from rolloutcli.support.timeutil import format_timestamp
+
+if TYPE_CHECKING:  # types only: `kill` renders through the contract without pydantic
+    from rolloutcli.judge.flagstate import KnobReading
+    from rolloutcli.judge.knobs import KnobStep
+    from rolloutcli.plan.model import Plan
 
 
 def knobs_json(plan: Plan, readings: Mapping[str, KnobReading]) -> list[dict[str, Any]]:

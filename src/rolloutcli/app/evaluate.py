@@ -93,11 +93,13 @@ def prepare(loaded: LoadedPlan, now: datetime, replay: bool = False) -> Prepared
     state, position = standing.state, standing.position
     if not state.on or position.not_started:
         return Prepared(standing, now, None, None, None, ())
-    start = position.stage_began or now
+    start = position.evidence_began or now
     window = Window(start=min(start, now), end=now)
     evidence = window
     if loaded.plan.statistics.scope == "rollout":
-        began = position.rollout_began or start
+        # a knob change restarts the rollout's evidence too: data before it was produced
+        # by another setting
+        began = position.knob_changed or position.rollout_began or start
         evidence = Window(start=min(began, window.start), end=now)
     source = open_source(loaded)
     return Prepared(standing, now, window, evidence, source, record_needs(loaded, window, evidence))
@@ -129,6 +131,7 @@ def conclude(prepared: Prepared, restart: bool = False) -> Evaluation:
         name=loaded.name,
         restart=restart,
         prerequisites=standing.prerequisites,
+        knobs=standing.knobs,
     )
     return Evaluation(
         standing, verdict, prepared.now, prepared.window, prepared.source, prepared.needs

@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from rolloutcli.judge.flagstate import ChangeRecord, FlagShare, FlagState, RolloutChange
+from rolloutcli.judge.flagstate import (
+    ChangeRecord,
+    FlagShare,
+    FlagState,
+    KnobReading,
+    RolloutChange,
+)
 from rolloutcli.judge.lifecycle import ROLLBACK_NOTE, Lifecycle, derive
 from rolloutcli.judge.position import Position, exclusion_for, locate
 from rolloutcli.judge.prerequisites import PrerequisiteCheck, check_prerequisites
@@ -22,9 +29,10 @@ from rolloutcli.platforms.base import (
     EvaluatesOffline,
     Platform,
     ReadsOtherFlags,
+    TunesKnobs,
     ValidatesChanges,
 )
-from rolloutcli.support.errors import BackendError, InvalidInputError
+from rolloutcli.support.errors import BackendError, InvalidInputError, RolloutError
 from rolloutcli.support.timeutil import format_timestamp
 
 
@@ -40,6 +48,8 @@ class Standing:
     history: tuple[ChangeRecord, ...] = ()
     replayed: Replayed | None = None
     """Set when the state is the flag as it stood at an earlier time (``--at``)."""
+    knobs: Mapping[str, KnobReading] = field(default_factory=dict)
+    """The plan's knobs as the platform serves them now, by knob name (issue 21)."""
 
     @functools.cached_property
     def lifecycle(self) -> Lifecycle:
@@ -82,17 +92,39 @@ def read_standing(loaded: LoadedPlan, at: datetime | None = None) -> Standing:
     plan = loaded.plan
     platform = open_platform(plan.platform, plan.flag, loaded.base_dir, loaded.name)
     reading = platform.read(plan.variations.treatment, plan.variations.control)
+    knobs = read_knobs(loaded, platform)
     if at is None:
-        position = locate(plan, reading.state, reading.history)
-        return Standing(loaded, platform, reading.state, position, reading.history)
+        position = locate(plan, reading.state, reading.history, knobs.values())
+        return Standing(loaded, platform, reading.state, position, reading.history, knobs=knobs)
     found = replay(plan, reading.state, reading.history, at, reading.reaches_back_to)
     if isinstance(found, Unreplayable):
         raise InvalidInputError(
             f"--at {format_timestamp(at)}: flag {plan.flag} on {platform.name} cannot be "
             f"replayed: {found.why}; give a later --at, or none"
         )
-    position = locate(plan, found.state, found.history)
-    return Standing(loaded, platform, found.state, position, found.history, found)
+    earlier = [k for k in knobs.values() if k.since is not None and k.since <= at]
+    position = locate(plan, found.state, found.history, earlier)
+    return Standing(loaded, platform, found.state, position, found.history, found, knobs)
+
+
+def read_knobs(loaded: LoadedPlan, platform: Platform) -> dict[str, KnobReading]:
+    """Each of the plan's knobs as served now. A knob that cannot be read is a reading
+    without a value that says why: a rollback or a pause must not fail on a knob, and a
+    knob tier then pauses plainly (``judge.knobs``)."""
+    knobs = loaded.plan.knobs
+    if not knobs:
+        return {}
+    if not isinstance(platform, TunesKnobs):
+        return {
+            k.name: KnobReading(k.flag, None, note=f"{platform.name} has no knobs") for k in knobs
+        }
+    found: dict[str, KnobReading] = {}
+    for knob in knobs:
+        try:
+            found[knob.name] = platform.read_knob(knob.flag)
+        except RolloutError as exc:
+            found[knob.name] = KnobReading(knob.flag, None, note=str(exc))
+    return found
 
 
 def lifecycle_after(

@@ -29,6 +29,7 @@ from typing import Any
 
 from rolloutcli.app.apply import Journal, apply_recorded, pause_recorded
 from rolloutcli.app.evaluate import Evaluation, advance_change, evaluate_many
+from rolloutcli.app.knob import tune_recorded
 from rolloutcli.app.reduce import reduce_change, reduce_recorded
 from rolloutcli.app.standing import rollback_change
 from rolloutcli.journal.planlock import Busy, Lease, PlanKey
@@ -36,6 +37,7 @@ from rolloutcli.judge.automation import (
     Act,
     Decision,
     decide_action,
+    knob_response,
     last_rollout_change,
     reduce_target,
 )
@@ -161,6 +163,7 @@ def _act(
     last = None
     if standing.position.not_started and verdict.kind.value == "go":
         last = last_rollout_change(standing.history)
+    knobs = knob_response(loaded.plan, verdict, standing.knobs)
     decision = decide_action(
         loaded.plan,
         loaded.name,
@@ -169,7 +172,8 @@ def _act(
         standing.position,
         last,
         now,
-        reduce_target(loaded.plan, verdict),
+        reduce_target(loaded.plan, verdict, knobs.reducing),
+        knobs.step,
     )
     if not auto or decision.action is Act.NONE:
         return PlanRound(ref, evaluation, decision=decision)
@@ -293,8 +297,19 @@ def _apply(
         change = rollback_change(standing, f"verdict rollback: {first_sentence(verdict.reasons)}")
         after = apply_recorded(journal, standing, change, now, verdict=document, decision=chosen)
         return f"rolled back {standing.state.percent:g}% → {after.percent:g}%"
+    plan = standing.loaded.plan
+    knobs = knob_response(plan, verdict, standing.knobs)
+    if decision.action is Act.KNOB:
+        step = knobs.step
+        assert step is not None  # decided on it
+        why = f"pause verdict: {first_sentence(verdict.reasons)}"
+        expected = standing.knobs[step.knob]
+        tune_recorded(
+            journal, standing, step, expected, why, now, verdict=document, decision=chosen
+        )
+        return f"{step.describe()}: the stage's evidence starts again from now"
     if decision.action is Act.REDUCE:
-        index = reduce_target(standing.loaded.plan, verdict)
+        index = reduce_target(plan, verdict, knobs.reducing)
         assert index is not None  # decided on it
         why = f"pause verdict: {first_sentence(verdict.reasons)}"
         change = reduce_change(standing, index, why)

@@ -34,6 +34,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("advance", "change"),
     ("rollback", "change"),
     ("reduce", "change"),
+    ("tune", "tune"),
     ("verify", "inspect"),
     ("who", "inspect"),
     ("kill", "kill"),

@@ -100,6 +100,7 @@ _VERB: dict[str, str] = {
     "advance": "advanced",
     "unkill": "turned back on",
     "reduce": "reduced",
+    "knob": "tuned",
 }
 _NOUN: dict[str, str] = {
     "pause": "pause",
@@ -110,6 +111,7 @@ _NOUN: dict[str, str] = {
     "advance": "advance",
     "unkill": "unkill",
     "reduce": "reduction",
+    "knob": "knob change",
 }
 EMOJI: dict[str, str] = {
     "pause": ":double_vertical_bar:",
@@ -120,6 +122,7 @@ EMOJI: dict[str, str] = {
     "advance": ":arrow_up:",
     "unkill": ":large_green_circle:",
     "reduce": ":arrow_down:",
+    "knob": ":control_knobs:",
 }
 
 

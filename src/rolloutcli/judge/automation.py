@@ -9,7 +9,9 @@ own. Rules, in order:
 3. ``pause`` → mark the rollout paused on the platform (policy ``pause: auto``), once; when
    a guardrail whose pause tier it reached says ``on_pause: reduce``
    (:func:`reduce_target`), first step back to the previous stage (or its ``reduce_to``)
-   and pause there (policy ``reduce: auto``); already paused → nothing;
+   and pause there (policy ``reduce: auto``); when it says ``on_pause: {knob: ...}``
+   (:func:`knob_response`), set the knob to its next value instead (policy ``knob:
+   auto``): the stage's evidence starts again from the change; already paused → nothing;
 4. ``go`` →
    - paused (by a person or an earlier pause verdict) → nothing until ``rollout resume``;
    - off-plan (a percentage set by hand) → nothing: a person decides;
@@ -25,15 +27,17 @@ own. Rules, in order:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from rolloutcli.judge.flagstate import ChangeRecord, FlagState
+from rolloutcli.judge.flagstate import ChangeRecord, FlagState, KnobReading
+from rolloutcli.judge.knobs import NO_RESPONSE, KnobResponse, KnobStep, respond
 from rolloutcli.judge.policywindow import allowed
 from rolloutcli.judge.position import Position
 from rolloutcli.judge.verdict import Verdict, VerdictKind
+from rolloutcli.plan.knobvalues import show_value
 from rolloutcli.plan.model import Plan
 from rolloutcli.support.timeutil import format_timestamp
 
@@ -44,6 +48,7 @@ class Act(StrEnum):
     ROLLBACK = "rollback"
     PAUSE = "pause"
     REDUCE = "reduce"
+    KNOB = "knob"
 
 
 @dataclass(frozen=True)
@@ -70,12 +75,14 @@ def decide_action(
     last_change: ChangeRecord | None = None,
     now: datetime | None = None,
     reduce_to: int | None = None,
+    knob: KnobStep | None = None,
 ) -> Decision:
     """The action `watch --auto` takes for this verdict. ``last_change`` is the latest
     rollout change (advance, rollback or kill) in the platform's history, needed only to
     tell a rolled-back rollout from one that never started. ``now``: the moment the
     policy's windows and freezes are read at (None: they are not consulted).
-    ``reduce_to``: the stage a pause verdict steps back to (:func:`reduce_target`)."""
+    ``reduce_to``: the stage a pause verdict steps back to (:func:`reduce_target`);
+    ``knob``: the knob a pause verdict tunes (:func:`knob_response`), before any reduce."""
     policy = plan.automation
     if not state.on:
         return Decision(Act.NONE, "the flag is off (killed): a person turns it back on")
@@ -92,6 +99,8 @@ def decide_action(
     if kind is VerdictKind.PAUSE:
         if state.paused is not None:
             return Decision(Act.NONE, f"already paused{_since(state)}", waiting=True)
+        if knob is not None:
+            return _knob(plan, name, knob)
         if reduce_to is not None:
             return _reduce(plan, name, reduce_to)
         if policy.pause == "auto":
@@ -123,12 +132,37 @@ def _reduce(plan: Plan, name: str, index: int) -> Decision:
     )
 
 
-def reduce_target(plan: Plan, verdict: Verdict) -> int | None:
+def _knob(plan: Plan, name: str, step: KnobStep) -> Decision:
+    what = step.describe()
+    if plan.automation.knob == "auto":
+        return Decision(Act.KNOB, f"pause verdict on a knob tier; the policy will {what}")
+    return Decision(
+        Act.NONE,
+        f"pause verdict on a knob tier ({what}); the policy leaves it to a person: "
+        f"rollout tune {name} {step.knob} {show_value(step.after)}",
+        waiting=True,
+    )
+
+
+def knob_response(
+    plan: Plan, verdict: Verdict, readings: Mapping[str, KnobReading]
+) -> KnobResponse:
+    """What a pause verdict's knob tiers call for (:func:`~rolloutcli.judge.knobs.respond`);
+    nothing for any other verdict."""
+    if verdict.kind is not VerdictKind.PAUSE:
+        return NO_RESPONSE
+    return respond(plan, verdict.findings, readings)
+
+
+def reduce_target(
+    plan: Plan, verdict: Verdict, reducing: Collection[str] = frozenset()
+) -> int | None:
     """The stage a pause verdict steps back to, when a guardrail at its pause tier says
     ``on_pause: reduce``: its ``reduce_to`` when that lies below the current stage, else
     the previous stage; the lowest such stage over the guardrails. None when no such
     guardrail paused, or the rollout is at its first stage (or off-plan): nothing to step
-    back to, so the verdict is a plain pause."""
+    back to, so the verdict is a plain pause. ``reducing``: guardrails whose knob is used up
+    with ``then: reduce`` (:attr:`~rolloutcli.judge.knobs.KnobResponse.reducing`)."""
     if verdict.kind is not VerdictKind.PAUSE:
         return None
     current = verdict.position.index
@@ -137,7 +171,9 @@ def reduce_target(plan: Plan, verdict: Verdict) -> int | None:
     targets = []
     for finding in verdict.findings:
         guardrail = plan.guardrail(finding.name)
-        if finding.status != "pause" or guardrail is None or guardrail.on_pause != "reduce":
+        if finding.status != "pause" or guardrail is None:
+            continue
+        if guardrail.on_pause != "reduce" and guardrail.name not in reducing:
             continue
         named = None if guardrail.reduce_to is None else plan.stage_index(guardrail.reduce_to)
         targets.append(named if named is not None and named < current else current - 1)

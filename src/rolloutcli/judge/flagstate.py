@@ -131,3 +131,17 @@ class FlagReading:
     reaches_back_to: datetime | None = None
     """The history holds every change since this time; None: since the flag began (or, for
     the flag file, since the tool first wrote it)."""
+
+
+@dataclass(frozen=True)
+class KnobReading:
+    """A knob's companion flag (issue 21) as the platform serves it to everyone: ``value``
+    (None when it serves no single value: a split, targeting rules, a flag that is off),
+    when it was last changed (``since``) and by whom (``by``), where the platform says."""
+
+    flag: str
+    value: int | float | str | None
+    since: datetime | None = None
+    by: str | None = None
+    note: str | None = None
+    """Why ``value`` is None, or a caveat about ``since`` (a hand edit)."""

@@ -210,6 +210,30 @@ def _warning(r: Reason) -> str:
     return f"warning: {f.name} {_describe(f)}{where} is past warn {raw}"
 
 
+def _knob(r: Reason) -> str:
+    """``raise min_confidence 0.7 -> 0.8 (false_positive_rate breached pause +50%)``."""
+    from rolloutcli.judge.knobs import KnobStep
+
+    step = r.knob
+    assert isinstance(step, KnobStep)
+    why = f" ({step.guardrail} breached {step.threshold})" if step.guardrail else ""
+    return step.describe() + why
+
+
+def _knob_used_up(r: Reason) -> str:
+    """``min_confidence is at 0.9, the last value on_pause tries: roll back (...)``."""
+    from rolloutcli.judge.knobs import UsedUp
+    from rolloutcli.plan.knobvalues import show_value
+
+    used = r.knob
+    assert isinstance(used, UsedUp)
+    then = {"rollback": "roll back", "pause": "pause", "reduce": "reduce"}[used.then]
+    return (
+        f"{used.knob} is at {show_value(used.value)}, the last value its on_pause tries: "
+        f"{then} ({used.guardrail} breached {used.threshold})"
+    )
+
+
 MESSAGES: dict[ReasonCode, Callable[[Reason], str]] = {
     ReasonCode.NOT_STARTED: _not_started,
     ReasonCode.FLAG_OFF: _flag_off,
@@ -232,6 +256,8 @@ MESSAGES: dict[ReasonCode, Callable[[Reason], str]] = {
     ReasonCode.ADVANCE: _advance,
     ReasonCode.OFF_PLAN: _off_plan,
     ReasonCode.WARNING: _warning,
+    ReasonCode.KNOB: _knob,
+    ReasonCode.KNOB_USED_UP: _knob_used_up,
 }
 """Every code's sentence (a test checks that no code is missing)."""
 

@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from rolloutcli.judge.flagstate import ChangeRecord, FlagState
+from rolloutcli.judge.flagstate import ChangeRecord, FlagState, KnobReading
+from rolloutcli.judge.knobs import restart_at_knob_changes
 from rolloutcli.judge.stagestart import StageStart, stage_start
 from rolloutcli.plan.model import Plan
 
@@ -28,6 +29,9 @@ class Position:
     not_started: bool
     off_plan: bool
     started: StageStart
+    knob_changed: datetime | None = None
+    """When one of the plan's knobs changed after the stage began: the stage's evidence
+    (its window, its minimum duration) starts again from then (``judge.knobs``)."""
 
     @property
     def at_last_stage(self) -> bool:
@@ -41,25 +45,40 @@ class Position:
     def rollout_began(self) -> datetime | None:
         return self.started.rollout
 
+    @property
+    def evidence_began(self) -> datetime | None:
+        """Where the stage's evidence starts: the stage's start, or a later knob change."""
+        return self.knob_changed or self.started.stage
+
     def stage_elapsed(self, now: datetime) -> timedelta | None:
-        """How long the live split's stage has run at ``now``; None when unknown."""
-        return self.started.elapsed(now)
+        """How long the live split's stage has gathered evidence at ``now`` (since its
+        start, or a later knob change); None when unknown."""
+        began = self.evidence_began
+        return None if began is None else now - began
 
 
-def locate(plan: Plan, state: FlagState, history: Iterable[ChangeRecord] = ()) -> Position:
+def locate(
+    plan: Plan,
+    state: FlagState,
+    history: Iterable[ChangeRecord] = (),
+    knobs: Iterable[KnobReading] = (),
+) -> Position:
     """The plan stage of the live split, and when it (and the rollout) began according to
-    ``state`` and the platform's change ``history``."""
+    ``state`` and the platform's change ``history``; a later change of one of the plan's
+    ``knobs`` restarts the stage (:func:`~rolloutcli.judge.knobs.restart_at_knob_changes`)."""
     started = stage_start(state, history)
+    restarted = restart_at_knob_changes(started, knobs).stage
+    changed = restarted if restarted != started.stage else None
     stages = plan.stages
     has_audience = bool(state.audience_keys or state.audience_segment)
     for i, stage in enumerate(stages):
         if abs(stage.percent - state.percent) < _EPS and (stage.percent > 0 or has_audience):
             nxt = i + 1 if i + 1 < len(stages) else None
-            return Position(i, nxt, not_started=False, off_plan=False, started=started)
+            return Position(i, nxt, False, False, started, changed)
     if state.percent < _EPS and not has_audience:
         return Position(None, 0, not_started=True, off_plan=False, started=started)
     above = next((i for i, s in enumerate(stages) if s.percent > state.percent + _EPS), None)
-    return Position(None, above, not_started=False, off_plan=True, started=started)
+    return Position(None, above, False, True, started, changed)
 
 
 def exclusion_for(plan: Plan) -> tuple[tuple[str, ...], str | None]:

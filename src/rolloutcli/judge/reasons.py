@@ -18,6 +18,7 @@ from rolloutcli.stats.direction import Direction
 
 if TYPE_CHECKING:  # types only: the findings module imports the statistics
     from rolloutcli.judge.findings import Finding
+    from rolloutcli.judge.knobs import KnobStep, UsedUp
 
 
 class ReasonCode(StrEnum):
@@ -44,6 +45,8 @@ class ReasonCode(StrEnum):
     ADVANCE = "advance"  # healthy: a go to the next stage
     OFF_PLAN = "off_plan"  # the live split is no stage's
     WARNING = "warning"  # a guardrail past its warn tier (never blocks on its own)
+    KNOB = "knob"  # a pause tier tunes a knob: what it sets
+    KNOB_USED_UP = "knob_used_up"  # a pause tier's knob is at its last value: then ...
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class Reason:
     at: datetime | None = None  # flag_off, rolled_back, paused: when it happened
     who: str | None = None  # flag_off, rolled_back, paused: who did it, where known
     plan: str | None = None  # flag_off, rolled_back, paused: the plan name the next command takes
+    knob: KnobStep | UsedUp | None = None  # knob, knob_used_up
 
 
 def not_started(first_stage: str, flag_on: bool) -> Reason:
@@ -192,3 +196,11 @@ def off_plan(percent: float, next_percent: float | None) -> Reason:
 
 def warning(finding: Finding) -> Reason:
     return Reason(ReasonCode.WARNING, finding=finding)
+
+
+def knob(step: KnobStep) -> Reason:
+    return Reason(ReasonCode.KNOB, knob=step)
+
+
+def knob_used_up(used: UsedUp) -> Reason:
+    return Reason(ReasonCode.KNOB_USED_UP, knob=used)

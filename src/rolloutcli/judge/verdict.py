@@ -9,7 +9,9 @@ The verdict is the first of :data:`RULES`, in order, that has something to say:
    that is off: starting turns it on), or ``hold`` while a ``requires:`` flag is unmet;
 3. ``_rollback_tier``: a rollback tier breached → ``rollback`` (a pause mark never stops
    it);
-4. ``_pause_tier``: a pause tier breached → ``pause``;
+4. ``_pause_tier``: a pause tier breached → ``pause`` (saying what a guardrail's knob
+   action sets, :mod:`knobs`), or ``rollback`` when that knob is at the last value its
+   action tries and its ``then`` is rollback;
 5. ``_paused``: the pause mark is set (``rollout pause``, or an earlier pause verdict under
    ``watch --auto``) → ``hold`` with a ``paused`` reason: a person's hold on advancing is not
    a guardrail's pause tier, and it holds whatever the data says; ``_unexcluded``: the
@@ -35,8 +37,8 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -54,7 +56,8 @@ from rolloutcli.judge.findings import (
     evaluate_guardrail,
     tier_p_values,
 )
-from rolloutcli.judge.flagstate import FlagState
+from rolloutcli.judge.flagstate import FlagState, KnobReading
+from rolloutcli.judge.knobs import respond
 from rolloutcli.judge.lifecycle import Lifecycle, Phase, derive
 from rolloutcli.judge.multiplicity import familywise_levels
 from rolloutcli.judge.observations import Exposures, Observation
@@ -131,6 +134,7 @@ def decide(
     name: str | None = None,
     restart: bool = False,
     prerequisites: tuple[PrerequisiteCheck, ...] = (),
+    knobs: Mapping[str, KnobReading] | None = None,
 ) -> Verdict:
     """The verdict: the first of :data:`RULES` that has something to say. ``explain=False``
     skips what only the display needs (the always-valid confidence bounds); the decision is
@@ -138,7 +142,8 @@ def decide(
     no history, so no rollback is seen); ``name`` the plan's, for the next command a reason
     names; ``restart`` a person restarting a rolled-back rollout (``advance --restart``);
     ``prerequisites`` the plan's ``requires:`` as judged against the flags read
-    (:func:`~rolloutcli.judge.prerequisites.check_prerequisites`)."""
+    (:func:`~rolloutcli.judge.prerequisites.check_prerequisites`);
+    ``knobs`` the live values of the plan's knobs, by name (a pause tier may tune one)."""
     stages = plan.stages
     control_expected = state.percent < 100
     split = None if state.audience_keys or state.audience_segment else state.percent / 100
@@ -163,6 +168,7 @@ def decide(
         name=name,
         restart=restart,
         prerequisites=prerequisites,
+        knobs=knobs or {},
     )
     outcome = next(found for rule in RULES if (found := rule(facts)) is not None)
     warnings = [
@@ -203,6 +209,7 @@ class _Facts:
     name: str | None = None
     restart: bool = False
     prerequisites: tuple[PrerequisiteCheck, ...] = ()
+    knobs: Mapping[str, KnobReading] = field(default_factory=dict)
 
     def unmet_prerequisites(self) -> list[Reason]:
         return [
@@ -281,7 +288,21 @@ def _rollback_tier(f: _Facts) -> _Outcome | None:
 
 
 def _pause_tier(f: _Facts) -> _Outcome | None:
-    return _tier_reached(f, Status.PAUSE, VerdictKind.PAUSE)
+    """A pause tier reached: ``pause``, saying what the guardrails' knob actions set
+    (:mod:`~rolloutcli.judge.knobs`); a knob at the last value its action tries, with
+    ``then: rollback``, makes it ``rollback``."""
+    found = [x for x in f.findings if x.status is Status.PAUSE]
+    if not found:
+        return None
+    reasons = [because.breach(x) for x in found]
+    response = respond(f.plan, found, f.knobs)
+    used = response.rollback
+    if used is not None:
+        return _Outcome(VerdictKind.ROLLBACK, [*reasons, because.knob_used_up(used)])
+    if response.step is not None:
+        reasons.append(because.knob(response.step))
+    reasons.extend(because.knob_used_up(u) for u in response.used_up)
+    return _Outcome(VerdictKind.PAUSE, reasons)
 
 
 def _tier_reached(f: _Facts, status: Status, kind: VerdictKind) -> _Outcome | None:

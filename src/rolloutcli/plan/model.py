@@ -44,6 +44,7 @@ from rolloutcli.plan.fields import (
     Variation,
     strip_percent,
 )
+from rolloutcli.plan.knobs import MAX_KNOBS, Knob, KnobAction, OnPause, knob_problems
 from rolloutcli.plan.labels import LABEL, LABEL_RULE, MAX_LABELS, label_value
 from rolloutcli.plan.notifications import Notifications
 from rolloutcli.plan.platform_specs import (
@@ -260,11 +261,12 @@ class _GuardrailBase(PlanModel):
         max_length=len(TIERS),
         description="Tiers that act only when the difference is statistically significant.",
     )
-    on_pause: Literal["pause", "reduce"] = Field(
+    on_pause: OnPause = Field(
         "pause",
-        description="What reaching this guardrail's pause tier does: pause (hold the stage) "
-        "or reduce (step back to the previous stage, or reduce_to, and pause there until "
-        "rollout resume).",
+        description="What reaching this guardrail's pause tier does: pause (hold the stage), "
+        "reduce (step back to the previous stage, or reduce_to, and pause there until "
+        "rollout resume), or tune a knob: {knob: min_confidence, to: [0.8, 0.9], then: "
+        "rollback}.",
     )
     reduce_to: Short | Count | StrictFloat | None = Field(
         None,
@@ -494,6 +496,11 @@ class Automation(PlanModel):
         description="On a pause tier whose guardrail says on_pause: reduce: step back a stage "
         "and pause there (auto), or only report it (manual: rollout reduce).",
     )
+    knob: Action = Field(
+        "auto",
+        description="On a pause tier whose guardrail tunes a knob: set the knob to its next "
+        "value (auto), or only report it (manual: rollout tune).",
+    )
     start: Action = Field(
         "manual",
         description="A rollout that has not started: enter the first stage (auto) or wait "
@@ -570,6 +577,13 @@ class Plan(PlanModel):
         f"starts; rollback, reduce, pause and kill never wait for them. At most "
         f"{MAX_PREREQUISITES}.",
     )
+    knobs: list[Knob] = Field(
+        default_factory=list,
+        max_length=MAX_KNOBS,
+        description="Companion flags whose value (a number or a string) a guardrail's pause "
+        f"tier or rollout tune may set: a confidence threshold, a model version (at most "
+        f"{MAX_KNOBS}).",
+    )
     metrics: MetricsSpec
     guardrails: list[Guardrail] = Field(
         default_factory=list, max_length=MAX_GUARDRAILS, description=f"At most {MAX_GUARDRAILS}."
@@ -610,6 +624,9 @@ class Plan(PlanModel):
 
     def guardrail(self, name: str) -> RatioGuardrail | MeanGuardrail | None:
         return next((g for g in self.guardrails if g.name == name), None)
+
+    def knob(self, name: str) -> Knob | None:
+        return next((k for k in self.knobs if k.name == name), None)
 
     def stage_index(self, ref: object) -> int | None:
         """The stage a plan or a person names: its label (``canary``, ``25%``) or its
@@ -938,6 +955,7 @@ def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
     queries = {name: spec for name in plan.metrics.queries if (spec := plan.metrics.query(name))}
     problems.extend(plan.metrics.source.problems(queries, plan.metric_names()))
     problems.extend(_automation_problems(plan))
+    problems.extend(knob_problems(plan))
     return problems
 
 
@@ -1052,13 +1070,19 @@ def _reduce_problems(
 ) -> list[tuple[KeyPath, str]]:
     """``on_pause: reduce`` needs a pause tier; ``reduce_to`` needs it, and a real stage."""
     problems: list[tuple[KeyPath, str]] = []
-    reduces = guardrail.on_pause == "reduce"
-    if reduces and guardrail.thresholds.pause is None:
+    action = guardrail.on_pause
+    reduces = action == "reduce" or (isinstance(action, KnobAction) and action.then == "reduce")
+    if action == "reduce" and guardrail.thresholds.pause is None:
         problems.append(((*where, "on_pause"), "reduce acts on the pause tier: give pause:"))
     if guardrail.reduce_to is None:
         return problems
     if not reduces:
-        problems.append(((*where, "reduce_to"), "reduce_to needs on_pause: reduce"))
+        problems.append(
+            (
+                (*where, "reduce_to"),
+                "reduce_to needs on_pause: reduce (or a knob action's then: reduce)",
+            )
+        )
     elif plan.stage_index(guardrail.reduce_to) is None:
         labels = [s.label for s in plan.stages]
         problems.append(

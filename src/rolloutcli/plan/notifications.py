@@ -16,11 +16,22 @@ from rolloutcli.plan.fields import Key, PlanModel
 
 MAX_WEBHOOKS = 20
 
-NotifyEvent = Literal["pause", "rollback", "kill", "done", "resume", "advance", "unkill", "reduce"]
-NOTIFY_DEFAULT: list[NotifyEvent] = ["pause", "rollback", "kill", "done", "unkill", "reduce"]
+NotifyEvent = Literal[
+    "pause", "rollback", "kill", "done", "resume", "advance", "unkill", "reduce", "knob"
+]
+NOTIFY_DEFAULT: list[NotifyEvent] = [
+    "pause",
+    "rollback",
+    "kill",
+    "done",
+    "unkill",
+    "reduce",
+    "knob",
+]
 """``unkill`` (a killed flag turned back on) is told by default, as the kill was: whoever
 heard of the kill hears the flag serves the treatment again; ``reduce`` (a step back to an
-earlier stage, paused there) as a rollback is."""
+earlier stage, paused there) as a rollback is; ``knob`` (a knob tuned, issue 21) as it
+changes what the treatment serves."""
 
 
 class Webhook(PlanModel):
@@ -39,8 +50,8 @@ class Webhook(PlanModel):
     events: list[NotifyEvent] = Field(
         default_factory=lambda: list(NOTIFY_DEFAULT),
         max_length=12,
-        description="Events that post: pause, rollback, kill, done, unkill, reduce (default), "
-        "resume, advance.",
+        description="Events that post: pause, rollback, kill, done, unkill, reduce, knob "
+        "(default), resume, advance.",
     )
 
 

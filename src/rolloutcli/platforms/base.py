@@ -12,6 +12,7 @@ from rolloutcli.judge.flagstate import (
     FlagReading,
     FlagShare,
     FlagState,
+    KnobReading,
     RolloutChange,
 )
 from rolloutcli.support.errors import BackendError
@@ -28,6 +29,8 @@ VERBS = (
     "serving_sample",
     "explain",
     "read_share",
+    "read_knob",
+    "set_knob",
 )
 SHAPE_ERRORS = (AttributeError, KeyError, IndexError, TypeError, ValueError)
 C = TypeVar("C", bound=type)
@@ -173,3 +176,29 @@ class EvaluatesOffline(Protocol):
     ) -> tuple[int, int]: ...
 
     def explain(self, treatment: object, control: object, key: str) -> tuple[object, str]: ...
+
+
+@runtime_checkable
+class TunesKnobs(Protocol):
+    """The platform reads and sets knobs (issue 21): companion flags on the same
+    environment whose one value, a number or a string, is served to everyone."""
+
+    def read_knob(self, flag: str) -> KnobReading:
+        """The value flag ``flag`` serves everyone (None when it serves no single value,
+        with a note saying why), and since when and by whom where the platform says."""
+        ...
+
+    def set_knob(
+        self,
+        flag: str,
+        value: object,
+        expected: KnobReading,
+        plan: str,
+        comment: str,
+        at: datetime | None = None,
+        record: str | None = None,
+        by: str | None = None,
+    ) -> KnobReading:
+        """Serve ``value`` to everyone, only if the flag still serves ``expected.value``
+        (else ConflictError); the change note names ``record``. Returns the reading after."""
+        ...

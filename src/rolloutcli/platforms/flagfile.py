@@ -48,9 +48,11 @@ from rolloutcli.judge.flagstate import (
     FlagReading,
     FlagShare,
     FlagState,
+    KnobReading,
     PauseMark,
     RolloutChange,
 )
+from rolloutcli.plan.knobvalues import same_value
 from rolloutcli.support import deadlines
 from rolloutcli.support.errors import BackendError, ConflictError, InvalidInputError
 from rolloutcli.support.paths import shown_path
@@ -58,6 +60,7 @@ from rolloutcli.support.timeutil import format_timestamp, parse_timestamp
 
 from .base import answers_checked
 from .changenote import note_text, split_record, with_record
+from .flagknobs import knob_reading, select_value, stamp_knob
 
 if TYPE_CHECKING:
     from rolloutcli.plan.platform_specs import FlagfileSpec
@@ -386,6 +389,70 @@ class FlagFilePlatform:
             )
         return True
 
+    # ------------------------------------------------------------------ knobs
+
+    def read_knob(self, flag: str) -> KnobReading:
+        doc = self._parse(self._read_bytes(self.real_path))
+        return knob_reading(flag, self._knob_flag(doc, flag))
+
+    def set_knob(
+        self,
+        flag: str,
+        value: object,
+        expected: KnobReading,
+        plan: str,
+        comment: str,
+        at: datetime | None = None,
+        record: str | None = None,
+        by: str | None = None,
+    ) -> KnobReading:
+        """Select the variant serving ``value`` (added when absent), only if the flag
+        still serves ``expected.value``; recorded in the metadata and the history
+        (action ``knob``) like the rollout's changes."""
+        assert isinstance(value, int | float | str) and not isinstance(value, bool)
+        when = at or datetime.now(UTC)
+        real = self.real_path
+        with self._locked(real):
+            _refuse_linked_history(real)
+            doc = self._parse(self._read_bytes(real))
+            knob = self._knob_flag(doc, flag)
+            live = knob_reading(flag, knob).value
+            if not same_value(live, expected.value):
+                raise ConflictError(
+                    f"{NAME}: knob flag {flag!r} in {self.shown} serves {live!r} now, not the "
+                    f"{expected.value!r} read; nothing was written (re-run to act on it)"
+                )
+            select_value(knob, value)
+            stamp_knob(knob, value, plan, with_record(comment, record), when, by)
+            self._write(real, doc)
+            extra = {"value_before": live, "value_after": value}
+            self._append_history(
+                real,
+                when,
+                "knob",
+                None,
+                None,
+                None,
+                plan,
+                comment,
+                by=by,
+                record=record,
+                flag=flag,
+                extra=extra,
+            )
+        return self.read_knob(flag)
+
+    def _knob_flag(self, doc: dict[str, Any], key: str) -> dict[str, Any]:
+        flag = doc["flags"].get(key)
+        if not isinstance(flag, dict):
+            raise BackendError(
+                NAME,
+                f"knob flag {key!r} not found in {self.shown}",
+                hint=f"check the knob's flag: in the plan against the file's "
+                f"{_flags_text(doc['flags'])}",
+            )
+        return flag
+
     # ------------------------------------------------------------------ file plumbing
 
     def _read_bytes(self, real: Path) -> bytes:
@@ -517,12 +584,15 @@ class FlagFilePlatform:
         comment: str,
         by: str | None = None,
         record: str | None = None,
+        flag: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         """One history line; ``record`` (the decision record's id) both as its own field
-        and at the end of the comment, as every platform's note carries it."""
+        and at the end of the comment, as every platform's note carries it. ``flag``:
+        another flag's line (a knob's), ``extra``: more fields (a knob's values)."""
         entry: dict[str, Any] = {
             "at": format_timestamp(when),
-            "flag": self.flag,
+            "flag": flag or self.flag,
             "action": action,
             "percent_before": before,
             "percent_after": after,
@@ -534,6 +604,7 @@ class FlagFilePlatform:
             entry["by"] = note_text(by, None)
         if record:
             entry["record"] = record
+        entry.update(extra or {})
         line = json.dumps(entry, ensure_ascii=False)
         # Called with the lock held, so no other writer appends meanwhile (see _mend_tail).
         path = _history_of(real)

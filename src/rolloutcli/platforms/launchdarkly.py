@@ -57,11 +57,13 @@ from rolloutcli.judge.flagstate import (
     FlagReading,
     FlagShare,
     FlagState,
+    KnobReading,
     PauseMark,
     PlatformPrerequisite,
     RolloutChange,
 )
 from rolloutcli.judge.stagestart import split_moved_at
+from rolloutcli.plan.knobvalues import same_value
 from rolloutcli.support.errors import BackendError, ConflictError, InvalidInputError, RefusedError
 from rolloutcli.support.http import HttpBackend, rate_limit_wait
 from rolloutcli.support.redact import clip, display_url, env_secret, register_url
@@ -69,6 +71,10 @@ from rolloutcli.support.urlpolicy import check_url
 
 from .base import answers_checked
 from .changenote import format_title, parse_title, plan_token
+from .ldknobs import fallthrough_value
+from .ldknobs import last_change as knob_changed
+from .ldknobs import reading as knob_reading
+from .ldknobs import variation_id as knob_variation
 
 if TYPE_CHECKING:
     from rolloutcli.plan.platform_specs import LaunchDarklySpec
@@ -692,13 +698,79 @@ class LaunchDarklyPlatform:
             reach = datetime.fromtimestamp(_int(entries[0].get("date")) / 1000, UTC)
         return _chain(entries, self.plan, self.environment, complete), reach
 
+    # ------------------------------------------------------------------ knobs
+
+    def read_knob(self, flag: str) -> KnobReading:
+        body, env = self._knob_flag(flag)
+        return knob_reading(flag, body, env, self.environment, self._knob_changed(flag))
+
+    def set_knob(
+        self,
+        flag: str,
+        value: object,
+        expected: KnobReading,
+        plan: str,
+        comment: str,
+        at: datetime | None = None,  # LaunchDarkly stamps its own time
+        record: str | None = None,
+        by: str | None = None,  # LaunchDarkly knows who
+    ) -> KnobReading:
+        """``updateFallthroughVariationOrRollout`` to the variation serving ``value``, if
+        the flag still serves ``expected.value``; the answer must show exactly this change
+        (one version on), else ConflictError."""
+        body, env = self._knob_flag(flag)
+        live = fallthrough_value(body, env, self.environment)[0]
+        if not same_value(live, expected.value):
+            raise ConflictError(
+                f"{NAME}: knob flag {flag!r} in {self.environment} serves {live!r} now, not "
+                f"the {expected.value!r} read; nothing was written (re-run to act on it)"
+            )
+        chosen = knob_variation(body, flag, value)
+        patch = {
+            "environmentKey": self.environment,
+            "instructions": [
+                {"kind": "updateFallthroughVariationOrRollout", "variationId": chosen}
+            ],
+            "comment": format_title(plan, None, None, "knob", comment, record),
+        }
+        answer = self._patch(patch, path=self._knob_path(flag))
+        after = self.environment_of(answer)
+        moved = _int(after.get("version")) - _int(env.get("version"))
+        if moved not in (0, 1) or not same_value(
+            fallthrough_value(answer, after, self.environment)[0], value
+        ):
+            raise ConflictError(
+                f"{NAME}: knob flag {flag!r} in {self.environment} was changed by someone "
+                "else while we wrote: check it, then re-run"
+            )
+        return self.read_knob(flag)
+
+    def _knob_path(self, flag: str) -> str:
+        return f"/api/v2/flags/{quote(self.project, safe='')}/{quote(flag, safe='')}"
+
+    def _knob_flag(self, flag: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        body = self._call("GET", self._knob_path(flag), params={"env": self.environment})
+        envs = body.get("environments") if isinstance(body, dict) else None
+        env = envs.get(self.environment) if isinstance(envs, dict) else None
+        if not isinstance(env, dict):
+            raise BackendError(NAME, f"knob flag {flag!r} has no environment {self.environment!r}")
+        return body, env
+
+    def _knob_changed(self, flag: str) -> tuple[datetime | None, str | None]:
+        spec = f"proj/{self.project}:env/{self.environment}:flag/{flag}"
+        body = self._call("GET", "/api/v2/auditlog", params={"spec": spec, "limit": "20"})
+        items = [i for i in (body.get("items") or []) if isinstance(i, dict)]
+        return knob_changed(items, _member)
+
     # ------------------------------------------------------------------ HTTP
 
-    def _patch(self, body: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
+    def _patch(
+        self, body: dict[str, Any], dry_run: bool = False, path: str | None = None
+    ) -> dict[str, Any]:
         params = {"dryRun": "true"} if dry_run else None
         result = self._call(
             "PATCH",
-            self._path,
+            path or self._path,
             json=body,
             params=params,
             headers={"Content-Type": SEMANTIC_PATCH},

@@ -63,11 +63,13 @@ from rolloutcli.judge.flagstate import (
     FlagReading,
     FlagShare,
     FlagState,
+    KnobReading,
     PauseMark,
     PlatformPrerequisite,
     RolloutChange,
 )
 from rolloutcli.judge.stagestart import split_moved_at
+from rolloutcli.plan.knobvalues import same_value
 from rolloutcli.support.errors import BackendError, ConflictError, InvalidInputError
 from rolloutcli.support.http import Answer, HttpBackend
 from rolloutcli.support.redact import clip, display_url, env_secret, register_url
@@ -76,6 +78,8 @@ from rolloutcli.support.urlpolicy import check_url
 
 from .base import SHAPE_ERRORS, answers_checked
 from .changenote import Title, format_title, parse_title, plan_token
+from .unleashknobs import knob_strategy, knob_variant, variant_value
+from .unleashknobs import reading as knob_reading
 
 if TYPE_CHECKING:
     from rolloutcli.plan.platform_specs import UnleashSpec
@@ -832,6 +836,87 @@ class UnleashPlatform:
         stage = now.stage if now else None
         record = now.record if now is not None and action == now.action else None
         return ChangeRecord(at, action, prior, after, stage, self.plan, comment, by, record=record)
+
+    # ------------------------------------------------------------------ knobs
+
+    def read_knob(self, flag: str) -> KnobReading:
+        env = self._knob_environment(flag)
+        return knob_reading(flag, env, self._knob_events(flag), self.environment)
+
+    def set_knob(
+        self,
+        flag: str,
+        value: object,
+        expected: KnobReading,
+        plan: str,
+        comment: str,
+        at: datetime | None = None,
+        record: str | None = None,
+        by: str | None = None,
+    ) -> KnobReading:
+        """One JSON-Patch of the knob's strategy: test its variants as read, set the one
+        variant serving ``value``, and the change note as its title."""
+        assert isinstance(value, int | float | str) and not isinstance(value, bool)
+        strategy, why = knob_strategy(self._knob_environment(flag))
+        if strategy is None:
+            raise BackendError(
+                NAME,
+                f"knob flag {flag!r} in {self.environment}: {why}",
+                hint="give the knob's flag one flexibleRollout strategy at 100% in the "
+                "environment; rolloutcli sets its one variant",
+            )
+        live = variant_value(strategy)[0]
+        if not same_value(live, expected.value):
+            raise ConflictError(
+                f"{NAME}: knob flag {flag!r} in {self.environment} serves {live!r} now, not "
+                f"the {expected.value!r} read; nothing was written (re-run to act on it)"
+            )
+        title = format_title(plan, None, None, "knob", comment, record)
+        ops = [
+            {"op": "test", "path": "/variants", "value": strategy.get("variants") or []},
+            {"op": "replace", "path": "/variants", "value": [knob_variant(value, self.stickiness)]},
+            {"op": "add", "path": "/title", "value": title},
+        ]
+        path = f"{self._knob_path(flag)}/environments/{quote(self.environment, safe='')}"
+        path += f"/strategies/{quote(str(strategy['id']), safe='')}"
+        answer = self._http.request(
+            "PATCH", path, json=ops, idempotent=True, retry_status=lambda r: not _test_failed(r)
+        )
+        if _test_failed(answer.response):
+            after = self.read_knob(flag)
+            if answer.attempts > 1 and same_value(after.value, value):
+                return after  # our first attempt landed; its answer was lost
+            raise ConflictError(
+                f"{NAME}: knob flag {flag!r} in {self.environment} changed since it was "
+                "read; nothing was written (re-run to act on it)"
+            )
+        self._check(answer, "PATCH", path)
+        return self.read_knob(flag)
+
+    def _knob_path(self, flag: str) -> str:
+        return f"/api/admin/projects/{quote(self.project, safe='')}/features/{quote(flag, safe='')}"
+
+    def _knob_environment(self, flag: str) -> dict[str, Any]:
+        path = self._knob_path(flag)
+        answer = self._http.request("GET", path)
+        if answer.response.status_code == 404:
+            raise BackendError(
+                NAME,
+                f"knob flag {flag!r} not found in project {self.project}",
+                hint="check the knob's flag: in the plan, or create the toggle",
+            )
+        self._check(answer, "GET", path)
+        body = _json(answer.response)
+        for env in body.get("environments") or [] if isinstance(body, dict) else []:
+            if isinstance(env, dict) and env.get("name") == self.environment:
+                return env
+        raise BackendError(NAME, f"knob flag {flag!r} has no environment {self.environment!r}")
+
+    def _knob_events(self, flag: str) -> list[dict[str, Any]]:
+        answer = self._call("GET", f"/api/admin/events/{quote(flag, safe='')}")
+        body = _json(answer.response)
+        events = body.get("events") if isinstance(body, dict) else None
+        return [e for e in events or [] if isinstance(e, dict)]
 
     # ------------------------------------------------------------------ HTTP
 

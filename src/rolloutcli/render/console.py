@@ -29,6 +29,7 @@ from rolloutcli.render.guardrails import (
     thresholds_line,
     without_query,
 )
+from rolloutcli.render.knobs import knob_line, print_knobs
 from rolloutcli.render.layout import AboveFooter
 from rolloutcli.render.values import stage_name
 from rolloutcli.support.durations import format_duration
@@ -104,6 +105,9 @@ def print_status(console: Console, standing: Standing, now: datetime) -> None:
     began, elapsed = position.stage_began, position.stage_elapsed(now)
     if began is not None and elapsed is not None:
         table.add_row("since", f"{format_timestamp(began)} ({format_duration(elapsed)} ago)")
+    if position.knob_changed is not None:
+        changed = format_timestamp(position.knob_changed)
+        table.add_row("evidence", f"since {changed}, when a knob changed")
     if position.index is not None:
         stage = plan.stages[position.index]
         table.add_row("window", Text(f"{stage.min_duration}, min {stage.min_samples:,} per cohort"))
@@ -113,6 +117,8 @@ def print_status(console: Console, standing: Standing, now: datetime) -> None:
     for guardrail in plan.guardrails:  # what a check holds the stage to
         line = f"{guardrail.name}: {thresholds_line(plan, guardrail.name)}"
         table.add_row("guardrail", Text(line))
+    for knob in plan.knobs:
+        table.add_row("knob", Text(knob_line(knob.name, standing.knobs.get(knob.name))))
     if state.comment:
         table.add_row("last change", Text(state.comment))
     for note in state.notes:
@@ -169,6 +175,7 @@ def print_check(console: Console, evaluation: Evaluation) -> None:
     console.print(headline)
     for bullet in reason_lines(verdict.reasons, standing.loaded.name):
         console.print(bullet, highlight=False)
+    print_knobs(console, plan, standing.knobs)
     if verdict.findings:
         for part in guardrails_view(console, plan, verdict):
             console.print(part, highlight=False)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from rolloutcli.judge.exclusion import missing_exclusion
 from rolloutcli.judge.messages import codes, sentences
 from rolloutcli.judge.prerequisites import platform_prerequisite_text
+from rolloutcli.render.knobs import knobs_json
 from rolloutcli.support.durations import format_duration
 from rolloutcli.support.jsonsafe import json_safe
 from rolloutcli.support.timeutil import format_timestamp
@@ -143,6 +144,7 @@ def status_json(standing: Standing, now: datetime | None = None) -> dict[str, An
         "changed_at": position.stage_began,
         "last_comment": state.comment,
         "notes": list(state.notes),
+        "knobs": knobs_json(plan, standing.knobs),
         "lifecycle": lifecycle_json(standing.lifecycle),
         "replayed": replayed_json(standing),
         **({"automation": automation_json(standing, now)} if now is not None else {}),
@@ -300,6 +302,7 @@ def check_json(evaluation: Evaluation) -> dict[str, Any]:
         "prerequisites": prerequisites_json(standing),
         "lifecycle": lifecycle_json(standing.lifecycle),
         "automation": automation_json(standing, evaluation.now),
+        "knobs": knobs_json(standing.loaded.plan, standing.knobs),
     }
 
 

@@ -318,7 +318,17 @@ def test_slack_payload_of_a_failed_kill_has_an_error_block_and_no_optional_field
 def test_slack_emoji_per_kind() -> None:
     headers = {
         kind: slack_payload(rollback_event(kind=kind))["blocks"][0]["text"]["text"].split()[0]
-        for kind in ("pause", "rollback", "kill", "done", "resume", "advance", "unkill", "reduce")
+        for kind in (
+            "pause",
+            "rollback",
+            "kill",
+            "done",
+            "resume",
+            "advance",
+            "unkill",
+            "reduce",
+            "knob",
+        )
     }
     assert headers == {
         "pause": ":double_vertical_bar:",
@@ -329,6 +339,7 @@ def test_slack_emoji_per_kind() -> None:
         "advance": ":arrow_up:",
         "unkill": ":large_green_circle:",
         "reduce": ":arrow_down:",
+        "knob": ":control_knobs:",
     }
 
 
@@ -397,7 +408,7 @@ def test_plan_url_target_is_described_by_host_never_by_url() -> None:
     assert target == Target(
         "json",
         JSON_URL,
-        frozenset(["pause", "rollback", "kill", "done", "unkill", "reduce"]),
+        frozenset(["pause", "rollback", "kill", "done", "unkill", "reduce", "knob"]),
         "plan, host hooks.example.org:8080",
     )
     assert target.describe() == "json webhook (plan, host hooks.example.org:8080)"
@@ -416,14 +427,14 @@ def test_url_env_present_and_missing() -> None:
         Target(
             "json",
             None,
-            frozenset(["pause", "rollback", "kill", "done", "unkill", "reduce"]),
+            frozenset(["pause", "rollback", "kill", "done", "unkill", "reduce", "knob"]),
             "OPS_HOOK",
             "OPS_HOOK is not set (the plan names it for a json webhook)",
         ),
         Target(
             "json",
             None,
-            frozenset(["pause", "rollback", "kill", "done", "unkill", "reduce"]),
+            frozenset(["pause", "rollback", "kill", "done", "unkill", "reduce", "knob"]),
             "EMPTY_HOOK",
             "EMPTY_HOOK is not set (the plan names it for a json webhook)",
         ),
@@ -446,7 +457,7 @@ def test_a_url_that_is_not_http_is_a_problem_without_the_url() -> None:
 
 def test_environment_level_webhooks_fire_on_the_default_events() -> None:
     found = targets([], {"ROLLOUT_WEBHOOK_URL": JSON_URL, "ROLLOUT_SLACK_WEBHOOK_URL": SLACK_URL})
-    default = frozenset(["pause", "rollback", "kill", "done", "unkill", "reduce"])
+    default = frozenset(["pause", "rollback", "kill", "done", "unkill", "reduce", "knob"])
     assert found == [
         Target("json", JSON_URL, default, "ROLLOUT_WEBHOOK_URL"),
         Target("slack", SLACK_URL, default, "ROLLOUT_SLACK_WEBHOOK_URL"),
@@ -466,7 +477,17 @@ def test_identical_url_and_format_are_posted_once_with_their_events_merged() -> 
             "slack",
             SLACK_URL,
             frozenset(
-                ["advance", "resume", "pause", "rollback", "kill", "done", "unkill", "reduce"]
+                [
+                    "advance",
+                    "resume",
+                    "pause",
+                    "rollback",
+                    "kill",
+                    "done",
+                    "unkill",
+                    "reduce",
+                    "knob",
+                ]
             ),
             "SLACK_WEBHOOK_URL",
         ),

@@ -9,6 +9,7 @@ import pytest
 
 from rolloutcli.judge import reasons as because
 from rolloutcli.judge.findings import Finding, Status
+from rolloutcli.judge.knobs import KnobStep, UsedUp
 from rolloutcli.judge.messages import MESSAGES, codes, first_sentence, sentences, text
 from rolloutcli.judge.reasons import Reason, ReasonCode
 from rolloutcli.stats.direction import Direction
@@ -67,6 +68,12 @@ EXAMPLES: dict[ReasonCode, Reason] = {
     ReasonCode.ADVANCE: because.advance(10, 25),
     ReasonCode.OFF_PLAN: because.off_plan(7, 10),
     ReasonCode.WARNING: because.warning(replace(FINDING, status=Status.WARN)),
+    ReasonCode.KNOB: because.knob(
+        KnobStep("min_confidence", "min-confidence", 0.7, 0.8, "fpr", "pause +50%")
+    ),
+    ReasonCode.KNOB_USED_UP: because.knob_used_up(
+        UsedUp("min_confidence", 0.9, "fpr", "pause +50%", "rollback")
+    ),
 }
 
 

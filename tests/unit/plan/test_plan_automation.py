@@ -65,7 +65,7 @@ def test_a_full_policy_and_webhooks_load(tmp_path: Path) -> None:
     assert [plan.automation.needs_approval(s) for s in plan.stages] == [True, False, True]
     hooks = plan.notifications.webhooks
     assert [(h.format, h.url_env, h.events) for h in hooks] == [
-        ("slack", "SLACK_URL", ["pause", "rollback", "kill", "done", "unkill", "reduce"]),
+        ("slack", "SLACK_URL", ["pause", "rollback", "kill", "done", "unkill", "reduce", "knob"]),
         ("json", None, ["rollback", "kill"]),
     ]
 

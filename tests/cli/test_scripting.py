@@ -301,7 +301,8 @@ def test_kill_of_a_flag_the_file_lacks_lists_its_flags(workspace: Path) -> None:
     assert result.exit_code == EXIT_INVALID
     assert "plan" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
-        "error: flag 'nosuchflag' not found in flags/flags.json: it has flags checkout-v2, "
+        "error: flag 'nosuchflag' not found in flags/flags.json: it has flags "
+        "assistant-min-confidence, assistant-model, assistant-retrieval-index, checkout-v2, "
         "payments-v2, recommender-model, search-ranking, signup-v2"
     )
 

@@ -38,6 +38,7 @@ DEMO_PLAN = "checkout-v2"
 DATA_ENDS = {
     "checkout-v2": datetime(2026, 11, 2, 13, 15, tzinfo=UTC),  # with the extra rows
     "recommender-model": datetime(2026, 11, 3, 9, 30, tzinfo=UTC),
+    "assistant-model": datetime(2026, 11, 4, 10, 5, tzinfo=UTC),
 }
 """Where each example rollout's data ends (``metrics/<flag>.csv``), once the workspace holds
 the extra rows: each is laid so that it ends at the workspace's clock."""

@@ -696,6 +696,7 @@ SHIPPED = [pytest.param(path, id=path.name) for path in SHIPPED_PLANS]
 
 def test_the_shipped_plans() -> None:
     assert [p.name for p in SHIPPED_PLANS] == [
+        "assistant-model.yaml",
         "checkout-v2-sql.yaml",
         "checkout-v2.yaml",
         "onboarding-unleash.yaml",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import read_flag
+from tests.conftest import moment, read_flag
 from tests.integration.cli_helpers import fresh_metrics, invoke, write_plan
 
 STAGES = """  - {percent: 10, min_duration: 0}
@@ -78,6 +78,7 @@ def test_an_exclusion_removed_by_hand_warns_and_holds_until_a_rollback_writes_it
 def test_a_reduce_keeps_the_exclusion_on_the_flag(workspace: Path) -> None:
     """Every change writes the exclusion: a reduce that left it out would take it off."""
     started(workspace)
+    moment()  # past the second the stage began in: the metrics below fall inside it
     fresh_metrics(workspace, "checkout-v2", 10)
     code, out = invoke("advance", "vip", "--yes")
     assert code == 0, out

@@ -264,20 +264,38 @@ def pause_recorded(
     journal.write(audit.record(event=event, result="applied" if changed else "unchanged", **common))
     if changed and notify:
         mark = PauseMark(at, journal.who, reason) if paused else None
-        journal.notify(
-            event,
-            subject,
-            standing.loaded.plan.notifications.webhooks,
-            at,
-            stage_before=_stage_label(standing),
-            percent_before=standing.state.percent,
-            percent_after=standing.state.percent,
-            verdict=verdict.get("verdict") if verdict else None,
-            reasons=(reason,),
-            phase_before=standing.lifecycle.phase.value,
-            phase_after=_phase_after(standing, replace(standing.state, paused=mark), event, at),
-        )
+        phase = _phase_after(standing, replace(standing.state, paused=mark), event, at)
+        notify_split_kept(journal, standing, event, subject, at, verdict, (reason,), phase)
     return changed
+
+
+def notify_split_kept(
+    journal: Journal,
+    standing: Standing,
+    event: NotifyEvent,
+    subject: audit.Subject,
+    at: datetime,
+    verdict: Mapping[str, Any] | None,
+    reasons: tuple[str, ...],
+    phase_after: str | None = None,
+) -> None:
+    """Notify a change that leaves the split as it was (a pause, a resume, a knob): the
+    share before and after is the one read; the phase after is ``phase_after``, else
+    unchanged."""
+    phase = standing.lifecycle.phase.value
+    journal.notify(
+        event,
+        subject,
+        standing.loaded.plan.notifications.webhooks,
+        at,
+        stage_before=_stage_label(standing),
+        percent_before=standing.state.percent,
+        percent_after=standing.state.percent,
+        verdict=verdict.get("verdict") if verdict else None,
+        reasons=reasons,
+        phase_before=phase,
+        phase_after=phase_after or phase,
+    )
 
 
 def kill_recorded(

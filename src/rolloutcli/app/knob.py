@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from rolloutcli.app.apply import Journal, _stage_label, _with_phase, subject_of
+from rolloutcli.app.apply import Journal, _stage_label, _with_phase, notify_split_kept, subject_of
 from rolloutcli.app.standing import Standing
 from rolloutcli.journal import record as audit
 from rolloutcli.judge.flagstate import KnobReading
@@ -121,18 +121,6 @@ def tune_recorded(
         journal.write(audit.record(event=EVENT, result="failed", error=str(exc), **common))
         raise
     journal.write(audit.record(event=EVENT, result="applied", **common))
-    phase = standing.lifecycle.phase.value
-    journal.notify(
-        EVENT,
-        subject,
-        standing.loaded.plan.notifications.webhooks,
-        at,
-        stage_before=_stage_label(standing),
-        percent_before=standing.state.percent,
-        percent_after=standing.state.percent,
-        verdict=verdict.get("verdict") if verdict else None,
-        reasons=(f"{step.describe()}: {reason}",),
-        phase_before=phase,
-        phase_after=phase,
-    )
+    reasons = (f"{step.describe()}: {reason}",)
+    notify_split_kept(journal, standing, EVENT, subject, at, verdict, reasons)
     return after

@@ -87,16 +87,17 @@ def test_segments_need_a_ratio_guardrail_the_sequential_method_and_a_grouping_so
     text = text.replace(
         "  source:\n    kind: file\n    path: metrics.csv\n",
         (
-            "  source:\n    kind: datadog\n  queries:\n    errors: {query: 'sum:e{c:{cohort}}'}\n"
-            "    requests: {query: 'sum:r{c:{cohort}}'}\n"
+            "  source:\n    kind: cloudwatch\n  queries:\n"
+            "    errors: {query: 'Checkout Errors Sum Variant={cohort}'}\n"
+            "    requests: {query: 'Checkout Requests Sum Variant={cohort}'}\n"
         ),
     )
     text += "statistics:\n  method: fixed\n"
     problems = plan_problems(write_plan(tmp_path, text))
     assert [p.split(": ", 1)[1] for p in problems] == [
         "guardrails[0].segments: judging per segment needs statistics.method: sequential",
-        "guardrails[0].segments: the datadog source cannot group by segment yet "
-        "(file and prometheus can)",
+        "guardrails[0].segments: the cloudwatch source cannot group by segment yet "
+        "(file, prometheus and datadog can)",
     ]
 
 

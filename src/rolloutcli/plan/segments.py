@@ -26,7 +26,7 @@ RESERVED = frozenset({"time", "cohort", "metric", "value", "count", "sum", "sum_
 """Names the metrics file's rows already use for something else."""
 SQL_COLUMNS = frozenset({"events", "trials"})
 """Columns the sql source's rows already use (a per-unit query's), besides RESERVED."""
-SEGMENTED_SOURCES = ("file", "prometheus", "datadog")
+SEGMENTED_SOURCES = ("file", "prometheus", "datadog", "sql")
 """The metrics sources that can group a guardrail's numbers by a label so far."""
 
 

@@ -148,3 +148,15 @@ def test_explain_shows_the_query_grouped_by_region(tmp_path: Path, datadog: Data
     assert code == 0, output
     assert "sum:checkout.errors{flag:region-healthy,variant:true} by {region}.as_count()" in output
     assert "per interval and segment (by region)" in output
+
+
+def test_a_tag_no_series_carries_holds_naming_it(tmp_path: Path, datadog: DatadogFake) -> None:
+    plan = setup(tmp_path, "region-healthy", datadog.url)
+    plan.write_text(plan.read_text().replace("by: region, require: [eu-west]", "by: zone"))
+    _, result = check(plan)
+    assert result["verdict"] == "hold"
+    assert metric(result, "error_rate")["note"] == (
+        "requests (treatment) has no zone label or column, so it cannot be judged per zone "
+        "(segments.by) · datadog: sum:checkout.requests{flag:region-healthy,variant:true}"
+        ".as_count().rollup(sum, 60)"
+    )

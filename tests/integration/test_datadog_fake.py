@@ -153,6 +153,16 @@ def test_space_aggregators_combine_the_rolled_up_series(dd: DatadogFake) -> None
     ]
 
 
+def test_a_group_by_tag_a_series_lacks_is_n_a(dd: DatadogFake) -> None:
+    resp = query(dd, f"sum:{METRIC}{{flag:checkout}} by {{variant,region}}.as_count()")
+    body = resp.json()
+    assert body["group_by"] == ["variant", "region"]
+    assert [(s["tag_set"], s["scope"]) for s in body["series"]] == [
+        (["variant:off", "region:N/A"], "flag:checkout,variant:off,region:N/A"),
+        (["variant:on", "region:N/A"], "flag:checkout,variant:on,region:N/A"),
+    ]
+
+
 def test_by_clause_gives_one_series_per_group(dd: DatadogFake) -> None:
     resp = query(dd, f"sum:{METRIC}{{flag:checkout}} by {{variant}}.as_count().rollup(sum, 60)")
     body = resp.json()

@@ -8,8 +8,13 @@ rollup bucket with its start and aligns buckets to UNIX time, so a bucket that s
 the window's start counts in the first interval.
 
 ``series: []`` is no data; more than one series (a ``by {...}`` left in the query) is
-refused. Errors arrive as ``{"errors": [...]}``; a 429 carries ``X-RateLimit-Reset``
-(seconds), which the query pool waits out (up to 30 s).
+refused. A guardrail with ``segments: {by: region}`` runs its queries grouped
+``by {region}`` (the tag added to each ``metric{scope}``, or to its own ``by {...}``):
+one series per region, named by the ``region:`` tag of its ``tag_set`` (or its ``scope``);
+a series whose tag is missing (``region:N/A``) goes to the pooled segment ``other``.
+
+Errors arrive as ``{"errors": [...]}``; a 429 carries ``X-RateLimit-Reset`` (seconds),
+which the query pool waits out (up to 30 s).
 
 Configuration: ``DD_API_KEY`` and ``DD_APP_KEY`` (or ``DD_APPLICATION_KEY``) from the
 environment, never the plan; the site from ``metrics.source.site`` or ``DD_SITE``
@@ -26,6 +31,7 @@ from typing import Any
 import httpx
 
 from rolloutcli.plan.model import LoadedPlan
+from rolloutcli.plan.segments import OTHER
 from rolloutcli.plan.source_specs import DatadogSourceSpec
 from rolloutcli.support.errors import InvalidInputError
 from rolloutcli.support.quoting import quote
@@ -34,14 +40,24 @@ from rolloutcli.support.urlpolicy import check_url
 
 from .base import QueryFailure
 from .pool import Call
-from .querying import Fetch, Malformed, NoData, Points, QueryingSource, read_strictly
-from .templates import datadog_seconds
+from .querying import (
+    Fetch,
+    Grouped,
+    Malformed,
+    NoData,
+    Points,
+    QueryingSource,
+    read_strictly,
+)
+from .templates import datadog_grouped, datadog_seconds
 
 NAME = "datadog"
 ENV_API_KEY = "DD_API_KEY"
 ENV_APP_KEYS = ("DD_APP_KEY", "DD_APPLICATION_KEY")
 ENV_SITE = "DD_SITE"
 DEFAULT_SITE = "datadoghq.com"
+MISSING_TAG = "N/A"
+"""The value Datadog shows for a group whose series lack the tag grouped by."""
 
 
 def open_datadog(loaded: LoadedPlan) -> DatadogSource:
@@ -88,7 +104,49 @@ class DatadogSource(QueryingSource):
         params = {"from": str(start), "to": str(end), "query": query}
         return [Call(NAME, self.url, "/api/v1/query", params, self.headers, self.timeout)]
 
+    def grouped(self, query: str, by: str) -> str:
+        return datadog_grouped(query, by)
+
     def parse(self, call: Call, response: object) -> Points | NoData:
+        body = self._body(response)
+        return _points(body, call)
+
+    def parse_grouped(self, call: Call, response: object, by: str) -> Grouped | NoData:
+        """A grouped query's series, one per value of the tag ``by`` (series with the same
+        value, grouped by other tags too, are merged; one without it goes to ``other``).
+        ``Grouped({})`` when no series carries the tag at all."""
+        body = self._body(response)
+        series = body.get("series")
+        if not isinstance(series, list) or not all(isinstance(s, dict) for s in series):
+            raise QueryFailure(
+                NAME,
+                "malformed",
+                "malformed answer: no list of series objects",
+                hint="the server does not answer as Datadog's metrics query API v1 does; "
+                "check the site or metrics.source.url",
+            )
+        if not series:
+            return NoData("the query matched no series")
+        named = [_tag_value(item, by) for item in series]
+        if all(value is None for value in named):
+            return Grouped({})
+        merged: dict[str, list[Points]] = {}
+        for item, value in zip(series, named, strict=True):
+            found = _points({"series": [item]}, call)
+            if isinstance(found, Points):
+                merged.setdefault(value or OTHER, []).append(found)
+        return Grouped(
+            {
+                name: Points(
+                    tuple(t for p in parts for t in p.times),
+                    tuple(v for p in parts for v in p.values),
+                )
+                for name, parts in merged.items()
+            }
+        )
+
+    def _body(self, response: object) -> dict[str, Any]:
+        """A successful answer's body; raises the failure any other answer is."""
         assert isinstance(response, httpx.Response)
         status = response.status_code
         body = _json(response)
@@ -100,7 +158,7 @@ class DatadogSource(QueryingSource):
                     f"query rejected: {clip(str(body.get('error') or 'status error'), 300)}",
                     hint="fix the query template in metrics.queries",
                 )
-            return _points(body, call)
+            return body
         listed = body.get("errors") if isinstance(body, dict) else None
         errors = (
             "; ".join(str(e) for e in listed) if isinstance(listed, list) else str(listed or "")
@@ -136,6 +194,22 @@ class DatadogSource(QueryingSource):
             f"unexpected answer ({text}) from {display_url(self.url)}",
             hint="check the site or metrics.source.url",
         )
+
+
+def _tag_value(series: dict[str, Any], by: str) -> str | None:
+    """A grouped series' value of the tag ``by``: from its ``tag_set``
+    (``["region:eu-west"]``), else its ``scope`` (``flag:f,region:eu-west``); None when it
+    has none (``region:N/A``: the series lack the tag)."""
+    tags = series.get("tag_set")
+    if not isinstance(tags, list) or not tags:
+        scope = series.get("scope")
+        tags = scope.split(",") if isinstance(scope, str) else []
+    for tag in tags:
+        if isinstance(tag, str):
+            key, sep, value = tag.strip().partition(":")
+            if sep and key == by and value and value != MISSING_TAG:
+                return value
+    return None
 
 
 def _json(response: httpx.Response) -> Any:

@@ -12,6 +12,13 @@ file's, by column name:
   user_id``, ``time`` its first exposure), for a per-unit ratio guardrail (its events: and
   trials: name this one query). Read as a counter, each row is one unit (exposures).
 
+A guardrail judged per segment (``segments: {by: region}``) reads its events' and trials'
+queries with one more column, named as ``segments.by`` (``SELECT ts AS time, region,
+count(*) AS value ... GROUP BY ts, region``): the source groups the rows by it, one
+segment per value (NULL or empty: the pooled segment ``other``); totals ignore it. The
+column name is never put into the SQL: the query returns it, and a query without it
+holds the rollout naming the column.
+
 ``time`` is when the row happened (a timestamp, or a bucket's start). The cohort, flag and
 window are bound parameters (:mod:`rolloutcli.plan.sqltext`), never text in the query. Rows
 are summed into the check's intervals here; a row more than one step before the window or
@@ -38,6 +45,7 @@ import numpy as np
 from rolloutcli.judge.dataquality import Coverage, Kind, first_bad_value
 from rolloutcli.judge.observations import MeanData
 from rolloutcli.plan.dbapiurl import is_dbapi
+from rolloutcli.plan.segments import OTHER
 from rolloutcli.plan.source_specs import SqlSourceSpec
 from rolloutcli.plan.sqltext import PASSWORD, bind, url_problem
 from rolloutcli.stats import fixed as stats
@@ -139,7 +147,15 @@ class NoRows:
     """The query returned no rows (or only NULL values)."""
 
 
-Answer = Rows | UnitRows | NoRows | BackendError
+@dataclass(frozen=True)
+class Segmented:
+    """A grouped fetch's rows per value of its label column (``{}``: the query returns
+    no such column)."""
+
+    rows: dict[str, Rows]
+
+
+Answer = Rows | UnitRows | NoRows | Segmented | BackendError
 
 
 class SqlSource:
@@ -160,13 +176,14 @@ class SqlSource:
         """What one query answers: ``{window}`` is the step of a series (a value metric's
         own ``step:`` if it has one), else the whole window."""
         step: timedelta | None = None
-        if need.verb in ("counter_series", "unit_series"):
+        if need.verb in ("counter_series", "unit_series", "segment_series"):
             step = need.step
         elif need.verb == "moment_series":
             own = self._query(need.metric).step
             step = parse_duration(own) if own else need.step
         w = need.window
-        return Fetch(need.metric, need.cohort.role, need.cohort.label, w.start, w.end, step)
+        by = need.by if need.verb == "segment_series" else None
+        return Fetch(need.metric, need.cohort.role, need.cohort.label, w.start, w.end, step, by)
 
     def _query(self, metric: str) -> Any:
         found = self.metrics.query(metric)
@@ -233,11 +250,16 @@ class SqlSource:
         if isinstance(result, BackendError):
             return result
         try:
-            return read_rows(result, fetch)
+            return read_rows(result, fetch) if fetch.by is None else read_segments(result, fetch)
         except QueryFailure as exc:
             return exc
 
     def _fetched(self, fetch: Fetch) -> Rows | UnitRows | None:
+        answer = self._read_answer(fetch)
+        assert not isinstance(answer, Segmented), "a grouped fetch read as an ungrouped one"
+        return answer
+
+    def _read_answer(self, fetch: Fetch) -> Rows | UnitRows | Segmented | None:
         if fetch.end <= fetch.start:
             return None
         if fetch not in self._answers:
@@ -304,6 +326,30 @@ class SqlSource:
             return None
         index = _slots(rows.times, window, step)
         return interval_sums(index, rows.total, interval_count(window, step))
+
+    def segment_series(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta, by: str
+    ) -> dict[str, Array] | None:
+        """The counter per interval for each value of the column ``by``; ``{}`` when the
+        query returns no such column."""
+        fetch = self.fetch_for(Need("segment_series", metric, cohort, window, step, by=by))
+        found = self._read_answer(fetch)
+        if found is None:
+            return None
+        assert isinstance(found, Segmented)
+        size = interval_count(window, step)
+        out: dict[str, Array] = {}
+        for name, rows in found.rows.items():
+            for values in (rows.n, rows.total):
+                problem = first_bad_value(values.tolist(), "count")
+                if problem is not None:
+                    raise DataProblem(
+                        NAME,
+                        f"{metric} ({cohort.role}) has {problem} in {by}={name} · "
+                        f"{self._text(fetch)}",
+                    )
+            out[name] = interval_sums(_slots(rows.times, window, step), rows.total, size)
+        return out
 
     def values(self, metric: str, cohort: Cohort, window: Window) -> MeanData | None:
         rows = self._answer(self.fetch_for(Need("values", metric, cohort, window)), "value")
@@ -445,6 +491,44 @@ def read_rows(table: Table, fetch: Fetch) -> Rows | UnitRows | NoRows:
     _check_times(times, fetch)
     n, total, total_sq = np.asarray(moments, dtype=np.float64).T
     return Rows(np.asarray(times, dtype=np.float64), n, total, total_sq, raw)
+
+
+def read_segments(table: Table, fetch: Fetch) -> Segmented | NoRows:
+    """The rows of a grouped fetch, per value of the column ``fetch.by`` (each group read
+    as :func:`read_rows` reads a whole answer; one row per unit counts one unit)."""
+    assert fetch.by is not None
+    whole = read_rows(table, fetch)  # the shape and every row's time, checked once
+    column = fetch.by.lower()  # the drivers give column names in lower case
+    if isinstance(whole, NoRows) or column not in table.columns:
+        return whole if isinstance(whole, NoRows) else Segmented({})
+    at = table.columns.index(column)
+    groups: dict[str, list[tuple[Any, ...]]] = {}
+    for row in table.rows:
+        groups.setdefault(_segment_name(row[at], fetch.by), []).append(row)
+    out: dict[str, Rows] = {}
+    for name, rows in groups.items():
+        found = read_rows(Table(table.columns, rows), fetch)
+        if isinstance(found, UnitRows):
+            found = found.as_units()
+        if isinstance(found, Rows):
+            out[name] = found
+    return Segmented(out)
+
+
+def _segment_name(raw: Any, by: str) -> str:
+    """A row's segment: its text or whole-number label; NULL or empty is ``other``."""
+    if raw is None or raw == "":
+        return OTHER
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return str(raw)
+    raise QueryFailure(
+        NAME,
+        "malformed",
+        f"a {by} value {quote(raw)} that is not text (segments.by names this column)",
+        hint=f"cast it in the query, e.g. CAST({by} AS TEXT) AS {by}",
+    )
 
 
 def _read_units(table: Table, fetch: Fetch) -> UnitRows | NoRows:

@@ -93,3 +93,18 @@ def _closing(text: str, opening: int) -> int | None:
                 return i
         i += 1
     return None
+
+
+DATADOG_SCOPE = re.compile(r"([A-Za-z][A-Za-z0-9_.]*\{[^{}]*\})(\s*by\s*\{([^{}]*)\})?")
+
+
+def datadog_grouped(query: str, by: str) -> str:
+    """A rendered Datadog query grouped by the tag ``by`` as well: every
+    ``metric{scope}`` gains `` by {region}``, or the tag is added to its ``by {...}``:
+    ``sum:x{flag:f}.as_count()`` becomes ``sum:x{flag:f} by {region}.as_count()``."""
+
+    def group(found: re.Match[str]) -> str:
+        names = [n.strip() for n in (found.group(3) or "").split(",") if n.strip()]
+        return f"{found.group(1)} by {{{','.join(names if by in names else [*names, by])}}}"
+
+    return DATADOG_SCOPE.sub(group, query.strip())

@@ -24,7 +24,9 @@ MAX_REQUIRED = 50
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED = frozenset({"time", "cohort", "metric", "value", "count", "sum", "sum_sq"})
 """Names the metrics file's rows already use for something else."""
-SEGMENTED_SOURCES = ("file", "prometheus")
+SQL_COLUMNS = frozenset({"events", "trials"})
+"""Columns the sql source's rows already use (a per-unit query's), besides RESERVED."""
+SEGMENTED_SOURCES = ("file", "prometheus", "datadog", "sql")
 """The metrics sources that can group a guardrail's numbers by a label so far."""
 
 
@@ -33,8 +35,9 @@ class Segments(PlanModel):
     over everyone: a regression confined to one segment is diluted in the total."""
 
     by: Key = Field(
-        description="The label (Prometheus) or column (metrics file) naming each row's "
-        "segment, e.g. region. A plain name: letters, digits and _."
+        description="The label (Prometheus), tag (Datadog) or column (metrics file, or a "
+        "column the sql source's query returns) naming each row's segment, e.g. region. A "
+        "plain name: letters, digits and _."
     )
     require: Annotated[list[Key], Field(max_length=MAX_REQUIRED)] = Field(
         default_factory=list,
@@ -56,6 +59,14 @@ class Segments(PlanModel):
         return self.min_share / 100
 
 
+def _reserved(by: str, source: str) -> bool:
+    """Whether ``by`` names a column the source's rows already use (the sql source's
+    drivers give column names in lower case)."""
+    if source == "sql":
+        return by.lower() in RESERVED | SQL_COLUMNS
+    return by in RESERVED or by.startswith("__")
+
+
 def segment_problems(
     segments: Segments, where: KeyPath, ratio: bool, method: str, source: str
 ) -> list[tuple[KeyPath, str]]:
@@ -71,7 +82,7 @@ def segment_problems(
                 "not starting with a digit)",
             )
         )
-    elif by in RESERVED or by.startswith("__"):
+    elif _reserved(by, source):
         out.append(((*here, "by"), f"{quote(by)} is reserved: name the segment's own label"))
     if not ratio:
         out.append((here, "only ratio guardrails can be judged per segment so far"))
@@ -82,7 +93,7 @@ def segment_problems(
             (
                 here,
                 f"the {source} source cannot group by segment yet "
-                f"({' and '.join(SEGMENTED_SOURCES)} can)",
+                f"({', '.join(SEGMENTED_SOURCES[:-1])} and {SEGMENTED_SOURCES[-1]} can)",
             )
         )
     if segments.min_share >= 50:

@@ -87,16 +87,17 @@ def test_segments_need_a_ratio_guardrail_the_sequential_method_and_a_grouping_so
     text = text.replace(
         "  source:\n    kind: file\n    path: metrics.csv\n",
         (
-            "  source:\n    kind: datadog\n  queries:\n    errors: {query: 'sum:e{c:{cohort}}'}\n"
-            "    requests: {query: 'sum:r{c:{cohort}}'}\n"
+            "  source:\n    kind: cloudwatch\n  queries:\n"
+            "    errors: {query: 'Checkout Errors Sum Variant={cohort}'}\n"
+            "    requests: {query: 'Checkout Requests Sum Variant={cohort}'}\n"
         ),
     )
     text += "statistics:\n  method: fixed\n"
     problems = plan_problems(write_plan(tmp_path, text))
     assert [p.split(": ", 1)[1] for p in problems] == [
         "guardrails[0].segments: judging per segment needs statistics.method: sequential",
-        "guardrails[0].segments: the datadog source cannot group by segment yet "
-        "(file and prometheus can)",
+        "guardrails[0].segments: the cloudwatch source cannot group by segment yet "
+        "(file, prometheus, datadog and sql can)",
     ]
 
 
@@ -108,4 +109,31 @@ def test_segments_on_a_mean_guardrail_are_refused(tmp_path: Path) -> None:
     problems = plan_problems(write_plan(tmp_path, text))
     assert [p.split(": ", 1)[1] for p in problems] == [
         "guardrails[1].segments: only ratio guardrails can be judged per segment so far"
+    ]
+
+
+WINDOWED = "WHERE v = {cohort} AND ts >= {start} AND ts < {end}"
+SQL_SOURCE = (
+    "  source:\n    kind: sql\n    url: 'duckdb:'\n  queries:\n"
+    f"    errors: {{query: 'SELECT ts AS time, region, value FROM e {WINDOWED}'}}\n"
+    f"    requests: {{query: 'SELECT ts AS time, region, value FROM r {WINDOWED}'}}\n"
+)
+
+
+def sql_plan(tmp_path: Path, by: str) -> Path:
+    text = with_segments(f"    segments: {{by: {by}}}\n")
+    text = text.replace("  source:\n    kind: file\n    path: metrics.csv\n", SQL_SOURCE)
+    return write_plan(tmp_path, text)
+
+
+def test_the_sql_source_takes_segments(tmp_path: Path) -> None:
+    spec = load_plan(sql_plan(tmp_path, "region")).plan.guardrails[0].segments
+    assert spec is not None and spec.by == "region"
+
+
+@pytest.mark.parametrize("by", ["Events", "trials", "TIME"])
+def test_the_sql_source_refuses_a_segment_column_of_its_own(tmp_path: Path, by: str) -> None:
+    found = plan_problems(sql_plan(tmp_path, by))
+    assert [p.split(": ", 1)[1] for p in found] == [
+        f"guardrails[0].segments.by: '{by}' is reserved: name the segment's own label"
     ]

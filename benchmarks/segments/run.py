@@ -1,6 +1,6 @@
 """A regression confined to one segment, and healthy rollouts split into segments (issue 22).
 
-    .venv/bin/python benchmarks/segments/run.py --reps 300 --seed 22
+    .venv/bin/python benchmarks/segments/run.py --reps 600 --seed 23
 
 Simulated staged rollouts (stages 1/5/10/25/50/100, 30 minutes each, a look every minute;
 about 2,000 requests a minute, Poisson; control error rate 1%), the traffic split into k
@@ -151,7 +151,7 @@ SCENARIOS: dict[str, tuple[list[float], list[float], tuple[str, ...]]] = {
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=300, help="rollouts per scenario and variant")
+    ap.add_argument("--reps", type=int, default=600, help="rollouts per scenario and variant")
     ap.add_argument("--seed", type=int, default=22)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--only", choices=list(SCENARIOS), help="one scenario")

@@ -12,10 +12,19 @@ mean advance, ``rollback`` rolls back, anything else holds. Nothing here decides
 
 ``explain=False`` skips only the always-valid confidence bounds the CLI displays; the
 verdict is the same. Set ROLLOUTCLI_BENCH_PLAN to try another plan file.
+
+Segments (issue 22): the shared harness simulates no segments (its looks carry one series
+per cohort and field), so with its scenarios a plan's ``segments:`` has nothing to judge and
+the plug-in passes none. A look whose cohorts also carry ``obs[cohort]["segments"]`` — a
+mapping of segment name to that segment's own per-minute fields, as
+``benchmarks/segments/run.py`` builds — gets, for each ratio guardrail with ``segments:``,
+one ``SegmentData`` per segment shaped as ``app/evaluate.py`` shapes the metrics source's
+grouped series (stage totals, series over the evidence window, the stage's first index).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from datetime import UTC, datetime, timedelta
@@ -32,11 +41,12 @@ from rolloutcli.judge.observations import (
     Observation,
     RatioData,
     RatioSeries,
+    SegmentData,
 )
 from rolloutcli.judge.position import locate
 from rolloutcli.judge.reasons import Reason
 from rolloutcli.judge.verdict import VerdictKind, decide
-from rolloutcli.plan.model import MeanGuardrail, load_plan
+from rolloutcli.plan.model import MeanGuardrail, Plan, load_plan
 from rolloutcli.stats.moments import MomentSeries
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -46,8 +56,8 @@ ACTION = {VerdictKind.GO: "advance", VerdictKind.DONE: "advance", VerdictKind.RO
 
 
 class RolloutcliPolicy:
-    def __init__(self) -> None:
-        self.plan = load_plan(PLAN_PATH).plan
+    def __init__(self, plan: Plan | None = None) -> None:
+        self.plan = plan if plan is not None else load_plan(PLAN_PATH).plan
         self.last_reasons: tuple[Reason, ...] = ()
 
     def __call__(self, look: Any) -> str:
@@ -67,9 +77,11 @@ class RolloutcliPolicy:
             if isinstance(g, MeanGuardrail):
                 observations[g.name] = _latency(g, t, c, evidence_from, start, m)
             else:
-                observations[g.name] = _ratio(
-                    g.name, g.events, g.trials, t, c, evidence_from, start, m
-                )
+                obs = _ratio(g.name, g.events, g.trials, t, c, evidence_from, start, m)
+                if g.segments is not None and "segments" in t:
+                    parts = _segments(g.events, g.trials, t, c, evidence_from, start, m)
+                    obs = dataclasses.replace(obs, segments=parts)
+                observations[g.name] = obs
         exposures = Exposures(
             treatment=float(np.nansum(t["requests"][start:m])),
             control=float(np.nansum(c["requests"][start:m])),
@@ -101,6 +113,34 @@ def _ratio(
         query=f"{events}/{trials}",
         series=series,
     )
+
+
+def _stage_totals(events: Any, trials: Any) -> RatioData | None:
+    if not np.isfinite(trials).any():
+        return None
+    return RatioData(float(np.nansum(events)), float(np.nansum(trials)))
+
+
+def _segments(
+    events: str, trials: str, t: Any, c: Any, ev0: int, start: int, m: int
+) -> tuple[SegmentData, ...]:
+    """Each segment's numbers, as the metrics sources' grouped series give them."""
+    first = start - ev0
+    out = []
+    for name in sorted(t["segments"]):
+        ts, cs = t["segments"][name], c["segments"][name]
+        te, tn = ts[events][ev0:m], ts[trials][ev0:m]
+        ce, cn = cs[events][ev0:m], cs[trials][ev0:m]
+        out.append(
+            SegmentData(
+                name,
+                _stage_totals(te[first:], tn[first:]),
+                _stage_totals(ce[first:], cn[first:]),
+                RatioSeries(te, tn, ce, cn),
+                first,
+            )
+        )
+    return tuple(out)
 
 
 def _moments(cohort: Any, a: int, b: int) -> MomentSeries:

@@ -180,3 +180,20 @@ def test_a_missing_region_column_holds(workspace: Path) -> None:
         "no data for error_rate: requests (treatment) has no zone label or column, so it "
         "cannot be judged per zone (segments.by)"
     )
+
+
+def test_a_region_label_with_control_bytes_is_shown_quoted(workspace: Path) -> None:
+    """A label value comes from the metrics source: an escape sequence in it must not
+    reach the terminal, the JSON or the records raw."""
+    hostile = "eu\x1b[31mwest\x07"
+    segmented(
+        workspace,
+        {**REGIONS5, hostile: REGIONS5["eu-west"]} | {"eu-west": 0.0},
+        worse={hostile: 5.0},
+    )
+    result = CliRunner().invoke(app, ["check", "checkout-v2", "--at", AT], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "in region='eu\\x1b[31mwest\\x07'" in " ".join(result.output.split())
+    names = [s["name"] for g in check_json()["metrics"] for s in g.get("segments") or []]
+    assert "'eu\\x1b[31mwest\\x07'" in names

@@ -51,6 +51,7 @@ from rolloutcli.metrics.pool import QueryPool, default_limit
 from rolloutcli.plan.model import LoadedPlan, MeanGuardrail, RatioGuardrail
 from rolloutcli.stats.moments import Array, MomentSeries, UnitMoments
 from rolloutcli.support.errors import InternalError, RefusedError, RolloutError
+from rolloutcli.support.quoting import label
 
 if TYPE_CHECKING:
     from rolloutcli.judge.verdict import Verdict
@@ -513,7 +514,7 @@ def _segments(
         (te, tn), (ce, cn) = arrays("treatment"), arrays("control")
         out.append(
             SegmentData(
-                name,
+                label(name),  # a source's label value: never raw bytes on a screen
                 _stage_totals(te[first:], tn[first:]),
                 _stage_totals(ce[first:], cn[first:]),
                 RatioSeries(te, tn, ce, cn),

@@ -44,6 +44,19 @@ def quote(value: Any, limit: int = MAX_QUOTED) -> str:
     return f"a {type(value).__name__}"
 
 
+MAX_LABEL = 64
+"""Characters of a label read from a metrics source (a segment's name) shown as it is."""
+
+
+def label(value: str) -> str:
+    """A name read from outside (a segment's label value from a metrics source) for the
+    terminal, the records and the notifications: as it is when printable and short, else
+    quoted and clipped (escape sequences and newlines never reach a screen)."""
+    if value.isprintable() and len(value) <= MAX_LABEL:
+        return value
+    return quote(value)
+
+
 def choices(items: list[str], conjunction: str = "or") -> str:
     """``a, b or c``: a short list of names in a sentence."""
     if len(items) <= 1:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+from rolloutcli.support.quoting import label
+
 Value = int | float | str
 """A knob's value as served: a number or a string (never a boolean)."""
 
@@ -21,7 +23,10 @@ def same_value(a: object, b: object) -> bool:
 
 
 def show_value(value: object) -> str:
-    """A knob value as messages write it: numbers as ``0.8``, strings as they are."""
+    """A knob value as messages write it: numbers as ``0.8``, strings as they are when
+    printable and short, else quoted (a value read from a platform may hold any bytes)."""
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, str):
+        return label(value)
     return str(value)

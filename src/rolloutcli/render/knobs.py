@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from rolloutcli.plan.knobvalues import show_value
+from rolloutcli.support.quoting import label
 from rolloutcli.support.timeutil import format_timestamp
 
 if TYPE_CHECKING:  # types only: `kill` renders through the contract without pydantic
@@ -48,7 +49,7 @@ def knob_line(name: str, reading: KnobReading | None) -> str:
     if reading.since is not None:
         parts.append(f"since {format_timestamp(reading.since)}")
     if reading.by:
-        parts.append(f"by {reading.by}")
+        parts.append(f"by {label(reading.by)}")
     if reading.note:
         parts.append(reading.note)
     tail = f" ({' '.join(parts)})" if parts else ""

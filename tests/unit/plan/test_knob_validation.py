@@ -158,3 +158,11 @@ def test_a_string_knob(tmp_path: Path) -> None:
         None,
         "v2.3, v2.4",
     )
+
+
+def test_a_knob_value_read_with_control_bytes_is_shown_quoted() -> None:
+    from rolloutcli.plan.knobvalues import show_value
+
+    assert show_value(0.8) == "0.8"
+    assert show_value("v2.4") == "v2.4"
+    assert show_value("x\x1b[2Jy") == "'x\\x1b[2Jy'"  # a platform's value, never raw

@@ -216,6 +216,26 @@ def test_dry_run_json_writes_nothing(
         "kill": snapshot(False),
     }[command[0]]
     assert found["after"] == after
+    if command[0] == "kill":  # the dry run read the flag: on now
+        assert found["before"] == snapshot(True)
+
+
+def test_kill_dry_run_reads_the_flag(workspace: Path) -> None:
+    """A dry run reads the flag: it says whether the kill would change anything, and a
+    key the file lacks fails as the kill itself would, with nothing written."""
+    result = invoke("kill", PLAN, "--dry-run")
+    assert "the flag is on now: a kill turns it off\n" in result.stdout
+    assert invoke("kill", PLAN, "--yes").exit_code == 0
+    flags = FLAGS.read_bytes()
+    result = invoke("kill", PLAN, "--dry-run", "--json")
+    assert (result.exit_code, document(result)["before"]) == (0, snapshot(False))
+    result = invoke("kill", PLAN, "--dry-run")
+    assert "the flag is already off: a kill changes nothing\n" in result.stdout
+    typo = invoke("kill", "nosuch", "--flag-file", str(FLAGS), "--dry-run")
+    assert typo.exit_code == EXIT_INVALID
+    assert typo.stderr.startswith("error: flag 'nosuch' not found in ")
+    assert "dry run" not in typo.stdout
+    assert FLAGS.read_bytes() == flags
 
 
 @pytest.mark.parametrize("command", ["kill", "pause", "resume", "unkill", "rollback"])

@@ -1,7 +1,8 @@
-"""`rollout unkill`'s platform verb, ``turn_on``, against the real unleash-server and the
-contract-checked LaunchDarkly fake: a killed flag turned back on serves its split again,
-the stage keeps its start, the platform's history says ``unkill``, and the lifecycle is no
-longer ``killed`` (a standing rollback under the kill stays ``rolled_back``)."""
+"""`rollout unkill`'s platform verb, ``turn_on`` (and ``is_on``, what ``kill --dry-run``
+reads), against the real unleash-server and the contract-checked LaunchDarkly fake: a
+killed flag turned back on serves its split again, the stage keeps its start, the
+platform's history says ``unkill``, and the lifecycle is no longer ``killed`` (a standing
+rollback under the kill stays ``rolled_back``)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ def kill_and_unkill(platform: Platform, tick: Callable[[], None] = lambda: None)
     before = platform.read_state(True, False)
     assert (before.on, before.percent, phase(platform)) == (True, 10, Phase.IN_STAGE)
     assert platform.turn_on("p", "not killed") is False  # on: nothing changes
+    assert platform.is_on() is True  # what kill --dry-run reads
     assert platform.turn_off("p", "incident") is True
+    assert platform.is_on() is False
     assert phase(platform) is Phase.KILLED
     tick()
     assert platform.turn_on("p", "fix deployed", by="ana") is True

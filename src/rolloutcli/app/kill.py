@@ -54,6 +54,15 @@ def records_dir(target: killtarget.Target, plans_dir: Path | None, flag_file: Pa
     return (flag_file or Path(".")).parent
 
 
+def dry_run_state(target: killtarget.Target, seconds: float) -> bool:
+    """Whether the flag is on now, read within the kill's deadline: a dry run checks that
+    the address names a flag the platform has (a typo fails here, as the kill would) and
+    says whether the kill would change anything."""
+    budget = deadlines.budget(seconds, killtarget.KILL_BACKOFF, killtarget.KILL_READ_SHARE)
+    with budget:
+        return target.platform.is_on()
+
+
 def kill_flag(
     target: killtarget.Target,
     journal: Journal,

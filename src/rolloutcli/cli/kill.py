@@ -121,7 +121,13 @@ def kill(
     and neither can stop or delay the kill beyond its own short deadline."""
     from rolloutcli.app import killtarget
     from rolloutcli.app.journals import open_journal
-    from rolloutcli.app.kill import kill_comment, kill_deadline, kill_flag, records_dir
+    from rolloutcli.app.kill import (
+        dry_run_state,
+        kill_comment,
+        kill_deadline,
+        kill_flag,
+        records_dir,
+    )
     from rolloutcli.app.outcome import APPLIED, DRY_RUN, UNCHANGED, Snapshot, WriteOutcome
     from rolloutcli.render.contract import write_json
 
@@ -148,9 +154,12 @@ def kill(
     console = human(json_output)
     console.print(f"kill: turn flag [bold]{key}[/] OFF{env} ({where})", emoji=False, soft_wrap=True)
     if dry_run:
+        on = dry_run_state(found, seconds)
+        now = "on now: a kill turns it off" if on else "already off: a kill changes nothing"
+        console.print(f"the flag is {now}")
         console.print("dry run: nothing was changed.")
         if json_output:
-            emit(write_json(outcome))
+            emit(write_json(replace(outcome, before=Snapshot(on=on))))
         return
     confirm_write(
         "Turn the flag off?", yes, json_output, lambda why: write_json(outcome.refused(why))

@@ -19,6 +19,7 @@ from rolloutcli.support.errors import BackendError
 
 VERBS = (
     "read",
+    "is_on",
     "read_state",
     "history",
     "set_rollout",
@@ -85,6 +86,11 @@ class Platform(Protocol):
     def read(self, treatment: object, control: object) -> FlagReading:
         """The live state and the change history, the history read once for both: facts
         only (when a stage began is ``judge.stagestart``'s to say)."""
+        ...
+
+    def is_on(self) -> bool:
+        """Whether the flag is on (serving its rules) in this environment: all a kill needs
+        to know, read without the plan's variations (``kill --dry-run``)."""
         ...
 
     def read_state(self, treatment: object, control: object) -> FlagState:

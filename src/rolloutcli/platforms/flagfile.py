@@ -294,6 +294,9 @@ class FlagFilePlatform:
             )
         return self.read_state(treatment, control)
 
+    def is_on(self) -> bool:
+        return self._flag(self._parse(self._read_bytes(self.real_path))).get("state") != "DISABLED"
+
     def turn_off(
         self, plan: str | None, comment: str, at: datetime | None = None, record: str | None = None
     ) -> bool:

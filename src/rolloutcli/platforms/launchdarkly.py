@@ -364,6 +364,9 @@ class LaunchDarklyPlatform:
         (instructions, ids, approvals) and saves nothing."""
         self._patch(self.change_body(change, treatment, control, expected), dry_run=True)
 
+    def is_on(self) -> bool:
+        return bool(self.environment_of(self.read_flag()).get("on"))
+
     def turn_off(
         self, plan: str | None, comment: str, at: datetime | None = None, record: str | None = None
     ) -> bool:

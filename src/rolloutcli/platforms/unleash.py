@@ -361,6 +361,9 @@ class UnleashPlatform:
             )
         return after
 
+    def is_on(self) -> bool:
+        return bool(self._read_environment().get("enabled"))
+
     def turn_off(
         self, plan: str | None, comment: str, at: datetime | None = None, record: str | None = None
     ) -> bool:

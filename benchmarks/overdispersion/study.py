@@ -99,9 +99,10 @@ def _fit_dispersion(u: Array, info: Array, x: Array) -> tuple[float, float]:
 
 
 def evidence_path(
-    et: Array, nt: Array, ec: Array, nc: Array, kind: str, direction: int = 1
+    et: Array, nt: Array, ec: Array, nc: Array, kind: str, direction: int = 1, z_crit: float = 2.33
 ) -> Array:
-    """The log evidence at each look of the chosen candidate (theta0 = 1)."""
+    """The log evidence at each look of the chosen candidate (theta0 = 1); ``z_crit``: the
+    hybrid's Pearson test threshold."""
     s = nt / (nt + nc)
     total = et + ec
     theta1 = np.exp(direction * LOG_STEPS)[:, None]
@@ -120,7 +121,7 @@ def evidence_path(
         keep = info > 0
         k = int(keep.sum())
         chi = float(np.sum(u[keep] ** 2 / info[keep])) if k else 0.0
-        overdispersed = k >= 3 and (chi - (k - 1)) / math.sqrt(2 * max(k - 1, 1)) > 2.33
+        overdispersed = k >= 3 and (chi - (k - 1)) / math.sqrt(2 * max(k - 1, 1)) > z_crit
         if kind == "binomial" or (kind == "hybrid" and not overdispersed):
             totals = step[:, :t].sum(axis=1) + log_w
             top = totals.max()

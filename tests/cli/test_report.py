@@ -165,3 +165,16 @@ def test_without_matplotlib_html_says_how_to_install_it(workspace: Path) -> None
     )
     assert markdown.returncode == 0, markdown.stderr
     assert markdown.stdout.count("xychart-beta") == 3
+
+
+def test_resumed_rollout_has_fixed_times(tmp_path: Path) -> None:
+    """The scripted resume is stamped at +55 minutes, not by the clock: the report (and
+    docs/'s screenshot of it) is the same on every run."""
+    scripted = report_world.script(tmp_path, "resumed")
+    applied = [(e["event"], e["time"]) for e in scripted.applied()]
+    assert applied[:4] == [
+        ("advance", "2026-11-02T10:00:00Z"),
+        ("advance", "2026-11-02T10:30:00Z"),
+        ("pause", "2026-11-02T10:50:00Z"),
+        ("resume", "2026-11-02T10:55:00Z"),
+    ]

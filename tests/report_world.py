@@ -164,6 +164,39 @@ def render(scripted: Scripted, out: Path) -> Path:
     return out
 
 
+def render_all(plans: Path, at: datetime, out: Path) -> Path:
+    """`rollout report --all --plans-dir PLANS --at AT --html OUT`."""
+    code, output = invoke(
+        "report",
+        "--all",
+        "--plans-dir",
+        str(plans),
+        "--at",
+        format_timestamp(at),
+        "--html",
+        str(out),
+    )
+    assert code == 0, output
+    return out
+
+
+ALL_AT = T0 + timedelta(minutes=max(ROUNDS.values()))
+"""The moment of the --all report of the three: the last round of the longest."""
+
+SUMMARY_FACTS = """JSON.stringify({
+  guardrails: [...document.querySelectorAll("#guardrails tr[data-guardrail]")].map(tr => ({
+    name: tr.dataset.guardrail,
+    cells: [...tr.querySelectorAll("td")].slice(0, -1).map(td => td.textContent),
+    bars: [...tr.querySelectorAll(".bar span.tier")].map(s => ({
+      tier: s.classList[1], width: s.getBoundingClientRect().width, title: s.title })),
+  })),
+  plans: [...document.querySelectorAll("#plans tr")].slice(1).map(tr =>
+    [...tr.querySelectorAll("td")].map(td => td.textContent)),
+  totals: [...document.querySelectorAll("#totals li")].map(li => li.textContent),
+})"""
+"""What the browser shows of the --all page: each guardrail row's cells and the drawn width
+of each tier's bar, each plan row, the totals."""
+
 DOM_FACTS = """JSON.stringify({
   charts: [...document.querySelectorAll("svg.chart")].map(svg => {
     const box = svg.getBoundingClientRect();

@@ -211,8 +211,16 @@ DOM_FACTS = """JSON.stringify({
         shown: g.getBoundingClientRect().height > 0 })),
     };
   }),
+  exposure: (() => {
+    const svg = document.querySelector("svg.exposure"), box = svg.getBoundingClientRect();
+    const looks = [...svg.querySelectorAll("g.srm")].filter(g =>
+      g.getBoundingClientRect().width > 0).map(g => g.getAttribute("class"));
+    return { width: box.width, height: box.height, looks,
+      series: svg.querySelectorAll("g.series").length };
+  })(),
   timeline: [...document.querySelectorAll("ol.timeline li.decision")].length,
   verdict: document.getElementById("verdict").textContent,
 })"""
 """What the browser drew, read from the rendered DOM: per chart its size, its series and
-stage boundaries with a non-empty box, and its decision marks (kind, tooltip, drawn)."""
+stage boundaries with a non-empty box, and its decision marks (kind, tooltip, drawn); the
+exposure chart's size, series and the looks drawn with their sample-ratio verdict."""

@@ -2,7 +2,8 @@
 resumed; rolled back) opened in a real headless Chromium (Debian's, scripts/install-chromium)
 with no network: it loads offline with nothing requested but the page and no console
 message or error, each guardrail's chart is drawn with its three series and its stage
-boundaries, and the decision marks are the decision records, in order. The three in one
+boundaries, the decision marks are the decision records, in order, and the exposure chart
+draws each look's sample-ratio verdict. The three in one
 plans directory: `rollout report --all`'s page loads the same way and shows their counts,
 each tier that fired drawn as a bar as wide as its share of the looks."""
 
@@ -49,6 +50,13 @@ def test_report_opens_offline_and_draws_the_rollout(
     for mark, entry in zip(chart["decisions"], applied, strict=True):
         assert mark["shown"]
         assert mark["title"].startswith(f"{entry['event']} by {entry['who']} at {entry['time']}")
+    exposure = facts["exposure"]
+    assert exposure["width"] > 500 and exposure["height"] > 100
+    assert exposure["series"] == 2  # observed and expected share
+    # each look at which the split was checked is drawn, and none found a mismatch (the
+    # world's traffic follows the split); a look at 0% (rolled back) checks nothing
+    assert len(exposure["looks"]) >= 10
+    assert set(exposure["looks"]) == {"srm ok"}
     assert facts["timeline"] == len(applied)
     expected = {"healthy": "done", "resumed": "done", "rolled-back": "hold"}[scenario]
     assert facts["verdict"] == expected

@@ -22,7 +22,8 @@ from rolloutcli.journal.records import open_store, records_location
 from rolloutcli.judge.findings import Finding
 from rolloutcli.judge.retrospective import Decision, Look, Retrospective, retrospect
 from rolloutcli.plan.model import LoadedPlan
-from rolloutcli.support.errors import InvalidInputError, RolloutError
+from rolloutcli.support.errors import InvalidInputError, RolloutError, one_line
+from rolloutcli.support.quoting import label
 
 LOOKS = 24
 """Moments evaluated across the span: enough for a readable line, few enough to be quick."""
@@ -129,19 +130,21 @@ def read_decisions(
 
 
 def decision_of(entry: HistoryEntry) -> Decision:
+    """A history entry as a decision; its texts came from a record or a platform (anyone
+    may have written them), so none carries a control character on to a page or a screen."""
     step = entry.lifecycle
     event = "restart" if step == "restarted" else entry.event
     causes, segments = recorded_breaches(entry.raw)
     return Decision(
         entry.at,
-        event,
-        entry.who,
-        entry.detail,
-        entry.stage,
+        one_line(event),
+        None if entry.who is None else label(entry.who),
+        one_line(entry.detail),
+        None if entry.stage is None else label(entry.stage),
         entry.percent_after,
         step,
-        causes,
-        segments,
+        tuple(label(name) for name in causes),
+        tuple((label(name), label(segment)) for name, segment in segments),
     )
 
 

@@ -38,3 +38,27 @@ def test_breached_guardrails_and_segments_are_read_from_the_verdict() -> None:
 )
 def test_a_record_not_as_the_contract_writes_it_names_no_cause(raw: Any) -> None:
     assert recorded_breaches(raw) == ((), ())
+
+
+def test_a_decision_carries_no_control_character_from_its_record() -> None:
+    from datetime import UTC, datetime
+
+    from rolloutcli.app.report import decision_of
+    from rolloutcli.journal.record import HistoryEntry
+
+    entry = HistoryEntry(
+        at=datetime(2026, 11, 2, 10, 0, tzinfo=UTC),
+        source="record",
+        event="pause",
+        who="mallory\x1b[2J",
+        stage="25%",
+        percent_before=25.0,
+        percent_after=25.0,
+        verdict=None,
+        result="applied",
+        detail="errors up\nforged: line",
+    )
+    decision = decision_of(entry)
+    assert decision.who == "'mallory\\x1b[2J'"
+    assert decision.why == "errors up\\nforged: line"
+    assert (decision.event, decision.stage) == ("pause", "25%")

@@ -204,6 +204,8 @@ def srm_counts(report: Report) -> str:
 def srm_text(srm: SrmFinding) -> str:
     """A sample-ratio check's result, in one line."""
     if not srm.checked or srm.observed_share is None or srm.expected_share is None:
+        if srm.note and srm.note.startswith("not checked"):
+            return srm.note  # the note says it already
         return f"not checked{': ' + srm.note if srm.note else ''}"
     word = "MISMATCH" if srm.mismatch else "ok"
     p = f", p={srm.p_value:.3g}" if srm.p_value is not None else ""

@@ -7,22 +7,30 @@ the flag file's live split:
 
 * ``healthy``: advances 5% → 25% → 50% → 100% at +0, +30, +60, +90 minutes; done.
 * ``resumed``: the treatment has 2.2% errors from +40 to +50 minutes only: paused at +50;
-  a person resumes it (`rollout resume`, stamped with the real clock: the world is anchored
-  an hour before now so the resume falls after the pause), and the watch advances it again.
+  a person resumes it at +55 (through the app call `rollout resume` makes, stamped with
+  that time: the command itself stamps the real clock), and the watch advances it again.
 * ``rolled-back``: 20% errors from +45: rolled back to 0% at +50, never restarted.
 
-The decision records and the flag file's history are real (the CLI wrote them).
+The decision records and the flag file's history are real (the CLI wrote them). Every
+time is fixed, so the reports (and docs/'s screenshots) are the same on every run.
+
+Each scenario has a workspace of its own under the root (:func:`script`), or all three share
+one plans directory, for `rollout report --all` (:func:`script_all`).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
+from rolloutcli.app.changes import set_paused
+from rolloutcli.app.journals import open_journal
+from rolloutcli.app.standing import read_standing
+from rolloutcli.plan.model import load_plan
 from rolloutcli.platforms.flagfile import FlagFilePlatform
 from rolloutcli.support.timeutil import format_timestamp
 from tests import watch_world
@@ -33,7 +41,7 @@ SCENARIOS = ("healthy", "resumed", "rolled-back")
 ROUNDS = {"healthy": 130, "resumed": 130, "rolled-back": 80}
 """The last round of each (minutes after its start): the report's moment."""
 RESUME_AFTER = 50
-"""``resumed``: the round after which a person resumes it."""
+"""``resumed``: the round after which a person resumes it (5 minutes later)."""
 
 
 def treatment_error(scenario: str, minute: int) -> float:
@@ -58,37 +66,38 @@ class Scripted:
         return self.plan.parent / ".rollout" / "decisions.jsonl"
 
     def applied(self) -> list[dict[str, object]]:
-        """The decision records of applied changes, oldest first."""
+        """The decision records of applied changes to this rollout, oldest first."""
         lines = self.records.read_text(encoding="utf-8").splitlines()
         entries = [json.loads(line) for line in lines if line.strip()]
-        return [e for e in entries if e.get("result") == "applied"]
+        return [
+            e for e in entries if e.get("result") == "applied" and e.get("plan") == self.scenario
+        ]
 
 
-def script(root: Path, scenario: str) -> Scripted:
-    """Run ``scenario`` in a workspace of its own under ``root``."""
-    start = T0
-    if scenario == "resumed":
-        now = datetime.now(UTC).replace(second=0, microsecond=0)
-        start = now - timedelta(minutes=RESUME_AFTER + 5)
-    world = _World(root / scenario, scenario, start)
+def script(root: Path, scenario: str, shared: bool = False) -> Scripted:
+    """Run ``scenario`` in a workspace of its own under ``root`` (``shared``: in ``root``
+    itself, next to the other scenarios)."""
+    world = _World(root if shared else root / scenario, scenario, T0)
     for minute in range(0, ROUNDS[scenario] + 1, watch_world.INTERVAL_MINUTES):
         code, output = world.round(minute)
         assert code in (0, 1), output
         if scenario == "resumed" and minute == RESUME_AFTER:
             assert world.paused(), "the pause verdict paused it"
-            code, output = invoke(
-                "resume", str(world.plan), "--yes", "--reason", "errors back to normal"
-            )
-            assert code == 0, output
-    end = start + timedelta(minutes=ROUNDS[scenario])
-    return Scripted(scenario, world.plan, start, end)
+            world.resume(minute + 5, "errors back to normal")
+    end = T0 + timedelta(minutes=ROUNDS[scenario])
+    return Scripted(scenario, world.plan, T0, end)
+
+
+def script_all(root: Path) -> list[Scripted]:
+    """The three scenarios in one workspace: ``root/plans`` holds the three plans."""
+    return [script(root, scenario, shared=True) for scenario in SCENARIOS]
 
 
 class _World:
     def __init__(self, root: Path, scenario: str, start: datetime) -> None:
         self.scenario = scenario
         self.start = start
-        flags = root / "flags" / "flags.json"
+        flags = root / "flags" / f"{scenario}.json"
         flags.parent.mkdir(parents=True, exist_ok=True)
         flag = {"state": "ENABLED", "variants": {"on": True, "off": False}}
         flags.write_text(json.dumps({"flags": {scenario: {**flag, "defaultVariant": "off"}}}))
@@ -101,12 +110,21 @@ class _World:
         metrics = (
             f"  source: {{kind: file, path: ../metrics/{scenario}.csv}}\n  exposures: requests"
         )
-        self.plan.write_text(watch_world.plan_text(scenario, "../flags/flags.json", metrics))
+        flag_file = f"../flags/{scenario}.json"
+        self.plan.write_text(watch_world.plan_text(scenario, flag_file, metrics))
         self.rng = np.random.default_rng(11)
         self.written_to = 0
 
     def paused(self) -> bool:
         return self.platform.read_state(True, False).paused is not None
+
+    def resume(self, minute: int, reason: str) -> None:
+        """What `rollout resume --yes --reason REASON` does, at ``minute`` after the start
+        (the command stamps the real clock; the scripted rollout keeps its fixed times)."""
+        loaded = load_plan(self.plan)
+        journal = open_journal(loaded.base_dir, None, "resume")
+        at = self.start + timedelta(minutes=minute)
+        assert set_paused(journal, read_standing(loaded), False, reason, at)
 
     def _percent(self) -> float:
         state = self.platform.read_state(True, False)
@@ -146,6 +164,39 @@ def render(scripted: Scripted, out: Path) -> Path:
     return out
 
 
+def render_all(plans: Path, at: datetime, out: Path) -> Path:
+    """`rollout report --all --plans-dir PLANS --at AT --html OUT`."""
+    code, output = invoke(
+        "report",
+        "--all",
+        "--plans-dir",
+        str(plans),
+        "--at",
+        format_timestamp(at),
+        "--html",
+        str(out),
+    )
+    assert code == 0, output
+    return out
+
+
+ALL_AT = T0 + timedelta(minutes=max(ROUNDS.values()))
+"""The moment of the --all report of the three: the last round of the longest."""
+
+SUMMARY_FACTS = """JSON.stringify({
+  guardrails: [...document.querySelectorAll("#guardrails tr[data-guardrail]")].map(tr => ({
+    name: tr.dataset.guardrail,
+    cells: [...tr.querySelectorAll("td")].slice(0, -1).map(td => td.textContent),
+    bars: [...tr.querySelectorAll(".bar span.tier")].map(s => ({
+      tier: s.classList[1], width: s.getBoundingClientRect().width, title: s.title })),
+  })),
+  plans: [...document.querySelectorAll("#plans tr")].slice(1).map(tr =>
+    [...tr.querySelectorAll("td")].map(td => td.textContent)),
+  totals: [...document.querySelectorAll("#totals li")].map(li => li.textContent),
+})"""
+"""What the browser shows of the --all page: each guardrail row's cells and the drawn width
+of each tier's bar, each plan row, the totals."""
+
 DOM_FACTS = """JSON.stringify({
   charts: [...document.querySelectorAll("svg.chart")].map(svg => {
     const box = svg.getBoundingClientRect();
@@ -160,8 +211,16 @@ DOM_FACTS = """JSON.stringify({
         shown: g.getBoundingClientRect().height > 0 })),
     };
   }),
+  exposure: (() => {
+    const svg = document.querySelector("svg.exposure"), box = svg.getBoundingClientRect();
+    const looks = [...svg.querySelectorAll("g.srm")].filter(g =>
+      g.getBoundingClientRect().width > 0).map(g => g.getAttribute("class"));
+    return { width: box.width, height: box.height, looks,
+      series: svg.querySelectorAll("g.series").length };
+  })(),
   timeline: [...document.querySelectorAll("ol.timeline li.decision")].length,
   verdict: document.getElementById("verdict").textContent,
 })"""
 """What the browser drew, read from the rendered DOM: per chart its size, its series and
-stage boundaries with a non-empty box, and its decision marks (kind, tooltip, drawn)."""
+stage boundaries with a non-empty box, and its decision marks (kind, tooltip, drawn); the
+exposure chart's size, series and the looks drawn with their sample-ratio verdict."""

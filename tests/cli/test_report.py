@@ -165,3 +165,51 @@ def test_without_matplotlib_html_says_how_to_install_it(workspace: Path) -> None
     )
     assert markdown.returncode == 0, markdown.stderr
     assert markdown.stdout.count("xychart-beta") == 3
+
+
+def test_resumed_rollout_has_fixed_times(tmp_path: Path) -> None:
+    """The scripted resume is stamped at +55 minutes, not by the clock: the report (and
+    docs/'s screenshot of it) is the same on every run."""
+    scripted = report_world.script(tmp_path, "resumed")
+    applied = [(e["event"], e["time"]) for e in scripted.applied()]
+    assert applied[:4] == [
+        ("advance", "2026-11-02T10:00:00Z"),
+        ("advance", "2026-11-02T10:30:00Z"),
+        ("pause", "2026-11-02T10:50:00Z"),
+        ("resume", "2026-11-02T10:55:00Z"),
+    ]
+
+
+def test_exposure_chart_marks_each_look_with_its_srm_verdict(workspace: Path) -> None:
+    code, _, stderr = invoke("report", "checkout-v2", "--at", AT, "--html", "report.html")
+    assert (code, stderr) == (0, "")
+    page = (workspace / "report.html").read_text(encoding="utf-8")
+    (svg,) = re.findall(r'<svg class="exposure" .*?</svg>', page, re.DOTALL)
+    groups = re.findall(r'class="([^"]+)"><title>([^<]*)</title>', svg)
+    assert [c for c, _ in groups[:2]] == ["series observed", "series expected"]
+    looks = [(c, t) for c, t in groups if c.startswith("srm ")]
+    assert looks  # every look the split was checked at
+    assert {c for c, _ in looks} == {"srm ok"}
+    assert looks[-1][1] == (
+        "2026-11-02T12:00:00Z: ok: treatment 5.01% of exposures, expected 5.00%, p=1"
+    )
+    assert f"Sample-ratio check (SRM) over time: ok in {len(looks)}" in page
+    assert "decision" not in svg  # decisions are tagged once, on the guardrails' charts
+
+
+def test_segment_breaches_are_marked_on_the_guardrail_chart(workspace: Path) -> None:
+    from tests.cli.test_segments_check import REGIONS5, segmented
+
+    segmented(workspace, REGIONS5, worse={"eu-west": 5.0})
+    code, _, stderr = invoke("report", "checkout-v2", "--at", AT, "--html", "report.html")
+    assert (code, stderr) == (0, "")
+    page = (workspace / "report.html").read_text(encoding="utf-8")
+    marks = re.findall(r'class="segment-breach ([a-z]+)"><title>([^<]*)</title>', page)
+    assert marks  # at least the report's own moment, which rolls back on eu-west
+    assert marks[-1] == (
+        "rollback",
+        "error_rate reached rollback in segment region=eu-west at 2026-11-02T12:00:00Z",
+    )
+    assert {title.split(" in segment ")[1].split(" at ")[0] for _, title in marks} == {
+        "region=eu-west"
+    }

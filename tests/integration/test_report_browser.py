@@ -2,7 +2,10 @@
 resumed; rolled back) opened in a real headless Chromium (Debian's, scripts/install-chromium)
 with no network: it loads offline with nothing requested but the page and no console
 message or error, each guardrail's chart is drawn with its three series and its stage
-boundaries, and the decision marks are the decision records, in order."""
+boundaries, the decision marks are the decision records, in order, and the exposure chart
+draws each look's sample-ratio verdict. The three in one
+plans directory: `rollout report --all`'s page loads the same way and shows their counts,
+each tier that fired drawn as a bar as wide as its share of the looks."""
 
 from __future__ import annotations
 
@@ -47,6 +50,13 @@ def test_report_opens_offline_and_draws_the_rollout(
     for mark, entry in zip(chart["decisions"], applied, strict=True):
         assert mark["shown"]
         assert mark["title"].startswith(f"{entry['event']} by {entry['who']} at {entry['time']}")
+    exposure = facts["exposure"]
+    assert exposure["width"] > 500 and exposure["height"] > 100
+    assert exposure["series"] == 2  # observed and expected share
+    # each look at which the split was checked is drawn, and none found a mismatch (the
+    # world's traffic follows the split); a look at 0% (rolled back) checks nothing
+    assert len(exposure["looks"]) >= 10
+    assert set(exposure["looks"]) == {"srm ok"}
     assert facts["timeline"] == len(applied)
     expected = {"healthy": "done", "resumed": "done", "rolled-back": "hold"}[scenario]
     assert facts["verdict"] == expected
@@ -54,3 +64,43 @@ def test_report_opens_offline_and_draws_the_rollout(
     page.screenshot(shot)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert shot.stat().st_size > 20_000  # a drawn page, not a blank one
+
+
+def test_report_all_opens_offline_and_draws_the_tiers(page: Page, tmp_path: Path) -> None:
+    report_world.script_all(tmp_path)
+    html = report_world.render_all(tmp_path / "plans", report_world.ALL_AT, tmp_path / "all.html")
+    loaded = page.open(html)
+    assert loaded.requests == [html.resolve().as_uri()]
+    assert (loaded.failed, loaded.console, loaded.errors) == ([], [], [])
+    facts = json.loads(page.evaluate(report_world.SUMMARY_FACTS))
+    (row,) = facts["guardrails"]
+    assert row["name"] == "error_rate"
+    assert row["cells"] == [
+        "error_rate",
+        "3",
+        "72",
+        "2",
+        "2",
+        "0",
+        "resumed, rolled-back",
+        "1",
+        "1",
+        "0",
+    ]
+    bars = {bar["tier"]: bar for bar in row["bars"]}
+    assert [bars[t]["title"] for t in ("warn", "pause", "rollback")] == [
+        "warn: 2 of 72 looks",
+        "pause: 2 of 72 looks",
+        "rollback: 0 of 72 looks",
+    ]
+    # the bar is 160 px: 2 of 72 looks (2.8%) is 4.5 px; none is nothing
+    assert [round(bars[t]["width"], 1) for t in ("warn", "pause", "rollback")] == [4.5, 4.5, 0.0]
+    assert [p[:2] for p in facts["plans"]] == [
+        ["healthy", "done"],
+        ["resumed", "done"],
+        ["rolled-back", "hold"],
+    ]
+    assert facts["totals"][2] == "pauses: 1 · rollbacks: 1 (restarted 0, advanced again 0)"
+    shot = tmp_path / "all.png"
+    page.screenshot(shot)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

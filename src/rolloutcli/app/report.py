@@ -11,8 +11,10 @@ history cannot replay is left out and counted, never guessed.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from rolloutcli.app.evaluate import Evaluation, evaluate_many
 from rolloutcli.journal.record import HistoryEntry, merge_history
@@ -20,7 +22,8 @@ from rolloutcli.journal.records import open_store, records_location
 from rolloutcli.judge.findings import Finding
 from rolloutcli.judge.retrospective import Decision, Look, Retrospective, retrospect
 from rolloutcli.plan.model import LoadedPlan
-from rolloutcli.support.errors import InvalidInputError, RolloutError
+from rolloutcli.support.errors import InvalidInputError, RolloutError, one_line
+from rolloutcli.support.quoting import label
 
 LOOKS = 24
 """Moments evaluated across the span: enough for a readable line, few enough to be quick."""
@@ -74,11 +77,7 @@ def build_report(
         raise current
     decisions = read_decisions(loaded, current, records_file)
     start = since or _began(current, decisions, at)
-    if start >= at:
-        raise InvalidInputError(
-            f"--since is not before the report's moment ({at:%Y-%m-%dT%H:%MZ}): give an "
-            "earlier --since"
-        )
+    check_since(start, at)
     moments: list[Moment] = []
     skipped: list[tuple[datetime, str]] = []
     for moment in spaced(start, at, looks)[:-1]:
@@ -91,6 +90,15 @@ def build_report(
     shown = tuple(d for d in decisions if start <= d.at <= at)
     retro = retrospect(loaded.plan, shown, [look_of(m) for m in moments], at)
     return Report(loaded, start, at, tuple(moments), tuple(skipped), shown, current, retro)
+
+
+def check_since(since: datetime | None, at: datetime) -> None:
+    """InvalidInputError (exit 2) unless ``since`` is before the report's moment."""
+    if since is not None and since >= at:
+        raise InvalidInputError(
+            f"--since is not before the report's moment ({at:%Y-%m-%dT%H:%MZ}): give an "
+            "earlier --since"
+        )
 
 
 def spaced(start: datetime, end: datetime, count: int) -> list[datetime]:
@@ -122,11 +130,50 @@ def read_decisions(
 
 
 def decision_of(entry: HistoryEntry) -> Decision:
+    """A history entry as a decision; its texts came from a record or a platform (anyone
+    may have written them), so none carries a control character on to a page or a screen."""
     step = entry.lifecycle
     event = "restart" if step == "restarted" else entry.event
+    causes, segments = recorded_breaches(entry.raw)
     return Decision(
-        entry.at, event, entry.who, entry.detail, entry.stage, entry.percent_after, step
+        entry.at,
+        one_line(event),
+        None if entry.who is None else label(entry.who),
+        one_line(entry.detail),
+        None if entry.stage is None else label(entry.stage),
+        entry.percent_after,
+        step,
+        tuple(label(name) for name in causes),
+        tuple((label(name), label(segment)) for name, segment in segments),
     )
+
+
+BREACHES = frozenset({"pause", "rollback"})
+
+
+def recorded_breaches(
+    raw: Mapping[str, Any] | None,
+) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
+    """From a decision record's verdict (the JSON contract's ``metrics``): the guardrails
+    at a pause or rollback tier, and (guardrail, segment) for each breached in a segment.
+    A record is a file anyone may have edited: what is not as the contract writes it is
+    left out."""
+    verdict = raw.get("verdict") if raw is not None else None
+    metrics = verdict.get("metrics") if isinstance(verdict, Mapping) else None
+    if not isinstance(metrics, list):
+        return (), ()
+    causes: list[str] = []
+    segments: list[tuple[str, str]] = []
+    for metric in metrics:
+        name = metric.get("name") if isinstance(metric, Mapping) else None
+        if not isinstance(name, str):
+            continue
+        if metric.get("status") in BREACHES:
+            causes.append(name)
+        segment = metric.get("breached_segment")
+        if isinstance(segment, str):
+            segments.append((name, segment))
+    return tuple(causes), tuple(segments)
 
 
 def _is_change(entry: HistoryEntry) -> bool:

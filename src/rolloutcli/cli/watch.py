@@ -68,6 +68,17 @@ WatchOutputOption = Annotated[
         "round on stdout, one line each, flushed at once (no live view).",
     ),
 ]
+ReportFileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--report",
+        metavar="FILE",
+        help="After each round, write the HTML report to FILE (atomically): watching one "
+        "plan, its report; several, the summary of rollout report --all; FILE with {plan} "
+        "in it: one report per plan.",
+        show_default=False,
+    ),
+]
 ConcurrencyOption = Annotated[
     int | None,
     typer.Option(
@@ -87,6 +98,7 @@ def watch(
     at: RehearsalOption = None,
     concurrency: ConcurrencyOption = None,
     output: WatchOutputOption = WatchOutput.TEXT,
+    report: ReportFileOption = None,
     plans_dir: PlansDir = None,
     records_file: RecordsOption = None,
 ) -> None:
@@ -97,7 +109,8 @@ def watch(
     the current round; nothing is left half-done. With --once the exit code is 1 when a
     verdict was rollback, 3 or 4 when a plan could not be checked or changed. A plan's
     error is on stderr, whatever the output. --all watches every plan of the plans
-    directory, looked up anew each round (--select: those whose labels match)."""
+    directory, looked up anew each round (--select: those whose labels match). --report
+    FILE writes the HTML report after each round, so a team can serve it."""
     from rolloutcli.app.fleet import fleet
     from rolloutcli.app.watchloop import Watcher, once_exit_code, watch_interval
     from rolloutcli.render.contract import decision_json
@@ -116,16 +129,24 @@ def watch(
         clock=lambda: now_or_at(at),
         describe=decision_json,
     )
+    reports = None
+    if report is not None:
+        from rolloutcli.cli.watchreport import RoundReports
+
+        reports = RoundReports(report, chosen, at is not None, records_file)
     with _ctrl_c_stops() as stop:
+        rounds = watcher.rounds(stop)
+        if reports is not None:
+            rounds = reports.after_each(rounds)
         if output is WatchOutput.NDJSON:
-            last = _stream(watcher, stop)
+            last = _stream(watcher, rounds)
         else:
-            last = _show(out(), watcher, stop)
+            last = _show(out(), watcher, rounds)
     if stop.is_set():
         err().print("stopped watching: nothing is left half-done")
         return
     if once:
-        code = once_exit_code(last.plans)
+        code = once_exit_code(last.plans) or (reports.exit_code if reports else 0)
         if code:
             raise typer.Exit(code)
 
@@ -151,13 +172,13 @@ def _ctrl_c_stops() -> Iterator[threading.Event]:
             signal.signal(signal.SIGINT, previous)
 
 
-def _stream(watcher: Watcher, stop: threading.Event) -> Round:
+def _stream(watcher: Watcher, rounds: Iterator[Round]) -> Round:
     """Every round until stopped, as ndjson: one line per plan per round. The last round."""
     from rolloutcli.cli.scripting import emit_line
     from rolloutcli.render.contract import watch_event_json
 
     last: Round | None = None
-    for last in watcher.rounds(stop):
+    for last in rounds:
         _report_errors(last)
         for item in last.plans:
             emit_line(watch_event_json(item, last.now, watcher.auto))
@@ -165,12 +186,11 @@ def _stream(watcher: Watcher, stop: threading.Event) -> Round:
     return last
 
 
-def _show(console: Console, watcher: Watcher, stop: threading.Event) -> Round:
+def _show(console: Console, watcher: Watcher, rounds: Iterator[Round]) -> Round:
     """Every round until stopped: one view after another where the output is not a
     terminal (or with --once), else one live view updated in place. The last round."""
     from rich.live import Live
 
-    rounds = watcher.rounds(stop)
     last = next(rounds)
     if watcher.once or not console.is_terminal:
         console.print(_view(console, watcher, last))

@@ -9,7 +9,10 @@ history, one :class:`Decision` each, oldest first). From those, :func:`retrospec
   moment);
 - how often each guardrail reached each tier (warn, pause, rollback), in looks;
 - how often the verdict held, by cause (no data, SRM, power, the window, samples);
-- each rollback, and whether a later restart reached a further stage without another.
+- each rollback, and whether a later restart reached a further stage without another;
+- per guardrail, the pauses and rollbacks it caused (the guardrails a decision's recorded
+  verdict found at a pause or rollback tier), and how many of those rollbacks a restart
+  then advanced past (a threshold that may cry wolf).
 
 No words here beyond the labels the plan and the records give.
 """
@@ -40,6 +43,11 @@ class Decision:
     stage: str | None
     percent: float | None
     step: str | None = None
+    causes: tuple[str, ...] = ()
+    """The guardrails the decision's recorded verdict found at a pause or rollback tier
+    (none for a person's decision, or a record without its verdict)."""
+    segments: tuple[tuple[str, str], ...] = ()
+    """(guardrail, segment) for each guardrail the verdict found breached in one segment."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,8 @@ class Rollback:
     recovered: bool
     """A restart followed, and the rollout then advanced past its first stage without
     another rollback."""
+    causes: tuple[str, ...] = ()
+    """The guardrails that caused it, as its record says."""
 
 
 @dataclass(frozen=True)
@@ -91,19 +101,24 @@ class Retrospective:
     looks: int
     rollbacks: tuple[Rollback, ...]
     pauses: int
+    caused: tuple[tuple[str, int, int, int], ...] = ()
+    """Per guardrail (plan order): pauses it caused, rollbacks it caused, and of those
+    rollbacks the ones a restart then advanced past."""
 
 
 def retrospect(
     plan: Plan, decisions: Sequence[Decision], looks: Sequence[Look], at: datetime
 ) -> Retrospective:
     """What the rollout's decisions (oldest first) and looks say, up to ``at``."""
+    backs = rollbacks(decisions)
     return Retrospective(
         stages=stage_times(plan, decisions, at),
         tiers=tiers_fired(plan, looks),
         holds=hold_causes(looks),
         looks=len(looks),
-        rollbacks=rollbacks(decisions),
+        rollbacks=backs,
         pauses=sum(1 for d in decisions if d.event == "pause"),
+        caused=caused(plan, decisions, backs),
     )
 
 
@@ -167,6 +182,23 @@ def rollbacks(decisions: Sequence[Decision]) -> tuple[Rollback, ...]:
                 decision.why,
                 restart.at if restart is not None else None,
                 recovered,
+                decision.causes,
             )
         )
     return tuple(found)
+
+
+def caused(
+    plan: Plan, decisions: Sequence[Decision], backs: Sequence[Rollback]
+) -> tuple[tuple[str, int, int, int], ...]:
+    """Per guardrail, in the plan's order: the pauses and the rollbacks whose recorded
+    verdict names it, and how many of those rollbacks recovered."""
+    return tuple(
+        (
+            g.name,
+            sum(1 for d in decisions if d.event == "pause" and g.name in d.causes),
+            sum(1 for r in backs if g.name in r.causes),
+            sum(1 for r in backs if r.recovered and g.name in r.causes),
+        )
+        for g in plan.guardrails
+    )

@@ -1,11 +1,14 @@
-"""One guardrail's chart as inline SVG, drawn with matplotlib (imported here, lazily: only
-``rollout report`` pays for it).
+"""One guardrail's chart, and the exposure split's, as inline SVG, drawn with matplotlib
+(imported here, lazily: only ``rollout report`` pays for it).
 
 Two panels on one time axis: treatment and control as the report's looks saw them, with the
 absolute thresholds as lines; below, the change of treatment against control with its
-always-valid interval as a band and the relative thresholds as lines. Stage boundaries and
-decisions are vertical lines across both. Text stays text (``svg.fonttype: none``), no
-metadata date, and a fixed hash salt: the same report draws the same SVG.
+always-valid interval as a band, the relative thresholds as lines, and a triangle where a
+look found the guardrail breached in one segment only. Stage boundaries and decisions are
+vertical lines across both. The exposure chart: the treatment's share of exposures at each
+look against the share the split expects, each look marked with its sample-ratio verdict.
+Text stays text (``svg.fonttype: none``), no metadata date, and a fixed hash salt: the
+same report draws the same SVG.
 
 matplotlib writes no classes and no tooltips, so each element that a reader (or a test)
 looks for is drawn with a group id (``gid``) of our own, and :func:`_decorate` turns that
@@ -45,7 +48,9 @@ DECISION_COLORS = {
     "kill": "#212529",
     "off": "#212529",
     "unkill": "#495057",
+    "knob": "#7048e8",
 }
+SRM_COLORS = {"ok": "#2f9e44", "mismatch": "#c92a2a"}
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,21 @@ class ChartData:
     value_lines: Sequence[Line] = ()
     change_lines: Sequence[Line] = ()
     marks: Sequence[Mark] = field(default_factory=tuple)
+    breaches: Sequence[Mark] = field(default_factory=tuple)
+    """Looks at which one segment breached a tier (``kind``: the tier)."""
+
+
+@dataclass(frozen=True)
+class ExposureData:
+    """The exposure split at each look, in % of exposures (None: not checked then), and
+    each look's sample-ratio verdict (``ok``, ``mismatch`` or ``unchecked``) and tooltip."""
+
+    times: Sequence[datetime]
+    observed: Sequence[float | None]
+    expected: Sequence[float | None]
+    verdicts: Sequence[str]
+    titles: Sequence[str]
+    marks: Sequence[Mark] = field(default_factory=tuple)
 
 
 def chart_svg(data: ChartData) -> str:
@@ -111,6 +131,48 @@ def chart_svg(data: ChartData) -> str:
         figure.savefig(buffer, format="svg", metadata={"Date": None})
         plt.close(figure)
     return _decorate(buffer.getvalue(), data.name, extras)
+
+
+def exposure_svg(data: ExposureData) -> str:
+    """The exposure chart as an ``<svg>`` element classed ``exposure`` (not ``chart``: the
+    guardrails' charts are the ones with decision marks; this one repeats their lines
+    untagged)."""
+    plt = _pyplot()
+    with plt.rc_context(
+        {"svg.fonttype": "none", "svg.hashsalt": "rollout-exposure", "font.size": 9}
+    ):
+        from matplotlib.ticker import FuncFormatter
+
+        figure, axes = plt.subplots(figsize=(9, 2.6))
+        extras: dict[str, tuple[str, str]] = {}
+        xs = [_days(t) for t in data.times]
+        (line,) = axes.plot(xs, _nan(data.observed), color=TREATMENT, lw=1.5, label="observed")
+        _tag(line, extras, "series observed", "treatment's share of exposures (%)")
+        (line,) = axes.plot(
+            xs, _nan(data.expected), color="#868e96", ls="--", lw=1, label="expected"
+        )
+        _tag(line, extras, "series expected", "the share the split expects (%)")
+        for x, y, verdict, title in zip(xs, data.observed, data.verdicts, data.titles, strict=True):
+            if y is not None and verdict in SRM_COLORS:
+                shape = "X" if verdict == "mismatch" else "o"
+                (point,) = axes.plot([x], [y], shape, color=SRM_COLORS[verdict], ms=6)
+                _tag(point, extras, f"srm {verdict}", title)
+        _marks(axes, data.marks, extras, False)  # tagged once, on the guardrails' charts
+        axes.xaxis_date()
+        if len(xs) > 1:
+            axes.set_xlim(xs[0], xs[-1])
+        axes.xaxis.set_major_formatter(FuncFormatter(_time_label))
+        axes.set_ylabel("treatment (% of exposures)")
+        axes.set_title("exposure split", loc="left", fontweight="bold")
+        axes.legend(loc="upper left", fontsize=8, frameon=False)
+        axes.grid(alpha=0.25)
+        figure.autofmt_xdate()
+        figure.tight_layout()
+        buffer = io.StringIO()
+        figure.savefig(buffer, format="svg", metadata={"Date": None})
+        plt.close(figure)
+    svg = _decorate(buffer.getvalue(), "exposure", extras)
+    return svg.replace('<svg class="chart" data-guardrail="exposure" ', '<svg class="exposure" ', 1)
 
 
 def _pyplot() -> ModuleType:
@@ -160,6 +222,13 @@ def _change(
     for item in data.change_lines:
         drawn = axes.axhline(item.value, color=TIER_COLORS[item.tier], ls="--", lw=1)
         _tag(drawn, extras, f"threshold {item.tier}", f"{item.tier} at {item.label}")
+    for breach in data.breaches:
+        x = _days(breach.at)
+        y = next((c for t, c in zip(data.times, data.change, strict=True) if t == breach.at), None)
+        (point,) = axes.plot(
+            [x], [0.0 if y is None else y], "v", color=TIER_COLORS[breach.kind], ms=8
+        )
+        _tag(point, extras, f"segment-breach {breach.kind}", breach.title)
     axes.set_ylabel(data.change_label)
     axes.grid(alpha=0.25)
 

@@ -9,12 +9,14 @@ from dataclasses import astuple
 from html import escape
 
 from rolloutcli.app.report import Report
-from rolloutcli.render.charts import DECISION_COLORS, chart_svg
+from rolloutcli.render.charts import DECISION_COLORS, chart_svg, exposure_svg
 from rolloutcli.render.reportview import (
     charts,
     decision_title,
     duration,
+    exposure,
     reasons,
+    srm_counts,
     srm_line,
     stage_words,
     stamp,
@@ -32,7 +34,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 .verdict.pause{background:#e8590c}.verdict.rollback{background:#c92a2a}
 section.card{background:#fff;border:1px solid #dee2e6;border-radius:8px;padding:12px 16px;
 margin:12px 0}
-svg.chart{width:100%;height:auto}
+svg.chart,svg.exposure{width:100%;height:auto}
 table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #e9ecef;vertical-align:top}
 th{background:#f1f3f5}
@@ -61,6 +63,7 @@ def report_html(report: Report) -> str:
         f'{stamp(report.at)} · verdict <span class="verdict {escape(verdict)}" '
         f'id="verdict">{escape(verdict)}</span></p>',
         _guardrails(report),
+        _exposure(report),
         _timeline(report),
         _verdict_table(report),
         _retrospective(report),
@@ -78,6 +81,14 @@ def _guardrails(report: Report) -> str:
             f"{chart_svg(data)}</section>"
         )
     return "\n".join(blocks)
+
+
+def _exposure(report: Report) -> str:
+    return (
+        '<h2>Exposure split</h2><section class="card" id="exposure">'
+        f"{exposure_svg(exposure(report))}"
+        f"<p>Sample-ratio check (SRM) over time: {escape(srm_counts(report))}</p></section>"
+    )
 
 
 def _timeline(report: Report) -> str:

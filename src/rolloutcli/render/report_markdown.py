@@ -13,6 +13,7 @@ from rolloutcli.render.reportview import (
     charts,
     duration,
     reasons,
+    srm_counts,
     srm_line,
     stamp,
     verdict_rows,
@@ -53,6 +54,7 @@ def report_markdown(report: Report) -> str:
     for row in verdict_rows(report):
         lines.append("| " + " | ".join(_cell(c) for c in astuple(row)) + " |")
     lines += ["", f"Exposure split (SRM): {srm_line(report)}", ""]
+    lines += [f"Sample-ratio check (SRM) over time: {srm_counts(report)}", ""]
     lines += [f"- {_cell(r)}" for r in reasons(report)]
     lines += _retrospective(report)
     return "\n".join(lines) + "\n"

@@ -13,12 +13,14 @@ from rolloutcli.app.report import Report
 from rolloutcli.judge.findings import Finding
 from rolloutcli.judge.messages import text
 from rolloutcli.judge.retrospective import SPLIT_EVENTS, Decision
+from rolloutcli.judge.verdict import SrmFinding
 from rolloutcli.plan.model import Plan
 from rolloutcli.plan.thresholds import ThresholdKind, parse_threshold
-from rolloutcli.render.charts import ChartData, Line, Mark
+from rolloutcli.render.charts import ChartData, ExposureData, Line, Mark
 from rolloutcli.render.guardrails import thresholds_line
 from rolloutcli.render.values import value_text
 from rolloutcli.support.durations import format_duration
+from rolloutcli.support.quoting import label
 from rolloutcli.support.timeutil import format_timestamp
 
 
@@ -59,9 +61,47 @@ def charts(report: Report) -> list[ChartData]:
                 value_lines=value_lines,
                 change_lines=change_lines,
                 marks=marks,
+                breaches=segment_breaches(report, guardrail.name),
             )
         )
     return found
+
+
+BREACH_TIERS = ("pause", "rollback")
+
+
+def segment_breaches(report: Report, name: str) -> list[Mark]:
+    """The looks at which ``name`` reached a pause or rollback tier in one segment."""
+    found: list[Mark] = []
+    for moment in report.moments:
+        f = moment.findings.get(name)
+        if f is None or f.segment is None or f.status.value not in BREACH_TIERS:
+            continue
+        by = f"{label(f.segment_by)}=" if f.segment_by else ""
+        title = (
+            f"{name} reached {f.status.value} in segment {by}{label(f.segment)} "
+            f"at {format_timestamp(moment.at)}"
+        )
+        found.append(Mark(moment.at, f.status.value, title))
+    return found
+
+
+def exposure(report: Report) -> ExposureData:
+    """The exposure split and its sample-ratio verdict at each look."""
+    observed: list[float | None] = []
+    expected: list[float | None] = []
+    verdicts: list[str] = []
+    titles: list[str] = []
+    for moment in report.moments:
+        srm = moment.evaluation.verdict.srm
+        seen, share = srm.observed_share, srm.expected_share
+        checked = srm.checked and seen is not None
+        observed.append(seen * 100.0 if checked and seen is not None else None)
+        expected.append(share * 100.0 if checked and share is not None else None)
+        verdicts.append(("mismatch" if srm.mismatch else "ok") if checked else "unchecked")
+        titles.append(f"{format_timestamp(moment.at)}: {srm_text(srm)}")
+    marks = decision_marks(report.decisions)
+    return ExposureData([m.at for m in report.moments], observed, expected, verdicts, titles, marks)
 
 
 def threshold_lines(
@@ -103,7 +143,8 @@ def decision_title(decision: Decision) -> str:
     who = decision.who or "the platform (no record)"
     to = f" ({stage_words(decision)})" if decision.stage else ""
     why = f": {decision.why}" if decision.why else ""
-    return f"{decision.event} by {who} at {format_timestamp(decision.at)}{to}{why}"
+    segments = "".join(f" · {name} breached in segment {seg}" for name, seg in decision.segments)
+    return f"{decision.event} by {who} at {format_timestamp(decision.at)}{to}{why}{segments}"
 
 
 def stage_words(decision: Decision) -> str:
@@ -145,9 +186,26 @@ def reasons(report: Report) -> list[str]:
 
 
 def srm_line(report: Report) -> str:
-    """The exposure split and the SRM verdict, in one line."""
-    srm = report.current.verdict.srm
+    """The exposure split and the SRM verdict now, in one line."""
+    return srm_text(report.current.verdict.srm)
+
+
+def srm_counts(report: Report) -> str:
+    """How the looks' sample-ratio checks came out: ``ok in 20 looks, mismatch in 1``."""
+    data = exposure(report)
+    parts = [
+        f"{verdict} in {data.verdicts.count(verdict)}"
+        for verdict in ("ok", "mismatch", "unchecked")
+        if verdict in data.verdicts
+    ]
+    return f"{', '.join(parts)} of {len(data.verdicts)} looks"
+
+
+def srm_text(srm: SrmFinding) -> str:
+    """A sample-ratio check's result, in one line."""
     if not srm.checked or srm.observed_share is None or srm.expected_share is None:
+        if srm.note and srm.note.startswith("not checked"):
+            return srm.note  # the note says it already
         return f"not checked{': ' + srm.note if srm.note else ''}"
     word = "MISMATCH" if srm.mismatch else "ok"
     p = f", p={srm.p_value:.3g}" if srm.p_value is not None else ""

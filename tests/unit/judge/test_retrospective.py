@@ -140,3 +140,21 @@ def test_retrospect_puts_it_together() -> None:
     assert retro.stages == (
         StageTime("canary", minutes(0), None, timedelta(minutes=40), timedelta(minutes=30)),
     )
+
+
+def test_caused_counts_the_decisions_whose_verdict_names_the_guardrail() -> None:
+    def caused_by(minute: int, event: str, *causes: str, step: str | None = None) -> Decision:
+        stage = None if event in ("rollback",) else "canary"
+        return Decision(minutes(minute), event, "bot", "", stage, None, step, causes)
+
+    decisions = [
+        caused_by(0, "advance"),
+        caused_by(10, "pause", "errors"),
+        caused_by(20, "resume"),
+        caused_by(30, "rollback", "errors", "timeouts"),
+        caused_by(60, "restart", step="restarted"),
+        caused_by(90, "advance"),
+        caused_by(120, "rollback", "timeouts"),
+    ]
+    retro = retrospect(plan(), decisions, [], minutes(130))
+    assert retro.caused == (("errors", 1, 1, 1), ("timeouts", 0, 2, 1))

@@ -58,3 +58,37 @@ def test_groups_carry_classes_and_tooltips_and_stay_escaped() -> None:
 def test_the_same_data_draws_the_same_svg() -> None:
     marks = (Mark(T0 + timedelta(minutes=20), "pause", "pause by bob"),)
     assert chart_svg(data(marks)) == chart_svg(data(marks))
+
+
+def test_exposure_chart_tags_each_checked_look_with_its_srm_verdict() -> None:
+    from rolloutcli.render.charts import ExposureData, exposure_svg
+
+    times = [T0 + timedelta(minutes=10 * i) for i in range(4)]
+    svg = exposure_svg(
+        ExposureData(
+            times=times,
+            observed=[None, 5.0, 7.5, 5.1],
+            expected=[None, 5.0, 5.0, 5.0],
+            verdicts=["unchecked", "ok", "mismatch", "ok"],
+            titles=["not checked", "ok <1>", "MISMATCH", "ok"],
+            marks=(Mark(times[1], "advance", "advance by alice"),),
+        )
+    )
+    assert svg.startswith('<svg class="exposure" ')
+    groups = re.findall(r'<g id="exposure-rc\d+" class="([^"]*)"><title>([^<]*)</title>', svg)
+    assert groups == [
+        ("series observed", "treatment's share of exposures (%)"),
+        ("series expected", "the share the split expects (%)"),
+        ("srm ok", "ok &lt;1&gt;"),
+        ("srm mismatch", "MISMATCH"),
+        ("srm ok", "ok"),
+    ]  # the decision's line is drawn, untagged: it is tagged on the guardrails' charts
+
+
+def test_segment_breaches_are_triangles_on_the_change_panel() -> None:
+    from dataclasses import replace
+
+    breach = Mark(T0 + timedelta(minutes=20), "rollback", "error rate reached rollback in eu")
+    svg = chart_svg(replace(data(()), breaches=(breach,)))
+    groups = re.findall(r'class="(segment-breach [a-z]+)"><title>([^<]*)</title>', svg)
+    assert groups == [("segment-breach rollback", "error rate reached rollback in eu")]

@@ -80,6 +80,15 @@ LowerIsWorse = Annotated[
 LogScale = Annotated[
     list[str] | None, _no_default("--log", "NAME: compare a mean on the log scale (latencies).")
 ]
+SegmentsBy = Annotated[
+    list[str] | None,
+    _no_default(
+        "--segments-by",
+        "Labels to try as segment breakdowns of the ratio guardrails, e.g. region,platform "
+        "(the file source also tries its label columns): one is proposed where history "
+        "shows its segments' rates differ. Repeatable.",
+    ),
+]
 Exposures = Annotated[
     str | None,
     _no_default("--exposures", "Counter of units per cohort (default: the first ratio's trials)."),
@@ -162,6 +171,7 @@ def plan_suggest(
     detect: Detects = None,
     lower_is_worse: LowerIsWorse = None,
     log: LogScale = None,
+    segments_by: SegmentsBy = None,
     exposures: Exposures = None,
     stages: Stages = "1,5,10,25,50,100",
     lookback: Lookback = "14d",
@@ -213,6 +223,7 @@ def plan_suggest(
         means=tuple(mean or ()),
         lower_is_worse=tuple(lower_is_worse or ()),
         log=tuple(log or ()),
+        segments_by=tuple(segments_by or ()),
         exposures=exposures,
         detect=tuple(detect or ()),
         stages=stages,

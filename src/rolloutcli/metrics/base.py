@@ -184,3 +184,13 @@ class SegmentedSource(Protocol):
         where a segment has no point: missing, not zero). ``{}`` when the metric has data
         but none of it carries the label; None when it has no data at all."""
         ...
+
+
+@runtime_checkable
+class LabelledSource(Protocol):
+    """A source whose rows name their own labels (the metrics file's extra columns): what
+    ``plan suggest`` tries as segment breakdowns when none is given."""
+
+    def label_names(self, metric: str) -> tuple[str, ...]:
+        """The labels any row of ``metric`` carries, in the order first seen."""
+        ...

@@ -141,6 +141,11 @@ class FileMetricsSource:
             series[i] = add if math.isnan(series[i]) else series[i] + add
         return out
 
+    def label_names(self, metric: str) -> tuple[str, ...]:
+        """The label columns any row of ``metric`` carries, in the order first seen."""
+        names = (key for r in self._load() if r.metric == metric for key, _ in r.labels)
+        return tuple(dict.fromkeys(names))
+
     def _has_label(self, metric: str, by: str) -> bool:
         """Whether any row of ``metric`` (any cohort, any time) carries the label ``by``."""
         return any(r.metric == metric and by in dict(r.labels) for r in self._load())

@@ -43,6 +43,8 @@ def datadog_seconds(length: timedelta) -> str:
 
 OUTER_SUM = re.compile(r"\s*sum\s*(?:by\s*\(([^()]*)\)\s*)?\(")
 TRAILING_BY = re.compile(r"\s*by\s*\(([^()]*)\)\s*")
+ZERO_FALLBACK = re.compile(r"\s+or\s+vector\s*\(\s*0(?:\.0*)?\s*\)\s*$")
+"""``or vector(0)`` at the end: a counter's zero before its first increment."""
 
 
 def prometheus_grouped(query: str, by: str) -> str:
@@ -50,8 +52,10 @@ def prometheus_grouped(query: str, by: str) -> str:
     matchers stay as written): ``sum(increase(x[1h]))`` becomes
     ``sum by (region) (increase(x[1h]))``, an existing ``sum by (a)`` gains the label, and
     any other query is wrapped: ``sum by (region) (query)``, which keeps the label only if
-    the query does."""
-    text = query.strip()
+    the query does. A trailing ``or vector(0)`` is dropped: its label-less zero would be
+    a segment of its own, and a segment without events where it has trials counts 0
+    anyway."""
+    text = ZERO_FALLBACK.sub("", query.strip())
     found = OUTER_SUM.match(text)
     if found is not None:
         close = _closing(text, found.end() - 1)

@@ -67,23 +67,27 @@ def _reserved(by: str, source: str) -> bool:
     return by in RESERVED or by.startswith("__")
 
 
+def label_problem(by: str, source: str) -> str | None:
+    """Why ``by`` cannot name a segment label of ``source`` (None: it can)."""
+    if not IDENTIFIER.fullmatch(by):
+        return (
+            f"{quote(by)} is not a plain label name (letters, digits and _, "
+            "not starting with a digit)"
+        )
+    if _reserved(by, source):
+        return f"{quote(by)} is reserved: name the segment's own label"
+    return None
+
+
 def segment_problems(
     segments: Segments, where: KeyPath, ratio: bool, method: str, source: str
 ) -> list[tuple[KeyPath, str]]:
     """What is wrong with one guardrail's ``segments:`` (``where`` is its key path)."""
     here: KeyPath = (*where, "segments")
     out: list[tuple[KeyPath, str]] = []
-    by = segments.by
-    if not IDENTIFIER.fullmatch(by):
-        out.append(
-            (
-                (*here, "by"),
-                f"{quote(by)} is not a plain label name (letters, digits and _, "
-                "not starting with a digit)",
-            )
-        )
-    elif _reserved(by, source):
-        out.append(((*here, "by"), f"{quote(by)} is reserved: name the segment's own label"))
+    problem = label_problem(segments.by, source)
+    if problem is not None:
+        out.append(((*here, "by"), problem))
     if not ratio:
         out.append((here, "only ratio guardrails can be judged per segment so far"))
     if method != "sequential":

@@ -111,6 +111,9 @@ def test_the_file_source_explains_a_grouped_call(tmp_path: Path) -> None:
         ('sum(x{a=")"})', 'sum by (region) (x{a=")"})'),
         ("increase(x[5m])", "sum by (region) (increase(x[5m]))"),
         ("sum(a) / sum(b)", "sum by (region) (sum(a) / sum(b))"),
+        # an error counter's zero fallback would be a label-less segment of its own
+        ("sum(increase(e[5m])) or vector(0)", "sum by (region) (increase(e[5m]))"),
+        ("sum(rate(e[5m])) by (job) or vector( 0.0 )", "sum by (job, region) (rate(e[5m]))"),
     ],
 )
 def test_prometheus_queries_are_grouped_by_the_label(query: str, grouped: str) -> None:

@@ -195,4 +195,4 @@ def test_segments_on_a_source_that_cannot_group_or_without_a_ratio_exit_2() -> N
         ],
     )
     assert result.exit_code == 2, result.output
-    assert "only ratio guardrails can be judged per segment" in result.output
+    assert "plan suggest breaks ratio guardrails down by segment, not means" in result.output

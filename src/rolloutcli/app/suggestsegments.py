@@ -4,7 +4,8 @@ The labels come from ``--segments-by`` and, on a source whose rows name their la
 metrics file), from the label columns the trials rows carry. Each ratio guardrail's events
 and trials are read grouped by each label (the same ``segment_series`` a check reads);
 :mod:`rolloutcli.stats.homogeneity` decides whether the segments differ. Mean guardrails are
-not broken down: only ratio guardrails can be judged per segment so far.
+not broken down here (their history is a value per step, whose spread between segments
+this test does not cover).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def segment_labels(
         )
     if not any(g.kind == "ratio" for g in guardrails):
         raise InvalidInputError(
-            "--segments-by: only ratio guardrails can be judged per segment so far (give --ratio)"
+            "--segments-by: plan suggest breaks ratio guardrails down by segment, not means "
+            "(give --ratio)"
         )
     for by in labels:
         problem = label_problem(by, source)

@@ -28,7 +28,7 @@ SQL_COLUMNS = frozenset({"events", "trials"})
 """Columns the sql source's rows already use (a per-unit query's), besides RESERVED."""
 SEGMENTED_SOURCES = ("file", "prometheus", "datadog", "sql")
 """The metrics sources that can group a ratio guardrail's numbers by a label so far."""
-MEAN_SEGMENTED_SOURCES = ("file",)
+MEAN_SEGMENTED_SOURCES = ("file", "prometheus")
 """Those that can group a mean guardrail's values by a label so far."""
 
 

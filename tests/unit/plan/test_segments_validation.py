@@ -118,14 +118,15 @@ def test_segments_on_a_mean_guardrail_are_refused_where_means_cannot_group(
 ) -> None:
     text = (base_plan() + MEAN).replace(
         "  source:\n    kind: file\n    path: metrics.csv\n",
-        "  source:\n    kind: prometheus\n    url: http://127.0.0.1:9090\n  queries:\n"
-        "    errors: 'sum(e{v=\"{cohort}\"})'\n    requests: 'sum(r{v=\"{cohort}\"})'\n"
-        "    latency_ms: 'avg(l{v=\"{cohort}\"})'\n",
+        "  source:\n    kind: datadog\n  queries:\n"
+        "    errors: 'sum:e{v:{cohort}}'\n    requests: 'sum:r{v:{cohort}}'\n"
+        "    latency_ms: 'avg:l{v:{cohort}}'\n",
     )
     problems = plan_problems(write_plan(tmp_path, text))
     assert [p.split(": ", 1)[1] for p in problems] == [
-        "guardrails[1].segments: the prometheus source cannot group a mean guardrail by "
-        "segment yet (file can; ratio guardrails can be judged per segment here)"
+        "guardrails[1].segments: the datadog source cannot group a mean guardrail by "
+        "segment yet (file and prometheus can; ratio guardrails can be judged per segment "
+        "here)"
     ]
 
 

@@ -7,7 +7,7 @@ they travel to :mod:`rolloutcli.app.suggest` as one :class:`SuggestOptions`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -15,6 +15,9 @@ from rolloutcli.cli.base import AtOption, JsonFlag, now_or_at, reports_errors
 from rolloutcli.cli.scripting import emit, json_errors
 from rolloutcli.plan.platform_specs import platform_kinds_text
 from rolloutcli.plan.source_specs import query_kinds_text, source_kinds_text
+
+if TYPE_CHECKING:
+    from rolloutcli.app.suggest import Suggested
 
 plan_app = typer.Typer(help="Plan utilities (JSON Schema for editors).", no_args_is_help=True)
 
@@ -198,14 +201,7 @@ def plan_suggest(
     each --detect regression at --power, thresholds above healthy noise. Prints YAML with
     a comment on every number; save it and edit it. --json prints the plan as JSON with
     the evidence behind its numbers."""
-    from rolloutcli.app.suggest import (
-        SuggestOptions,
-        build_request,
-        plan_folder,
-        save_plan,
-        suggest_plan,
-    )
-    from rolloutcli.render.contract import suggest_json
+    from rolloutcli.app.suggest import SuggestOptions, build_request, plan_folder, suggest_plan
 
     folder, folder_note = plan_folder(out)
     options = SuggestOptions(
@@ -240,7 +236,14 @@ def plan_suggest(
         plan_dir=folder,
         plan_dir_note=folder_note,
     )
-    suggested = suggest_plan(build_request(options, now_or_at(at)))
+    _show(suggest_plan(build_request(options, now_or_at(at))), out, json_output)
+
+
+def _show(suggested: Suggested, out: Path | None, json_output: bool) -> None:
+    """The suggested plan: printed, or saved to ``--out`` (saying so); as JSON with --json."""
+    from rolloutcli.app.suggest import save_plan
+    from rolloutcli.render.contract import suggest_json
+
     written = save_plan(out, suggested.text) if out is not None else None
     if json_output:
         emit(suggest_json(suggested, written))

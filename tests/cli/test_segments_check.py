@@ -197,3 +197,47 @@ def test_a_region_label_with_control_bytes_is_shown_quoted(workspace: Path) -> N
     assert "in region='eu\\x1b[31mwest\\x07'" in " ".join(result.output.split())
     names = [s["name"] for g in check_json()["metrics"] for s in g.get("segments") or []]
     assert "'eu\\x1b[31mwest\\x07'" in names
+
+
+def markdown(workspace: Path) -> str:
+    result = CliRunner().invoke(app, ["check", "checkout-v2", "--at", AT, "--output", "markdown"])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_markdown_folds_the_segments_under_the_table_and_opens_them_on_a_breach(
+    workspace: Path,
+) -> None:
+    segmented(workspace, REGIONS5, worse={"eu-west": 5.0})
+    text = markdown(workspace)
+    # markdown escapes the name's underscore
+    head = r"<details open><summary>error\_rate by region: 5 segments, each tested at alpha 0.0028"
+    start = text.index(head)
+    assert text.index("| guardrail | status |") < start  # under the guardrails' table
+    block = text[start : text.index("</details>", start)]
+    lines = block.splitlines()
+    assert lines[0] == head + "</summary>"
+    assert lines[2].startswith("| segment | status | control | treatment | change |")
+    rows = [line.split(" | ") for line in lines[4:9]]
+    assert [(row[0], row[1].split(" — ")[0]) for row in rows] == [
+        ("| us-east", "ok"),
+        ("| us-west", "ok"),
+        ("| ap-south", "ok"),
+        ("| eu-west", "🔴 rollback"),
+        ("| sa-east", "ok"),  # past warn, with the note saying so
+    ]
+    eu = rows[3]
+    assert eu[4].startswith("+430.8%") and eu[6] == "rollback 2x"
+    assert len(lines) == 10 and lines[9] == ""  # five rows, then a blank line before the end
+    assert text.count("<details") == 1  # p99_latency has no segments
+
+
+def test_markdown_keeps_healthy_segments_collapsed(workspace: Path) -> None:
+    segmented(workspace, REGIONS8, seed=11)
+    text = markdown(workspace)
+    assert (
+        r"<details><summary>error\_rate by region: 8 segments, each tested at alpha 0.0019 "
+        "(all within thresholds)</summary>" in text
+    )
+    block = text[text.index("<details>") : text.index("</details>")]
+    assert block.count("\n| ") == 10  # the header, its rule and eight segments

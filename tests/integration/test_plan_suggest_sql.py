@@ -117,3 +117,42 @@ def test_a_suggestion_reads_the_history_through_a_dbapi_module(tmp_path: Path) -
     assert found, flat
     assert abs(float(found.group(1)) - 1.0) < 0.05
     assert abs(int(found.group(2).replace(",", "")) - 60_000) < 600
+
+
+REGIONS = {"us-east": 0.5, "eu-west": 0.3, "ap-south": 0.2}
+
+
+def write_regions(path: Path) -> Path:
+    """The same 3 days split by region; eu-west's errors at 2%, the others' at 1%."""
+    rng = np.random.default_rng(22)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ts", "variant", "region", "metric", "value"])
+        at = END - timedelta(days=DAYS)
+        while at < END:
+            stamp = at.strftime("%Y-%m-%d %H:%M:%S")
+            for region, share in REGIONS.items():
+                requests = int(rng.poisson(5000 * share))
+                rate = 0.02 if region == "eu-west" else 0.01
+                writer.writerow([stamp, "false", region, "requests", requests])
+                writer.writerow([stamp, "false", region, "errors", rng.binomial(requests, rate)])
+            at += timedelta(minutes=5)
+    return path
+
+
+def test_segments_that_differ_are_proposed_from_the_querys_column(tmp_path: Path) -> None:
+    """The queries return the segment as one more column named as --segments-by."""
+    history = write_regions(tmp_path / "regions.csv")
+    args = ["plan", "suggest", "checkout", "--metrics-source", "sql", "--url", "duckdb:"]
+    args += ["--ratio", "error_rate=errors/requests", "--segments-by", "region"]
+    args += ["--lookback", f"{DAYS}d", "--at", format_timestamp(END)]
+    args += ["--flag-file", "../flags/flags.json"]
+    for metric in ("requests", "errors"):
+        text = query(history, metric).replace("ts AS time, value", "ts AS time, region, value")
+        args += ["--query", f"{metric}={text}"]
+    code, text = invoke(*args)
+    assert code == 0, text
+    assert "    segments:\n      by: region" in text
+    assert "require: [us-east, eu-west, ap-south]" in text
+    flat = " ".join(line.strip().lstrip("# ") for line in text.splitlines())
+    assert "error_rate differs by region: eu-west 2." in flat

@@ -35,6 +35,7 @@ from rolloutcli.judge.observations import (
     SeriesCoverage,
 )
 from rolloutcli.judge.position import audience_for, exclusion_for
+from rolloutcli.judge.segments import stage_mean
 from rolloutcli.metrics import open_source
 from rolloutcli.metrics.base import (
     Cohort,
@@ -42,6 +43,7 @@ from rolloutcli.metrics.base import (
     MetricsSource,
     Need,
     ResolvedQuery,
+    SegmentedMomentSource,
     SegmentedSource,
     UnitSource,
     Verb,
@@ -345,6 +347,14 @@ class _RecordingSource:
         self.needs.append(Need("segment_series", metric, cohort, window, step, by=by))
         return {"segment": np.ones(max(1, math.ceil(window.length / step)))}
 
+    def segment_moments(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta, by: str, log: bool
+    ) -> dict[str, MomentSeries] | None:
+        self.needs.append(Need("segment_moments", metric, cohort, window, step, log, by))
+        found = self.moment_series(metric, cohort, window, step, log)
+        self.needs.pop()  # the call above is recorded as this one
+        return {"segment": found} if found is not None else None
+
     def coverage(self, need: Need, window: Window) -> Coverage | None:
         return None  # read from the series already fetched: no call of its own
 
@@ -422,6 +432,11 @@ def _observe(
                 treatment=_geometric(moments.treatment, span, window, settings.step),
                 control=_geometric(moments.control, span, window, settings.step),
             )
+        if guardrail.segments is not None and moments is not None and not obs.problem:
+            found, missing = _mean_segments(
+                guardrail, source, cohorts, (span, window), settings.step, moments
+            )
+            obs = replace(obs, segments=found, problem=missing)
     return obs
 
 
@@ -524,6 +539,52 @@ def _segments(
     return tuple(out), None
 
 
+def _mean_segments(
+    g: MeanGuardrail,
+    source: MetricsSource,
+    cohorts: tuple[Cohort, Cohort],
+    windows: tuple[Window, Window],
+    step: timedelta,
+    total: MeanSeries,
+) -> tuple[tuple[SegmentData, ...] | None, str | None]:
+    """Each segment's moments per interval over the evidence window and its values over
+    the stage; or the problem (a hold reason) when the source cannot group the metric by
+    the label or none of its values carry it."""
+    assert g.segments is not None
+    by, log = g.segments.by, g.scale == "log"
+    span, stage = windows
+    if not isinstance(source, SegmentedMomentSource):
+        return None, f"the {source.name} source cannot group {g.metric} by {by} yet"
+    size = len(total.treatment.n)
+    first = max(0, min(size, int((stage.start - span.start) // step)))
+    got: dict[str, dict[str, MomentSeries]] = {}
+    for cohort in cohorts:
+        found = source.segment_moments(g.metric, cohort, span, step, by, log)
+        if found == {} and cohort.role == "treatment":
+            query = source.describe(g.metric, cohort, span, "moment_series")
+            return None, (
+                f"{g.metric} (treatment) has no {by} label or column, so it cannot be "
+                f"judged per {by} (segments.by) · {query}"
+            )
+        got[cohort.role] = found or {}
+    out: list[SegmentData] = []
+    for name in sorted({name for per in got.values() for name in per}):
+        empty = np.full(size, np.nan)
+        t = got["treatment"].get(name) or MomentSeries(empty, empty.copy(), empty.copy())
+        c = got["control"].get(name) or MomentSeries(empty.copy(), empty.copy(), empty.copy())
+        out.append(
+            SegmentData(
+                label(name),  # a source's label value: never raw bytes on a screen
+                stage_mean(t, first, log),
+                stage_mean(c, first, log),
+                MeanSeries(t, c),
+                first,
+                log,
+            )
+        )
+    return tuple(out), None
+
+
 def _stage_totals(events: Array, trials: Array) -> RatioData | None:
     """A cohort's events and trials summed over the stage's intervals (None: no trials)."""
     if not np.isfinite(trials).any():
@@ -594,16 +655,7 @@ def _geometric(
     series: MomentSeries, evidence: Window, stage: Window, step: timedelta
 ) -> MeanData | None:
     """For scale: log, a cohort's stage value is its geometric mean (sd is of ln values)."""
-    first = int((stage.start - evidence.start) // step)
-    n, total, total_sq = (
-        np.nan_to_num(a[first:]) for a in (series.n, series.total, series.total_sq)
-    )
-    count = float(n.sum())
-    if count < 1:
-        return None
-    mean = float(total.sum()) / count
-    var = max(float(total_sq.sum()) - count * mean * mean, 0.0) / (count - 1) if count > 1 else 0.0
-    return MeanData(int(count), math.exp(mean), math.sqrt(var))
+    return stage_mean(series, int((stage.start - evidence.start) // step), True)
 
 
 def _ratio(

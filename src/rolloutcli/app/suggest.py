@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from rolloutcli.app.suggestsegments import advise, candidates, grouped_needs, segment_labels
 from rolloutcli.metrics.base import Cohort, Need, Window, variation_label
 from rolloutcli.metrics.prometheus import ENV_URL
 from rolloutcli.plan.fields import Variation
@@ -52,6 +53,7 @@ from rolloutcli.plan.writer import (
     GuardrailDraft,
     PlanDraft,
     Provenance,
+    SegmentAdvice,
     plan_duration,
     render_plan,
 )
@@ -98,6 +100,9 @@ class SuggestOptions:
     means: tuple[str, ...] = ()
     lower_is_worse: tuple[str, ...] = ()
     log: tuple[str, ...] = ()
+    segments_by: tuple[str, ...] = ()
+    """Labels to test as segment breakdowns of the ratio guardrails (each may list several,
+    separated by commas)."""
     exposures: str | None = None
     detect: tuple[str, ...] = ()
     stages: str = DEFAULT_STAGES
@@ -129,6 +134,7 @@ class SuggestRequest:
     min_window: timedelta
     power: float
     plan_dir: Path = field(default_factory=Path.cwd)
+    segments_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,8 @@ class Suggested:
     text: str
     suggestion: Suggestion
     provenance: Provenance
+    segments: Mapping[str, SegmentAdvice] = field(default_factory=dict)
+    """Per ratio guardrail: what history says about judging it per segment."""
 
     def document(self) -> dict[str, Any]:
         """The plan the text holds, as data (its comments are the ``suggestion``)."""
@@ -418,6 +426,7 @@ def build_request(options: SuggestOptions, end: datetime) -> SuggestRequest:
     if treatment == control:
         raise InvalidInputError("--treatment and --control must differ")
     guardrails, reads = _guardrails(options)
+    segments_by = segment_labels(options.segments_by, source.kind, guardrails)
     exposures = options.exposures or next(
         (g.trials for g in guardrails if g.trials is not None), None
     )
@@ -458,6 +467,7 @@ def build_request(options: SuggestOptions, end: datetime) -> SuggestRequest:
         min_window,
         options.power,
         options.plan_dir or Path.cwd(),
+        segments_by,
     )
 
 
@@ -500,7 +510,10 @@ def suggest_plan(request: SuggestRequest) -> Suggested:
         else:
             assert g.metric is not None
             values.append((g.metric, g.scale == "log"))
-    history = read_history(source, counters, values, cohort, window, HOUR)
+    labels = candidates(source, draft, request.segments_by)
+    history = read_history(
+        source, counters, values, cohort, window, HOUR, grouped_needs(draft, labels)
+    )
 
     def missing(metric: str, verb: Literal["counter_series", "moment_series"]) -> BackendError:
         resolved = source.resolve(Need(verb, metric, cohort, window, HOUR))
@@ -545,9 +558,10 @@ def suggest_plan(request: SuggestRequest) -> Suggested:
         inputs, list(request.percents), request.power, exposure_rate, request.min_window
     )
     provenance = Provenance(source.name, request.lookback, end, variation_label(draft.control))
-    text = render_plan(draft, suggestion, provenance)
+    segments = advise(draft, history, labels, request.segments_by)
+    text = render_plan(draft, suggestion, provenance, segments)
     check_loads(text, draft.flag)
-    return Suggested(text, suggestion, provenance)
+    return Suggested(text, suggestion, provenance, segments)
 
 
 def plan_folder(out: Path | None, environ: Mapping[str, str] | None = None) -> tuple[Path, str]:

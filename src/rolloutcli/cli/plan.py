@@ -7,7 +7,7 @@ they travel to :mod:`rolloutcli.app.suggest` as one :class:`SuggestOptions`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -15,6 +15,9 @@ from rolloutcli.cli.base import AtOption, JsonFlag, now_or_at, reports_errors
 from rolloutcli.cli.scripting import emit, json_errors
 from rolloutcli.plan.platform_specs import platform_kinds_text
 from rolloutcli.plan.source_specs import query_kinds_text, source_kinds_text
+
+if TYPE_CHECKING:
+    from rolloutcli.app.suggest import Suggested
 
 plan_app = typer.Typer(help="Plan utilities (JSON Schema for editors).", no_args_is_help=True)
 
@@ -79,6 +82,15 @@ LowerIsWorse = Annotated[
 ]
 LogScale = Annotated[
     list[str] | None, _no_default("--log", "NAME: compare a mean on the log scale (latencies).")
+]
+SegmentsBy = Annotated[
+    list[str] | None,
+    _no_default(
+        "--segments-by",
+        "Labels to try as segment breakdowns of the ratio guardrails, e.g. region,platform "
+        "(the file source also tries its label columns): one is proposed where history "
+        "shows its segments' rates differ. Repeatable.",
+    ),
 ]
 Exposures = Annotated[
     str | None,
@@ -162,6 +174,7 @@ def plan_suggest(
     detect: Detects = None,
     lower_is_worse: LowerIsWorse = None,
     log: LogScale = None,
+    segments_by: SegmentsBy = None,
     exposures: Exposures = None,
     stages: Stages = "1,5,10,25,50,100",
     lookback: Lookback = "14d",
@@ -188,14 +201,7 @@ def plan_suggest(
     each --detect regression at --power, thresholds above healthy noise. Prints YAML with
     a comment on every number; save it and edit it. --json prints the plan as JSON with
     the evidence behind its numbers."""
-    from rolloutcli.app.suggest import (
-        SuggestOptions,
-        build_request,
-        plan_folder,
-        save_plan,
-        suggest_plan,
-    )
-    from rolloutcli.render.contract import suggest_json
+    from rolloutcli.app.suggest import SuggestOptions, build_request, plan_folder, suggest_plan
 
     folder, folder_note = plan_folder(out)
     options = SuggestOptions(
@@ -213,6 +219,7 @@ def plan_suggest(
         means=tuple(mean or ()),
         lower_is_worse=tuple(lower_is_worse or ()),
         log=tuple(log or ()),
+        segments_by=tuple(segments_by or ()),
         exposures=exposures,
         detect=tuple(detect or ()),
         stages=stages,
@@ -229,7 +236,14 @@ def plan_suggest(
         plan_dir=folder,
         plan_dir_note=folder_note,
     )
-    suggested = suggest_plan(build_request(options, now_or_at(at)))
+    _show(suggest_plan(build_request(options, now_or_at(at))), out, json_output)
+
+
+def _show(suggested: Suggested, out: Path | None, json_output: bool) -> None:
+    """The suggested plan: printed, or saved to ``--out`` (saying so); as JSON with --json."""
+    from rolloutcli.app.suggest import save_plan
+    from rolloutcli.render.contract import suggest_json
+
     written = save_plan(out, suggested.text) if out is not None else None
     if json_output:
         emit(suggest_json(suggested, written))

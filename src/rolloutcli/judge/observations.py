@@ -82,17 +82,21 @@ class SegmentData:
     per-interval series over the evidence window, both cohorts."""
 
     name: str
-    treatment: RatioData | None
-    control: RatioData | None
-    series: RatioSeries
+    treatment: CohortData | None
+    control: CohortData | None
+    series: Series
+    """A ratio's events and trials, or a mean's moments, per interval."""
     first: int = 0
     """The index in ``series`` of the current stage's first interval (the series may
     start with the rollout's earlier stages)."""
+    log: bool = False
+    """A mean on ``scale: log``: the moments are of ln values, the stage values geometric."""
 
     @property
     def trials(self) -> float:
-        """Both cohorts' trials over the stage (the segment's share of the traffic)."""
-        return sum(c.trials for c in (self.treatment, self.control) if c is not None)
+        """Both cohorts' trials (a mean: values) over the stage: the segment's share of
+        the traffic."""
+        return sum(c.size for c in (self.treatment, self.control) if c is not None)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 Pure. Each segment is judged treatment-vs-control with the same always-valid tests as the
 total (:func:`evidence.assess`, :func:`findings.evaluate_sequential`); segments under
-``min_share`` of the traffic are pooled into ``other`` first (:func:`pooled`).
+``min_share`` of the traffic are pooled into ``other`` first (:func:`pooled`). A ratio's
+segments carry events and trials, a mean's the moments of its values (its share of the
+traffic is its share of the values); both are judged the same way.
 
 The multiplicity rule. With ``act_on: any`` a guardrail makes m = k + 1 comparisons (the
 total and its k segments after pooling), and they share the guardrail's alpha equally,
@@ -17,6 +19,7 @@ acts alone; the segments are shown, each at level/k, and never act.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -30,11 +33,19 @@ from rolloutcli.judge.findings import (
     evaluate_sequential,
     tier_p_values,
 )
-from rolloutcli.judge.observations import Observation, RatioData, RatioSeries, SegmentData
+from rolloutcli.judge.observations import (
+    CohortData,
+    MeanData,
+    MeanSeries,
+    Observation,
+    RatioData,
+    RatioSeries,
+    SegmentData,
+)
 from rolloutcli.plan.model import MeanGuardrail, RatioGuardrail, Statistics
 from rolloutcli.plan.segments import OTHER, Segments
 from rolloutcli.stats import sequential
-from rolloutcli.stats.moments import Array
+from rolloutcli.stats.moments import Array, MomentSeries
 
 Guardrail = RatioGuardrail | MeanGuardrail
 Levels = Mapping[str, tuple[float, bool]]
@@ -75,7 +86,7 @@ def pooled(segments: Sequence[SegmentData], spec: Segments) -> tuple[SegmentData
 
 def missing(segments: Sequence[SegmentData], spec: Segments) -> tuple[str, ...]:
     """The required segments with no treatment traffic in the stage."""
-    present = {s.name for s in segments if s.treatment is not None and s.treatment.trials > 0}
+    present = {s.name for s in segments if s.treatment is not None and s.treatment.size > 0}
     return tuple(name for name in spec.require if name not in present)
 
 
@@ -111,6 +122,8 @@ def mismatched(found: Sequence[SegmentData], share: float, level: float) -> tupl
     k = max(1, len(found))
     out = []
     for s in found:
+        if not isinstance(s.series, RatioSeries):
+            continue  # a mean's values are not the exposures
         t = s.series.treatment_trials[s.first :]
         c = s.series.control_trials[s.first :]
         if sequential.split_evidence(t, c, share).rejects(level / k):
@@ -205,34 +218,74 @@ def combined(
     return out
 
 
+def _added(arrays: list[Array]) -> Array:
+    """Interval by interval: the sum, missing only where every part is missing."""
+    stacked = np.vstack(arrays)
+    return np.where(np.isnan(stacked).all(axis=0), np.nan, np.nansum(stacked, axis=0))
+
+
+def _ratio_totals(items: list[CohortData | None]) -> RatioData | None:
+    present = [d for d in items if isinstance(d, RatioData)]
+    if not present:
+        return None
+    return RatioData(sum(d.events for d in present), sum(d.trials for d in present))
+
+
+def stage_mean(series: MomentSeries, first: int, log: bool) -> MeanData | None:
+    """A cohort's value over the stage (the intervals from ``first``) from its moments:
+    the mean and sd of the values, or on ``log`` the geometric mean and the sd of ln
+    values; None without values."""
+    n, total, total_sq = (
+        np.nan_to_num(a[first:]) for a in (series.n, series.total, series.total_sq)
+    )
+    count = float(n.sum())
+    if count < 1:
+        return None
+    mean = float(total.sum()) / count
+    var = max(float(total_sq.sum()) - count * mean * mean, 0.0) / (count - 1) if count > 1 else 0.0
+    return MeanData(int(count), math.exp(mean) if log else mean, math.sqrt(var))
+
+
 def _merged(parts: Sequence[SegmentData]) -> SegmentData:
-    """Segments pooled into ``other``: counts added, intervals missing only where every
-    part is missing."""
+    """Segments pooled into ``other``: counts (a mean's moments) added, intervals missing
+    only where every part is missing."""
     if len(parts) == 1 and parts[0].name == OTHER:
         return parts[0]
-
-    def added(arrays: list[Array]) -> Array:
-        stacked = np.vstack(arrays)
-        return np.where(np.isnan(stacked).all(axis=0), np.nan, np.nansum(stacked, axis=0))
-
-    def totals(items: list[RatioData | None]) -> RatioData | None:
-        present = [d for d in items if d is not None]
-        if not present:
-            return None
-        return RatioData(sum(d.events for d in present), sum(d.trials for d in present))
-
+    first, log = parts[0].first, parts[0].log  # every segment spans the same intervals
     series = [p.series for p in parts]
+    if all(isinstance(s, MeanSeries) for s in series):
+        means = [s for s in series if isinstance(s, MeanSeries)]
+
+        def moments(cohort: list[MomentSeries]) -> MomentSeries:
+            return MomentSeries(
+                _added([m.n for m in cohort]),
+                _added([m.total for m in cohort]),
+                _added([m.total_sq for m in cohort]),
+            )
+
+        pooled = MeanSeries(
+            moments([m.treatment for m in means]), moments([m.control for m in means])
+        )
+        return SegmentData(
+            OTHER,
+            stage_mean(pooled.treatment, first, log),
+            stage_mean(pooled.control, first, log),
+            pooled,
+            first,
+            log,
+        )
+    ratios = [s for s in series if isinstance(s, RatioSeries)]
     return SegmentData(
         OTHER,
-        totals([p.treatment for p in parts]),
-        totals([p.control for p in parts]),
+        _ratio_totals([p.treatment for p in parts]),
+        _ratio_totals([p.control for p in parts]),
         RatioSeries(
-            added([s.treatment_events for s in series]),
-            added([s.treatment_trials for s in series]),
-            added([s.control_events for s in series]),
-            added([s.control_trials for s in series]),
+            _added([s.treatment_events for s in ratios]),
+            _added([s.treatment_trials for s in ratios]),
+            _added([s.control_events for s in ratios]),
+            _added([s.control_trials for s in ratios]),
         ),
-        parts[0].first,  # every segment's series spans the same intervals
+        first,
     )
 
 

@@ -59,7 +59,13 @@ class Window:
 
 
 Verb = Literal[
-    "counter", "values", "counter_series", "moment_series", "unit_series", "segment_series"
+    "counter",
+    "values",
+    "counter_series",
+    "moment_series",
+    "unit_series",
+    "segment_series",
+    "segment_moments",
 ]
 
 
@@ -74,7 +80,8 @@ class Need:
     step: timedelta | None = None
     log: bool = False
     by: str | None = None
-    """For ``segment_series``: the label (or column) the counter is grouped by."""
+    """For ``segment_series`` and ``segment_moments``: the label (or column) the metric is
+    grouped by."""
 
 
 @dataclass(frozen=True)
@@ -183,4 +190,27 @@ class SegmentedSource(Protocol):
         """A counter's total per interval of ``step``, per value of the label ``by`` (NaN
         where a segment has no point: missing, not zero). ``{}`` when the metric has data
         but none of it carries the label; None when it has no data at all."""
+        ...
+
+
+@runtime_checkable
+class SegmentedMomentSource(Protocol):
+    """A source that can also group a value metric by a label (a mean guardrail's
+    ``segments: {by: region}``)."""
+
+    def segment_moments(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta, by: str, log: bool
+    ) -> dict[str, MomentSeries] | None:
+        """:meth:`MetricsSource.moment_series` per value of the label ``by``. ``{}`` when
+        the metric has data but none of it carries the label; None when it has none."""
+        ...
+
+
+@runtime_checkable
+class LabelledSource(Protocol):
+    """A source whose rows name their own labels (the metrics file's extra columns): what
+    ``plan suggest`` tries as segment breakdowns when none is given."""
+
+    def label_names(self, metric: str) -> tuple[str, ...]:
+        """The labels any row of ``metric`` carries, in the order first seen."""
         ...

@@ -141,6 +141,11 @@ class FileMetricsSource:
             series[i] = add if math.isnan(series[i]) else series[i] + add
         return out
 
+    def label_names(self, metric: str) -> tuple[str, ...]:
+        """The label columns any row of ``metric`` carries, in the order first seen."""
+        names = (key for r in self._load() if r.metric == metric for key, _ in r.labels)
+        return tuple(dict.fromkeys(names))
+
     def _has_label(self, metric: str, by: str) -> bool:
         """Whether any row of ``metric`` (any cohort, any time) carries the label ``by``."""
         return any(r.metric == metric and by in dict(r.labels) for r in self._load())
@@ -180,6 +185,28 @@ class FileMetricsSource:
         rows = self._checked(metric, cohort, window, "value")
         if not rows:
             return None
+        return self._moments(rows, metric, window, step, log)
+
+    def segment_moments(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta, by: str, log: bool
+    ) -> dict[str, MomentSeries] | None:
+        """The moments per interval for each value of the column ``by``; rows without one
+        go to ``other``. ``{}`` when no row of the metric has the column at all."""
+        rows = self._checked(metric, cohort, window, "value")
+        if not rows:
+            return None
+        if not any(by in dict(r.labels) for r in rows) and not self._has_label(metric, by):
+            return {}
+        groups: dict[str, list[_Row]] = {}
+        for r in rows:
+            groups.setdefault(dict(r.labels).get(by) or OTHER, []).append(r)
+        return {
+            name: self._moments(part, metric, window, step, log) for name, part in groups.items()
+        }
+
+    def _moments(
+        self, rows: list[_Row], metric: str, window: Window, step: timedelta, log: bool
+    ) -> MomentSeries:
         size = _buckets(window, step)
         n, total, total_sq = (np.full(size, np.nan) for _ in range(3))
         for r in rows:

@@ -10,12 +10,12 @@ a check's do. Backends still only fetch: what the numbers mean is :mod:`rolloutc
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from rolloutcli.stats.moments import Array, MomentSeries
 
-from .base import Cohort, MetricsSource, Need, Window
+from .base import Cohort, MetricsSource, Need, SegmentedSource, Window
 from .pool import QueryPool, default_limit
 
 HOUR = timedelta(hours=1)
@@ -32,6 +32,9 @@ class History:
     values: dict[str, MomentSeries]
     """Each value metric's count, sum and sum of squares of its per-step values per interval
     (of ln(value) when read with ``log``)."""
+    segments: dict[tuple[str, str], dict[str, Array]] = field(default_factory=dict)
+    """Each ``(counter, label)`` asked for: the counter per interval per value of the label;
+    absent when the source has no data for the counter, empty when none carries the label."""
 
 
 def history_needs(
@@ -40,11 +43,17 @@ def history_needs(
     cohort: Cohort,
     window: Window,
     step: timedelta = HOUR,
+    grouped: list[tuple[str, str]] | None = None,
 ) -> list[Need]:
-    """The calls :func:`read_history` makes (``values`` are ``(metric, log)`` pairs)."""
+    """The calls :func:`read_history` makes (``values`` are ``(metric, log)`` pairs,
+    ``grouped`` ``(counter, label)`` pairs)."""
     needs = [Need("counter_series", m, cohort, window, step) for m in dict.fromkeys(counters)]
     needs += [
         Need("moment_series", m, cohort, window, step, log) for m, log in dict.fromkeys(values)
+    ]
+    needs += [
+        Need("segment_series", m, cohort, window, step, by=by)
+        for m, by in dict.fromkeys(grouped or [])
     ]
     return needs
 
@@ -61,16 +70,23 @@ def read_history(
     cohort: Cohort,
     window: Window,
     step: timedelta = HOUR,
+    grouped: list[tuple[str, str]] | None = None,
 ) -> History:
     """Fetch every series at once, then read them. Raises the source's QueryFailure (exit
     3) for a query that cannot give numbers; no data is an absent entry, for the caller to
-    name."""
-    needs = history_needs(counters, values, cohort, window, step)
+    name. ``grouped`` needs a source that can group (:class:`SegmentedSource`)."""
+    needs = history_needs(counters, values, cohort, window, step, grouped)
     asyncio.run(_prefetch(source, needs))
     found_counters: dict[str, Array] = {}
     found_values: dict[str, MomentSeries] = {}
+    found_segments: dict[tuple[str, str], dict[str, Array]] = {}
     for need in needs:
-        if need.verb == "counter_series":
+        if need.verb == "segment_series":
+            assert isinstance(source, SegmentedSource) and need.by is not None
+            groups = source.segment_series(need.metric, cohort, window, step, need.by)
+            if groups is not None:
+                found_segments[(need.metric, need.by)] = groups
+        elif need.verb == "counter_series":
             series = source.counter_series(need.metric, cohort, window, step)
             if series is not None:
                 found_counters[need.metric] = series
@@ -78,4 +94,4 @@ def read_history(
             moments = source.moment_series(need.metric, cohort, window, step, need.log)
             if moments is not None:
                 found_values[need.metric] = moments
-    return History(window, step, found_counters, found_values)
+    return History(window, step, found_counters, found_values, found_segments)

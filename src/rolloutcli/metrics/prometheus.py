@@ -55,7 +55,7 @@ from .querying import (
     range_times,
     read_strictly,
 )
-from .templates import prometheus_duration, prometheus_grouped
+from .templates import prometheus_duration, prometheus_grouped, prometheus_grouped_values
 
 NAME = "prometheus"
 ENV_URL = "PROMETHEUS_URL"
@@ -136,6 +136,9 @@ class PrometheusSource(QueryingSource):
 
     def grouped(self, query: str, by: str) -> str:
         return prometheus_grouped(query, by)
+
+    def grouped_values(self, query: str, by: str) -> str:
+        return prometheus_grouped_values(query, by)
 
     def parse_grouped(self, call: Call, response: object, by: str) -> Grouped | NoData:
         """A grouped range query's matrix: one series per value of ``by`` (series with the

@@ -57,6 +57,7 @@ class Fetch:
     end: datetime
     step: timedelta | None
     by: str | None = None  # grouped by this label: one series per value (segments)
+    values: bool = False  # a grouped fetch of values (a mean's), not of a counter
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,10 @@ class QueryingSource:
         """``query`` aggregated by the label ``by`` (one series per segment)."""
         raise BackendError(self.name, "this source cannot group a query by segment yet")
 
+    def grouped_values(self, query: str, by: str) -> str:
+        """A query of values (a mean guardrail's) aggregated by the label ``by`` as well."""
+        return self.grouped(query, by)
+
     def parse_grouped(self, call: Call, response: object, by: str) -> Grouped | NoData:
         """Read one answer of a grouped query: one series per value of ``by``."""
         raise BackendError(self.name, "this source cannot group a query by segment yet")
@@ -151,8 +156,10 @@ class QueryingSource:
         else:
             step = self.value_step(need.metric)
         w = need.window
-        by = need.by if need.verb == "segment_series" else None
-        return Fetch(need.metric, need.cohort.role, need.cohort.label, w.start, w.end, step, by)
+        by = need.by if need.verb in ("segment_series", "segment_moments") else None
+        values = need.verb == "segment_moments"
+        cohort = need.cohort
+        return Fetch(need.metric, cohort.role, cohort.label, w.start, w.end, step, by, values)
 
     def rendered(self, fetch: Fetch) -> str:
         length = fetch.step if fetch.step is not None else fetch.end - fetch.start
@@ -163,7 +170,11 @@ class QueryingSource:
             flag=self.flag,
             window=self.window_text(length),
         )
-        return query if fetch.by is None else self.grouped(query, fetch.by)
+        if fetch.by is None:
+            return query
+        return (
+            self.grouped_values(query, fetch.by) if fetch.values else self.grouped(query, fetch.by)
+        )
 
     def describe(self, metric: str, cohort: Cohort, window: Window, verb: Verb = "counter") -> str:
         step = self.default_step if verb == "counter_series" else None
@@ -346,6 +357,39 @@ class QueryingSource:
         points = self._answer(fetch, "value")
         if points is None:
             return None
+        return self._moments(points, fetch, window, step, log)
+
+    def segment_moments(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta, by: str, log: bool
+    ) -> dict[str, MomentSeries] | None:
+        """The moments per interval, per value of the label ``by``; a series without the
+        label goes to ``other``."""
+        need = Need("segment_moments", metric, cohort, window, step, log, by)
+        fetch = self.fetch_for(need)
+        assert not self._released, "answers read after release()"
+        if fetch not in self._answers:
+            self.misses += 1
+            asyncio.run(self._fetch_alone(fetch))
+        answer = self._answers[fetch]
+        if isinstance(answer, BackendError):
+            raise self._with_context(answer, fetch)
+        if not isinstance(answer, Grouped):
+            return None
+        out: dict[str, MomentSeries] = {}
+        for name, points in answer.series.items():
+            problem = first_bad_value(points.values, "value")
+            if problem is not None:
+                raise self._data_problem(fetch, f"{problem} in {by}={name}")
+            found = self._moments(points, fetch, window, step, log)
+            if found is not None:
+                out[name] = found
+        return out
+
+    def _moments(
+        self, points: Points, fetch: Fetch, window: Window, step: timedelta, log: bool
+    ) -> MomentSeries | None:
+        """Count, sum and sum of squares of the values per interval (of their logs)."""
+        metric, role = fetch.metric, fetch.role
         index, values = self._placed(points, window, step)
         if values.size == 0:
             return None
@@ -355,7 +399,7 @@ class QueryingSource:
                 raise QueryFailure(
                     self.name,
                     "rejected",
-                    f"metric {metric} ({cohort.role}) has a value {bad:g} <= 0, which "
+                    f"metric {metric} ({role}) has a value {bad:g} <= 0, which "
                     f"scale: log cannot take; query: {self.rendered(fetch)}",
                     hint="use scale: linear, or a query whose values are positive",
                 )

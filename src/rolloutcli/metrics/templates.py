@@ -43,6 +43,8 @@ def datadog_seconds(length: timedelta) -> str:
 
 OUTER_SUM = re.compile(r"\s*sum\s*(?:by\s*\(([^()]*)\)\s*)?\(")
 TRAILING_BY = re.compile(r"\s*by\s*\(([^()]*)\)\s*")
+ZERO_FALLBACK = re.compile(r"\s+or\s+vector\s*\(\s*0(?:\.0*)?\s*\)\s*$")
+"""``or vector(0)`` at the end: a counter's zero before its first increment."""
 
 
 def prometheus_grouped(query: str, by: str) -> str:
@@ -50,8 +52,10 @@ def prometheus_grouped(query: str, by: str) -> str:
     matchers stay as written): ``sum(increase(x[1h]))`` becomes
     ``sum by (region) (increase(x[1h]))``, an existing ``sum by (a)`` gains the label, and
     any other query is wrapped: ``sum by (region) (query)``, which keeps the label only if
-    the query does."""
-    text = query.strip()
+    the query does. A trailing ``or vector(0)`` is dropped: its label-less zero would be
+    a segment of its own, and a segment without events where it has trials counts 0
+    anyway."""
+    text = ZERO_FALLBACK.sub("", query.strip())
     found = OUTER_SUM.match(text)
     if found is not None:
         close = _closing(text, found.end() - 1)
@@ -69,6 +73,72 @@ def prometheus_grouped(query: str, by: str) -> str:
 def _with_label(labels: str, by: str) -> str:
     names = [name.strip() for name in labels.split(",") if name.strip()]
     return ", ".join(names if by in names else [*names, by])
+
+
+AGGREGATION = re.compile(
+    r"\b(sum|avg|min|max|count|group|stddev|stdvar)\s*(?:by\s*\(([^()]*)\)\s*)?\("
+)
+
+
+TRAILING_WITHOUT = re.compile(r"\s*without\s*\(")
+
+
+def _quoted_spans(text: str) -> list[tuple[int, int]]:
+    """Where the quoted strings (label values) are: no aggregation is read inside one."""
+    spans: list[tuple[int, int]] = []
+    quote_char: str | None = None
+    start = i = 0
+    while i < len(text):
+        char = text[i]
+        if quote_char is not None:
+            if char == "\\":
+                i += 1
+            elif char == quote_char:
+                spans.append((start, i))
+                quote_char = None
+        elif char in "\"'`":
+            quote_char, start = char, i
+        i += 1
+    return spans
+
+
+def prometheus_grouped_values(query: str, by: str) -> str:
+    """A rendered PromQL query of values (a mean guardrail's) that keeps the label ``by``
+    through every aggregation in it, so each segment comes back as its own series:
+    ``1000 * histogram_quantile(0.99, sum by (le) (rate(x[5m])))`` becomes
+    ``... sum by (le, region) (...)``; ``sum(a) / sum(b)`` becomes ``sum by (region) (a) /
+    sum by (region) (b)`` (the division matches on the label); ``avg(x) by (job)`` gains it
+    in its ``by``; ``without (...)`` keeps it already. A query without an aggregation is
+    wrapped in ``avg by (region) (...)``."""
+    text = query.strip()
+    quoted = _quoted_spans(text)
+    edits: list[tuple[int, int, str]] = []
+    for found in AGGREGATION.finditer(text):
+        if any(a <= found.start() <= b for a, b in quoted):
+            continue
+        operator, labels = found.group(1), found.group(2)
+        close = _closing(text, found.end() - 1)
+        if labels is not None:
+            edits.append(
+                (found.start(), found.end(), f"{operator} by ({_with_label(labels, by)}) (")
+            )
+            continue
+        rest = text[close + 1 :] if close is not None else ""
+        if TRAILING_WITHOUT.match(rest):
+            continue  # without (...) keeps every other label
+        trailing = TRAILING_BY.match(text, close + 1) if close is not None else None
+        if trailing is not None:
+            named = _with_label(trailing.group(1), by)
+            gap = " " if trailing.end() < len(text) else ""
+            edits.append((trailing.start(), trailing.end(), gap))
+            edits.append((found.start(), found.end(), f"{operator} by ({named}) ("))
+        else:
+            edits.append((found.start(), found.end(), f"{operator} by ({by}) ("))
+    if not edits:
+        return f"avg by ({by}) ({text})"
+    for start, end, replacement in sorted(edits, reverse=True):
+        text = text[:start] + replacement + text[end:]
+    return text
 
 
 def _closing(text: str, opening: int) -> int | None:

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from rolloutcli.plan.fields import Key, Percent, PlanModel
 from rolloutcli.plan.yamlsource import KeyPath
-from rolloutcli.support.quoting import quote
+from rolloutcli.support.quoting import choices, quote
 
 OTHER = "other"
 """The pooled segment: every segment under ``min_share`` of the traffic, and rows with no
@@ -27,7 +27,9 @@ RESERVED = frozenset({"time", "cohort", "metric", "value", "count", "sum", "sum_
 SQL_COLUMNS = frozenset({"events", "trials"})
 """Columns the sql source's rows already use (a per-unit query's), besides RESERVED."""
 SEGMENTED_SOURCES = ("file", "prometheus", "datadog", "sql")
-"""The metrics sources that can group a guardrail's numbers by a label so far."""
+"""The metrics sources that can group a ratio guardrail's numbers by a label so far."""
+MEAN_SEGMENTED_SOURCES = ("file", "prometheus")
+"""Those that can group a mean guardrail's values by a label so far."""
 
 
 class Segments(PlanModel):
@@ -67,27 +69,38 @@ def _reserved(by: str, source: str) -> bool:
     return by in RESERVED or by.startswith("__")
 
 
+def label_problem(by: str, source: str) -> str | None:
+    """Why ``by`` cannot name a segment label of ``source`` (None: it can)."""
+    if not IDENTIFIER.fullmatch(by):
+        return (
+            f"{quote(by)} is not a plain label name (letters, digits and _, "
+            "not starting with a digit)"
+        )
+    if _reserved(by, source):
+        return f"{quote(by)} is reserved: name the segment's own label"
+    return None
+
+
 def segment_problems(
     segments: Segments, where: KeyPath, ratio: bool, method: str, source: str
 ) -> list[tuple[KeyPath, str]]:
     """What is wrong with one guardrail's ``segments:`` (``where`` is its key path)."""
     here: KeyPath = (*where, "segments")
     out: list[tuple[KeyPath, str]] = []
-    by = segments.by
-    if not IDENTIFIER.fullmatch(by):
-        out.append(
-            (
-                (*here, "by"),
-                f"{quote(by)} is not a plain label name (letters, digits and _, "
-                "not starting with a digit)",
-            )
-        )
-    elif _reserved(by, source):
-        out.append(((*here, "by"), f"{quote(by)} is reserved: name the segment's own label"))
-    if not ratio:
-        out.append((here, "only ratio guardrails can be judged per segment so far"))
+    problem = label_problem(segments.by, source)
+    if problem is not None:
+        out.append(((*here, "by"), problem))
     if method != "sequential":
         out.append((here, "judging per segment needs statistics.method: sequential"))
+    if not ratio and source in SEGMENTED_SOURCES and source not in MEAN_SEGMENTED_SOURCES:
+        out.append(
+            (
+                here,
+                f"the {source} source cannot group a mean guardrail by segment yet "
+                f"({choices(list(MEAN_SEGMENTED_SOURCES), 'and')} can; ratio guardrails "
+                "can be judged per segment here)",
+            )
+        )
     if source not in SEGMENTED_SOURCES:
         out.append(
             (

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -21,8 +22,10 @@ import yaml
 from rolloutcli.plan.fields import Variation
 from rolloutcli.plan.model import QuerySpec
 from rolloutcli.plan.platform_specs import AnyPlatformSpec
+from rolloutcli.plan.segments import MAX_REQUIRED
 from rolloutcli.plan.source_specs import AnySourceSpec
 from rolloutcli.stats.direction import Direction
+from rolloutcli.stats.homogeneity import LEVEL, REQUIRE_SHARE, Homogeneity
 from rolloutcli.stats.sizing import (
     TRAFFIC_QUANTILE,
     WARN_NOISE,
@@ -32,6 +35,7 @@ from rolloutcli.stats.sizing import (
     StageSuggestion,
     Suggestion,
 )
+from rolloutcli.support.quoting import label
 from rolloutcli.support.timeutil import format_timestamp
 
 COMMENT_COLUMN = 34
@@ -69,6 +73,21 @@ class PlanDraft:
     alpha: float
     paths_note: str = "relative to this plan file"
     """The comment beside a file path: what it is relative to."""
+
+
+@dataclass(frozen=True)
+class SegmentAdvice:
+    """What history says about judging one ratio guardrail per segment."""
+
+    tested: tuple[Homogeneity, ...]
+    """Each label whose history held at least two segments, as tested."""
+    proposed: Homogeneity | None
+    """The label to break the guardrail down by, if any (one of ``tested``)."""
+    absent: tuple[str, ...] = ()
+    """Labels asked for (--segments-by) that no trials in the history carry."""
+    level: float = LEVEL
+    min_share: float = 1.0
+    """As ``segments.min_share`` writes it: a percentage."""
 
 
 @dataclass(frozen=True)
@@ -178,8 +197,14 @@ class _Lines:
 # ------------------------------------------------------------------ the plan
 
 
-def render_plan(draft: PlanDraft, suggestion: Suggestion, provenance: Provenance) -> str:
-    """The suggested plan as YAML text, a comment beside every number."""
+def render_plan(
+    draft: PlanDraft,
+    suggestion: Suggestion,
+    provenance: Provenance,
+    segments: Mapping[str, SegmentAdvice] | None = None,
+) -> str:
+    """The suggested plan as YAML text, a comment beside every number. ``segments``: per
+    ratio guardrail's name, what its history says about a breakdown by segment."""
     out = _Lines()
     _header(out, draft, provenance)
     out.add(f"flag: {scalar(draft.flag)}")
@@ -189,7 +214,7 @@ def render_plan(draft: PlanDraft, suggestion: Suggestion, provenance: Provenance
     out.add(f"  control: {scalar(draft.control)}")
     _stages(out, draft, suggestion)
     _metrics(out, draft)
-    _guardrails(out, draft, suggestion)
+    _guardrails(out, draft, suggestion, segments or {})
     _statistics(out, draft, suggestion)
     return out.text()
 
@@ -356,7 +381,12 @@ def _metrics(out: _Lines, draft: PlanDraft) -> None:
             out.add(f"      step: {scalar(spec.step)}", f"--step: one value per {spec.step}")
 
 
-def _guardrails(out: _Lines, draft: PlanDraft, suggestion: Suggestion) -> None:
+def _guardrails(
+    out: _Lines,
+    draft: PlanDraft,
+    suggestion: Suggestion,
+    segments: Mapping[str, SegmentAdvice],
+) -> None:
     if not draft.guardrails:
         return
     out.add("guardrails:")
@@ -386,6 +416,8 @@ def _guardrails(out: _Lines, draft: PlanDraft, suggestion: Suggestion) -> None:
             "    significant: [pause, rollback]",
             "always-valid: false alarms <= alpha, however often checked",
         )
+        if g.name in segments:
+            _segments(out, g, segments[g.name])
 
 
 def _history_note(g: GuardrailDraft, found: GuardrailSuggestion) -> str:
@@ -434,6 +466,66 @@ def _tiers(out: _Lines, g: GuardrailDraft, found: GuardrailSuggestion) -> None:
         if rollback == g.detect
         else "significance-tested; the noise band is wider than detect here",
     )
+
+
+def _p_text(found: Homogeneity) -> str:
+    return "p < 0.0001" if found.log_p < math.log(1e-4) else f"p = {found.p_value:.2g}"
+
+
+def _difference(found: Homogeneity) -> str:
+    """``eu-west 2.10% vs 0.90% elsewhere (x2.33), Q 412.3 on 4 df, p < 0.0001``."""
+    assert found.furthest is not None
+    ratio = "x inf" if math.isinf(found.ratio) else f"x{found.ratio:.3g}"
+    return (
+        f"{label(found.furthest.name)} {percent_text(found.furthest.rate)} vs "
+        f"{percent_text(found.rest_rate)} elsewhere ({ratio}), Q {found.statistic:.1f} on "
+        f"{found.df} df, {_p_text(found)}"
+    )
+
+
+def _segments(out: _Lines, g: GuardrailDraft, advice: SegmentAdvice) -> None:
+    """The proposed ``segments:`` with why, or a note on what was tested and why not."""
+    each = advice.level / max(1, len(advice.tested))
+    absent = [f"{by} (no {g.trials} in the history carry it)" for by in advice.absent]
+    found = advice.proposed
+    if found is None:
+        tested = [
+            f"{t.by}: {_difference(t)}"
+            + ("" if t.beyond_chance(each) else ", within chance")
+            + ("" if t.beyond_margin(g.detect_factor) else f", less than detect {g.detect}")
+            for t in advice.tested
+            if t.furthest is not None
+        ]
+        out.note(
+            4,
+            f"segments: not proposed; {g.name} does not differ by segment beyond chance "
+            f"(level {advice.level:g} shared by the labels) and by detect {g.detect}. "
+            + "; ".join(tested + [f"not tested: {a}" for a in absent]),
+        )
+        return
+    others = [f"{t.by} ({_difference(t)})" for t in advice.tested if t is not found]
+    out.note(
+        4,
+        f"segments: {g.name} differs by {found.by}: {_difference(found)} (Cochran's Q with "
+        f"each segment's hour-to-hour dispersion; level {each:.2g}, beyond detect "
+        f"{g.detect}). A regression confined to one {found.by} is diluted in the total: each "
+        "is judged too, sharing the guardrail's alpha with the total (Bonferroni)."
+        + (f" Also tested: {'; '.join(others)}." if others else "")
+        + (f" Not tested: {'; '.join(absent)}." if absent else ""),
+    )
+    required = [n for n in found.required() if len(n) <= 256][:MAX_REQUIRED]
+    out.add("    segments:")
+    out.add(f"      by: {scalar(found.by)}", "--segments-by")
+    if required:
+        out.add(
+            "      require: [" + ", ".join(scalar(n) for n in required) + "]",
+            f"at least {REQUIRE_SHARE:.0%} of {g.trials} each: a missing one holds",
+        )
+    out.add(
+        f"      min_share: {advice.min_share:g}",
+        f"segments under {advice.min_share:g}% of {g.trials} pooled as other",
+    )
+    out.add("      act_on: any", f"a breach in any {found.by} acts, as in the total")
 
 
 def _statistics(out: _Lines, draft: PlanDraft, suggestion: Suggestion) -> None:

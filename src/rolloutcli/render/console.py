@@ -301,6 +301,7 @@ _VERB_TEXT = {
     "moment_series": "per interval",
     "unit_series": "per unit",
     "segment_series": "per interval and segment",
+    "segment_moments": "per interval and segment",
 }
 
 

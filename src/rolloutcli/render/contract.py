@@ -33,7 +33,9 @@ if TYPE_CHECKING:  # types only: `status` renders without importing the statisti
     from rolloutcli.judge.flagstate import PlatformPrerequisite
     from rolloutcli.judge.lifecycle import Lifecycle
     from rolloutcli.judge.waitfor import Condition
+    from rolloutcli.plan.writer import SegmentAdvice
     from rolloutcli.stats.dispersion import Dispersion
+    from rolloutcli.stats.homogeneity import Homogeneity
     from rolloutcli.stats.sizing import GuardrailSuggestion, Profile, StageSuggestion
 
 
@@ -566,7 +568,10 @@ def suggest_json(suggested: Suggested, written: str | None) -> dict[str, Any]:
             "min_window": plan_duration(found.min_window),
             "exposures_per_hour": found.exposures_quiet_rate,
             "stages": [_stage_evidence(stage) for stage in found.stages],
-            "guardrails": [_guardrail_evidence(g) for g in found.guardrails],
+            "guardrails": [
+                _guardrail_evidence(g, suggested.segments.get(g.guardrail.name))
+                for g in found.guardrails
+            ],
         },
     }
 
@@ -585,7 +590,7 @@ def _stage_evidence(stage: StageSuggestion) -> dict[str, Any]:
     }
 
 
-def _guardrail_evidence(g: GuardrailSuggestion) -> dict[str, Any]:
+def _guardrail_evidence(g: GuardrailSuggestion, advice: SegmentAdvice | None) -> dict[str, Any]:
     given = g.guardrail
     return {
         "name": given.name,
@@ -599,6 +604,41 @@ def _guardrail_evidence(g: GuardrailSuggestion) -> dict[str, Any]:
         "detect_crosses_warn": g.detect_crosses_warn,
         "healthy_crosses_warn": g.healthy_crosses_warn,
         "history": _profile_json(given.profile),
+        "segments": _segments_evidence(advice) if advice is not None else None,
+    }
+
+
+def _segments_evidence(advice: SegmentAdvice) -> dict[str, Any]:
+    """The labels tested for a breakdown by segment, and the one proposed (or null)."""
+    proposed = advice.proposed
+    return {
+        "proposed_by": proposed.by if proposed is not None else None,
+        "level": advice.level,
+        "absent": list(advice.absent),
+        "tested": [_homogeneity_json(t) for t in advice.tested],
+    }
+
+
+def _homogeneity_json(found: Homogeneity) -> dict[str, Any]:
+    return {
+        "by": found.by,
+        "statistic": found.statistic,
+        "df": found.df,
+        "p_value": found.p_value,
+        "furthest": found.furthest.name if found.furthest is not None else None,
+        "ratio_to_rest": found.ratio,
+        "segments": [
+            {
+                "name": s.name,
+                "events": s.events,
+                "trials": s.trials,
+                "share": s.share,
+                "rate": s.rate,
+                "dispersion": s.dispersion,
+                "pooled": s.pooled,
+            }
+            for s in found.segments
+        ],
     }
 
 

@@ -256,6 +256,7 @@ def _check_blocks(result: Result, pf: PlanFile | None) -> list[str]:
         blocks.append("\n".join(f"- {_md(str(reason))}" for reason in result["reasons"]))
     if result["metrics"]:
         blocks.append(_table(result["metrics"], pf))
+        blocks.extend(_segment_blocks(result["metrics"], pf))
     srm = _srm_text(result.get("srm"))
     if srm:
         blocks.append(srm)
@@ -308,6 +309,53 @@ def _table(metrics: Sequence[Mapping[str, Any]], pf: PlanFile | None) -> str:
         rows.append("| " + " | ".join(_md(cell) for cell in cells) + " |")
     legend = evidence_legend([_evidence(m) for m in metrics])
     return "\n".join(rows) + (f"\n\n{_md(legend)}" if legend else "")
+
+
+SEGMENT_HEADER = (
+    "| segment | status | control | treatment | change | evidence | threshold "
+    "| n (control / treatment) |\n"
+    "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: |"
+)
+
+
+def _segment_blocks(metrics: Sequence[Mapping[str, Any]], pf: PlanFile | None) -> list[str]:
+    """Per guardrail judged per segment, its segments folded under the table as the
+    terminal folds them: a collapsed ``<details>`` whose summary says how many segments
+    at which alpha, open when a segment is past a threshold, holding one row each."""
+    blocks = []
+    for m in metrics:
+        segments = m.get("segments")
+        if not segments or not m.get("segment_by"):
+            continue
+        kind, unit = str(m["kind"]), _unit(pf, str(m["name"]))
+        alpha = _number(m.get("segment_alpha"))
+        at = f", each tested at alpha {alpha:.2g}" if alpha is not None else ""
+        loud = m.get("breached_segment") is not None or any(
+            str(s.get("status")) not in ("ok", "no_data") for s in segments
+        )
+        summary = f"{m['name']} by {m['segment_by']}: {len(segments)} segments{at}"
+        summary += "" if loud else " (all within thresholds)"
+        rows = [SEGMENT_HEADER]
+        for seg in segments:
+            status = STATUS_TEXT.get(str(seg["status"]), str(seg["status"]))
+            if seg.get("note"):
+                status += f" — {seg['note']}"
+            cells = [
+                str(seg["name"]),
+                status,
+                value_text(_number(seg.get("control")), kind, unit),
+                value_text(_number(seg.get("treatment")), kind, unit),
+                _change(seg) or "—",
+                _evidence(seg),
+                str(seg.get("threshold") or "—"),
+                f"{_count(seg.get('control_n'))} / {_count(seg.get('treatment_n'))}",
+            ]
+            rows.append("| " + " | ".join(_md(cell) for cell in cells) + " |")
+        opening = "<details open>" if loud else "<details>"
+        blocks.append(
+            f"{opening}<summary>{_md(summary)}</summary>\n\n" + "\n".join(rows) + "\n\n</details>"
+        )
+    return blocks
 
 
 def _clustering_texts(metrics: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -12,7 +12,7 @@ import pytest
 
 from rolloutcli.metrics.base import Cohort, Need, Window
 from rolloutcli.metrics.file import FileMetricsSource
-from rolloutcli.metrics.templates import prometheus_grouped
+from rolloutcli.metrics.templates import prometheus_grouped, prometheus_grouped_values
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
 WINDOW = Window(T0, T0 + timedelta(minutes=3))
@@ -111,7 +111,38 @@ def test_the_file_source_explains_a_grouped_call(tmp_path: Path) -> None:
         ('sum(x{a=")"})', 'sum by (region) (x{a=")"})'),
         ("increase(x[5m])", "sum by (region) (increase(x[5m]))"),
         ("sum(a) / sum(b)", "sum by (region) (sum(a) / sum(b))"),
+        # an error counter's zero fallback would be a label-less segment of its own
+        ("sum(increase(e[5m])) or vector(0)", "sum by (region) (increase(e[5m]))"),
+        ("sum(rate(e[5m])) by (job) or vector( 0.0 )", "sum by (job, region) (rate(e[5m]))"),
     ],
 )
 def test_prometheus_queries_are_grouped_by_the_label(query: str, grouped: str) -> None:
     assert prometheus_grouped(query, "region") == grouped
+
+
+@pytest.mark.parametrize(
+    ("query", "grouped"),
+    [
+        # the p99 of a histogram: the label joins the buckets' aggregation
+        (
+            '1000 * histogram_quantile(0.99, sum by (le) (rate(h_bucket{v="{cohort}"}[5m])))',
+            '1000 * histogram_quantile(0.99, sum by (le, region) (rate(h_bucket{v="{cohort}"}'
+            "[5m])))",
+        ),
+        # a mean as a ratio of sums: both sides keep it, the division matches on it
+        (
+            "sum(rate(s[5m])) / sum(rate(c[5m]))",
+            "sum by (region) (rate(s[5m])) / sum by (region) (rate(c[5m]))",
+        ),
+        ("avg(x) by (job) / 2", "avg by (job, region) (x) / 2"),
+        ("max(avg by (le) (x))", "max by (region) (avg by (le, region) (x))"),
+        # without (...) keeps the label already; a plain selector is averaged per segment
+        ("avg(x) without (pod)", "avg by (region) (avg(x) without (pod))"),
+        ('latency_ms{v="sum(x)"}', 'avg by (region) (latency_ms{v="sum(x)"})'),
+        ("sum_over_time(x[5m])", "avg by (region) (sum_over_time(x[5m]))"),
+    ],
+)
+def test_prometheus_value_queries_keep_the_label_through_every_aggregation(
+    query: str, grouped: str
+) -> None:
+    assert prometheus_grouped_values(query, "region") == grouped

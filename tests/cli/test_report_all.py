@@ -38,14 +38,15 @@ def test_markdown_sums_the_three_rollouts(plans: Path) -> None:
     )
     assert (code, stderr) == (0, "")
     assert text.startswith("## Rollouts report: 3 plans\n")
-    # 24 looks each; the rolled-back one holds as rolled back from its rollback on
-    assert "- 3 plan(s), 72 looks from each rollout's start to 2026-11-02T12:10:00Z\n" in text
+    # 24 evenly spaced looks each, and one before each of the 10 decisions; the rolled-back
+    # one holds as rolled back from its rollback on
+    assert "- 3 plan(s), 82 looks from each rollout's start to 2026-11-02T12:10:00Z\n" in text
     assert "- pauses: 1 · rollbacks: 1 (restarted 0, advanced again 0)\n" in text
     assert "- stages entered: 10 (left before their window 1, kept longer than it 0)\n" in text
     assert "- never fired: none\n" in text
-    # error_rate in 3 plans: warn and pause reached in 2 looks each; the pause and the
-    # rollback records name it
-    assert "| error_rate | 3 | 72 | 2 | 2 | 0 | resumed, rolled-back | 1 | 1 | 0 |\n" in text
+    # error_rate in 3 plans: warn reached in 4 looks, pause in 3, rollback in 1 (the look
+    # just before the rollback); the pause and the rollback records name it
+    assert "| error_rate | 3 | 82 | 4 | 3 | 1 | resumed, rolled-back | 1 | 1 | 0 |\n" in text
     assert (
         "| rolled-back | hold | 5% 30m of 30m · 25% 20m of 30m, left early | 0 | "
         "2026-11-02T10:50:00Z, not restarted |"
@@ -65,7 +66,7 @@ def test_terminal_table_shows_the_same_counts(plans: Path) -> None:
     assert "pauses: 1 · rollbacks: 1 (restarted 0, advanced again 0)" in text
     row = next(line for line in text.splitlines() if "error_rate" in line)
     cells = [c.strip() for c in re.split(r"[│|]", row) if c.strip()]
-    assert cells == ["error_rate", "3", "72", "2", "2", "0", "resumed, rolled-back", "1", "1", "0"]
+    assert cells == ["error_rate", "3", "82", "4", "3", "1", "resumed, rolled-back", "1", "1", "0"]
 
 
 def test_html_is_one_self_contained_page(plans: Path, tmp_path: Path) -> None:
@@ -79,7 +80,7 @@ def test_html_is_one_self_contained_page(plans: Path, tmp_path: Path) -> None:
         assert fetching not in page
     assert re.findall(r'<tr(?: class="never")? data-guardrail="([^"]+)"', page) == ["error_rate"]
     assert page.count('<span class="tier ') == 3
-    assert 'title="pause: 2 of 72 looks"' in page
+    assert 'title="pause: 3 of 82 looks"' in page
     assert re.findall(r"<tr><td>([a-z-]+)</td><td>(go|hold|done)</td>", page) == [
         ("healthy", "done"),
         ("resumed", "done"),

@@ -78,10 +78,10 @@ def test_report_all_opens_offline_and_draws_the_tiers(page: Page, tmp_path: Path
     assert row["cells"] == [
         "error_rate",
         "3",
-        "72",
-        "2",
-        "2",
-        "0",
+        "82",
+        "4",
+        "3",
+        "1",
         "resumed, rolled-back",
         "1",
         "1",
@@ -89,12 +89,12 @@ def test_report_all_opens_offline_and_draws_the_tiers(page: Page, tmp_path: Path
     ]
     bars = {bar["tier"]: bar for bar in row["bars"]}
     assert [bars[t]["title"] for t in ("warn", "pause", "rollback")] == [
-        "warn: 2 of 72 looks",
-        "pause: 2 of 72 looks",
-        "rollback: 0 of 72 looks",
+        "warn: 4 of 82 looks",
+        "pause: 3 of 82 looks",
+        "rollback: 1 of 82 looks",
     ]
-    # the bar is 160 px: 2 of 72 looks (2.8%) is 4.5 px; none is nothing
-    assert [round(bars[t]["width"], 1) for t in ("warn", "pause", "rollback")] == [4.5, 4.5, 0.0]
+    # the bar is 160 px: 4 of 82 looks is 4.9%, 7.8 px; 3 is 3.7%, 5.9 px; 1 is 1.2%, 1.9 px
+    assert [round(bars[t]["width"], 1) for t in ("warn", "pause", "rollback")] == [7.8, 5.9, 1.9]
     assert [p[:2] for p in facts["plans"]] == [
         ["healthy", "done"],
         ["resumed", "done"],

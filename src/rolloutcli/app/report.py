@@ -1,5 +1,6 @@
 """`rollout report` as a use case: the rollout evaluated at evenly spaced moments of its
-span, its decisions, the verdict now, and the retrospective (``judge.retrospective``).
+span and just before each of its decisions, its decisions, the verdict now, and the
+retrospective (``judge.retrospective``).
 
 Each moment is judged as ``check --at`` judges it (the flag replayed from the platform's
 history, the metrics windowed to that moment), so the report tells what the tool would have
@@ -80,7 +81,7 @@ def build_report(
     check_since(start, at)
     moments: list[Moment] = []
     skipped: list[tuple[datetime, str]] = []
-    for moment in spaced(start, at, looks)[:-1]:
+    for moment in look_times(start, at, looks, decisions):
         found = _evaluate(loaded, moment, True)
         if isinstance(found, RolloutError):
             skipped.append((moment, str(found)))
@@ -105,6 +106,16 @@ def spaced(start: datetime, end: datetime, count: int) -> list[datetime]:
     """``count`` moments from ``start`` to ``end`` inclusive, evenly spaced (to the second)."""
     step = (end - start) / max(count - 1, 1)
     return [(start + step * i).replace(microsecond=0) for i in range(count - 1)] + [end]
+
+
+def look_times(
+    start: datetime, at: datetime, looks: int, decisions: tuple[Decision, ...]
+) -> list[datetime]:
+    """The moments judged before ``at``: ``looks`` evenly spaced, and one second before
+    each decision in the span, where the verdict that led to it is seen (a rollback's
+    breach lasts until the rollback, which evenly spaced looks would often fall after)."""
+    before = {d.at - timedelta(seconds=1) for d in decisions if start < d.at <= at}
+    return sorted(set(spaced(start, at, looks)[:-1]) | {t for t in before if t >= start})
 
 
 def look_of(moment: Moment) -> Look:

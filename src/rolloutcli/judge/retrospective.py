@@ -1,8 +1,9 @@
 """A rollout looked back on (pure): time per stage, tiers fired, holds, rollbacks.
 
-``rollout report`` evaluates the rollout at evenly spaced moments of its span (as ``check
---at`` does, one :class:`Look` each) and reads its decisions (the records and the platform's
-history, one :class:`Decision` each, oldest first). From those, :func:`retrospect` says:
+``rollout report`` evaluates the rollout at evenly spaced moments of its span and one
+second before each decision (as ``check --at`` does, one :class:`Look` each) and reads its
+decisions (the records and the platform's history, one :class:`Decision` each, oldest
+first). From those, :func:`retrospect` says:
 
 - how long each stage lasted against the window the plan gives it (the stage a decision
   moved the split to lasts until the next decision that moved it, or until the report's

@@ -67,10 +67,10 @@ def _guardrails(report: FleetReport) -> str:
         '<section class="card"><table id="guardrails">'
         f"<tr>{head}</tr>{''.join(rows)}</table>"
         '<p class="muted">Tiers are counted in looks: each rollout judged at evenly spaced '
-        "moments, as check --at judges them. Paused and rolled back: the decisions whose "
-        "recorded verdict names the guardrail; went on: those rollbacks a restart then "
-        "advanced past. A tier that fires in rollouts that go on may cry wolf; one that "
-        "never fires may be set too loose.</p></section>"
+        "moments and just before each decision, as check --at judges them. Paused and "
+        "rolled back: the decisions whose recorded verdict names the guardrail; went on: "
+        "those rollbacks a restart then advanced past. A tier that fires in rollouts that "
+        "go on may cry wolf; one that never fires may be set too loose.</p></section>"
     )
 
 

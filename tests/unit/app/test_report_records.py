@@ -62,3 +62,27 @@ def test_a_decision_carries_no_control_character_from_its_record() -> None:
     assert decision.who == "'mallory\\x1b[2J'"
     assert decision.why == "errors up\\nforged: line"
     assert (decision.event, decision.stage) == ("pause", "25%")
+
+
+def test_looks_are_evenly_spaced_and_one_second_before_each_decision() -> None:
+    """A rollback's breach lasts until the rollback: a look just before it sees the tier
+    that fired, which evenly spaced looks often step over. A decision at the span's start
+    (nothing before it to see) or after the report's moment adds no look."""
+    from datetime import UTC, datetime
+
+    from rolloutcli.app.report import look_times
+    from rolloutcli.judge.retrospective import Decision
+
+    def at(minute: int, second: int = 0) -> datetime:
+        return datetime(2026, 11, 2, 10, minute, second, tzinfo=UTC)
+
+    decisions = tuple(
+        Decision(when, "rollback", None, "", None, 0.0) for when in (at(0), at(7, 30), at(30))
+    )
+    assert look_times(at(0), at(20), 5, decisions) == [
+        at(0),
+        at(5),
+        at(7, 29),
+        at(10),
+        at(15),
+    ]

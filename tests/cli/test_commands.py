@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -393,6 +394,38 @@ def test_help_kill_and_status_do_not_import_scipy(workspace: Path, args: list[st
     )
     assert done.returncode == 0, done.stderr
     assert "HEAVY []" in done.stdout
+
+
+def test_status_does_not_look_for_pydantic_plugins(workspace: Path) -> None:
+    """`rollout` leaves pydantic's plugins unloaded (no scan of every installed package's
+    metadata, nothing outside the tool sees the plans it validates) unless the user's
+    environment says otherwise."""
+    code = (
+        "import os, sys\n"
+        "sys.argv = ['rollout', 'status', 'checkout-v2']\n"
+        "from rolloutcli.cli.main import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    from pydantic.plugin import _loader\n"
+        "    print('EXIT', exc.code, 'SCANNED', _loader._plugins is not None)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=workspace,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**env, **extra},
+        )
+        for extra in ({}, {"PYDANTIC_DISABLE_PLUGINS": ""})
+    ]
+    assert [done.stdout.splitlines()[-1] for done in runs] == [
+        "EXIT 0 SCANNED False",
+        "EXIT 0 SCANNED True",
+    ], [done.stderr for done in runs]
 
 
 def test_demo_is_the_same_on_any_day(tmp_path: Path) -> None:

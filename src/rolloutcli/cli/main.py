@@ -84,11 +84,15 @@ def __getattr__(name: str) -> Any:
 def main() -> None:
     """The ``rollout`` entry point: every byte written to stdout and stderr is scrubbed of
     registered secrets (see redact.py), and the environment's secrets are registered before
-    any command runs."""
+    any command runs; pydantic's plugins are not loaded."""
     from rolloutcli.support.redact import install_output_scrubbing, register_environment
 
     register_environment(os.environ)
     install_output_scrubbing()
+    # pydantic would otherwise look through every installed package's metadata for plugins
+    # (about 17 ms of CPU, a tenth of the import floor) and load any it finds, which would then
+    # see every plan this tool validates; a user who sets the variable decides
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     if os.environ.get("_ROLLOUT_COMPLETE"):
         # a shell asks for completions (see --show-completion): typer renders each option's
         # help for zsh and fish through rich, which folds it at 80 columns; a description

@@ -5,7 +5,9 @@ treatment-vs-control.
 The history is the Prometheus suite's regional one (:mod:`tests.integration.prometheus_data`)
 as Datadog would hold it, counts per 15 s over the 4 h before END: ``region-regression``
 triples the treatment's errors in eu-west (10% of the traffic) from END - 2h;
-``region-healthy`` has 8 regions at 1% errors everywhere."""
+``region-healthy`` has 8 regions at 1% errors everywhere. ``checkout.latency`` (a mean
+guardrail's values, one per 15 s per series) is normal around 420 ms (sd 25) everywhere but
+in eu-west's treatment of ``region-regression``, 1.8x slower from END - 2h."""
 
 from __future__ import annotations
 
@@ -70,7 +72,17 @@ def datadog() -> Iterator[DatadogFake]:
                         "checkout.requests", tags, [(t, float(requests)) for t in times]
                     )
                     fake.add_points("checkout.errors", tags, errors)
+                    slower = flag == "region-regression" and region == "eu-west"
+                    latency = [
+                        (t, round(float(rng.normal(420, 25)) * _slower(slower, variant, t), 2))
+                        for t in times
+                    ]
+                    fake.add_points("checkout.latency", tags, latency)
         yield fake
+
+
+def _slower(region_regressed: bool, variant: str, t: int) -> float:
+    return 1.8 if region_regressed and variant == "true" and t > END - 2 * 3600 else 1.0
 
 
 @pytest.fixture(autouse=True)
@@ -81,14 +93,20 @@ def keys(datadog: DatadogFake, monkeypatch: pytest.MonkeyPatch) -> None:
     datadog.clear_requests()
 
 
-def setup(root: Path, flag: str, url: str) -> Path:
+def setup(
+    root: Path,
+    flag: str,
+    url: str,
+    queries: dict[str, Any] = QUERIES,
+    guardrail: str = GUARDRAIL,
+) -> Path:
     flags = write_flag_file(root / "flags" / "flags.json", flag)
     (root / "plans").mkdir(exist_ok=True)
     start_stage(flags, flag, 10, END_TIME - timedelta(hours=2), flag)
     metrics = {
         "source": {"kind": "datadog", "url": url},
         "exposures": "requests",
-        "queries": QUERIES,
+        "queries": queries,
     }
     plan = root / "plans" / f"{flag}.yaml"
     plan.write_text(
@@ -99,7 +117,7 @@ stages:
   - {{percent: 10, min_duration: 1h, min_samples: 5000}}
   - {{percent: 100, min_duration: 0}}
 metrics: {json.dumps(metrics)}
-{GUARDRAIL}"""
+{guardrail}"""
     )
     return plan
 
@@ -160,3 +178,55 @@ def test_a_tag_no_series_carries_holds_naming_it(tmp_path: Path, datadog: Datado
         "(segments.by) · datadog: sum:checkout.requests{flag:region-healthy,variant:true}"
         ".as_count().rollup(sum, 60)"
     )
+
+
+LATENCY_QUERIES = {
+    **QUERIES,
+    "latency_ms": {
+        "query": "avg:checkout.latency{flag:{flag},variant:{cohort}}.rollup(avg, {window})",
+        "step": "1m",
+    },
+}
+LATENCY_GUARDRAIL = """guardrails:
+  - name: latency
+    kind: mean
+    metric: latency_ms
+    unit: ms
+    thresholds: {warn: "+10%", pause: "+25%", rollback: "+50%"}
+    segments: {by: region, require: [eu-west]}
+"""
+
+
+def test_a_slower_region_rolls_back_a_mean_guardrail_naming_it(
+    tmp_path: Path, datadog: DatadogFake
+) -> None:
+    plan = setup(tmp_path, "region-regression", datadog.url, LATENCY_QUERIES, LATENCY_GUARDRAIL)
+    code, result = check(plan, "--fail-on-breach")
+    assert result["verdict"] == "rollback", result["reasons"]
+    assert code == 1
+    latency = metric(result, "latency")
+    assert (latency["segment_by"], latency["breached_segment"]) == ("region", "eu-west")
+    segments: dict[str, Any] = {s["name"]: s for s in latency["segments"]}
+    assert sorted(segments) == ["ap-south", "eu-west", "sa-east", "us-east", "us-west"]
+    eu = segments["eu-west"]
+    assert eu["treatment_n"] == 120  # one value a minute for 2 h
+    assert 1.7 < eu["treatment"] / eu["control"] < 1.9
+    assert {s["status"] for n, s in segments.items() if n != "eu-west"} == {"ok"}
+    assert latency["relative_change"] < 0.25  # a fifth of the regions: +16% over everyone
+    (reason,) = [r for r in result["reasons"] if "eu-west" in r]
+    assert "in region=eu-west" in reason
+    grouped = {r.params["query"] for r in datadog.requests if "by {region}" in r.params["query"]}
+    assert (
+        "avg:checkout.latency{flag:region-regression,variant:true} by {region}.rollup(avg, 60)"
+        in grouped
+    )
+
+
+def test_regions_alike_keep_a_mean_guardrail_going(tmp_path: Path, datadog: DatadogFake) -> None:
+    plan = setup(tmp_path, "region-healthy", datadog.url, LATENCY_QUERIES, LATENCY_GUARDRAIL)
+    code, result = check(plan, "--fail-on-breach")
+    assert (code, result["verdict"]) == (0, "go"), result["reasons"]
+    latency = metric(result, "latency")
+    assert latency["status"] == "ok" and len(latency["segments"]) == 8
+    assert {s["status"] for s in latency["segments"]} == {"ok"}
+    assert latency["segment_alpha"] == pytest.approx(0.05 / 9)

@@ -7,7 +7,9 @@ The table ``regions (ts, flag, variant, region, metric, value)`` holds the Prome
 suite's regional history (:mod:`tests.integration.prometheus_data`) as a team's event
 rollups, per 15 s over the 4 h before END: ``region-regression`` triples the treatment's
 errors in eu-west (10% of the traffic) from END - 2h; ``region-healthy`` has 8 regions at
-1% errors everywhere."""
+1% errors everywhere. ``latency`` (one value per 15 s, a mean guardrail's) is normal around
+420 ms (sd 25) everywhere but in eu-west's treatment of ``region-regression``, 1.8x slower
+from END - 2h."""
 
 from __future__ import annotations
 
@@ -61,6 +63,9 @@ def rows(seed: int = 20261207) -> list[tuple[str, ...]]:
                     stamp = _stamp(t)
                     out.append((stamp, flag, variant, region, "requests", str(requests)))
                     out.append((stamp, flag, variant, region, "errors", str(errors)))
+                    slower = 1.8 if rate == 0.03 else 1.0  # where the errors triple
+                    latency = round(float(rng.normal(420, 25)) * slower)
+                    out.append((stamp, flag, variant, region, "latency", str(latency)))
     return out
 
 
@@ -172,3 +177,51 @@ def test_a_query_without_the_region_column_holds_naming_it(
         "requests (treatment) has no region label or column, so it cannot be judged per "
         "region (segments.by)"
     )
+
+
+LATENCY_GUARDRAIL = """guardrails:
+  - name: latency
+    kind: mean
+    metric: latency_ms
+    unit: ms
+    thresholds: {warn: "+10%", pause: "+25%", rollback: "+50%"}
+    segments: {by: region, require: [eu-west]}
+"""
+
+
+def latency_plan(root: Path, flag: str, db: Database) -> Path:
+    return setup(
+        root,
+        flag,
+        db,
+        guardrails=LATENCY_GUARDRAIL,
+        requests=by_region(db, "requests"),
+        latency_ms=by_region(db, "latency"),
+    )
+
+
+def test_a_slower_region_rolls_back_a_mean_guardrail_naming_it(
+    tmp_path: Path, database: Database
+) -> None:
+    code, result = check(latency_plan(tmp_path, "region-regression", database), "--fail-on-breach")
+    assert result["verdict"] == "rollback", result["reasons"]
+    assert code == 1
+    latency = metric(result, "latency")
+    assert (latency["segment_by"], latency["breached_segment"]) == ("region", "eu-west")
+    segments = {s["name"]: s for s in latency["segments"]}
+    assert sorted(segments) == ["ap-south", "eu-west", "sa-east", "us-east", "us-west"]
+    eu = segments["eu-west"]
+    assert eu["treatment_n"] == 480  # one value per 15 s for 2 h
+    assert 1.7 < eu["treatment"] / eu["control"] < 1.9
+    assert {s["status"] for n, s in segments.items() if n != "eu-west"} == {"ok"}
+    (reason,) = [r for r in result["reasons"] if "eu-west" in r]
+    assert "in region=eu-west" in reason
+
+
+def test_regions_alike_keep_a_mean_guardrail_going(tmp_path: Path, database: Database) -> None:
+    code, result = check(latency_plan(tmp_path, "region-healthy", database), "--fail-on-breach")
+    assert (code, result["verdict"]) == (0, "go"), result["reasons"]
+    latency = metric(result, "latency")
+    assert latency["status"] == "ok" and len(latency["segments"]) == 8
+    assert {s["status"] for s in latency["segments"]} == {"ok"}
+    assert latency["segment_alpha"] == pytest.approx(0.05 / 9)

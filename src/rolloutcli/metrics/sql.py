@@ -13,11 +13,11 @@ file's, by column name:
   trials: name this one query). Read as a counter, each row is one unit (exposures).
 
 A guardrail judged per segment (``segments: {by: region}``) reads its events' and trials'
-queries with one more column, named as ``segments.by`` (``SELECT ts AS time, region,
-count(*) AS value ... GROUP BY ts, region``): the source groups the rows by it, one
-segment per value (NULL or empty: the pooled segment ``other``); totals ignore it. The
-column name is never put into the SQL: the query returns it, and a query without it
-holds the rollout naming the column.
+queries (a mean guardrail: its values' query) with one more column, named as
+``segments.by`` (``SELECT ts AS time, region, count(*) AS value ... GROUP BY ts,
+region``): the source groups the rows by it, one segment per value (NULL or empty: the
+pooled segment ``other``); totals ignore it. The column name is never put into the SQL:
+the query returns it, and a query without it holds the rollout naming the column.
 
 ``time`` is when the row happened (a timestamp, or a bucket's start). The cohort, flag and
 window are bound parameters (:mod:`rolloutcli.plan.sqltext`), never text in the query. Rows
@@ -178,11 +178,11 @@ class SqlSource:
         step: timedelta | None = None
         if need.verb in ("counter_series", "unit_series", "segment_series"):
             step = need.step
-        elif need.verb == "moment_series":
+        elif need.verb in ("moment_series", "segment_moments"):
             own = self._query(need.metric).step
             step = parse_duration(own) if own else need.step
         w = need.window
-        by = need.by if need.verb == "segment_series" else None
+        by = need.by if need.verb in ("segment_series", "segment_moments") else None
         return Fetch(need.metric, need.cohort.role, need.cohort.label, w.start, w.end, step, by)
 
     def _query(self, metric: str) -> Any:
@@ -372,13 +372,48 @@ class SqlSource:
         rows = self._answer(fetch, "value")
         if rows is None:
             return None
+        return self._moments(rows, fetch, window, step, log)
+
+    def segment_moments(
+        self, metric: str, cohort: Cohort, window: Window, step: timedelta, by: str, log: bool
+    ) -> dict[str, MomentSeries] | None:
+        """The moments per interval for each value of the column ``by`` (a mean guardrail's
+        ``segments:``); ``{}`` when the query returns no such column."""
+        fetch = self.fetch_for(Need("segment_moments", metric, cohort, window, step, log, by))
+        found = self._read_answer(fetch)
+        if found is None:
+            return None
+        assert isinstance(found, Segmented)
+        out: dict[str, MomentSeries] = {}
+        for name, rows in found.rows.items():
+            checks: tuple[tuple[Array, Kind], ...] = (
+                (rows.n, "count"),
+                (rows.total, "value"),
+                (rows.total_sq, "value"),
+            )
+            for values, kind in checks:
+                problem = first_bad_value(values.tolist(), kind)
+                if problem is not None:
+                    raise DataProblem(
+                        NAME,
+                        f"{metric} ({cohort.role}) has {problem} in {by}={name} · "
+                        f"{self._text(fetch)}",
+                    )
+            out[name] = self._moments(rows, fetch, window, step, log)
+        return out
+
+    def _moments(
+        self, rows: Rows, fetch: Fetch, window: Window, step: timedelta, log: bool
+    ) -> MomentSeries:
+        """Count, sum and sum of squares per interval (of the values' logs with ``log``)."""
+        metric, role = fetch.metric, fetch.role
         total, total_sq = rows.total, rows.total_sq
         if log:
             if not rows.raw:
                 raise QueryFailure(
                     NAME,
                     "rejected",
-                    f"metric {metric} ({cohort.role}) returns count, sum and sum_sq but its "
+                    f"metric {metric} ({role}) returns count, sum and sum_sq but its "
                     f"guardrail has scale: log; query: {self._text(fetch)}",
                     hint="return time and value (the values themselves), or use scale: linear",
                 )
@@ -387,7 +422,7 @@ class SqlSource:
                 raise QueryFailure(
                     NAME,
                     "rejected",
-                    f"metric {metric} ({cohort.role}) has a value {bad:g} <= 0, which scale: "
+                    f"metric {metric} ({role}) has a value {bad:g} <= 0, which scale: "
                     f"log cannot take; query: {self._text(fetch)}",
                     hint="use scale: linear, or a query whose values are positive",
                 )

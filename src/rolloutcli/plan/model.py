@@ -906,7 +906,6 @@ def _semantic_problems(plan: Plan) -> list[tuple[KeyPath, str]]:
                 segment_problems(
                     guardrail.segments,
                     ("guardrails", i),
-                    guardrail.is_ratio,
                     plan.statistics.method,
                     plan.metrics.source.kind,
                 )

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from rolloutcli.plan.fields import Key, Percent, PlanModel
 from rolloutcli.plan.yamlsource import KeyPath
-from rolloutcli.support.quoting import choices, quote
+from rolloutcli.support.quoting import quote
 
 OTHER = "other"
 """The pooled segment: every segment under ``min_share`` of the traffic, and rows with no
@@ -27,9 +27,8 @@ RESERVED = frozenset({"time", "cohort", "metric", "value", "count", "sum", "sum_
 SQL_COLUMNS = frozenset({"events", "trials"})
 """Columns the sql source's rows already use (a per-unit query's), besides RESERVED."""
 SEGMENTED_SOURCES = ("file", "prometheus", "datadog", "sql")
-"""The metrics sources that can group a ratio guardrail's numbers by a label so far."""
-MEAN_SEGMENTED_SOURCES = ("file", "prometheus")
-"""Those that can group a mean guardrail's values by a label so far."""
+"""The metrics sources that can group a guardrail's numbers (a ratio's counts, a mean's
+values) by a label so far."""
 
 
 class Segments(PlanModel):
@@ -82,7 +81,7 @@ def label_problem(by: str, source: str) -> str | None:
 
 
 def segment_problems(
-    segments: Segments, where: KeyPath, ratio: bool, method: str, source: str
+    segments: Segments, where: KeyPath, method: str, source: str
 ) -> list[tuple[KeyPath, str]]:
     """What is wrong with one guardrail's ``segments:`` (``where`` is its key path)."""
     here: KeyPath = (*where, "segments")
@@ -92,15 +91,6 @@ def segment_problems(
         out.append(((*here, "by"), problem))
     if method != "sequential":
         out.append((here, "judging per segment needs statistics.method: sequential"))
-    if not ratio and source in SEGMENTED_SOURCES and source not in MEAN_SEGMENTED_SOURCES:
-        out.append(
-            (
-                here,
-                f"the {source} source cannot group a mean guardrail by segment yet "
-                f"({choices(list(MEAN_SEGMENTED_SOURCES), 'and')} can; ratio guardrails "
-                "can be judged per segment here)",
-            )
-        )
     if source not in SEGMENTED_SOURCES:
         out.append(
             (

@@ -113,21 +113,15 @@ def test_segments_on_a_mean_guardrail_load_on_the_file_source(tmp_path: Path) ->
     assert spec is not None and spec.by == "region"
 
 
-def test_segments_on_a_mean_guardrail_are_refused_where_means_cannot_group(
-    tmp_path: Path,
-) -> None:
+def test_segments_on_a_mean_guardrail_load_on_datadog(tmp_path: Path) -> None:
     text = (base_plan() + MEAN).replace(
         "  source:\n    kind: file\n    path: metrics.csv\n",
         "  source:\n    kind: datadog\n  queries:\n"
         "    errors: 'sum:e{v:{cohort}}'\n    requests: 'sum:r{v:{cohort}}'\n"
         "    latency_ms: 'avg:l{v:{cohort}}'\n",
     )
-    problems = plan_problems(write_plan(tmp_path, text))
-    assert [p.split(": ", 1)[1] for p in problems] == [
-        "guardrails[1].segments: the datadog source cannot group a mean guardrail by "
-        "segment yet (file and prometheus can; ratio guardrails can be judged per segment "
-        "here)"
-    ]
+    spec = load_plan(write_plan(tmp_path, text)).plan.guardrails[1].segments
+    assert spec is not None and spec.by == "region"
 
 
 WINDOWED = "WHERE v = {cohort} AND ts >= {start} AND ts < {end}"

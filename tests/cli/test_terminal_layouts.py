@@ -125,3 +125,18 @@ def test_history_shows_complete_changes_at_each_width(live_workspace: Path, cols
         assert shown in text, shown
     assert not re.search(r"→ (?![0-9]+%|off|PAUSED|KILLED|RESUMED|ROLLED|RESTARTED|stage)", text)
     assert "…" not in text
+
+
+@pytest.mark.parametrize("cols", WIDTHS)
+def test_report_all_shows_every_guardrail_whole_at_each_width(workspace: Path, cols: int) -> None:
+    """`report --all`'s terminal view: the tables where they fit, else a block per guardrail
+    and per plan; either way each name whole on a line with its tier counts. (At AT only
+    the checkout-v2 plans can be replayed; the others are named on stderr.)"""
+    text = screen(["report", "--all", "--output", "text", "--at", AT], cols)
+    lines = text.splitlines()
+    for name in [*thresholds(workspace), "checkout-v2", "checkout-v2-sql"]:
+        assert any(re.search(rf"(^|\W){name}(\W|$)", line) for line in lines), name
+    assert "…" not in text
+    # an error is one line whatever the width (the terminal folds it); the rest fits
+    assert all(len(line) <= cols for line in lines if not line.startswith("error: "))
+    assert re.search(r"warn \d+ · pause \d+ · rollback \d+|┃ warn ┃", text)

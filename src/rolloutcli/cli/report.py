@@ -176,7 +176,8 @@ def _show_summary(found: FleetReport, fmt: ReportOutput, html: Path | None) -> N
     if fmt is ReportOutput.TEXT:
         from rolloutcli.render.summary_text import summary_table
 
-        out().print(summary_table(found))
+        console = out()
+        console.print(summary_table(console, found))
     elif fmt is ReportOutput.MARKDOWN:
         from rolloutcli.render.summary_text import summary_markdown
 

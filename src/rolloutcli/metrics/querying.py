@@ -323,14 +323,8 @@ class QueryingSource:
         """The counter per interval, per value of the label ``by``; a series without the
         label goes to ``other``."""
         fetch = self.fetch_for(Need("segment_series", metric, cohort, window, step, by=by))
-        assert not self._released, "answers read after release()"
-        if fetch not in self._answers:
-            self.misses += 1
-            asyncio.run(self._fetch_alone(fetch))
-        answer = self._answers[fetch]
-        if isinstance(answer, BackendError):
-            raise self._with_context(answer, fetch)
-        if not isinstance(answer, Grouped):
+        answer = self._grouped(fetch)
+        if answer is None:
             return None
         out: dict[str, Array] = {}
         size = interval_count(window, step)
@@ -341,6 +335,18 @@ class QueryingSource:
             index, values = self._placed(points, window, step)
             out[name] = interval_sums(index, values, size)
         return out
+
+    def _grouped(self, fetch: Fetch) -> Grouped | None:
+        """A grouped fetch's answer (fetched now if it was not prefetched); None when the
+        metric has no data at all."""
+        assert not self._released, "answers read after release()"
+        if fetch not in self._answers:
+            self.misses += 1
+            asyncio.run(self._fetch_alone(fetch))
+        answer = self._answers[fetch]
+        if isinstance(answer, BackendError):
+            raise self._with_context(answer, fetch)
+        return answer if isinstance(answer, Grouped) else None
 
     def values(self, metric: str, cohort: Cohort, window: Window) -> MeanData | None:
         points = self._answer(self.fetch_for(Need("values", metric, cohort, window)), "value")
@@ -364,16 +370,9 @@ class QueryingSource:
     ) -> dict[str, MomentSeries] | None:
         """The moments per interval, per value of the label ``by``; a series without the
         label goes to ``other``."""
-        need = Need("segment_moments", metric, cohort, window, step, log, by)
-        fetch = self.fetch_for(need)
-        assert not self._released, "answers read after release()"
-        if fetch not in self._answers:
-            self.misses += 1
-            asyncio.run(self._fetch_alone(fetch))
-        answer = self._answers[fetch]
-        if isinstance(answer, BackendError):
-            raise self._with_context(answer, fetch)
-        if not isinstance(answer, Grouped):
+        fetch = self.fetch_for(Need("segment_moments", metric, cohort, window, step, log, by))
+        answer = self._grouped(fetch)
+        if answer is None:
             return None
         out: dict[str, MomentSeries] = {}
         for name, points in answer.series.items():

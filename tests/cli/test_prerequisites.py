@@ -7,6 +7,7 @@ JSON, markdown) show each prerequisite as read, and whether it is met."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -115,6 +116,9 @@ def test_a_prerequisite_below_its_share_holds_check_and_advance_until_it_is_reac
     assert code == 0, out
     assert percent_of(workspace) == 10
     set_core(workspace, 50)
+    # fresh_metrics stamps its row 50 ms ago: it must fall inside the 10% stage, which
+    # began an instant ago (at the second the flag file keeps)
+    time.sleep(0.1)
     fresh_metrics(workspace, "checkout-v2", 10)
 
     checked = json.loads(invoke("check", "gated", "--json")[1])

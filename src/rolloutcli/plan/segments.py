@@ -105,6 +105,10 @@ def segment_problems(
     for j, name in enumerate(segments.require):
         if not name.strip():
             out.append(((*here, "require", j), "a required segment needs a name"))
+        elif not name.isprintable():
+            out.append(
+                ((*here, "require", j), f"{quote(name)} is not printable text: name a segment")
+            )
         elif name == OTHER:
             out.append(((*here, "require", j), "other is the pooled segment, not one to require"))
         elif name in seen:

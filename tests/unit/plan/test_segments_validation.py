@@ -71,6 +71,12 @@ def test_segments_take_every_key(tmp_path: Path) -> None:
             31,
             "guardrails[0].segments.require[0]: other is the pooled segment, not one to require",
         ),
+        (
+            '    segments:\n      by: region\n      require: ["eu\\e[2Jwest"]\n',
+            31,
+            "guardrails[0].segments.require[0]: 'eu\\x1b[2Jwest' is not printable text: name "
+            "a segment",
+        ),
     ],
 )
 def test_segment_mistakes_name_the_line_and_key(

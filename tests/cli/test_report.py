@@ -76,7 +76,7 @@ def test_markdown_report_has_a_mermaid_chart_per_guardrail_and_the_tables(
     assert text.count("```mermaid\nxychart-beta\n") == 3
     assert '    title "p99_latency"\n' in text
     assert (
-        "| error_rate | 1.009% | 1.088% | +7.7% | [-19.0%, +40.3%] | "
+        "| error_rate | 1.009% | 1.088% | +7.7% | [-19.0%, +53.6%] | "
         "warn +20% · pause +50% · rollback 2x | ok |"
     ) in text
     assert "| conversion | 0 | 0 | 0 |" in text  # no tier fired in the span

@@ -44,9 +44,9 @@ def test_markdown_sums_the_three_rollouts(plans: Path) -> None:
     assert "- pauses: 1 · rollbacks: 1 (restarted 0, advanced again 0)\n" in text
     assert "- stages entered: 10 (left before their window 1, kept longer than it 0)\n" in text
     assert "- never fired: none\n" in text
-    # error_rate in 3 plans: warn reached in 4 looks, pause in 3, rollback in 1 (the look
+    # error_rate in 3 plans: warn reached in 4 looks, pause in 2, rollback in 1 (the look
     # just before the rollback); the pause and the rollback records name it
-    assert "| error_rate | 3 | 82 | 4 | 3 | 1 | resumed, rolled-back | 1 | 1 | 0 |\n" in text
+    assert "| error_rate | 3 | 82 | 4 | 2 | 1 | resumed, rolled-back | 1 | 1 | 0 |\n" in text
     assert (
         "| rolled-back | hold | 5% 30m of 30m · 25% 20m of 30m, left early | 0 | "
         "2026-11-02T10:50:00Z, not restarted |"
@@ -67,7 +67,7 @@ def test_terminal_table_shows_the_same_counts(plans: Path) -> None:
     # 80 columns: the ten-column table does not fit, so a block per guardrail and plan
     assert (
         "error_rate  fired in resumed, rolled-back\n"
-        "  3 plan(s), 82 looks · warn 4 · pause 3 · rollback 1\n"
+        "  3 plan(s), 82 looks · warn 4 · pause 2 · rollback 1\n"
         "  paused 1 · rolled back 1, of which went on 0\n"
     ) in text
     assert "rolled-back  hold\n  stages: 5% 30m of 30m · 25% 20m of 30m, left early\n" in text
@@ -84,7 +84,7 @@ def test_html_is_one_self_contained_page(plans: Path, tmp_path: Path) -> None:
         assert fetching not in page
     assert re.findall(r'<tr(?: class="never")? data-guardrail="([^"]+)"', page) == ["error_rate"]
     assert page.count('<span class="tier ') == 3
-    assert 'title="pause: 3 of 82 looks"' in page
+    assert 'title="pause: 2 of 82 looks"' in page
     assert re.findall(r"<tr><td>([a-z-]+)</td><td>(go|hold|done)</td>", page) == [
         ("healthy", "done"),
         ("resumed", "done"),

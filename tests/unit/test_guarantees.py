@@ -296,22 +296,19 @@ def test_the_rate_test_keeps_alpha_with_independent_requests() -> None:
             assert rate <= 0.05, (rpm, direction, rate)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="known limit (issue 15): clustered requests are measured, not allowed for"
-)
 @pytest.mark.parametrize("cv", [0.3, 1.0])
 @pytest.mark.parametrize("rpm", [2_000, 20_000])
 def test_the_rate_test_keeps_alpha_when_each_cohorts_rate_jitters(cv: float, rpm: int) -> None:
     # Each direction at alpha = 0.05 over the whole rollout (30 looks a stage), so the
     # two-sided interval at 2 x 0.05 would cover the truth at every look. The binomial
-    # alone rejects 6.5-89% here (benchmarks/README.md).
+    # alone rejects 6.5-89% here (benchmarks/README.md); allowing for the clustering
+    # (stats/quasi.py), 0.7-4.7%.
     rates = [
         _rate_false_rejections(150, 11 + rpm + int(cv * 10), d, rpm=rpm, cv=cv) for d in (1, -1)
     ]
     assert max(rates) <= 0.05, rates
 
 
-@pytest.mark.xfail(strict=True, reason="known limit (issue 15): bursts of retries")
 def test_the_rate_test_keeps_alpha_with_bursts_of_retries() -> None:
     assert _rate_false_rejections(150, 5, 1, rpm=20_000, cv=0.0, burst=3.0) <= 0.05
 
@@ -462,11 +459,11 @@ def _unit_rejections(runs: int, seed: int, effect: float) -> tuple[float, float]
 
 def test_a_per_unit_ratio_keeps_alpha_where_requests_cluster_within_users() -> None:
     """No true effect, requests clustered within users, 100 looks: the per-unit test of the
-    ratio of sums keeps alpha (measured 1 of 300); the binomial test of the same requests
-    rolls back a healthy rollout twice as often as alpha allows (measured 10%)."""
+    ratio of sums keeps alpha (measured 1 of 300), and so does the rate test of the same
+    requests now that it allows for clustering (4.3%; the binomial alone rolled back 10%)."""
     per_unit, per_request = _unit_rejections(300, 41, 1.0)
     assert per_unit <= 0.05 + 0.025, per_unit  # 300 runs: two standard errors of slack
-    assert per_request > 0.05 + 0.025, per_request
+    assert per_request <= 0.05 + 0.025, per_request
 
 
 def test_a_per_unit_ratio_detects_a_doubled_error_rate() -> None:

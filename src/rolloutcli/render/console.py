@@ -31,7 +31,7 @@ from rolloutcli.render.guardrails import (
 )
 from rolloutcli.render.knobs import knob_line, print_knobs
 from rolloutcli.render.layout import AboveFooter
-from rolloutcli.render.values import stage_name
+from rolloutcli.render.values import clustering_consequence, stage_name
 from rolloutcli.support.durations import format_duration
 from rolloutcli.support.timeutil import format_timestamp
 
@@ -233,13 +233,14 @@ def _bullet(sentence: str) -> Table:
 
 
 def _print_clustering(console: Console, verdict: Verdict) -> None:
-    """One line per ratio guardrail whose requests cluster: its p-values are optimistic."""
+    """One line per ratio guardrail whose requests cluster, and whether its test allowed
+    for it."""
     for f in verdict.findings:
         if f.dispersion is not None and f.dispersion.significant:
             console.print(
                 Text(
-                    f"clustering: {f.name} {f.dispersion.in_words()}; its test assumes "
-                    "independent requests, so its p-value is optimistic",
+                    f"clustering: {f.name} {f.dispersion.in_words()}; "
+                    + clustering_consequence(f.test),
                     style="yellow",
                 ),
                 highlight=False,

@@ -27,7 +27,13 @@ from rolloutcli.plan.model import LoadedPlan
 from rolloutcli.plan.thresholds import points_text
 from rolloutcli.plan.yamlsource import SourcedYaml
 from rolloutcli.render.contract import lifecycle_from_json
-from rolloutcli.render.values import evidence_legend, evidence_text, stage_name, value_text
+from rolloutcli.render.values import (
+    clustering_consequence,
+    evidence_legend,
+    evidence_text,
+    stage_name,
+    value_text,
+)
 from rolloutcli.support.redact import scrub
 from rolloutcli.support.timeutil import format_timestamp
 
@@ -366,7 +372,7 @@ def _clustering_texts(metrics: Sequence[Mapping[str, Any]]) -> list[str]:
         if isinstance(found, Mapping) and found.get("significant") is True:
             texts.append(
                 f"⚠️ clustering: {_md(str(m['name']))} {_md(str(found.get('summary', '')))}; "
-                "its test assumes independent requests, so its p-value is optimistic"
+                + clustering_consequence(m.get("test"))
             )
     return texts
 

@@ -12,6 +12,7 @@ TEST_ABBREVIATION = {  # the test behind a p-value, in a narrow column
     "one-sample-t": "t",
     "delta-z": "delta",
     "seq-conditional-binomial": "seq",
+    "seq-quasi-binomial": "seq",
     "seq-binomial": "seq",
     "seq-normal": "seq",
 }
@@ -30,6 +31,13 @@ def value_text(value: float | None, kind: str, unit: str | None) -> str:
 def stage_name(label: str, percent: float) -> str:
     """``10%``, or ``beta (10%)`` for a stage with a name of its own."""
     return label if label == f"{percent:g}%" else f"{label} ({percent:g}%)"
+
+
+def clustering_consequence(test: object) -> str:
+    """What a significant clustering means for a ratio guardrail's verdict, by its test."""
+    if test == "seq-quasi-binomial":
+        return "its test allows for that (quasi-likelihood), so its p-value holds"
+    return "its test assumes independent requests, so its p-value is optimistic"
 
 
 SEQUENTIAL_TESTS = frozenset(test for test in TEST_ABBREVIATION if test.startswith("seq-"))

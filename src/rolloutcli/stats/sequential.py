@@ -10,7 +10,8 @@ reaches ``1/alpha`` keeps the error rate at alpha however often — and whenever
 
 Three families, each a mixture of likelihood ratios (a mixture of test martingales is one):
 
-* :func:`rate_ratio_evidence` — events in two cohorts (errors / requests). Conditional on
+* :func:`rate_ratio_evidence` — events in two cohorts (errors / requests); where requests
+  cluster, :mod:`rolloutcli.stats.quasi` allows for it. Conditional on
   the events of one interval, each event lands in treatment with probability
   ``q = θs / (θs + 1 - s)``, where ``s`` is treatment's share of the interval's trials and
   ``θ`` the rate ratio. Under ``θ = 1`` that is exact at any count (the hypergeometric
@@ -46,7 +47,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize, special
 
-from rolloutcli.stats import dispersion
+from rolloutcli.stats import dispersion, quasi
 from rolloutcli.stats.moments import Array, MomentSeries
 
 # Alternatives for rate ratios: log(θ1 / θ0) on a grid from +2% to 12 times, weighted towards
@@ -126,8 +127,9 @@ def rate_ratio_evidence(
     no trials in either cohort, is skipped (missing, not zero). ``direction=+1`` tests
     ``θ > θ0`` (higher is worse), ``-1`` tests ``θ < θ0``. ``detect`` (a ratio, e.g. 1.5)
     centres the mixture on the effect the plan wants to detect; the default centres it on
-    a +50% change. Exact for independent requests; clustered requests are measured
-    (:func:`rate_dispersion`) but not yet allowed for.
+    a +50% change. Exact for independent requests; once the split shows that requests
+    cluster, a quasi-likelihood test allowing for it takes over
+    (:mod:`rolloutcli.stats.quasi`).
     """
     if theta0 <= 0:
         raise ValueError("theta0 must be positive")
@@ -139,7 +141,35 @@ def rate_ratio_evidence(
         return Evidence(method, 1.0, 1.0, 0)
     center = mixture_center(theta0, detect)
     log_e = _binomial_log_e(et, nt, ec, nc, theta0, direction, center)
-    return _finish(method, log_e, int(et.size))
+    log_e, switched = _allow_for_clustering(log_e, et, nt, ec, nc, theta0, direction, center)
+    return _finish("seq-quasi-binomial" if switched else method, log_e, int(et.size))
+
+
+def _allow_for_clustering(
+    log_e: Array,
+    et: Array,
+    nt: Array,
+    ec: Array,
+    nc: Array,
+    theta0: float,
+    direction: int,
+    center: float,
+) -> tuple[Array, bool]:
+    """The binomial's path where the split looks like independent requests and the
+    quasi-likelihood test's where it does not; nothing before enough intervals, and for a
+    fall the smaller of the two over the first intervals (:mod:`~.quasi`). Also whether
+    the latest interval was judged as clustered."""
+    over, k = quasi.overdispersed_at(et, nt, ec, nc)
+    out = np.where(k < quasi.MIN_INTERVALS, np.minimum(log_e, 0.0), log_e)
+    both = np.zeros(k.size, dtype=bool)
+    if direction < 0:  # a fall: both tests, where the binomial's could matter
+        both = (out > 0) & (k < quasi.BOTH_UNTIL)
+    rows = np.flatnonzero((over | both) & (k >= quasi.MIN_INTERVALS))
+    if rows.size:
+        score, variance = quasi.quasi_scores(et, nt, ec, nc, rows, theta0, direction)
+        found = _normal_mixture_log_e(score, variance, center)
+        out[rows] = np.where(over[rows], found, np.minimum(found, out[rows]))
+    return out, bool(over[-1])
 
 
 def _binomial_log_e(
@@ -165,11 +195,23 @@ def rate_ruling_out_evidence(et: Array, nt: Array, ec: Array, nc: Array, theta0:
     information the mixture needs, with a lighter tail (fewer stalled rollouts). It is valid
     for every ratio beyond ``θ0`` (on the side away from 1), not just ``θ0`` itself: the
     treatment's share of the events grows with θ, so the ratio's expectation only falls.
+    Where the split shows clustering (:mod:`rolloutcli.stats.quasi`) the log ratio is
+    divided by the fitted dispersion, the quasi-likelihood ratio, so clustered traffic is
+    not taken for more evidence of safety than it holds.
     """
     method = "seq-conditional-binomial-point"
     if et.size == 0:
         return Evidence(method, 1.0, 1.0, 0)
-    return _finish(method, np.cumsum(_ruling_out_steps(et, nt, ec, nc, theta0)), int(et.size))
+    log_e = np.cumsum(_ruling_out_steps(et, nt, ec, nc, theta0))
+    over, _ = quasi.overdispersed_at(et, nt, ec, nc)
+    rows = np.flatnonzero(over)
+    if rows.size:  # clustered: the quasi-likelihood ratio, the likelihood ratio over φ
+        _, variance = quasi.quasi_scores(et, nt, ec, nc, rows, theta0, 1)
+        s = nt / (nt + nc)
+        q0 = theta0 * s / (theta0 * s + 1 - s)
+        binomial = np.cumsum((et + ec) * q0 * (1 - q0))[rows]
+        log_e[rows] = log_e[rows] / np.maximum(variance / np.maximum(binomial, 1e-12), 1.0)
+    return _finish(method, log_e, int(et.size))
 
 
 def _ruling_out_steps(et: Array, nt: Array, ec: Array, nc: Array, theta0: float) -> Array:
@@ -651,11 +693,22 @@ def log_rate_evidence_now(
     direction: int,
     center: float = math.log(1.5),
 ) -> float:
-    """log E_t (the latest value, not the running maximum) for :func:`bound`; the arrays
-    are already cleaned (:func:`clean_rate_arrays`)."""
+    """log E_t (the latest value, not the running maximum) of :func:`rate_ratio_evidence`
+    for :func:`bound`, so the bounds shown allow for clustering as the test does; the
+    arrays are already cleaned (:func:`clean_rate_arrays`)."""
     if et.size == 0:
         return 0.0
-    return float(_binomial_log_e(et, nt, ec, nc, theta0, direction, center)[-1])
+    now = float(_binomial_log_e(et, nt, ec, nc, theta0, direction, center)[-1])
+    over, k = quasi.overdispersed_at(et, nt, ec, nc)
+    if k[-1] < quasi.MIN_INTERVALS:
+        return min(now, 0.0)
+    fall = direction < 0 and k[-1] < quasi.BOTH_UNTIL and now > 0
+    if not (over[-1] or fall):
+        return now
+    last = np.array([et.size - 1])
+    score, variance = quasi.quasi_scores(et, nt, ec, nc, last, theta0, direction)
+    found = float(_normal_mixture_log_e(score, variance, center)[0])
+    return found if over[-1] else min(found, now)
 
 
 def clean_rate_arrays(

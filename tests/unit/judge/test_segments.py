@@ -123,15 +123,27 @@ def test_a_comparison_is_held_to_the_guardrail_level_over_m() -> None:
 def test_each_segment_gets_the_totals_test_on_its_own_numbers() -> None:
     """Small inputs: the segment's change is its own rate ratio, its p-value the same
     always-valid test as the total's on its arrays alone, held to alpha / (1 + k)."""
-    eu = segment("eu", [6, 9, 7], [200, 210, 190], [10, 12, 11], [1800, 1790, 1810])
-    us = segment("us", [2, 3, 2], [300, 290, 310], [28, 31, 30], [2700, 2710, 2690])
+    eu = segment(
+        "eu",
+        [6, 9, 7, 8, 6, 7],
+        [200, 210, 190, 205, 195, 200],
+        [10, 12, 11, 11, 10, 12],
+        [1800, 1790, 1810, 1795, 1805, 1800],
+    )
+    us = segment(
+        "us",
+        [2, 3, 2, 3, 2, 2],
+        [300, 290, 310, 300, 295, 305],
+        [28, 31, 30, 29, 30, 31],
+        [2700, 2710, 2690, 2700, 2705, 2695],
+    )
     obs, exposures = observed([eu, us])
     plan = plan_with({"by": "region"}, thresholds={"rollback": "2x"})
     f = judge(plan, obs, exposures).findings[0]
     by_name = {s.name: s for s in f.segments}
     assert list(by_name) == ["us", "eu"]  # largest first
-    assert by_name["eu"].relative_change == pytest.approx((22 / 600) / (33 / 5400) - 1)
-    assert by_name["us"].relative_change == pytest.approx((7 / 900) / (89 / 8100) - 1)
+    assert by_name["eu"].relative_change == pytest.approx((43 / 1200) / (66 / 10800) - 1)
+    assert by_name["us"].relative_change == pytest.approx((14 / 1800) / (179 / 16200) - 1)
     s = eu.series
     expected = sequential.rate_ratio_evidence(
         *sequential.clean_rate_arrays(

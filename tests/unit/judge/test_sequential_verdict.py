@@ -889,7 +889,7 @@ def test_clustered_requests_are_measured_and_named() -> None:
     series = clustered_series(3, 120, 0.5)
     obs = {"error_rate": ratio_observation("error_rate", series)}
     f = run(make_plan(), state(5), obs, exposures_of(series)).findings[0]
-    assert f.test == "seq-conditional-binomial"  # not yet allowed for: a warning
+    assert f.test == "seq-quasi-binomial"  # the test allows for it
     assert f.dispersion is not None and f.dispersion.significant
     assert f.dispersion.pairs == 119
     # per-cohort CV 0.5, ~200 events a minute, 5% share: excess 2 c^2 s (1-s) m ≈ 4.8

@@ -25,7 +25,7 @@ AT = "2026-11-02T12:00Z"
 BLOCKS = """\
 error_rate  ok
   control 1.009% n=228,357 · treatment 1.088% n=12,045
-  change +7.7% [-19.0%, +40.3%] · evidence e=1
+  change +7.7% [-19.0%, +53.6%] · evidence e=1
   warn +20% · pause +50% · rollback 2x
 p99_latency  ok
   control 419.8 ms n=24 · treatment 422.2 ms n=24
@@ -33,7 +33,7 @@ p99_latency  ok
   warn +10% · pause +25% · rollback +50%, < 800ms
 conversion  ok
   control 52.074% n=68,201 · treatment 52.678% n=3,603
-  change +1.2% [-6.9%, +9.6%] · evidence e=1
+  change +1.2% [-6.9%, +22.9%] · evidence e=1
   warn -3% · pause -8% · rollback -15%
 evidence: e=sequential e-value, a breach needs 1/alpha
 """
@@ -43,11 +43,11 @@ TABLE = """\
 ┃ metric      ┃ control   ┃ treatment ┃      change [bounds] ┃ warn / pause / rollback     ┃ evidence ┃ status ┃
 ┡━━━━━━━━━━━━━╇━━━━━━━━━━━╇━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━╇━━━━━━━━┩
 │ error_rate  │ 1.009%    │ 1.088%    │                +7.7% │ +20% / +50% / 2x            │      e=1 │ ok     │
-│             │ n=228,357 │ n=12,045  │     [-19.0%, +40.3%] │                             │          │        │
+│             │ n=228,357 │ n=12,045  │     [-19.0%, +53.6%] │                             │          │        │
 │ p99_latency │ 419.8 ms  │ 422.2 ms  │                +0.6% │ +10% / +25% / +50%, < 800ms │      e=1 │ ok     │
 │             │ n=24      │ n=24      │ [-13.2 ms, +32.3 ms] │                             │          │        │
 │ conversion  │ 52.074%   │ 52.678%   │                +1.2% │ -3% / -8% / -15%            │      e=1 │ ok     │
-│             │ n=68,201  │ n=3,603   │       [-6.9%, +9.6%] │                             │          │        │
+│             │ n=68,201  │ n=3,603   │      [-6.9%, +22.9%] │                             │          │        │
 └─────────────┴───────────┴───────────┴──────────────────────┴─────────────────────────────┴──────────┴────────┘
 evidence: e=sequential e-value, a breach needs 1/alpha
 """  # noqa: E501

@@ -384,12 +384,16 @@ def test_markdown_warns_where_requests_cluster() -> None:
         "ok",
         dispersion={"factor": 1.0, "interval_pairs": 119, "significant": False, "summary": "x"},
     )
-    report = markdown_report([dict(STARTING, metrics=[clustered, calm])])
+    allowed = dict(clustered, name="timeouts", test="seq-quasi-binomial")
+    report = markdown_report([dict(STARTING, metrics=[clustered, calm, allowed])])
     warnings = [line for line in report.splitlines() if "clustering" in line]
     assert warnings == [
         "⚠️ clustering: error\\_rate varies 2.3x more between intervals than independent "
         "requests would (119 interval pairs); its test assumes independent requests, so its "
-        "p-value is optimistic"
+        "p-value is optimistic",
+        "⚠️ clustering: timeouts varies 2.3x more between intervals than independent "
+        "requests would (119 interval pairs); its test allows for that (quasi-likelihood), "
+        "so its p-value holds",
     ]
 
 

@@ -118,22 +118,26 @@ def test_the_clustering_warning_is_whole_at_80_columns() -> None:
     from rolloutcli.judge.findings import Finding
     from rolloutcli.render.console import _print_clustering
 
-    def finding(name: str, spread: Dispersion) -> Finding:
+    def finding(name: str, spread: Dispersion, test: str = "seq-conditional-binomial") -> Finding:
         return Finding(
-            name, "ratio", "ok", 0.01, 0.011, 0.1, 0.4, "seq-conditional-binomial",
+            name, "ratio", "ok", 0.01, 0.011, 0.1, 0.4, test,
             None, None, 1e5, 1e4, None, "q", dispersion=spread,
         )  # fmt: skip
 
-    clustered, calm = (
+    clustered, calm, allowed = (
         finding("error_rate", Dispersion(2.345, 119)),
         finding("fallbacks", Dispersion(1.0, 119)),
+        finding("timeouts", Dispersion(3.0, 119), "seq-quasi-binomial"),
     )
     console = Console(width=80, record=True, color_system=None)
-    _print_clustering(console, SimpleNamespace(findings=[clustered, calm]))  # type: ignore[arg-type]
+    _print_clustering(console, SimpleNamespace(findings=[clustered, calm, allowed]))  # type: ignore[arg-type]
     text = console.export_text()
     assert all(len(line) <= 80 for line in text.splitlines())
     assert " ".join(text.split()) == (
         "clustering: error_rate varies 2.3x more between intervals than independent "
         "requests would (119 interval pairs); its test assumes independent requests, so "
-        "its p-value is optimistic"
+        "its p-value is optimistic "
+        "clustering: timeouts varies 3.0x more between intervals than independent "
+        "requests would (119 interval pairs); its test allows for that (quasi-likelihood), "
+        "so its p-value holds"
     )

@@ -162,10 +162,14 @@ def test_rate_grid_matches_its_definition() -> None:
     assert np.allclose(_LOG_STEPS, reference_grid(), rtol=0, atol=1e-12)
 
 
-HAND_ET = [12.0, 15.0, 0.0]
-HAND_NT = [100.0, 120.0, 90.0]
-HAND_EC = [20.0, 30.0, 25.0]
-HAND_NC = [1900.0, 1880.0, 1910.0]
+# Six intervals of a large regression, then the same six twice more: 18 intervals, past
+# the first ones where nothing may reject (quasi.MIN_INTERVALS) and those where a fall must
+# also be shown by the quasi-likelihood test (quasi.BOTH_UNTIL), and a split that varies
+# as independent requests would, so the evidence is the binomial mixture's alone.
+HAND_ET = [12.0, 15.0, 9.0, 11.0, 14.0, 4.0] * 3
+HAND_NT = [100.0, 120.0, 90.0, 110.0, 105.0, 95.0] * 3
+HAND_EC = [20.0, 30.0, 25.0, 22.0, 28.0, 24.0] * 3
+HAND_NC = [1900.0, 1880.0, 1910.0, 1890.0, 1895.0, 1905.0] * 3
 
 
 @pytest.mark.parametrize(
@@ -183,19 +187,32 @@ def test_rate_ratio_matches_hand_mixture(
     theta0: float, direction: int, detect: float | None, center: float
 ) -> None:
     path = reference_rate_ratio(HAND_ET, HAND_NT, HAND_EC, HAND_NC, theta0, direction, center)
-    top = max([1.0, *path])  # the running maximum starts from E_0 = 1
+    # the running maximum starts from E_0 = 1; the first four intervals may not reject
+    top = max([1.0, *path[4:]])
     ev = rate_ratio_evidence(HAND_ET, HAND_NT, HAND_EC, HAND_NC, theta0, direction, detect)
-    assert ev.intervals == 3
+    assert ev.intervals == 18
+    assert ev.method == "seq-conditional-binomial"
     assert ev.e_value == pytest.approx(path[-1], rel=1e-9)
     assert ev.max_e_value == pytest.approx(top, rel=1e-9)
     assert ev.p_value == pytest.approx(min(1.0, 1.0 / top), rel=1e-9)
 
 
+def test_nothing_rejects_in_the_first_four_intervals() -> None:
+    """However large the regression: four intervals cannot tell clustered requests from a
+    difference (tests/unit/test_guarantees.py measures why)."""
+    first = rate_ratio_evidence(HAND_ET[:4], HAND_NT[:4], HAND_EC[:4], HAND_NC[:4])
+    assert first.max_e_value == 1.0
+    assert first.e_value <= 1.0
+    fifth = rate_ratio_evidence(HAND_ET[:5], HAND_NT[:5], HAND_EC[:5], HAND_NC[:5])
+    assert fifth.rejects(1e-9)
+
+
 def test_rate_ratio_hand_example_has_a_running_max_above_the_final_value() -> None:
-    # The third interval has no treatment events, which pulls the evidence back: the
+    # The sixth interval has no treatment events, which pulls the evidence back: the
     # rejection decision must use the maximum reached, not the latest value.
-    path = reference_rate_ratio(HAND_ET, HAND_NT, HAND_EC, HAND_NC, 1.0, 1, math.log(1.5))
-    ev = rate_ratio_evidence(HAND_ET, HAND_NT, HAND_EC, HAND_NC)
+    et = [*HAND_ET[:5], 0.0]
+    path = reference_rate_ratio(et, HAND_NT[:6], HAND_EC[:6], HAND_NC[:6], 1.0, 1, math.log(1.5))
+    ev = rate_ratio_evidence(et, HAND_NT[:6], HAND_EC[:6], HAND_NC[:6])
     assert path[-1] < max(path)
     assert ev.e_value < ev.max_e_value
     assert ev.max_e_value > 20  # strong evidence of a regression (12/100 vs 20/1900)
@@ -215,28 +232,18 @@ def test_rate_ratio_no_evidence_when_treatment_is_better() -> None:
 
 def test_rate_ratio_skips_missing_intervals() -> None:
     nan = math.nan
-    et = [3.0, nan, 4.0, 2.0, 5.0, 1.0, 6.0, 0.0]
-    nt = [100.0, 100.0, nan, 100.0, 0.0, 100.0, 110.0, 95.0]
-    ec = [20.0, 22.0, 21.0, nan, 19.0, 18.0, 25.0, 20.0]
-    nc = [1900.0, 1900.0, 1900.0, 1900.0, 1900.0, nan, 1890.0, 0.0]
-    # Kept: interval 0 and interval 6. Interval 7 has no control trials, 4 no treatment
-    # trials; the others have a NaN somewhere.
-    keep = [0, 6]
+    et = [3.0, nan, 4.0, 2.0, 5.0, 1.0, 6.0, 0.0, *HAND_ET]
+    nt = [100.0, 100.0, nan, 100.0, 0.0, 100.0, 110.0, 95.0, *HAND_NT]
+    ec = [20.0, 22.0, 21.0, nan, 19.0, 18.0, 25.0, 20.0, *HAND_EC]
+    nc = [1900.0, 1900.0, 1900.0, 1900.0, 1900.0, nan, 1890.0, 0.0, *HAND_NC]
+    # Kept: interval 0, interval 6 and the hand intervals after them. Interval 7 has no
+    # control trials, 4 no treatment trials; the others have a NaN somewhere.
+    keep = [0, 6, *range(8, len(et))]
+    kept = [[a[i] for i in keep] for a in (et, nt, ec, nc)]
     ev = rate_ratio_evidence(et, nt, ec, nc)
-    stripped = rate_ratio_evidence(
-        [et[i] for i in keep], [nt[i] for i in keep], [ec[i] for i in keep], [nc[i] for i in keep]
-    )
-    assert ev == stripped
-    assert ev.intervals == 2
-    path = reference_rate_ratio(
-        [et[i] for i in keep],
-        [nt[i] for i in keep],
-        [ec[i] for i in keep],
-        [nc[i] for i in keep],
-        1.0,
-        1,
-        math.log(1.5),
-    )
+    assert ev == rate_ratio_evidence(*kept)
+    assert ev.intervals == 20
+    path = reference_rate_ratio(*kept, 1.0, 1, math.log(1.5))
     assert ev.e_value == pytest.approx(path[-1], rel=1e-9)
 
 

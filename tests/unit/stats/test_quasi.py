@@ -84,3 +84,20 @@ def test_independent_requests_at_sparse_counts_are_seldom_called_clustered() -> 
         bool(quasi.overdispersed_at(*_series(rng, 60, 2_000, 0.01))[0][-1]) for _ in range(200)
     )
     assert called <= 0.08 * 200, called
+
+
+@pytest.mark.parametrize("cv", [0.0, 1.0])
+@pytest.mark.parametrize("direction", [1, -1])
+@pytest.mark.parametrize("minutes", [3, 12, 60])
+def test_the_bounds_read_the_same_evidence_as_the_test(
+    cv: float, direction: int, minutes: int
+) -> None:
+    """The always-valid bounds invert the latest evidence; it is the test's own, with the
+    same switch, the same first intervals and the same rule for a fall."""
+    from rolloutcli.stats import sequential
+
+    et, nt, ec, nc = _series(np.random.default_rng(minutes), minutes, 20_000, 0.05, cv=cv)
+    for theta0 in (0.8, 1.0, 1.3):
+        found = rate_ratio_evidence(et, nt, ec, nc, theta0, direction)
+        now = sequential.log_rate_evidence_now(et, nt, ec, nc, theta0, direction)
+        assert now == pytest.approx(np.log(found.e_value), abs=1e-9)

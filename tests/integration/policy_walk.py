@@ -8,6 +8,7 @@ mirrors the flag-file tests of tests/cli/test_policy_gates.py."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,18 +30,25 @@ GUARDRAIL = """guardrails:
     trials: requests
     direction: higher_is_worse
     thresholds: {warn: "+20%", pause: "+50%", rollback: "3x"}
+statistics: {interval: 1s}
 """
+INTERVALS = 5
+"""The failing data spans this many one-second intervals: a rate test takes nothing as
+evidence before 5 intervals with events (stats/quasi.py)."""
 
 
-def write_metrics(root: Path, flag: str, treatment_errors: int) -> None:
-    """1,000 treatment and 9,000 control requests from the last instant; control fails
-    1%, the treatment ``treatment_errors`` of its 1,000."""
-    at = (datetime.now(UTC) - timedelta(milliseconds=50)).isoformat()
-    (root / "metrics" / f"{flag}.csv").write_text(
-        "time,cohort,metric,value\n"
-        f"{at},treatment,requests,1000\n{at},treatment,errors,{treatment_errors}\n"
-        f"{at},control,requests,9000\n{at},control,errors,90\n"
-    )
+def write_metrics(root: Path, flag: str, treatment_errors: int, intervals: int = 1) -> None:
+    """Per one-second interval, the last ``intervals`` of them: 1,000 treatment and 9,000
+    control requests; control fails 1%, the treatment ``treatment_errors`` of its 1,000."""
+    now = datetime.now(UTC)
+    rows = []
+    for back in range(intervals):
+        at = (now - timedelta(seconds=back, milliseconds=50)).isoformat()
+        rows.append(
+            f"{at},treatment,requests,1000\n{at},treatment,errors,{treatment_errors}\n"
+            f"{at},control,requests,9000\n{at},control,errors,90\n"
+        )
+    (root / "metrics" / f"{flag}.csv").write_text("time,cohort,metric,value\n" + "".join(rows))
 
 
 def set_automation(plan: Path, automation: str) -> None:
@@ -77,6 +85,7 @@ def policy_walk(root: Path, flag: str, platform: str, percent: Callable[[], floa
         "advance", flag, "--yes", "--outside-window", "--checked", "no-unresolved-incidents"
     )
     assert code == 0, output
+    started = time.monotonic()  # the stage began: the failing data must fall inside it
     assert percent() == 10
     records = root / "plans" / ".rollout" / "decisions.jsonl"
     decision = json.loads(records.read_text().splitlines()[-1])["decision"]
@@ -100,7 +109,8 @@ def policy_walk(root: Path, flag: str, platform: str, percent: Callable[[], floa
     now = datetime.now(UTC).replace(microsecond=0)
     start, end = (now - timedelta(hours=1)).isoformat(), (now + timedelta(days=1)).isoformat()
     set_automation(plan, f"  freeze: [{{from: '{start}', to: '{end}', reason: release}}]\n")
-    write_metrics(root, flag, treatment_errors=300)
+    time.sleep(max(0.0, INTERVALS + 0.2 - (time.monotonic() - started)))
+    write_metrics(root, flag, treatment_errors=300, intervals=INTERVALS)
     code, output = invoke("watch", flag, "--auto", "--once")
     assert "rolled back 10% → 0%" in flat(output), output
     assert percent() == 0

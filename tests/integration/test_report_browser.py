@@ -80,7 +80,7 @@ def test_report_all_opens_offline_and_draws_the_tiers(page: Page, tmp_path: Path
         "3",
         "82",
         "4",
-        "3",
+        "2",
         "1",
         "resumed, rolled-back",
         "1",
@@ -90,7 +90,7 @@ def test_report_all_opens_offline_and_draws_the_tiers(page: Page, tmp_path: Path
     bars = {bar["tier"]: bar for bar in row["bars"]}
     assert [bars[t]["title"] for t in ("warn", "pause", "rollback")] == [
         "warn: 4 of 82 looks",
-        "pause: 3 of 82 looks",
+        "pause: 2 of 82 looks",
         "rollback: 1 of 82 looks",
     ]
     # the bar is 160 px: 4 of 82 looks is 4.9%, 7.8 px; 3 is 3.7%, 5.9 px; 1 is 1.2%, 1.9 px

@@ -87,7 +87,8 @@ def overdispersed_at(et: Array, nt: Array, ec: Array, nc: Array) -> tuple[NDArra
     if found is None:
         if len(_GATES) >= _REMEMBERED:
             _GATES.clear()
-        found = _GATES[key] = _overdispersed_at(et, nt, ec, nc)
+        with np.errstate(all="ignore"):  # absurd counts give inf/NaN: never "clustered"
+            found = _GATES[key] = _overdispersed_at(et, nt, ec, nc)
     return found[0].copy(), found[1].copy()
 
 
@@ -105,7 +106,7 @@ def _overdispersed_at(
     counts = np.cumsum(np.vstack([et, nt, ec, nc]), axis=1)
     k = np.cumsum(et + ec > 0).astype(np.float64)
     z = _pearson_z(sums, _ratio_of(*counts), k - 1)
-    over = (k >= 3) & (z > PEARSON_Z)
+    over = (k >= 3) & np.isfinite(z) & (z > PEARSON_Z)
     rows = np.flatnonzero(over)
     for start in range(0, rows.size, _ROWS_AT_ONCE):
         chunk = rows[start : start + _ROWS_AT_ONCE]
@@ -197,7 +198,8 @@ def dispersion_fits(et: Array, nt: Array, ec: Array, nc: Array, rows: Rows) -> A
     fits = np.empty((rows.size, 3))
     for start in range(0, rows.size, _ROWS_AT_ONCE):
         chunk = rows[start : start + _ROWS_AT_ONCE]
-        fits[start : start + chunk.size] = _fit_rows(et, nt, ec, nc, chunk)
+        with np.errstate(all="ignore"):
+            fits[start : start + chunk.size] = _fit_rows(et, nt, ec, nc, chunk)
     return fits
 
 
@@ -255,17 +257,18 @@ def quasi_scores(
     the few intervals the fit rests on and never below the realised sum of squares."""
     if fits is None:
         fits = dispersion_fits(et, nt, ec, nc, rows)
-    s = nt / (nt + nc)
-    m = et + ec
-    q0 = _share(theta0, s)
-    unit = m * q0 * (1 - q0)
-    k = np.cumsum(m > 0)[rows].astype(np.float64)
-    base = np.cumsum(unit)[rows]
-    grown = np.cumsum(unit * 2 * unit)[rows]
-    variance = (fits[:, 0] * base + fits[:, 1] * grown) * (1 + np.sqrt(2.0 / np.maximum(k, 1)))
-    realised = fits[:, 2]
-    score = direction * np.cumsum(et - q0 * m)[rows]
-    return score, np.maximum(np.maximum(variance, realised), 1e-12)
+    with np.errstate(all="ignore"):  # absurd counts: inf, and a mixture of no evidence
+        s = nt / (nt + nc)
+        m = et + ec
+        q0 = _share(theta0, s)
+        unit = m * q0 * (1 - q0)
+        k = np.cumsum(m > 0)[rows].astype(np.float64)
+        base = np.cumsum(unit)[rows]
+        grown = np.cumsum(unit * 2 * unit)[rows]
+        widen = 1 + np.sqrt(2.0 / np.maximum(k, 1))
+        variance = (fits[:, 0] * base + fits[:, 1] * grown) * widen
+        score = direction * np.cumsum(et - q0 * m)[rows]
+    return score, np.maximum(np.maximum(variance, fits[:, 2]), 1e-12)
 
 
 def _share(theta: Array | float, s: Array) -> Array:

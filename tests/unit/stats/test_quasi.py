@@ -101,3 +101,16 @@ def test_the_bounds_read_the_same_evidence_as_the_test(
         found = rate_ratio_evidence(et, nt, ec, nc, theta0, direction)
         now = sequential.log_rate_evidence_now(et, nt, ec, nc, theta0, direction)
         assert now == pytest.approx(np.log(found.e_value), abs=1e-9)
+
+
+def test_absurd_counts_are_not_called_clustered_and_warn_of_nothing() -> None:
+    """Counts past 1e154 overflow the statistic's squares: no warning, no switch."""
+    import warnings
+
+    huge = np.full(8, 1e300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        over, _ = quasi.overdispersed_at(huge, huge * 10, huge, huge * 10)
+        found = rate_ratio_evidence(huge, huge * 10, huge, huge * 10)
+    assert not over.any()
+    assert found.method == "seq-conditional-binomial"

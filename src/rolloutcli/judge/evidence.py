@@ -282,10 +282,10 @@ def _unit_ratio_bounds(g: RatioGuardrail, units: MeanSeries, alpha: float) -> Bo
     ratios θ whose null ``Rt - θ·Rc = 0`` the mean test does not reject now."""
     tau = _tau(g, units)
     if g.in_points:
-        return _difference_bounds(_compare_means(g, units, 0.0, 1.0, 1, tau), tau, alpha)
+        return _difference_bounds(_compare(units, 0.0, 1.0, 1, tau), tau, alpha)
 
     def evidence_at(log_theta: float, direction: int) -> float:
-        ev = _compare_means(g, units, 0.0, math.exp(log_theta), direction, tau).evidence
+        ev = _compare(units, 0.0, math.exp(log_theta), direction, tau).evidence
         return math.log(max(ev.e_value, 1e-300))
 
     span = math.log(1e-3), math.log(1e3)
@@ -333,7 +333,7 @@ def _assess_mean(
     tau = _tau(g, series)
 
     def compare(delta0: float, factor: float, direction: int) -> sq.MeanEvidence:
-        return _compare_means(g, series, delta0, factor, direction, tau)
+        return _compare(series, delta0, factor, direction, tau)
 
     tests: list[ThresholdEvidence] = []
     information = 0.0
@@ -372,18 +372,11 @@ def _assess_mean(
     return Assessment(tuple(tests), ruled_out, information, needed, estimate, log, guard)
 
 
-def _compare_means(
-    g: Guardrail,
-    series: MeanSeries,
-    delta0: float,
-    factor: float,
-    direction: int,
-    tau: float | None,
+def _compare(
+    series: MeanSeries, delta0: float, factor: float, direction: int, tau: float | None
 ) -> sq.MeanEvidence:
-    """The mean test of ``g``; a per-unit ratio's cohorts share one spread (their units'
-    spread is the same when the treatment is harmless)."""
     return sq.mean_difference_evidence(
-        series.treatment, series.control, delta0, factor, direction, tau, shared_spread=g.is_ratio
+        series.treatment, series.control, delta0, factor, direction, tau
     )
 
 

@@ -698,12 +698,34 @@ def test_a_later_interval_never_rescores_the_past() -> None:
 def test_the_issues_two_minute_case_is_no_longer_a_rollback() -> None:
     """Issue 24's minimal case: 2 treatment and 20 control values a minute, N(3, 2²) in
     both, 2 minutes. The treatment's tiny within-minute spread (0.067 against a true 4) used
-    to re-score both minutes: e = 48,970. A minute is scored only with a spread known before
-    it, on at least 30 degrees of freedom per cohort, so nothing is scored yet."""
+    to re-score both minutes: e = 48,970. A minute is weighted only by a spread known
+    before it, the two cohorts' pooled, so the second minute is scored with the first
+    minute's 22 values, and the score's variance is the largest of that, each cohort's own
+    spread so far and the score's step. By hand: e = 1.69, nowhere near a rollback."""
     treatment = np.array([[3.663, 3.921], [6.116, 5.668]])
     control = np.random.default_rng(24).normal(3.0, 2.0, size=(2, 20))
     ev = mean_difference_evidence(moments_of(treatment), moments_of(control))[0]
-    assert (ev.intervals, ev.max_e_value) == (0, 1.0)
+    first = (treatment[0], control[0])
+    dof = 1 + 19  # each cohort around its own mean: fewer than 30, so over all its values
+    pooled = sum(float(np.sum((x - x.mean()) ** 2)) for x in first) / chi2.ppf(0.2, dof)
+    weight = 1 / (pooled / 2 + pooled / 20)
+    score = weight * (treatment[1].mean() - control[1].mean())
+    # own spreads so far: the treatment's 4 values over all (2 dof within < 30), the
+    # control's within its two minutes (38 dof)
+    own_t = float(np.var(treatment, ddof=1))
+    own_c = float(sum(np.sum((x - x.mean()) ** 2) for x in control)) / 38
+    # the score's step around the first minute's difference (weighted by its size, the
+    # inverse of 1/2 + 1/20), less what that mean's own noise adds: 1 + size2 / size1
+    centre = treatment[0].mean() - control[0].mean()
+    step = (weight * (treatment[1].mean() - control[1].mean() - centre)) ** 2 / 2
+    variance = max(weight, weight**2 * (own_t / 2 + own_c / 20), step)
+    tau = math.sqrt(pooled) / 4
+    denom = 1 + tau * tau * variance
+    z = tau * score / math.sqrt(denom)
+    by_hand = 2 / math.sqrt(denom) * math.exp(z * z / 2) * norm.cdf(z)
+    assert ev.intervals == 1
+    assert ev.max_e_value == pytest.approx(max(by_hand, 1.0), rel=1e-9)
+    assert ev.max_e_value == pytest.approx(1.69, abs=0.01)
 
 
 def test_mean_difference_rejects_a_clear_effect_and_not_none() -> None:
@@ -712,15 +734,17 @@ def test_mean_difference_rejects_a_clear_effect_and_not_none() -> None:
     assert ev.rejects(0.001)
     assert ev.intervals == 19  # the first interval has no spread known before it
     # the score is the difference of interval means weighted by the inverse of their
-    # variance known before each interval (pooled within, at the 80% upper bound)
+    # variance known before each interval (both cohorts' pooled within intervals, at the
+    # 80% upper bound)
     diffs, weights = [], []
     for i in range(1, 20):
-        dof = i * 99
-        upper = [
-            float(np.sum((x[:i] - x[:i].mean(axis=1, keepdims=True)) ** 2)) / chi2.ppf(0.2, dof)
+        dof = 2 * i * 99
+        squares = sum(
+            float(np.sum((x[:i] - x[:i].mean(axis=1, keepdims=True)) ** 2))
             for x in (treatment, control)
-        ]
-        weights.append(1 / (upper[0] / 100 + upper[1] / 100))
+        )
+        upper = squares / chi2.ppf(0.2, dof)
+        weights.append(1 / (upper / 100 + upper / 100))
         diffs.append(treatment[i].mean() - control[i].mean())
     assert score / info == pytest.approx(np.average(diffs, weights=weights), rel=1e-9)
     assert info == pytest.approx(sum(weights), rel=1e-9)

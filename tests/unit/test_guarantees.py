@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rolloutcli.judge.evidence import assess, mean_bounds
+from rolloutcli.judge.evidence import assess, mean_bounds, ratio_bounds
 from rolloutcli.judge.observations import MeanSeries, Observation, RatioSeries
 from rolloutcli.judge.reasons import ReasonCode
 from rolloutcli.judge.verdict import VerdictKind
@@ -327,6 +327,34 @@ def test_the_rate_test_keeps_alpha_when_each_cohorts_rate_jitters(cv: float, rpm
 
 def test_the_rate_test_keeps_alpha_with_bursts_of_retries() -> None:
     assert _rate_false_rejections(150, 5, 1, rpm=20_000, cv=0.0, burst=3.0) <= 0.05
+
+
+@pytest.mark.parametrize(("cv", "rpm"), [(0.3, 20_000), (1.0, 2_000)])
+def test_the_rate_bounds_cover_at_every_look_when_each_cohorts_rate_jitters(
+    cv: float, rpm: int
+) -> None:
+    """Issue 15 (c): the always-valid bounds shown on a ratio guardrail (95% two-sided,
+    2.5% a side) contain the true change (none) at every look, every 15 minutes of a
+    healthy 5-stage rollout with per-cohort jitter, in all but at most 2.5% of runs per
+    side. The binomial alone rejects such a null in a third to nearly all runs."""
+    guardrail = RatioGuardrail.model_validate(
+        {"name": "e", "kind": "ratio", "events": "e", "trials": "n", "thresholds": {}}
+    )
+    rng = np.random.default_rng(int(cv * 10) + rpm)
+    runs = 100
+    missed = Counter[str]()
+    for _ in range(runs):
+        et, nt, ec, nc = _clustered_rollout(rng, rpm, cv)
+        sides: set[str] = set()
+        for look in range(15, et.size + 1, 15):
+            series = RatioSeries(et[:look], nt[:look], ec[:look], nc[:look])
+            found = ratio_bounds(guardrail, series, 0.025)
+            if found.low is not None and found.low > 0:
+                sides.add("low")
+            if found.high is not None and found.high < 0:
+                sides.add("high")
+        missed.update(sides)
+    assert missed["low"] <= 0.025 * runs and missed["high"] <= 0.025 * runs, missed
 
 
 def test_clustering_is_shown_where_the_rate_test_is_optimistic() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rolloutcli.judge.evidence import assess, mean_bounds, ratio_bounds
+from rolloutcli.judge.evidence import Bounds, assess, mean_bounds, ratio_bounds
 from rolloutcli.judge.observations import MeanSeries, Observation, RatioSeries
 from rolloutcli.judge.reasons import ReasonCode
 from rolloutcli.judge.verdict import VerdictKind
@@ -236,6 +236,17 @@ def test_a_noisy_spell_is_not_evidence_once_it_is_over(per_interval: tuple[int, 
     assert rejected <= 0.05 * runs, rejected
 
 
+def _sides_missed(looks: Iterable[Bounds]) -> set[str]:
+    """The sides on which the bounds at any of the looks excluded no change (0)."""
+    sides: set[str] = set()
+    for found in looks:
+        if found.low is not None and found.low > 0:
+            sides.add("low")
+        if found.high is not None and found.high < 0:
+            sides.add("high")
+    return sides
+
+
 @pytest.mark.parametrize(
     ("draw", "per_interval"),
     [(_lognormal, (20, 200)), (_normal, (2, 20))],
@@ -252,15 +263,16 @@ def test_mean_bounds_cover_at_every_look(draw: Draw, per_interval: tuple[int, in
     runs = 200
     missed = Counter[str]()
     for treatment, control in _null_runs(draw, per_interval, runs, seed=3):
-        sides: set[str] = set()
-        for look in range(5, 51, 5):
-            series = MeanSeries(_moments(treatment[:look]), _moments(control[:look]))
-            found = mean_bounds(guardrail, series, 0.025)
-            if found.low is not None and found.low > 0:
-                sides.add("low")
-            if found.high is not None and found.high < 0:
-                sides.add("high")
-        missed.update(sides)
+        missed.update(
+            _sides_missed(
+                mean_bounds(
+                    guardrail,
+                    MeanSeries(_moments(treatment[:look]), _moments(control[:look])),
+                    0.025,
+                )
+                for look in range(5, 51, 5)
+            )
+        )
     assert missed["low"] <= 0.025 * runs and missed["high"] <= 0.025 * runs, missed
 
 
@@ -345,15 +357,14 @@ def test_the_rate_bounds_cover_at_every_look_when_each_cohorts_rate_jitters(
     missed = Counter[str]()
     for _ in range(runs):
         et, nt, ec, nc = _clustered_rollout(rng, rpm, cv)
-        sides: set[str] = set()
-        for look in range(15, et.size + 1, 15):
-            series = RatioSeries(et[:look], nt[:look], ec[:look], nc[:look])
-            found = ratio_bounds(guardrail, series, 0.025)
-            if found.low is not None and found.low > 0:
-                sides.add("low")
-            if found.high is not None and found.high < 0:
-                sides.add("high")
-        missed.update(sides)
+        missed.update(
+            _sides_missed(
+                ratio_bounds(
+                    guardrail, RatioSeries(et[:look], nt[:look], ec[:look], nc[:look]), 0.025
+                )
+                for look in range(15, et.size + 1, 15)
+            )
+        )
     assert missed["low"] <= 0.025 * runs and missed["high"] <= 0.025 * runs, missed
 
 

@@ -114,6 +114,25 @@ def _overdispersed_at(
     return np.asarray(over), k
 
 
+def rate_overdispersed_at(events: Array, trials: Array) -> NDArray[np.bool_]:
+    """Per interval ``t``: whether one cohort's events over intervals ``1..t`` vary more
+    than binomial counts at their running rate would (Pearson's statistic, its spread
+    corrected for sparse counts as in :func:`_pearson_parts`, from the third interval with
+    events on). For a test against an absolute limit, which has no control to split
+    against: a change of level there is what the test looks for, so it is not set aside."""
+    with np.errstate(all="ignore"):  # absurd counts give inf/NaN: never "clustered"
+        total, count = np.cumsum(events), np.cumsum(trials)
+        rate = total / count
+        pq = rate * (1 - rate)
+        chi = (np.cumsum(events * events / trials) - total * total / count) / pq
+        k = np.cumsum(events > 0).astype(np.float64)
+        dof = np.cumsum(np.ones_like(events)) - 1
+        sparse = np.maximum((1 / pq - 6) * np.cumsum(1 / trials), 0.0)
+        z = (chi - dof) / np.sqrt(2 * np.maximum(dof, 1) + sparse)
+        over = (k >= 3) & (pq > 0) & np.isfinite(z) & (z > PEARSON_Z)
+    return np.asarray(over)
+
+
 def _pearson_parts(et: Array, nt: Array, ec: Array, nc: Array) -> Array:
     """Per interval, the six terms whose sums give Pearson's statistic and its spread at any
     ratio ``θ``: with ``r = s/(1-s)`` and ``q = θr/(1+θr)``,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from rolloutcli.stats import quasi
-from rolloutcli.stats.sequential import rate_ratio_evidence
+from rolloutcli.stats.sequential import one_sample_rate_evidence, rate_ratio_evidence
 
 
 def _series(
@@ -114,3 +114,47 @@ def test_absurd_counts_are_not_called_clustered_and_warn_of_nothing() -> None:
         found = rate_ratio_evidence(huge, huge * 10, huge, huge * 10)
     assert not over.any()
     assert found.method == "seq-conditional-binomial"
+
+
+# ------------------------------------------------------ one cohort against an absolute limit
+
+
+def _one_cohort_z_by_hand(events: np.ndarray, trials: np.ndarray) -> float:
+    """Pearson's statistic of one cohort's counts at their overall rate, less its degrees
+    of freedom, over its spread for binomial counts (2 a term, plus Osius & Rojek's
+    (1/(pq) - 6)/n), one interval at a time."""
+    p = events.sum() / trials.sum()
+    chi = sum((e - p * n) ** 2 / (n * p * (1 - p)) for e, n in zip(events, trials, strict=True))
+    dof = events.size - 1
+    sparse = sum((1 / (p * (1 - p)) - 6) / n for n in trials)
+    return float((chi - dof) / np.sqrt(2 * dof + sparse))
+
+
+def test_one_cohorts_check_is_pearsons_at_every_interval() -> None:
+    rng = np.random.default_rng(3)
+    trials = rng.integers(50, 400, 40).astype(float)
+    events = rng.binomial(trials.astype(int), rng.beta(0.5, 49.5, 40)).astype(float)
+    over = quasi.rate_overdispersed_at(events, trials)
+    for t in (5, 17, 39):
+        z = _one_cohort_z_by_hand(events[: t + 1], trials[: t + 1])
+        assert over[t] == (z > quasi.PEARSON_Z), (t, z)
+    assert over[-1]  # a rate drawn afresh each interval (CV 1.4) is found out
+
+
+def test_one_cohorts_independent_counts_are_seldom_called_clustered() -> None:
+    rng = np.random.default_rng(4)
+    flagged = 0
+    for _ in range(200):
+        trials = rng.poisson(rng.choice([20, 200, 2_000]), 90).astype(float) + 1
+        flagged += quasi.rate_overdispersed_at(rng.binomial(trials.astype(int), 0.01), trials)[-1]
+    assert flagged <= 0.08 * 200
+
+
+def test_an_absolute_ceiling_on_a_jittering_rate_allows_for_it() -> None:
+    rng = np.random.default_rng(5)
+    trials = np.full(60, 2_000.0)
+    events = rng.binomial(2_000, rng.beta(1.0, 99.0, 60)).astype(float)  # CV about 1
+    ev = one_sample_rate_evidence(events, trials, 0.02)
+    assert ev.method == "seq-quasi-binomial"
+    clean = one_sample_rate_evidence(rng.binomial(2_000, 0.01, 60), trials, 0.02)
+    assert clean.method == "seq-binomial"

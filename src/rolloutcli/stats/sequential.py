@@ -41,7 +41,7 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -90,7 +90,25 @@ def _as_array(values: ArrayLike) -> Array:
     return np.asarray(values, dtype=np.float64).reshape(-1)
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _quietly(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Run the mean tests' arithmetic without numpy's warnings: absurd values (sums past
+    1e154) overflow the squares, their spreads come out non-finite and are left unscored,
+    and nothing should reach stderr on the way."""
+
+    @functools.wraps(function)
+    def quiet(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with np.errstate(all="ignore"):
+            return function(*args, **kwargs)
+
+    return quiet
+
+
 def _finish(method: str, log_e: Array, used: int) -> Evidence:
+    log_e = np.where(np.isnan(log_e), 0.0, log_e)  # arithmetic that failed is no evidence
     if log_e.size == 0:
         return Evidence(method, 1.0, 1.0, 0)
     top = float(np.max(log_e))
@@ -154,17 +172,21 @@ def _allow_for_clustering(
     theta0: float,
     direction: int,
     center: float,
+    first: int = 0,
 ) -> tuple[Array, bool]:
     """The binomial's path where the split looks like independent requests and the
     quasi-likelihood test's where it does not; nothing before enough intervals, and for a
     fall the smaller of the two over the first intervals (:mod:`~.quasi`). Also whether
-    the latest interval was judged as clustered."""
+    the latest interval was judged as clustered. Rows before ``first`` keep the binomial's
+    value (a caller that reads only the latest need not score the rest)."""
     over, k = quasi.overdispersed_at(et, nt, ec, nc)
     out = np.where(k < quasi.MIN_INTERVALS, np.minimum(log_e, 0.0), log_e)
     both = np.zeros(k.size, dtype=bool)
     if direction < 0:  # a fall: both tests, where the binomial's could matter
         both = (out > 0) & (k < quasi.BOTH_UNTIL)
-    rows = np.flatnonzero((over | both) & (k >= quasi.MIN_INTERVALS))
+    wanted = (over | both) & (k >= quasi.MIN_INTERVALS)
+    wanted[:first] = False
+    rows = np.flatnonzero(wanted)
     if rows.size:
         score, variance = quasi.quasi_scores(et, nt, ec, nc, rows, theta0, direction)
         found = _normal_mixture_log_e(score, variance, center)
@@ -368,6 +390,7 @@ class MeanEvidence(NamedTuple):
     variance: float
 
 
+@_quietly
 def mean_difference_evidence(
     treatment: MomentSeries,
     control: MomentSeries,
@@ -483,11 +506,16 @@ def proportion_difference_evidence(
     )
 
 
+def _sums_before(values: Array) -> Array:
+    """Per entry, the sum of the entries before it (0 for the first; empty for none)."""
+    return np.concatenate([[0.0], np.cumsum(values)])[:-1]
+
+
 def _centring_excess(size: Array) -> Array:
     """Per interval: how much larger a step around the mean of the earlier differences is
     expected to be than around the true mean: ``1 + h_i / Σ_{j<i} h_j`` for interval sizes
     ``h`` (the earlier mean's own variance); 1 for the first, centred on the null."""
-    before = np.concatenate([[0.0], np.cumsum(size)[:-1]])
+    before = _sums_before(size)
     with np.errstate(divide="ignore", invalid="ignore"):
         excess = 1.0 + size / before
     return np.asarray(np.where(before > 0, excess, 1.0), dtype=np.float64)
@@ -496,8 +524,7 @@ def _centring_excess(size: Array) -> Array:
 def _centres(diff: Array, size: Array) -> Array:
     """Per interval: the mean of the differences before it (weighted by the intervals'
     sizes, every interval counted, scored or not); 0 — the null — before any."""
-    before_sum = np.concatenate([[0.0], np.cumsum(size * diff)[:-1]])
-    before_size = np.concatenate([[0.0], np.cumsum(size)[:-1]])
+    before_sum, before_size = _sums_before(size * diff), _sums_before(size)
     with np.errstate(divide="ignore", invalid="ignore"):
         centre = before_sum / before_size
     return np.asarray(np.where(before_size > 0, centre, 0.0), dtype=np.float64)
@@ -516,6 +543,7 @@ def _spreads(ok: NDArray[np.bool_], *cohorts: MomentSeries) -> tuple[Array, ...]
 
 
 @functools.lru_cache(maxsize=32)
+@_quietly
 def _spreads_of(ok: bytes, parts: tuple[tuple[bytes, bytes, bytes], ...]) -> tuple[Array, ...]:
     cohorts = [MomentSeries(*(np.frombuffer(b) for b in part)) for part in parts]
     mask = np.frombuffer(ok) > 0
@@ -598,13 +626,10 @@ def _spread_pieces(series: MomentSeries, ok: NDArray[np.bool_]) -> tuple[Array, 
     dev = np.maximum(dev, 0.0)
     dof = np.where(several, n - 1, 0.0)
 
-    def before(values: Array) -> Array:
-        return np.concatenate([[0.0], np.cumsum(values)[:-1]])
-
-    count, sums, squares = before(n), before(total), before(total_sq)
+    count, sums, squares = _sums_before(n), _sums_before(total), _sums_before(total_sq)
     with np.errstate(divide="ignore", invalid="ignore"):
         all_ss = np.where(count > 0, np.maximum(squares - sums * sums / count, 0.0), 0.0)
-    return before(dof), before(dev), np.maximum(count - 1, 0.0), all_ss
+    return _sums_before(dof), _sums_before(dev), np.maximum(count - 1, 0.0), all_ss
 
 
 def _variance_floor(var_t: float, var_c: float, mt: Array, mc: Array) -> float:
@@ -612,8 +637,8 @@ def _variance_floor(var_t: float, var_c: float, mt: Array, mc: Array) -> float:
     (a quantile stuck on one histogram bucket) have a pooled variance of 0, and dividing by
     it gives infinite weights and NaN evidence; flooring it at (1e-9 of the means' size)²
     keeps the arithmetic finite: equal constants give no evidence, different ones a lot."""
-    size = float(np.max(np.abs(np.concatenate([mt, mc])), initial=0.0))
-    return max(1e-12 * max(var_t, var_c), (1e-9 * size) ** 2, 1e-300)
+    size = float(np.nanmax(np.abs(np.concatenate([mt, mc])), initial=0.0))
+    return max(1e-12 * max(var_t, var_c), (1e-9 * min(size, 1e150)) ** 2, 1e-300)
 
 
 def one_sample_mean_evidence(
@@ -627,6 +652,7 @@ def one_sample_mean_evidence(
     return _finish("seq-normal", log_e[scored], int(np.count_nonzero(scored)))
 
 
+@_quietly
 def _one_sample_mean_log_e(
     treatment: MomentSeries, limit: float, direction: int, tau: float | None
 ) -> tuple[Array, NDArray[np.bool_]]:
@@ -735,17 +761,9 @@ def log_rate_evidence_now(
     arrays are already cleaned (:func:`clean_rate_arrays`)."""
     if et.size == 0:
         return 0.0
-    now = float(_binomial_log_e(et, nt, ec, nc, theta0, direction, center)[-1])
-    over, k = quasi.overdispersed_at(et, nt, ec, nc)
-    if k[-1] < quasi.MIN_INTERVALS:
-        return min(now, 0.0)
-    fall = direction < 0 and k[-1] < quasi.BOTH_UNTIL and now > 0
-    if not (over[-1] or fall):
-        return now
-    last = np.array([et.size - 1])
-    score, variance = quasi.quasi_scores(et, nt, ec, nc, last, theta0, direction)
-    found = float(_normal_mixture_log_e(score, variance, center)[0])
-    return found if over[-1] else min(found, now)
+    path = _binomial_log_e(et, nt, ec, nc, theta0, direction, center)
+    found, _ = _allow_for_clustering(path, et, nt, ec, nc, theta0, direction, center, et.size - 1)
+    return float(found[-1])
 
 
 def clean_rate_arrays(

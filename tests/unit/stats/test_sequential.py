@@ -781,3 +781,24 @@ def test_mean_direction_minus_one_mirrors_negated_data(shift: float) -> None:
     one_down = one_sample_mean_evidence(moments_of(-treatment), -0.05, direction=-1)
     assert one_down.e_value == pytest.approx(one_up.e_value, rel=1e-9)
     assert one_down.max_e_value == pytest.approx(one_up.max_e_value, rel=1e-9)
+
+
+@pytest.mark.parametrize("scale", [1e200, -1e200])
+def test_absurd_means_score_nothing_and_warn_of_nothing(scale: float) -> None:
+    """Values past 1e154 overflow the spreads' squares (and once overflowed the variance
+    floor with an OverflowError); a cohort with no usable interval once tripped the
+    one-sample test on an empty series. Now: no warning, no exception, no evidence."""
+    import warnings
+
+    n = np.array([10.0, 10, 10, np.nan, 10, 10, 10, 10])
+    absurd = MomentSeries.of(n, n * scale, np.full(8, np.inf))  # the squares overflowed
+    sane = MomentSeries.of(n * 10, n * 30, n * 100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for treatment, control in ((absurd, sane), (sane, absurd), (absurd, absurd)):
+            for direction in (1, -1):
+                found = mean_difference_evidence(treatment, control, direction=direction)
+                assert found.evidence.max_e_value == 1.0
+        assert one_sample_mean_evidence(absurd, 1.0).max_e_value == 1.0
+        nothing = MomentSeries.of([np.nan, -3.0], [1.0, 2.0], [1.0, 4.0])
+        assert one_sample_mean_evidence(nothing, 1.0).intervals == 0
